@@ -1,0 +1,84 @@
+"""Emotion classification with ONNX Runtime: all faces of a frame in one batched call.
+
+The ONNX graph takes raw ``uint8`` pixels (normalisation is inside it) and returns
+probabilities in the card's label order.
+
+Example::
+
+    classifier = Classifier(ModelCard.load(), device="auto")
+    print(classifier.describe())          # one line naming the provider that runs
+    probs = classifier.predict(crops)     # float32 (n, 7), rows sum to 1
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnxruntime as ort
+
+from emolens.card import ModelCard
+from emolens.errors import EmolensError
+from emolens.quiet import captured_native_stderr
+
+DEVICES = ("auto", "cpu", "cuda")
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+class Classifier:
+    """An ONNX Runtime session over the card's model.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` (fail if CUDA does not load) or ``"auto"`` (CUDA when it
+            really loads, else CPU).
+        threads: CPU threads for one call (0 = ONNX Runtime's default, all cores).
+    """
+
+    def __init__(self, card: ModelCard, device: str = "auto", threads: int = 0):
+        if device not in DEVICES:
+            raise EmolensError(f"unknown device {device!r}; choose one of {', '.join(DEVICES)}")
+        self.card = card
+        self.fallback_reason = ""
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        self.session = None
+        if device in ("auto", "cuda"):
+            self.session, self.fallback_reason = _try_cuda(card, options)
+            if self.session is None and device == "cuda":
+                raise EmolensError(f"--device cuda: CUDA is not usable here ({self.fallback_reason}); "
+                                   f"use --device auto or cpu")
+        if self.session is None:
+            self.session = _session(card, options, [_CPU])
+        self.provider = "CUDA" if self.session.get_providers()[0] == _CUDA else "CPU"
+        self._output = card.info["output"]["name"]
+
+    def describe(self) -> str:
+        """One line saying which provider runs and, on a CPU fallback, why."""
+        reason = f" ({self.fallback_reason})" if self.fallback_reason else ""
+        return f"emotion model {self.card.model_path.name} on {self.provider}{reason}"
+
+    def predict(self, crops: np.ndarray) -> np.ndarray:
+        """``float32 (n, K)`` probabilities for ``uint8 (n, H, W, C)`` crops."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.card.labels)), np.float32)
+        return self.session.run([self._output], {self.card.input_name: crops})[0]
+
+
+def _session(card: ModelCard, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
+    try:
+        return ort.InferenceSession(str(card.model_path), options, providers=providers)
+    except Exception as error:  # ONNX Runtime raises several private exception types
+        raise EmolensError(f"cannot load emotion model {card.model_path}: {str(error).splitlines()[0]}") from None
+
+
+def _try_cuda(card: ModelCard, options: ort.SessionOptions) -> tuple[ort.InferenceSession | None, str]:
+    """A CUDA session if CUDA really loads, else ``(None, reason)``; its error log stays quiet."""
+    if _CUDA not in ort.get_available_providers():
+        return None, "this onnxruntime build has no CUDA provider"
+    with captured_native_stderr() as log:
+        session = _session(card, options, [_CUDA, _CPU])
+    if session.get_providers()[0] == _CUDA:
+        return session, ""
+    errors = [line for line in log if "rror" in line]
+    detail = errors[0].split("with error:")[-1].split("]")[-1].strip(" :") if errors else "its provider did not load"
+    return None, f"CUDA unavailable: {detail[:160]}"

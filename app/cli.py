@@ -1,0 +1,195 @@
+"""The ``emolens`` command: the GUI by default, and subcommands for headless work.
+
+    emolens [--source S] [--screenshot OUT.png --frames N]     the live window
+    emolens analyze INPUT... -o OUT.csv                        frames -> CSV timeline
+    emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
+    emolens bench [pipeline|report|gui]                        speed figures
+    emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
+    emolens train DATA ...                                     fit, evaluate, export (extra "train")
+
+Each subcommand parses its options, calls one library function and prints. A user mistake
+(``EmolensError``) becomes one line on stderr and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from emolens.errors import EmolensError
+from emolens.pipeline import AnalyzerOptions
+
+_DEFAULTS = AnalyzerOptions()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "train":  # the trainer owns its options (and needs the "train" extra)
+        return _train(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except EmolensError as error:
+        print(f"emolens: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("emolens: interrupted", file=sys.stderr)
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emolens", description="Emotions of every face, live or from files.",
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("--source", help="camera index, video file or image folder (default: the camera)")
+    parser.add_argument("--screenshot", help="process --frames frames, save a screenshot of the window, exit")
+    parser.add_argument("--frames", type=int, default=30, help="frames to process before --screenshot (default 30)")
+    _add_analyzer_options(parser, smoothing_default=None)
+    parser.set_defaults(handler=_gui)
+    commands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
+
+    analyze = commands.add_parser("analyze", help="videos, images or folders -> CSV timeline")
+    analyze.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image, image folder or camera index")
+    analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
+    analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
+    analyze.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    _add_analyzer_options(analyze, smoothing_default=_DEFAULTS.tau_s)
+    analyze.set_defaults(handler=_analyze)
+
+    evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/*")
+    evaluate.add_argument("folder", help="folder with one subfolder of images per emotion")
+    evaluate.add_argument("--crops", action="store_true", help="images are face crops: classify them directly")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_analyzer_options(evaluate, smoothing_default=0.0)
+    evaluate.set_defaults(handler=_evaluate)
+
+    bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
+    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
+    bench.add_argument("--out", help="results file (default benchmarks/<what>.md)")
+    bench.add_argument("--quick", action="store_true", help="short videos: a smoke run, not figures to quote")
+    bench.set_defaults(handler=_bench)
+
+    report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page")
+    report.add_argument("sessions", nargs="+", metavar="SESSION.csv")
+    report.add_argument("-o", "--output", required=True, help="folder for the report")
+    report.add_argument("--align", help="marker to align several sessions on (default: their starts)")
+    report.set_defaults(handler=_report)
+    return parser
+
+
+def _add_analyzer_options(parser: argparse.ArgumentParser, smoothing_default: float | None) -> None:
+    group = parser.add_argument_group("model and detection")
+    group.add_argument("--model", help="a model card (.json) or its .onnx (default: the shipped model)")
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=_DEFAULTS.device,
+                       help="auto: CUDA when it loads, else CPU (default)")
+    group.add_argument("--detector", choices=("short", "full"), default=_DEFAULTS.detector,
+                       help="short: near faces, fastest (default); full: small, distant faces too")
+    group.add_argument("--tiles", type=int, default=1, help="also detect on NxN overlapping tiles (rooms of viewers)")
+    group.add_argument("--min-confidence", type=float, default=_DEFAULTS.min_confidence, help="detector threshold")
+    group.add_argument("--max-faces", type=int, default=_DEFAULTS.max_faces, help="at most N faces per frame (0 = all)")
+    group.add_argument("--smoothing", dest="tau_s", type=float, default=smoothing_default, metavar="SECONDS",
+                       help="score smoothing time constant (0 = raw)")
+
+
+def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
+    """The ``AnalyzerOptions`` a parsed command line asks for."""
+    if not 0.0 <= args.min_confidence <= 1.0:
+        raise EmolensError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
+    if args.max_faces < 0:
+        raise EmolensError(f"--max-faces must be 0 or more, got {args.max_faces}")
+    if args.tau_s is not None and args.tau_s < 0:
+        raise EmolensError(f"--smoothing must be 0 or more seconds, got {args.tau_s}")
+    return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
+                           min_confidence=args.min_confidence, max_faces=args.max_faces,
+                           tau_s=_DEFAULTS.tau_s if args.tau_s is None else args.tau_s)
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from emolens.analyze import analyze_inputs
+
+    summary = analyze_inputs(args.inputs, Path(args.output), analyzer_options(args), every=args.every,
+                             keypoints=args.keypoints, log=_log, progress=_Progress())
+    _log(summary.format())
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from emolens.evaluate import evaluate_folder, format_report
+
+    progress = None if args.json else _Progress()
+    report = evaluate_folder(args.folder, crops=args.crops, options=analyzer_options(args), progress=progress)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_report(report))
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    out = Path(args.out or f"benchmarks/{args.what}.md")
+    if args.what == "pipeline":
+        from emolens.bench import run_pipeline_bench
+
+        return run_pipeline_bench(out, quick=args.quick, log=_log)
+    module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
+    return module.main([str(out)])
+
+
+def _report(args: argparse.Namespace) -> int:
+    from emolens.report import build_report
+
+    result = build_report([Path(p) for p in args.sessions], Path(args.output), align_marker=args.align)
+    for warning in result.warnings:
+        _log(f"warning: {warning}")
+    _log(f"report: {result.html}")
+    return 0
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from emolens.gui import run_gui
+
+    return run_gui(args)
+
+
+def _train(argv: list[str]) -> int:
+    try:
+        from emolens.training.train import main as train_main
+    except ImportError as error:
+        print(f"emolens: error: training needs TensorFlow ({error.name} is missing); "
+              f"install the extra: pip install 'emolens[train]'", file=sys.stderr)
+        return 1
+    try:
+        return train_main(argv)
+    except (EmolensError, ValueError) as error:
+        print(f"emolens: error: {error}", file=sys.stderr)
+        return 1
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Progress:
+    """A one-line progress bar on stderr (only when it is a terminal), redrawn at most 5 times a second."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+        self.started = time.monotonic()
+        self.drawn = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or (now - self.drawn < 0.2 and done != total):
+            return
+        self.drawn = now
+        rate = done / max(now - self.started, 1e-9)
+        if total:
+            filled = int(30 * done / total)
+            eta = (total - done) / rate if rate else 0
+            line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:.1f}/s ETA {eta:.0f}s"
+        else:
+            line = f"{done} done, {rate:.1f}/s"
+        sys.stderr.write("\r" + line + ("\n" if done == total else ""))
+        sys.stderr.flush()

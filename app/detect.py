@@ -1,0 +1,175 @@
+"""Face detection with MediaPipe Tasks' BlazeFace models.
+
+Two models ship in ``models/`` (provenance and sha256 in ``models/face_detector.json``):
+
+* ``short`` (default): fast; finds faces wider than about a fifth of the frame, i.e. people
+  within about 2 m of a webcam.
+* ``full``: slower; also finds small, distant faces (a room of viewers on one camera).
+
+For a room of viewers, ``tiles=2`` (or 3) runs the detector on a grid of overlapping tiles,
+so each face covers a larger share of the detector's input; boxes found twice in the
+overlaps are merged by non-maximum suppression.
+
+Example::
+
+    with FaceDetector() as detector:
+        faces = detector.detect(bgr_image)      # Faces: xyxy, det_score, keypoints
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import weakref
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from emolens.card import packaged_model_dir, sha256_of
+from emolens.errors import EmolensError
+from emolens.quiet import captured_native_stderr
+from emolens.types import Faces
+
+# MediaPipe's C++ core logs through glog. It also imports TensorFlow when that is installed
+# (for doc decorators only), whose start-up logs ignore every environment variable: keep
+# both off the user's terminal.
+os.environ.setdefault("GLOG_minloglevel", "2")
+with captured_native_stderr():
+    import mediapipe as mp
+    from mediapipe.tasks.python import BaseOptions, vision
+
+DETECTOR_MODELS = ("short", "full")
+_OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
+
+
+def _close_open_detectors() -> None:
+    for detector in list(_OPEN_DETECTORS):
+        detector.close()
+
+
+# MediaPipe runs its C calls on a ThreadPoolExecutor that Python shuts down before ordinary
+# atexit handlers; a detector still open then fails noisily in its __del__. Threading's
+# atexit hooks run in reverse order of registration, so this one runs before that shutdown.
+threading._register_atexit(_close_open_detectors)
+
+
+def detector_model_path(name: str, model_dir: Path | None = None) -> Path:
+    """Path of a detector model, checked against its recorded sha256.
+
+    Raises:
+        EmolensError: unknown name, missing file, or a file that is not the recorded one.
+    """
+    model_dir = model_dir or packaged_model_dir()
+    provenance = json.loads((model_dir / "face_detector.json").read_text())
+    entries = {entry["name"]: entry for entry in provenance["models"]}
+    if name not in entries:
+        raise EmolensError(f"unknown face detector {name!r}; choose one of {', '.join(entries)}")
+    path = model_dir / entries[name]["file"]
+    fix = f"run `python models/fetch_detector.py` in a source checkout, or reinstall emolens"
+    if not path.is_file():
+        raise EmolensError(f"face detector model missing: {path}; {fix}")
+    if sha256_of(path) != entries[name]["sha256"]:
+        raise EmolensError(f"face detector model {path} is corrupt (sha256 differs from face_detector.json); {fix}")
+    return path
+
+
+class FaceDetector:
+    """MediaPipe ``FaceDetector`` returning ``Faces`` in source-frame pixels.
+
+    Args:
+        model: ``"short"`` or ``"full"`` (see the module docstring).
+        min_confidence: detections scoring below this are dropped. Lower finds more faces
+            in poor light but admits more false ones.
+        max_faces: keep at most this many faces, the most confident first (0 = no limit).
+        tiles: also split the frame into ``tiles x tiles`` overlapping tiles (1 = whole frame
+            only). Finds faces too small for one pass, at ``tiles**2`` times the cost.
+    """
+
+    def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1):
+        if tiles < 1:
+            raise EmolensError(f"tiles must be 1 or more, got {tiles}")
+        options = vision.FaceDetectorOptions(
+            base_options=BaseOptions(model_asset_path=str(detector_model_path(model))),
+            running_mode=vision.RunningMode.IMAGE,
+            min_detection_confidence=min_confidence,
+        )
+        with captured_native_stderr():
+            self._detector = vision.FaceDetector.create_from_options(options)
+            self._detect_rgb(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
+        self._closed = False
+        _OPEN_DETECTORS.add(self)
+        self.model = model
+        self.max_faces = max_faces
+        self.tiles = tiles
+
+    def detect(self, image: np.ndarray) -> Faces:
+        """Detect faces in a ``uint8 (H, W, 3)`` BGR image."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+        parts = [self._detect_rgb(rgb, 0, 0)]
+        if self.tiles > 1:
+            parts += [self._detect_rgb(rgb[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in tile_grid(rgb.shape, self.tiles)]
+        xyxy, scores, keypoints = (np.concatenate(arrays) for arrays in zip(*parts))
+        keep = non_max_suppression(xyxy, scores)
+        if self.max_faces:
+            keep = keep[: self.max_faces]
+        return Faces(xyxy=xyxy[keep], det_score=scores[keep], keypoints=keypoints[keep])
+
+    def _detect_rgb(self, rgb: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, scores and keypoints of one (sub)image, shifted by its offset in the frame."""
+        height, width = rgb.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        detections = self._detector.detect(image).detections
+        xyxy = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
+                          d.bounding_box.origin_x + d.bounding_box.width,
+                          d.bounding_box.origin_y + d.bounding_box.height] for d in detections],
+                        np.float32).reshape(-1, 4) + np.float32([left, top, left, top])
+        scores = np.array([d.categories[0].score for d in detections], np.float32)
+        keypoints = np.array([[(k.x * width + left, k.y * height + top) for k in d.keypoints] for d in detections],
+                             np.float32).reshape(-1, 6, 2)
+        return xyxy, scores, keypoints
+
+    def close(self) -> None:
+        """Release the detector; safe to call twice."""
+        if not self._closed:
+            self._closed = True
+            with captured_native_stderr():
+                self._detector.close()
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def tile_grid(shape: tuple[int, ...], tiles: int, overlap: float = 0.3) -> list[tuple[int, int, int, int]]:
+    """``tiles x tiles`` boxes (x0, y0, x1, y1) covering an image, neighbours overlapping by ``overlap``."""
+    height, width = shape[:2]
+    tile_h, tile_w = int(height / tiles * (1 + overlap)), int(width / tiles * (1 + overlap))
+    boxes = []
+    for row in range(tiles):
+        for column in range(tiles):
+            y0 = min(max(int(row * height / tiles - overlap / 2 * height / tiles), 0), height - tile_h)
+            x0 = min(max(int(column * width / tiles - overlap / 2 * width / tiles), 0), width - tile_w)
+            boxes.append((x0, y0, x0 + tile_w, y0 + tile_h))
+    return boxes
+
+
+def non_max_suppression(xyxy: np.ndarray, scores: np.ndarray, max_overlap: float = 0.3) -> np.ndarray:
+    """Indices of the boxes to keep, best first, dropping any that overlap a better one."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    for index in order:
+        if keep:
+            kept = xyxy[keep]
+            top_left = np.maximum(kept[:, :2], xyxy[index, :2])
+            bottom_right = np.minimum(kept[:, 2:], xyxy[index, 2:])
+            intersection = np.clip(bottom_right - top_left, 0, None).prod(axis=1)
+            smaller = np.minimum((kept[:, 2:] - kept[:, :2]).prod(axis=1), (xyxy[index, 2:] - xyxy[index, :2]).prod())
+            # Overlap relative to the smaller box: a face cut by a tile edge is a part of the whole one.
+            if np.any(intersection / np.maximum(smaller, 1e-9) > max_overlap):
+                continue
+        keep.append(int(index))
+    return np.array(keep, np.int64)

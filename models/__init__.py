@@ -1,0 +1,1 @@
+"""The shipped models and their cards, installed as package data of ``emolens.models``."""

@@ -1,0 +1,106 @@
+"""Export a trained network to ONNX and write its model card.
+
+The exported graph takes ``uint8 (batch, H, W, C)`` pixels named ``pixels`` (dynamic batch
+axis) and returns ``probs``: softmax of the logits divided by the fitted temperature,
+averaged with the mirrored face's when flip test-time augmentation is on. The card beside
+it is the contract the app reads (see ``models/README.md``).
+
+Example::
+
+    onnx_path = export_onnx(network, out / "emotion.onnx", temperature=1.3, flip_tta=True)
+    check_parity(network, onnx_path, x_val[:256], temperature=1.3, flip_tta=True)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from emolens.card import CARD_FORMAT, sha256_of
+from emolens.training.evaluate import predict_logits, tta_probs
+
+INPUT_NAME = "pixels"
+OUTPUT_NAME = "probs"
+OPSET = 17
+PARITY_TOLERANCE = 1e-4
+
+
+class ExportError(RuntimeError):
+    """The exported model does not reproduce the Keras one."""
+
+
+def export_onnx(network, path: Path, temperature: float, flip_tta: bool) -> Path:
+    """Convert ``network`` (logits) to an ONNX graph that outputs calibrated probabilities."""
+    import tensorflow as tf
+    import tf2onnx
+
+    height, width, channels = network.input_shape[1:]
+    spec = tf.TensorSpec([None, height, width, channels], tf.uint8, name=INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def serve(pixels):
+        images = tf.cast(pixels, tf.float32)
+        probs = tf.nn.softmax(network(images, training=False) / temperature)
+        if flip_tta:
+            mirrored = tf.nn.softmax(network(tf.reverse(images, axis=[2]), training=False) / temperature)
+            probs = (probs + mirrored) / 2
+        return tf.identity(probs, name=OUTPUT_NAME)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model_proto, _ = tf2onnx.convert.from_function(serve, input_signature=[spec], opset=OPSET)
+    _rename_io(model_proto)
+    path.write_bytes(model_proto.SerializeToString())
+    return path
+
+
+def _rename_io(model_proto) -> None:
+    """Give the graph's input and output the stable names the card promises."""
+    graph = model_proto.graph
+    renames = {graph.input[0].name: INPUT_NAME, graph.output[0].name: OUTPUT_NAME}
+    for node in graph.node:
+        node.input[:] = [renames.get(name, name) for name in node.input]
+        node.output[:] = [renames.get(name, name) for name in node.output]
+    graph.input[0].name = INPUT_NAME
+    graph.output[0].name = OUTPUT_NAME
+
+
+def check_parity(network, onnx_path: Path, images: np.ndarray, temperature: float, flip_tta: bool) -> float:
+    """Max |Δp| between Keras and ONNX Runtime on real images; raises ``ExportError`` above tolerance."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    onnx_probs = session.run([OUTPUT_NAME], {INPUT_NAME: images})[0]
+    flipped = predict_logits(network, images, flip=True) if flip_tta else None
+    keras_probs = tta_probs(predict_logits(network, images), flipped, temperature)
+    difference = float(np.abs(onnx_probs - keras_probs).max())
+    if difference > PARITY_TOLERANCE:
+        raise ExportError(f"ONNX output differs from Keras by {difference:.2e} (> {PARITY_TOLERANCE:.0e}) "
+                          f"on {len(images)} images; the export is broken")
+    return difference
+
+
+def write_card(path: Path, onnx_path: Path, labels: tuple[str, ...], input_shape: tuple[int, int, int],
+               temperature: float, flip_tta: bool, crop: dict, metrics: dict, data: dict, training: dict) -> Path:
+    """Write the model card for ``onnx_path`` (the only writer of this format)."""
+    height, width, channels = input_shape
+    card = {
+        "format": CARD_FORMAT,
+        "name": "emolens-emotion-cnn",
+        "model": {"file": onnx_path.name, "sha256": sha256_of(onnx_path), "bytes": onnx_path.stat().st_size,
+                  "opset": OPSET},
+        "labels": list(labels),
+        "input": {
+            "name": INPUT_NAME, "height": height, "width": width, "channels": channels,
+            "color": "gray" if channels == 1 else "bgr", "dtype": "uint8", "layout": "NHWC",
+            "normalisation": "none outside the model: the graph divides uint8 pixels by 255",
+        },
+        "output": {"name": OUTPUT_NAME, "kind": "probabilities", "temperature": temperature, "flip_tta": flip_tta},
+        "crop": crop,
+        "metrics": metrics,
+        "data": data,
+        "training": training,
+    }
+    path.write_text(json.dumps(card, indent=2) + "\n")
+    return path

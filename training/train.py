@@ -1,0 +1,340 @@
+"""Train the emotion CNN on FER-style data, evaluate it, and export ONNX plus its model card.
+
+The story, top to bottom:
+
+1. **Load** the data set (CSV or folders) into uint8 arrays, cached after the first run.
+2. **Weigh** the classes: FER2013 has 16x more "happy" than "disgust" faces, so each
+   sample is weighted by ``(n_max / n_class) ** class_weight_power``.
+3. **Build** the CNN (``model.py``) and wrap it with the augmentation layers, which run
+   only in training, so the network we export never sees them.
+4. **Fit** with AdamW, label smoothing and a warm-up + cosine learning-rate schedule
+   that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly.
+   Early stopping watches validation accuracy and keeps the best weights.
+5. **Evaluate** on val (temperature fitted there) and on test (reported once).
+6. **Export** ONNX through tf2onnx with the temperature folded in, check parity against
+   Keras on real images, and write the model card beside it.
+
+Runs unchanged on TensorFlow (default) or JAX (``KERAS_BACKEND=jax``); only the
+export step needs TensorFlow.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from emolens.training.data import Dataset, load_dataset
+from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
+                                       save_curves_png, tta_probs)
+from emolens.training.export import check_parity, export_onnx, write_card
+from emolens.training.geometry import derive_crop_geometry
+from emolens.training.model import RandomErasing, build_augmenter, build_model
+
+CHECKPOINT = "last.keras"
+BEST_WEIGHTS = "best.weights.h5"
+STATE = "state.json"
+HISTORY = "history.csv"
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides the trained model; the defaults reproduce the shipped one."""
+
+    data: str
+    out: str = "runs/emotion"
+    image_size: int = 48
+    channels: int = 1
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    convs: tuple[int, ...] = (1, 2, 2, 2)
+    dropout: float = 0.4
+    epochs: int = 44
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    warmup_epochs: int = 2
+    weight_decay: float = 5e-4
+    label_smoothing: float = 0.1
+    class_weight_power: float = 0.5
+    patience: int = 12
+    flip_tta: str = "auto"
+    geometry_samples: int = 1000
+    seed: int = 1337
+    classes: list[str] | None = None
+    label_map: dict[str, str] = field(default_factory=dict)
+    limit_per_class: int | None = None
+    cache_dir: str | None = "~/.cache/emolens/datasets"
+
+
+def class_sample_weights(targets: np.ndarray, num_classes: int, power: float) -> np.ndarray:
+    """Per-sample weights ``(n_max / n_class) ** power``, normalised to a mean of 1."""
+    counts = np.bincount(targets, minlength=num_classes).astype(np.float64)
+    per_class = (counts.max() / np.maximum(counts, 1)) ** power
+    weights = per_class[targets]
+    return (weights / weights.mean()).astype(np.float32)
+
+
+def limit_per_class(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``limit`` random samples of each class (for quick runs and tests)."""
+    rng = np.random.default_rng(seed)
+    keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:limit] for c in np.unique(y)])
+    keep.sort()
+    return x[keep], y[keep]
+
+
+def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, dict]:
+    """Fit (or resume fitting) and return the best model and the training summary."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    num_classes = len(dataset.labels)
+    x_train, y_train = dataset.splits["train"]
+    x_val, y_val = dataset.splits["val"]
+    sample_weight = class_sample_weights(y_train, num_classes, config.class_weight_power)
+    y_train_1h = keras.utils.to_categorical(y_train, num_classes)
+    y_val_1h = keras.utils.to_categorical(y_val, num_classes)
+
+    state = _read_state(out) if resume else {"epoch": 0, "train_seconds": 0.0}
+    keras.utils.set_random_seed(config.seed + state["epoch"])
+    input_shape = (config.image_size, config.image_size, config.channels)
+    if resume and (out / CHECKPOINT).exists():
+        trainer = keras.saving.load_model(out / CHECKPOINT, custom_objects={"RandomErasing": RandomErasing})
+        network = trainer.get_layer("emolens_cnn")
+    else:
+        network = build_model(num_classes, input_shape, config.widths, config.convs, config.dropout)
+        trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
+                                   name="trainer")
+        steps = math.ceil(len(y_train) / config.batch_size)
+        warmup_epochs = min(config.warmup_epochs, config.epochs - 1)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate / 10, decay_steps=steps * (config.epochs - warmup_epochs),
+            warmup_target=config.learning_rate, warmup_steps=steps * warmup_epochs, alpha=0.01)
+        trainer.compile(
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
+            metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        )
+    print(f"emolens train: {len(y_train)} training and {len(y_val)} validation images, "
+          f"{num_classes} classes, {network.count_params():,} parameters, keras backend {keras.backend.backend()}",
+          flush=True)
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(out / CHECKPOINT),
+        _BestWeights(network, out / BEST_WEIGHTS, out / STATE),
+        keras.callbacks.CSVLogger(out / HISTORY, append=resume),
+        _Throughput(len(y_train), config.epochs, out / STATE),
+        keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"),
+    ]
+    if state["epoch"] < config.epochs and not state.get("stopped_early"):
+        trainer.fit(x_train.astype("float32"), y_train_1h, sample_weight=sample_weight,
+                    validation_data=(x_val.astype("float32"), y_val_1h), batch_size=config.batch_size,
+                    epochs=config.epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=2)
+    state = _read_state(out)
+    network.load_weights(out / BEST_WEIGHTS)
+    return network, state
+
+
+def _read_state(out: Path) -> dict:
+    path = out / STATE
+    return json.loads(path.read_text()) if path.exists() else {"epoch": 0, "train_seconds": 0.0}
+
+
+def _write_state(path: Path, **changes) -> None:
+    state = json.loads(path.read_text()) if path.exists() else {"epoch": 0, "train_seconds": 0.0}
+    state.update(changes)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(state, indent=2))
+    temporary.replace(path)
+
+
+class _BestWeights(keras.callbacks.Callback):
+    """Save the network's weights whenever validation accuracy improves."""
+
+    def __init__(self, network, weights_path: Path, state_path: Path):
+        super().__init__()
+        self.network, self.weights_path, self.state_path = network, weights_path, state_path
+        self.best = _read_state(state_path.parent).get("best_val_accuracy", -1.0)
+
+    def on_epoch_end(self, epoch, logs=None):
+        accuracy = float(logs["val_accuracy"])
+        if accuracy > self.best:
+            self.best = accuracy
+            self.network.save_weights(self.weights_path)
+            _write_state(self.state_path, best_val_accuracy=accuracy, best_epoch=epoch + 1)
+
+
+class _Throughput(keras.callbacks.Callback):
+    """Print images/s and the ETA of the whole run after each epoch; record progress."""
+
+    def __init__(self, num_images: int, epochs: int, state_path: Path):
+        super().__init__()
+        self.num_images, self.epochs, self.state_path = num_images, epochs, state_path
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
+        total = _read_state(self.state_path.parent)["train_seconds"] + seconds
+        stopped = bool(self.model.stop_training)
+        _write_state(self.state_path, epoch=epoch + 1, train_seconds=total, stopped_early=stopped)
+        eta = seconds * (self.epochs - epoch - 1)
+        print(f"epoch {epoch + 1}/{self.epochs}: {self.num_images / seconds:.0f} images/s, "
+              f"val accuracy {logs['val_accuracy']:.4f}, ETA {eta / 60:.1f} min", flush=True)
+
+    def on_train_end(self, logs=None):
+        if self.model.stop_training:
+            _write_state(self.state_path, stopped_early=True)
+
+
+def finish(config: TrainConfig, dataset: Dataset, network, state: dict, wall_seconds: float) -> Path:
+    """Calibrate and choose flip-TTA on val, report test once, export ONNX + card. Returns the card."""
+    out = Path(config.out)
+    labels = dataset.labels
+    x_val, y_val = dataset.splits["val"]
+    x_train = dataset.splits["train"][0]
+    val_logits, val_flipped = predict_logits(network, x_val), predict_logits(network, x_val, flip=True)
+    variants = {}
+    for tta, flipped in (("plain", None), ("flip_tta", val_flipped)):
+        temperature = fit_temperature(val_logits, y_val, flipped)
+        variants[tta] = {"temperature": temperature,
+                         "uncalibrated": metrics_report(tta_probs(val_logits, flipped, 1.0), y_val, labels),
+                         "calibrated": metrics_report(tta_probs(val_logits, flipped, temperature), y_val, labels)}
+    gain = variants["flip_tta"]["calibrated"]["accuracy"] - variants["plain"]["calibrated"]["accuracy"]
+    flip_tta = config.flip_tta == "on" or (config.flip_tta == "auto" and gain >= 0.005)
+    chosen = variants["flip_tta" if flip_tta else "plain"]
+    temperature = chosen["temperature"]
+    print(f"emolens train: val accuracy {chosen['calibrated']['accuracy']:.4f}, flip-TTA {'on' if flip_tta else 'off'} "
+          f"(it changes val accuracy by {gain:+.4f}), temperature {temperature}", flush=True)
+
+    rng = np.random.default_rng(config.seed)
+    sample = x_train[rng.permutation(len(x_train))[: config.geometry_samples]]
+    geometry, geometry_stats = derive_crop_geometry(sample)
+    onnx_path = export_onnx(network, out / "emotion.onnx", temperature, flip_tta)
+    parity = check_parity(network, onnx_path, x_val[:256], temperature, flip_tta)
+    metrics = {"val": _onnx_metrics(onnx_path, x_val, y_val, labels)}
+    if "test" in dataset.splits:
+        metrics["test"] = _onnx_metrics(onnx_path, *dataset.splits["test"], labels)
+    for split, report in metrics.items():
+        save_confusion_png(report["confusion"], labels, out / f"confusion_{split}.png", f"{split}: confusion")
+    save_curves_png(out / HISTORY, out / "curves.png")
+    (out / "evaluation.json").write_text(json.dumps({"val_variants": variants, "parity_max_abs_diff": parity,
+                                                      **metrics}, indent=2))
+    card = write_card(
+        out / "emotion.json", onnx_path, labels, network.input_shape[1:], temperature, flip_tta,
+        crop={**asdict(geometry), "derivation": geometry_stats},
+        metrics=metrics,
+        data={"source": Path(config.data).name, "sizes": dataset.sizes(), "skipped_files": dataset.skipped,
+              "train_class_counts": dict(zip(labels, np.bincount(dataset.splits["train"][1]).tolist()))},
+        training={"command": _command(config), "config": asdict(config), "epochs_run": state["epoch"],
+                  "best_epoch": state.get("best_epoch"), "train_seconds": round(state["train_seconds"], 1),
+                  "wall_seconds": round(wall_seconds, 1), "hardware": _hardware(),
+                  "software": _software(), "parity_max_abs_diff": parity},
+    )
+    print(f"emolens train: wrote {onnx_path} and {card} (parity max |dp| {parity:.1e})")
+    print(f"  evaluate: emolens evaluate DIR --crops --model {onnx_path}")
+    print(f"  analyze:  emolens analyze VIDEO -o timeline.csv --model {onnx_path}")
+    return card
+
+
+def _onnx_metrics(onnx_path: Path, images: np.ndarray, targets: np.ndarray, labels: tuple[str, ...]) -> dict:
+    """Metrics of the exported model through ONNX Runtime, exactly as ``emolens evaluate --crops`` runs it."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    probs = np.concatenate([session.run(None, {"pixels": images[i:i + 512]})[0] for i in range(0, len(images), 512)])
+    return metrics_report(probs, targets, labels)
+
+
+def _command(config: TrainConfig) -> str:
+    defaults = TrainConfig(data=config.data)
+    changed = [f"--{name.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, (tuple, list)) else value}"
+               for name, value in asdict(config).items()
+               if name not in ("data", "out", "label_map", "cache_dir") and value != getattr(defaults, name)]
+    return " ".join(["emolens train", config.data, "--out", config.out, *changed])
+
+
+def _hardware() -> str:
+    import keras
+
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, keras backend {keras.backend.backend()}"
+
+
+def _software() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in ("keras", "tensorflow", "jax", "tf2onnx", "onnx", "onnxruntime-gpu", "onnxruntime", "numpy"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return {"python": platform.python_version(), **found}
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
+    defaults = TrainConfig(data="")
+    parser = argparse.ArgumentParser(prog="emolens train", description=__doc__.split("\n\n")[0])
+    parser.add_argument("data", help="fer2013.csv, ROOT/<split>/<emotion>/* or ROOT/<emotion>/*")
+    parser.add_argument("--out", default=defaults.out, help="run folder: checkpoints, reports, ONNX and card")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=defaults.channels)
+    parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
+    parser.add_argument("--convs", type=int, nargs="+", default=list(defaults.convs))
+    parser.add_argument("--patience", type=int, default=defaults.patience)
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--classes", nargs="+", help="train on these emotions only")
+    parser.add_argument("--map-label", action="append", default=[], metavar="NAME=EMOTION",
+                        help="map a data set label to an emotion, or to 'drop' (repeatable)")
+    parser.add_argument("--limit-per-class", type=int, help="use at most N images per class (quick runs)")
+    parser.add_argument("--cache-dir", default=defaults.cache_dir, help="decoded-data cache ('' disables)")
+    parser.add_argument("--flip-tta", choices=("auto", "on", "off"), default=defaults.flip_tta,
+                        help="average with the mirrored face; auto: only if it gains >= 0.5 points on val")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    args = parser.parse_args(argv)
+    label_map = dict(item.lower().split("=", 1) for item in args.map_label)
+    config = TrainConfig(
+        data=args.data, out=args.out, image_size=args.image_size, channels=args.channels,
+        widths=tuple(args.widths), convs=tuple(args.convs), epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, patience=args.patience, seed=args.seed, classes=args.classes,
+        label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
+        cache_dir=os.path.expanduser(args.cache_dir) if args.cache_dir else None,
+    )
+    return config, args
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, args = parse_args(argv)
+    out = Path(config.out)
+    if args.resume and (out / "config.json").exists():
+        saved = json.loads((out / "config.json").read_text())
+        saved.update(epochs=config.epochs)
+        config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"])})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    started = time.perf_counter()
+    dataset = load_dataset(config.data, config.image_size, config.channels, config.classes, config.label_map,
+                           seed=config.seed, cache_dir=config.cache_dir)
+    if config.limit_per_class:
+        dataset.splits = {split: limit_per_class(x, y, config.limit_per_class, config.seed)
+                          for split, (x, y) in dataset.splits.items()}
+    print(f"emolens train: loaded {dataset.sizes()} from {config.data} in {time.perf_counter() - started:.1f} s"
+          + (f", skipped {dataset.skipped} unreadable file(s)" if dataset.skipped else ""), flush=True)
+    network, state = fit(config, dataset, args.resume)
+    print(f"emolens train: best val accuracy {state.get('best_val_accuracy', float('nan')):.4f} "
+          f"at epoch {state.get('best_epoch')}", flush=True)
+    finish(config, dataset, network, state, time.perf_counter() - started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -17,7 +17,7 @@ from pathlib import Path
 from emolens.errors import EmolensError
 from emolens.pipeline import Analyzer, AnalyzerOptions
 from emolens.record import CsvRecorder
-from emolens.sources import open_source
+from emolens.sources import FrameSource, open_source
 
 
 @dataclass
@@ -51,7 +51,8 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
                    progress: Callable[[int, int], None] | None = None) -> AnalyzeSummary:
     """Analyze every input in turn into one CSV (the ``source`` column tells them apart).
 
-    Every input is checked before any is processed, so a typo fails fast and writes nothing.
+    A missing input fails before anything is written; any failure before the first row
+    removes the (header-only) output, so a failed run leaves no file behind.
 
     Raises:
         EmolensError: a missing or unreadable input, an unwritable output, a full disk.
@@ -63,22 +64,36 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
     started = time.perf_counter()
     with Analyzer(options) as analyzer:
         log(f"emolens: {analyzer.classifier.describe()}")
-        with CsvRecorder(output, analyzer.labels, keypoints=keypoints) as recorder:
+        recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints)
+        try:
             for spec in inputs:
                 with open_source(spec, every=every) as source:
-                    analyzer.reset()
-                    expected = source.frame_count // every if source.frame_count else 0
-                    before = summary.frames
-                    for result in analyzer.run(source, recorder):
-                        summary.frames += 1
-                        summary.face_rows += len(result.faces)
-                        summary.dominant.update(analyzer.labels[i] for i in result.faces.probs.argmax(axis=1))
-                        if progress:
-                            progress(summary.frames - before, expected)
-                    summary.skipped_images += source.skipped
-                    if expected and summary.frames - before < 0.9 * expected and not source.independent:
-                        summary.warnings.append(f"{spec} ended after {summary.frames - before} of about {expected} "
-                                                f"frames (truncated or damaged file?)")
-            summary.rows = recorder.rows
+                    _analyze_source(analyzer, source, recorder, summary, progress)
+        except EmolensError:
+            recorder.close()
+            if recorder.rows == 0:
+                output.unlink(missing_ok=True)
+            raise
+        finally:
+            recorder.close()
+        summary.rows = recorder.rows
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,
+                    progress: Callable[[int, int], None] | None) -> None:
+    analyzer.reset()
+    expected = -(-source.frame_count // source.every)  # ceil: frames kept by --every
+    frames = 0
+    for result in analyzer.run(source, recorder):
+        frames += 1
+        summary.face_rows += len(result.faces)
+        summary.dominant.update(analyzer.labels[i] for i in result.faces.probs.argmax(axis=1))
+        if progress:
+            progress(frames, expected)
+    summary.frames += frames
+    summary.skipped_images += source.skipped
+    if expected and frames < 0.9 * expected and not source.independent:
+        summary.warnings.append(f"{source.name} ended after {frames} of about {expected} frames "
+                                f"(truncated or damaged file?)")

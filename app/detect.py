@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
 import weakref
 from pathlib import Path
@@ -32,13 +33,20 @@ from emolens.errors import EmolensError
 from emolens.quiet import captured_native_stderr
 from emolens.types import Faces
 
-# MediaPipe's C++ core logs through glog. It also imports TensorFlow when that is installed
-# (for doc decorators only), whose start-up logs ignore every environment variable: keep
-# both off the user's terminal.
+# MediaPipe's C++ core logs through glog; keep its start-up chatter off the user's terminal.
 os.environ.setdefault("GLOG_minloglevel", "2")
-with captured_native_stderr():
+# MediaPipe imports TensorFlow when it is installed, only for documentation decorators; that
+# costs seconds and a screen of logs. Hide it during the import (MediaPipe falls back to no-op
+# decorators) unless TensorFlow is already loaded, e.g. by the trainer.
+_hide_tensorflow = "tensorflow" not in sys.modules
+if _hide_tensorflow:
+    sys.modules["tensorflow"] = None  # type: ignore[assignment]
+try:
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
+finally:
+    if _hide_tensorflow:
+        del sys.modules["tensorflow"]
 
 DETECTOR_MODELS = ("short", "full")
 _OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
@@ -136,6 +144,10 @@ class FaceDetector:
             self._closed = True
             with captured_native_stderr():
                 self._detector.close()
+
+    def __del__(self) -> None:
+        if not getattr(self, "_closed", True):
+            self.close()
 
     def __enter__(self) -> FaceDetector:
         return self

@@ -44,6 +44,8 @@ class FrameSource:
         size_wh: frame size in pixels, once known.
         live: True for cameras (wall-clock time, frames may be dropped).
         independent: True when frames are unrelated images (no tracking across them).
+        frame_count: frames (or images) in the source before ``every`` thins them; 0 if unknown.
+        every: one frame in ``every`` is delivered.
         skipped: unreadable items skipped so far (image folders).
     """
 
@@ -51,6 +53,7 @@ class FrameSource:
     fps: float = 0.0
     size_wh: tuple[int, int] = (0, 0)
     frame_count: int = 0
+    every: int = 1
     live: bool = False
     independent: bool = False
     skipped: int = 0
@@ -169,11 +172,13 @@ class FolderSource(FrameSource):
             if not files:
                 raise EmolensError(f"no images in folder {path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
             self._files = files[::every]
+            self.frame_count = len(files)
         else:
             if read_image(path) is None:
                 raise EmolensError(f"cannot read image {path}: not an image or corrupt")
             self._files = [path]
-        self.frame_count = len(self._files)
+            self.frame_count = 1
+        self.every = every
 
     def __iter__(self) -> Iterator[Frame]:
         for index, file in enumerate(self._files):

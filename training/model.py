@@ -63,6 +63,32 @@ def build_augmenter(seed: int) -> keras.Sequential:
     )
 
 
+@keras.saving.register_keras_serializable(package="emolens")
+class WarmupCosine(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up from ``peak / 10`` to ``peak``, then cosine decay to ``alpha * peak``.
+
+    Defined by step counts only, so a resumed run can re-plan its length (``total_steps``)
+    and continue from the optimizer's own step counter.
+    """
+
+    def __init__(self, peak: float, warmup_steps: int, total_steps: int, alpha: float = 0.01):
+        self.peak, self.warmup_steps, self.total_steps, self.alpha = peak, warmup_steps, total_steps, alpha
+
+    def __call__(self, step):
+        ops = keras.ops
+        step = ops.cast(step, "float32")
+        warmup = float(max(self.warmup_steps, 1))
+        rising = self.peak * (0.1 + 0.9 * step / warmup)
+        progress = ops.clip((step - self.warmup_steps) / float(max(self.total_steps - self.warmup_steps, 1)), 0.0, 1.0)
+        falling = self.peak * (self.alpha + (1 - self.alpha) * 0.5 * (1 + ops.cos(3.141592653589793 * progress)))
+        return ops.where(step < self.warmup_steps, rising, falling)
+
+    def get_config(self):
+        return {"peak": self.peak, "warmup_steps": self.warmup_steps, "total_steps": self.total_steps,
+                "alpha": self.alpha}
+
+
+@keras.saving.register_keras_serializable(package="emolens")
 class RandomErasing(layers.Layer):
     """Replace one random rectangle per image with mid-grey, with the given probability."""
 

@@ -38,7 +38,7 @@ from emolens.training.evaluate import (fit_temperature, metrics_report, predict_
                                        save_curves_png, tta_probs)
 from emolens.training.export import check_parity, export_onnx, write_card
 from emolens.training.geometry import derive_crop_geometry
-from emolens.training.model import RandomErasing, build_augmenter, build_model
+from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 
 CHECKPOINT = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
@@ -57,7 +57,7 @@ class TrainConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
     convs: tuple[int, ...] = (1, 2, 2, 2)
     dropout: float = 0.4
-    epochs: int = 44
+    epochs: int = 30
     batch_size: int = 128
     learning_rate: float = 2e-3
     warmup_epochs: int = 2
@@ -104,18 +104,18 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
     state = _read_state(out) if resume else {"epoch": 0, "train_seconds": 0.0}
     keras.utils.set_random_seed(config.seed + state["epoch"])
     input_shape = (config.image_size, config.image_size, config.channels)
+    steps = math.ceil(len(y_train) / config.batch_size)
+    # Defined in steps, so a resumed run with another --epochs re-plans the decay from where it is.
+    schedule = WarmupCosine(config.learning_rate, steps * min(config.warmup_epochs, config.epochs - 1),
+                            steps * config.epochs)
     if resume and (out / CHECKPOINT).exists():
         trainer = keras.saving.load_model(out / CHECKPOINT, custom_objects={"RandomErasing": RandomErasing})
+        trainer.optimizer.learning_rate = schedule
         network = trainer.get_layer("emolens_cnn")
     else:
         network = build_model(num_classes, input_shape, config.widths, config.convs, config.dropout)
         trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
                                    name="trainer")
-        steps = math.ceil(len(y_train) / config.batch_size)
-        warmup_epochs = min(config.warmup_epochs, config.epochs - 1)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            initial_learning_rate=config.learning_rate / 10, decay_steps=steps * (config.epochs - warmup_epochs),
-            warmup_target=config.learning_rate, warmup_steps=steps * warmup_epochs, alpha=0.01)
         trainer.compile(
             optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
             loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),

@@ -1,0 +1,140 @@
+"""``emolens bench``: per-stage and end-to-end speed of the headless pipeline, on real faces.
+
+For 1 and 8 faces at 640x480 and 1280x720 it writes a clip of the astronaut's face (see
+``emolens.assets.make_demo``), runs ``emolens analyze``'s own loop over it (decode in a
+thread, detect, crop, classify, track, record to CSV) and reports the median and p95 of each
+stage and the end-to-end frames per second. One face uses the default short-range
+detector; eight small faces in a room need the full-range model on 2x2 tiles. It also times
+the classifier alone at batch 1 on one CPU core. CPU always; CUDA too when it loads.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+
+from emolens.assets.make_demo import write_video
+from emolens.card import ModelCard
+from emolens.classify import Classifier
+from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
+from emolens.record import CsvRecorder
+from emolens.sources import open_source
+
+
+@dataclass(frozen=True)
+class Scenario:
+    size_wh: tuple[int, int]
+    faces: int
+    detector: str
+    tiles: int
+
+    @property
+    def title(self) -> str:
+        tiling = f", {self.tiles}x{self.tiles} tiles" if self.tiles > 1 else ""
+        return f"{self.size_wh[0]}x{self.size_wh[1]}, {self.faces} face(s), {self.detector} detector{tiling}"
+
+
+SCENARIOS = (
+    Scenario((640, 480), 1, "short", 1),
+    Scenario((640, 480), 8, "full", 2),
+    Scenario((1280, 720), 1, "short", 1),
+    Scenario((1280, 720), 8, "full", 2),
+)
+
+
+def measure_scenario(scenario: Scenario, device: str, folder: Path, seconds: float) -> dict:
+    """Run the analyze loop over a generated clip; stage timings (ms) and end-to-end fps."""
+    video = folder / f"{scenario.size_wh[0]}x{scenario.size_wh[1]}_{scenario.faces}.mp4"
+    if not video.exists():
+        write_video(video, scenario.size_wh, scenario.faces, seconds, fps=25.0, framing="room")
+    options = AnalyzerOptions(device=device, detector=scenario.detector, tiles=scenario.tiles)
+    timings: dict[str, list[float]] = {stage: [] for stage in STAGES}
+    faces_seen = []
+    with Analyzer(options) as analyzer, open_source(video) as source, \
+            CsvRecorder(folder / "bench.csv", analyzer.labels) as recorder:
+        started = time.perf_counter()
+        for result in analyzer.run(source, recorder):
+            for stage in STAGES:
+                timings[stage].append(result.timings_ms[stage])
+            faces_seen.append(len(result.faces))
+        wall = time.perf_counter() - started
+    frames = len(faces_seen)
+    stages = {stage: (float(np.median(v)), float(np.percentile(v, 95))) for stage, v in timings.items()}
+    fps = frames / wall
+    return {"stages": stages, "fps": fps, "frames": frames, "faces_mean": float(np.mean(faces_seen)),
+            "unaccounted_ms": 1000 / fps - sum(median for median, _ in stages.values())}
+
+
+def measure_classifier(device: str, batch: int, repeats: int = 300) -> tuple[float, float]:
+    """Median and p95 ms per call of the classifier alone (one thread on CPU)."""
+    card = ModelCard.load()
+    classifier = Classifier(card, device=device, threads=1)
+    crops = np.random.default_rng(0).integers(0, 255, (batch, *card.input_hw, card.channels), dtype=np.uint8)
+    for _ in range(20):
+        classifier.predict(crops)
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        classifier.predict(crops)
+        samples.append((time.perf_counter() - started) * 1000)
+    return float(np.median(samples)), float(np.percentile(samples, 95))
+
+
+def run_pipeline_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:
+    """Measure every scenario on CPU (and CUDA when it loads); write a Markdown report to ``out``."""
+    devices = ["cpu"]
+    if Classifier(ModelCard.load(), device="auto").provider == "CUDA":
+        devices.append("cuda")
+    seconds = 2.0 if quick else 8.0
+    lines = [
+        "# Pipeline benchmark",
+        "",
+        f"Command: `emolens bench{' --quick' if quick else ''}`. Machine: {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} cores; Python {platform.python_version()}, mediapipe {version('mediapipe')}, "
+        f"onnxruntime {_onnxruntime_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+        "Each clip is 25 fps real faces (the astronaut photo, see `assets/make_demo.py`), "
+        f"{seconds:.0f} s long. Times in ms, median / p95 per frame. `decode` is the time the loop waited "
+        "for the next frame (decoding runs ahead in its own thread); `other` is what per-frame time the stages "
+        "do not account for (Python overhead, thread hand-offs).",
+        "",
+    ]
+    with tempfile.TemporaryDirectory() as temporary:
+        for device in devices:
+            lines += [f"## {device.upper()}", "",
+                      "| scenario | faces found | " + " | ".join(STAGES) + " | other | end-to-end fps |",
+                      "|---" * (len(STAGES) + 4) + "|"]
+            for scenario in SCENARIOS:
+                result = measure_scenario(scenario, device, Path(temporary), seconds)
+                cells = [f"{median:.2f} / {p95:.2f}" for median, p95 in result["stages"].values()]
+                row = (f"| {scenario.title} | {result['faces_mean']:.1f} | " + " | ".join(cells)
+                       + f" | {result['unaccounted_ms']:.2f} | **{result['fps']:.1f}** |")
+                lines.append(row)
+                log(f"{device} {scenario.title}: {result['fps']:.1f} fps")
+            lines.append("")
+            for batch in (1, 8):
+                median, p95 = measure_classifier(device, batch)
+                per_face = f", {median / batch:.2f} ms per face" if batch > 1 else ""
+                threads = " on one CPU thread" if device == "cpu" else ""
+                lines.append(f"- classifier alone, batch {batch}{threads}: median {median:.2f} ms, p95 {p95:.2f} ms"
+                             f"{per_face}")
+                log(lines[-1])
+            lines.append("")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    log(f"wrote {out}")
+    return 0
+
+
+def _onnxruntime_version() -> str:
+    import onnxruntime
+
+    return onnxruntime.__version__

@@ -1,0 +1,75 @@
+import shutil
+
+import numpy as np
+import pytest
+
+from emolens.assets.make_demo import face_tiles, render_frame
+from emolens.card import packaged_model_dir
+from emolens.detect import FaceDetector, detector_model_path, non_max_suppression, tile_grid
+from emolens.errors import EmolensError
+
+
+def test_finds_the_astronaut_with_keypoints(astronaut):
+    with FaceDetector() as detector:
+        faces = detector.detect(astronaut)
+    assert len(faces) == 1
+    assert np.allclose(faces.xyxy[0], [177, 82, 272, 177], atol=12)
+    assert faces.det_score[0] > 0.8
+    x0, y0, x1, y1 = faces.xyxy[0]
+    right_eye, left_eye = faces.keypoints[0, 0], faces.keypoints[0, 1]
+    assert x0 < right_eye[0] < left_eye[0] < x1 and y0 < right_eye[1] < y1
+
+
+def test_no_face_in_a_blank_frame():
+    with FaceDetector() as detector:
+        assert len(detector.detect(np.full((240, 320, 3), 128, np.uint8))) == 0
+
+
+def test_max_faces_keeps_the_most_confident():
+    frame = render_frame(face_tiles(2), (640, 480), t_s=0.0)
+    with FaceDetector(max_faces=1) as detector:
+        faces = detector.detect(frame)
+    with FaceDetector() as detector:
+        all_faces = detector.detect(frame)
+    assert len(all_faces) == 2 and len(faces) == 1
+    assert faces.det_score[0] == all_faces.det_score.max()
+
+
+def test_small_distant_faces_need_the_full_range_model_and_tiles():
+    room = render_frame(face_tiles(8), (1280, 720), t_s=1.0)
+    with FaceDetector("short") as short:
+        missed = len(short.detect(room))
+    with FaceDetector("full", tiles=2) as full:
+        found = len(full.detect(room))
+    assert missed <= 2
+    assert found >= 7
+
+
+def test_tile_grid_covers_the_frame():
+    boxes = tile_grid((720, 1280), 2)
+    assert len(boxes) == 4
+    assert min(b[0] for b in boxes) == 0 and max(b[2] for b in boxes) == 1280
+    assert min(b[1] for b in boxes) == 0 and max(b[3] for b in boxes) == 720
+
+
+def test_non_max_suppression_merges_a_face_cut_by_a_tile_edge():
+    xyxy = np.array([[0, 0, 100, 100], [0, 0, 60, 100], [200, 200, 260, 260]], np.float32)
+    keep = non_max_suppression(xyxy, np.array([0.9, 0.8, 0.7], np.float32))
+    assert keep.tolist() == [0, 2]
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("missing", "face detector model missing"),
+    ("corrupt", "is corrupt"),
+])
+def test_detector_model_is_checked(tmp_path, damage, message):
+    shutil.copy(packaged_model_dir() / "face_detector.json", tmp_path)
+    if damage == "corrupt":
+        (tmp_path / "face_detection_short_range.tflite").write_bytes(b"\0" * 100)
+    with pytest.raises(EmolensError, match=message):
+        detector_model_path("short", tmp_path)
+
+
+def test_unknown_detector_name():
+    with pytest.raises(EmolensError, match="unknown face detector"):
+        detector_model_path("medium")

@@ -1,0 +1,56 @@
+"""``emolens train`` on a tiny subset: fit, evaluate, export, parity, card; the app then loads it."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("tensorflow", reason="training needs the 'train' extra (tensorflow, tf2onnx)")
+
+from emolens.card import ModelCard  # noqa: E402
+from emolens.pipeline import Analyzer, AnalyzerOptions  # noqa: E402
+
+from .conftest import FER_FIXTURES  # noqa: E402
+
+
+@pytest.mark.slow
+def test_train_one_epoch_export_and_use(tmp_path, astronaut):
+    data = tmp_path / "data"
+    for emotion_dir in FER_FIXTURES.iterdir():
+        files = sorted(emotion_dir.glob("*.jpg"))
+        for split, chosen in (("train", files[:4]), ("val", files[4:5]), ("test", files[5:])):
+            (data / split / emotion_dir.name).mkdir(parents=True)
+            for file in chosen:
+                shutil.copy(file, data / split / emotion_dir.name / file.name)
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(out),
+                             "--epochs", "1", "--batch-size", "16", "--cache-dir", ""],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert "images/s" in result.stdout and "parity max |dp|" in result.stdout
+    for name in ("emotion.onnx", "emotion.json", "confusion_val.png", "confusion_test.png", "curves.png",
+                 "evaluation.json", "last.keras", "best.weights.h5"):
+        assert (out / name).is_file(), name
+    card = ModelCard.load(out / "emotion.json")
+    assert card.info["training"]["parity_max_abs_diff"] <= 1e-4
+    assert card.info["metrics"]["test"]["n"] == 7 and card.info["data"]["sizes"]["train"] == 28
+    assert set(json.loads((out / "evaluation.json").read_text())["val_variants"]) == {"plain", "flip_tta"}
+    with Analyzer(AnalyzerOptions(model=str(out / "emotion.onnx"), device="cpu")) as analyzer:
+        faces = analyzer.analyze(astronaut)
+    assert len(faces) == 1 and faces.probs.shape == (1, 7)
+
+    resumed = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(out),
+                              "--epochs", "2", "--resume", "--cache-dir", ""],
+                             capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "epoch 2/2" in resumed.stdout and "epoch 1/2" not in resumed.stdout
+    assert json.loads((out / "state.json").read_text())["epoch"] == 2
+
+
+def test_train_without_data_is_one_clear_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path / "none")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "emolens: error: data set not found" in result.stderr

@@ -1,0 +1,122 @@
+"""Timeline charts as PNG files: the emotions of a face or the group over time, markers as lines.
+
+Charts use matplotlib's object API (``Figure``, rendered by Agg), never pyplot, so they hold
+no global state and can be drawn from a worker thread. A chart shows at most
+``CHART_POINTS`` points per line, each the mean over its slice of time, so an hour-long
+session draws as fast as a minute; slices in which the face was not seen stay empty and
+leave a gap in the line. The tables use every row.
+
+Example::
+
+    emotion_chart(curve, labels, timeline.markers, "face 1", Path("face1.png"), 0.0, timeline.end_s)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import cycle
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+CHART_POINTS = 1200
+_COLOURS = {"angry": "#d62728", "disgust": "#6b8e23", "fear": "#9467bd", "happy": "#f0a500",
+            "sad": "#1f77b4", "surprise": "#e377c2", "neutral": "#9a9a9a", "valence": "#222222"}
+
+
+def colours(names: Sequence[str]) -> list[str]:
+    """A colour per emotion: fixed ones for the usual labels, tab10 for others."""
+    spare = cycle(matplotlib.colormaps["tab10"].colors)
+    return [_COLOURS.get(name) or to_hex(next(spare)) for name in names]
+
+
+def clock(seconds: float) -> str:
+    """``m:ss`` (``h:mm:ss`` from an hour), tenths when the time is not whole: 75.5 -> ``1:15.5``."""
+    sign, seconds = ("-" if seconds < 0 else ""), abs(round(seconds, 1))
+    minutes, rest = divmod(seconds, 60)
+    hours, minutes = divmod(int(minutes), 60)
+    rest_text = f"{rest:02.0f}" if rest == int(rest) else f"{rest:04.1f}"
+    return f"{sign}{hours}:{minutes:02d}:{rest_text}" if hours else f"{sign}{minutes}:{rest_text}"
+
+
+def emotion_chart(curve: pd.DataFrame, labels: Sequence[str], markers: pd.DataFrame, title: str, path: Path,
+                  start_s: float, end_s: float, size_in: tuple[float, float] = (12, 3.2), legend: bool = True) -> Path:
+    """Draw ``curve`` (``time_s`` and one probability column per label) over [start_s, end_s].
+
+    ``markers`` (``time_s``, ``text``) become labelled vertical lines; ``size_in`` is the
+    figure's size in inches at 100 dpi. Returns ``path``.
+    """
+    figure = Figure(figsize=size_in, dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    binned = _binned(curve, list(labels), start_s, end_s)
+    for label, colour in zip(labels, colours(labels)):
+        axes.plot(binned.index, binned[label], color=colour, linewidth=1.4, label=label)
+    _draw_markers(axes, markers["time_s"], markers["text"])
+    axes.set(xlim=(start_s, end_s), ylim=(0, 1), ylabel="probability")
+    axes.set_title(title, loc="left", fontsize=11)
+    _time_axis(axes)
+    if legend:
+        figure.legend(*axes.get_legend_handles_labels(), loc="outside right center", frameon=False)
+    figure.savefig(path)
+    return path
+
+
+def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], align_text: str, path: Path) -> Path:
+    """One panel per column (emotions, valence), one line per session, time 0 at the alignment.
+
+    ``curves`` maps session names to frames of ``time_s`` (already shifted) and ``columns``.
+    """
+    rows = -(-len(columns) // 2)
+    figure = Figure(figsize=(12, 1.9 * rows + 0.6), dpi=100, layout="constrained")
+    panels = figure.subplots(rows, 2, sharex=True, squeeze=False).ravel()
+    start_s = min(curve["time_s"].min() for curve in curves.values())
+    end_s = max(curve["time_s"].max() for curve in curves.values())
+    session_colours = matplotlib.colormaps["tab10"].colors
+    for axes, column in zip(panels, columns):
+        for (name, curve), colour in zip(curves.items(), cycle(session_colours)):
+            binned = _binned(curve, [column], start_s, end_s)
+            axes.plot(binned.index, binned[column], color=colour, linewidth=1.2, label=name)
+        _draw_markers(axes, [0.0], [align_text])
+        axes.set_title(column, loc="left", fontsize=10)
+        axes.set_ylim(-1 if column == "valence" else 0, 1)
+        _time_axis(axes)
+    for axes in panels[len(columns):]:
+        axes.set_visible(False)
+    figure.legend(*panels[0].get_legend_handles_labels(), loc="outside upper center", ncols=min(len(curves), 4),
+                  frameon=False)
+    figure.savefig(path)
+    return path
+
+
+def _binned(curve: pd.DataFrame, columns: list[str], start_s: float, end_s: float) -> pd.DataFrame:
+    """Means of ``columns`` per slice of time, indexed by the slice's centre; empty slices are NaN."""
+    times = curve["time_s"].to_numpy()
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
+    # 1.5 frame intervals at the least, so that at a steady frame rate no slice falls between two frames.
+    width = max((end_s - start_s) / CHART_POINTS, 1.5 * step, 1e-3)
+    slices = ((times - start_s) // width).astype(np.int64)
+    means = curve[columns].groupby(slices).mean()
+    means = means.reindex(np.arange(int(np.ceil((end_s - start_s) / width)) + 1))
+    means.index = start_s + (means.index + 0.5) * width
+    return means
+
+
+def _draw_markers(axes: Axes, times_s: Sequence[float], texts: Sequence[str]) -> None:
+    for time_s, text in zip(times_s, texts):
+        axes.axvline(time_s, color="#444444", linestyle="--", linewidth=0.9)
+        axes.text(time_s, 0.97, f" {text} ", transform=axes.get_xaxis_transform(), rotation=90, ha="right",
+                  va="top", fontsize=8, color="#222222",
+                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1})
+
+
+def _time_axis(axes: Axes) -> None:
+    axes.xaxis.set_major_locator(MaxNLocator(nbins=12, steps=[1, 1.5, 2, 3, 5, 6, 10]))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: clock(seconds)))
+    axes.grid(axis="y", color="#e6e6e6", linewidth=0.8)
+    axes.spines[["top", "right"]].set_visible(False)

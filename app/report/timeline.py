@@ -1,0 +1,204 @@
+"""Load and check a CSV timeline (the schema of ``emolens.record``) for the report.
+
+A file may hold several sources one after the other (``emolens analyze a.mp4 b.mp4``). Each
+consecutive run of one ``source`` becomes a session of its own, because its ``time_s``
+restarts; a marker-only row after the last frame belongs to the last session.
+
+Bad input raises ``EmolensError`` with one line: an empty file, a file that is not a
+timeline, a missing column, a value that is not a number, or an incomplete row inside the
+file. A last line cut off by a crash (no final newline) is left out with a warning.
+
+Example::
+
+    timelines, warnings = load_timelines(Path("session.csv"))
+    timelines[0].faces.groupby("face_id")["happy"].mean()
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emolens.errors import EmolensError
+from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, timeline_columns
+
+REQUIRED_COLUMNS = tuple(timeline_columns(()))
+_TAIL_BYTES = 1 << 16
+# safe_text() in emolens.record prefixes these with ' so spreadsheets do not run them;
+# each part of a joined "a | b" marker was escaped on its own.
+_ESCAPED_TEXT = r"(?:^|(?<=\| ))'(?=[=+\-@])"
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One session: one source of one timeline file.
+
+    Attributes:
+        name: the file's stem, followed by the source's file name when the file holds several.
+        labels: the emotion labels, in the file's column order.
+        faces: one row per face per frame: ``time_s`` (float64), ``frame`` and ``face_id``
+            (int64), one float32 probability column per label, ``dominant`` (categorical
+            over ``labels``); in file order.
+        frames: one row per processed frame: ``frame``, ``time_s``, ``faces`` (how many).
+        markers: ``time_s`` and ``text`` (as the user typed it) of each marker, in time order;
+            one added after the last frame sits one frame interval after it, or later.
+        end_s: when the session ends: one frame interval after the last frame, or the last marker.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    faces: pd.DataFrame
+    frames: pd.DataFrame
+    markers: pd.DataFrame
+    end_s: float
+
+    @property
+    def start_s(self) -> float:
+        """When the session starts: the time of its first frame."""
+        return float(self.frames["time_s"].iloc[0])
+
+
+def load_timelines(path: Path) -> tuple[list[Timeline], list[str]]:
+    """The sessions of one timeline file, and warnings about what was left out.
+
+    Raises:
+        EmolensError: the file cannot be read as a timeline; the message names the file
+            and, for a bad row, its line number.
+    """
+    source, warnings = _complete_lines(path)
+    labels = _labels(path, _header(path, source))
+    rows = _read_rows(path, source, labels)
+    _check_rows(path, rows, labels)
+    sources = rows["source"].ffill().fillna("")
+    sessions = sources.ne(sources.shift()).cumsum()
+    groups = [group for _, group in rows.groupby(sessions, sort=False)]
+    timelines = [_session(path, group, labels, several=len(groups) > 1) for group in groups]
+    return timelines, warnings
+
+
+def display_text(text: pd.Series) -> pd.Series:
+    """User text as typed: the ``'`` that guards against spreadsheet formulas removed."""
+    return text.str.replace(_ESCAPED_TEXT, "", regex=True)
+
+
+def numbered(names: pd.Series) -> pd.Series:
+    """The names with each repeat numbered: ``logo``, ``logo (2)``."""
+    repeat = names.groupby(names, sort=False).cumcount()
+    return names.where(repeat == 0, names + " (" + (repeat + 1).astype(str) + ")")
+
+
+def _complete_lines(path: Path) -> tuple[Path | io.BytesIO, list[str]]:
+    """The file, or its complete lines when the last one was cut off (no final newline)."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as file:
+            file.seek(max(0, size - _TAIL_BYTES))
+            tail = file.read()
+            if not tail or tail.endswith(b"\n"):
+                return path, []
+            cut = size - len(tail) + tail.rfind(b"\n") + 1
+            file.seek(0)
+            head = file.read(cut)
+    except OSError as error:
+        raise EmolensError(f"cannot read {path}: {error.strerror or error}") from None
+    if not head:
+        raise EmolensError(f"{path} is not an Emolens timeline: its only line is cut off")
+    return io.BytesIO(head), [f"{path}: the last line was cut off (a crash while recording?) and is left out"]
+
+
+def _header(path: Path, source: Path | io.BytesIO) -> pd.Index:
+    try:
+        return pd.read_csv(source, nrows=0).columns
+    except pd.errors.EmptyDataError:
+        raise EmolensError(f"{path} is empty: it has no header and no rows") from None
+    except (UnicodeDecodeError, pd.errors.ParserError):
+        raise EmolensError(f"{path} is not an Emolens timeline: it is not a CSV text file") from None
+
+
+def _labels(path: Path, columns: pd.Index) -> tuple[str, ...]:
+    """The emotion columns: those between ``det_score`` and ``dominant``."""
+    missing = [column for column in REQUIRED_COLUMNS if column not in columns]
+    if len(missing) == len(REQUIRED_COLUMNS):
+        raise EmolensError(f"{path} is not an Emolens timeline: its header does not start with "
+                           f"{','.join(REQUIRED_COLUMNS[:4])},...")
+    if missing:
+        raise EmolensError(f"{path} is not an Emolens timeline: missing column(s) {', '.join(missing)}")
+    columns = list(columns)
+    labels = tuple(columns[columns.index(FACE_COLUMNS[-1]) + 1:columns.index("dominant")])
+    if not labels:
+        raise EmolensError(f"{path} is not an Emolens timeline: no emotion columns between det_score and dominant")
+    return labels
+
+
+def _read_rows(path: Path, source: Path | io.BytesIO, labels: tuple[str, ...]) -> pd.DataFrame:
+    """The columns the report needs, typed; only empty cells count as missing.
+
+    Every column is parsed (boxes and keypoints as float32, then dropped): with ``usecols``
+    pandas would let a row with too many fields pass silently.
+    """
+    dtypes = {"time_s": "float64", "frame": "float64", "face_id": "float64", "dominant": "str",
+              "source": "str", "marker": "str", "timestamp": "str", **{label: "float32" for label in labels}}
+    unused = {column: "float32" for column in (*FACE_COLUMNS[1:], *KEYPOINT_COLUMNS)}
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    try:
+        rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes), keep_default_na=False,
+                           na_values=[""])
+        return rows[list(dtypes)]
+    except (ValueError, pd.errors.ParserError) as error:
+        reason = str(error).strip().splitlines()[-1]
+        raise EmolensError(f"{path} is not a valid Emolens timeline: {reason}") from None
+
+
+def _check_rows(path: Path, rows: pd.DataFrame, labels: tuple[str, ...]) -> None:
+    """Raise on the first row that a complete timeline cannot hold."""
+    timed = rows["time_s"].notna()
+    if not timed.any():
+        raise EmolensError(f"{path} has no frames: it holds a header and no timeline rows")
+    after_last_frame = np.arange(len(rows)) > np.flatnonzero(timed)[-1]
+    face = rows["face_id"].notna()
+    problems = {
+        "time_s is empty": ~timed & ~(after_last_frame & rows["marker"].notna()),
+        "frame is empty": timed & rows["frame"].isna(),
+        "a face without all its probabilities (cut off?)": face & rows[list(labels)].isna().any(axis=1),
+        "probabilities without a face_id": ~face & rows[list(labels)].notna().any(axis=1),
+        "dominant is not one of the emotion columns": face & ~rows["dominant"].isin(labels),
+    }
+    for problem, bad in problems.items():
+        if bad.any():
+            line = int(np.flatnonzero(bad)[0]) + 2  # 1-based, after the header
+            raise EmolensError(f"{path}, line {line}: {problem}")
+
+
+def _session(path: Path, rows: pd.DataFrame, labels: tuple[str, ...], several: bool) -> Timeline:
+    timed = rows["time_s"].notna()
+    frames = (rows[timed].groupby("frame", sort=False)
+              .agg(time_s=("time_s", "first"), faces=("face_id", "count")).reset_index())
+    frames["frame"] = frames["frame"].astype("int64")
+    interval = float(np.median(np.diff(frames["time_s"]))) if len(frames) > 1 else 0.0
+    last_s = float(frames["time_s"].iloc[-1]) + interval
+
+    marked = rows[rows["marker"].notna()]
+    markers = pd.DataFrame({"time_s": marked["time_s"], "text": display_text(marked["marker"])})
+    late = marked["time_s"].isna()
+    if late.any():
+        last_stamp = _utc(rows.loc[timed[timed].index[-1:], "timestamp"]).iloc[0]
+        after_s = (_utc(marked.loc[late, "timestamp"]) - last_stamp).dt.total_seconds().fillna(0.0)
+        markers.loc[late, "time_s"] = np.maximum(after_s + frames["time_s"].iloc[-1], last_s)
+
+    faces = rows.loc[rows["face_id"].notna(), ["time_s", "frame", "face_id", *labels, "dominant"]]
+    faces = faces.astype({"frame": "int64", "face_id": "int64", "dominant": pd.CategoricalDtype(labels)})
+    source = display_text(rows["source"].dropna().head(1))
+    name = f"{path.stem} · {Path(source.iloc[0]).name}" if several and len(source) else path.stem
+    return Timeline(name=name, labels=labels, faces=faces.reset_index(drop=True), frames=frames,
+                    markers=markers.sort_values("time_s", kind="stable").reset_index(drop=True),
+                    end_s=max(last_s, float(markers["time_s"].max()) if len(markers) else last_s))
+
+
+def _utc(stamps: pd.Series) -> pd.Series:
+    return pd.to_datetime(stamps, utc=True, errors="coerce", format="ISO8601")

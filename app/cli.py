@@ -46,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", help="camera index, video file or image folder (default: the camera)")
     parser.add_argument("--screenshot", help="process --frames frames, save a screenshot of the window, exit")
     parser.add_argument("--frames", type=int, default=30, help="frames to process before --screenshot (default 30)")
-    _add_analyzer_options(parser, smoothing_default=None)
+    _add_analyzer_options(parser, use_defaults=False)  # unset options keep the window's saved settings
     parser.set_defaults(handler=_gui)
     commands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
 
@@ -55,14 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
     analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
     analyze.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
-    _add_analyzer_options(analyze, smoothing_default=_DEFAULTS.tau_s)
+    _add_analyzer_options(analyze)
     analyze.set_defaults(handler=_analyze)
 
     evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/*")
     evaluate.add_argument("folder", help="folder with one subfolder of images per emotion")
     evaluate.add_argument("--crops", action="store_true", help="images are face crops: classify them directly")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_analyzer_options(evaluate, smoothing_default=0.0)
+    _add_analyzer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
@@ -79,17 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_analyzer_options(parser: argparse.ArgumentParser, smoothing_default: float | None) -> None:
+def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
+    """Model and detection options; with ``use_defaults=False`` an option not given stays None."""
+    def default(value):
+        return value if use_defaults else None
+
     group = parser.add_argument_group("model and detection")
     group.add_argument("--model", help="a model card (.json) or its .onnx (default: the shipped model)")
-    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=_DEFAULTS.device,
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=default(_DEFAULTS.device),
                        help="auto: CUDA when it loads, else CPU (default)")
-    group.add_argument("--detector", choices=("short", "full"), default=_DEFAULTS.detector,
+    group.add_argument("--detector", choices=("short", "full"), default=default(_DEFAULTS.detector),
                        help="short: near faces, fastest (default); full: small, distant faces too")
-    group.add_argument("--tiles", type=int, default=1, help="also detect on NxN overlapping tiles (rooms of viewers)")
-    group.add_argument("--min-confidence", type=float, default=_DEFAULTS.min_confidence, help="detector threshold")
-    group.add_argument("--max-faces", type=int, default=_DEFAULTS.max_faces, help="at most N faces per frame (0 = all)")
-    group.add_argument("--smoothing", dest="tau_s", type=float, default=smoothing_default, metavar="SECONDS",
+    group.add_argument("--tiles", type=int, default=_DEFAULTS.tiles,
+                       help="also detect on NxN overlapping tiles (rooms of viewers)")
+    group.add_argument("--min-confidence", type=float, default=default(_DEFAULTS.min_confidence),
+                       help="detector threshold, 0..1")
+    group.add_argument("--max-faces", type=int, default=default(_DEFAULTS.max_faces),
+                       help="at most N faces per frame (0 = all)")
+    group.add_argument("--smoothing", dest="tau_s", type=float, default=default(_DEFAULTS.tau_s), metavar="SECONDS",
                        help="score smoothing time constant (0 = raw)")
 
 
@@ -99,11 +106,12 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
         raise EmolensError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     if args.max_faces < 0:
         raise EmolensError(f"--max-faces must be 0 or more, got {args.max_faces}")
-    if args.tau_s is not None and args.tau_s < 0:
+    if args.tau_s < 0:
         raise EmolensError(f"--smoothing must be 0 or more seconds, got {args.tau_s}")
+    if args.tiles < 1:
+        raise EmolensError(f"--tiles must be 1 or more, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
-                           min_confidence=args.min_confidence, max_faces=args.max_faces,
-                           tau_s=_DEFAULTS.tau_s if args.tau_s is None else args.tau_s)
+                           min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s)
 
 
 def _analyze(args: argparse.Namespace) -> int:

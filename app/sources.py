@@ -25,6 +25,7 @@ import numpy as np
 
 from emolens.errors import EmolensError
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8
+from emolens.quiet import captured_native_stderr
 from emolens.types import Frame
 
 _END = object()
@@ -71,11 +72,12 @@ class FrameSource:
         self.close()
 
 
-def open_source(spec: str | int | Path, every: int = 1) -> FrameSource:
+def open_source(spec: str | int | Path, every: int = 1, size_wh: tuple[int, int] | None = None) -> FrameSource:
     """Open a camera (an integer index), a folder, an image file or a video file.
 
     Args:
         every: keep one frame in ``every`` (files only; cameras always deliver the newest).
+        size_wh: resolution to ask a camera for (it may choose the nearest it supports).
 
     Raises:
         EmolensError: the source does not exist or cannot be read.
@@ -84,7 +86,7 @@ def open_source(spec: str | int | Path, every: int = 1) -> FrameSource:
         raise EmolensError(f"--every must be 1 or more, got {every}")
     text = str(spec)
     if text.isdigit():
-        return CameraSource(int(text))
+        return CameraSource(int(text), size_wh)
     path = Path(text)
     if not path.exists():
         raise EmolensError(f"input not found: {path}")
@@ -201,11 +203,12 @@ class CameraSource(FrameSource):
     def __init__(self, index: int, size_wh: tuple[int, int] | None = None):
         self.name = f"camera {index}"
         self.live = True
-        self._capture = cv2.VideoCapture(index)
-        if size_wh:
-            self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size_wh[0])
-            self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size_wh[1])
-        ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
+        with captured_native_stderr():  # OpenCV logs its own warnings about a missing device
+            self._capture = cv2.VideoCapture(index)
+            if size_wh:
+                self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size_wh[0])
+                self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size_wh[1])
+            ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
         if not ok:
             self._capture.release()
             raise EmolensError(f"camera {index} not found or busy; try another index (0, 1, ...) "

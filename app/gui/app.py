@@ -1,0 +1,129 @@
+"""Start the desktop app: Qt set up, settings loaded, window shown, and screenshot mode.
+
+``run(args)`` is what ``emolens`` with no subcommand calls (through ``emolens.gui.run_gui``).
+In screenshot mode (``args.screenshot``) it processes ``args.frames`` frames as fast as
+possible, saves the whole window as a PNG and returns, without waiting for the user.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+from PySide6.QtCore import QEventLoop, QSettings
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from emolens.gui.main_window import MainWindow
+from emolens.errors import EmolensError
+from emolens.gui.settings import Settings, overrides_from_args
+from emolens.gui.worker import SourceEnd, Update
+
+ORGANIZATION = APPLICATION = "Emolens"
+
+
+def forget_opencv_qt_paths() -> None:
+    """Drop the Qt plugin and font paths that ``import cv2`` points into its own folder.
+
+    The non-headless OpenCV wheels that MediaPipe needs set ``QT_QPA_PLATFORM_PLUGIN_PATH``
+    and ``QT_QPA_FONTDIR`` to ``cv2/qt``, whose xcb plugin was built for another Qt: with some
+    OpenCV builds PySide6 then fails with "Could not load the Qt platform plugin xcb". Call it
+    before creating the QApplication.
+    """
+    cv2_folder = Path(cv2.__file__).resolve().parent
+    for name in ("QT_QPA_PLATFORM_PLUGIN_PATH", "QT_QPA_FONTDIR"):
+        value = os.environ.get(name)
+        if value and Path(value).resolve().is_relative_to(cv2_folder):
+            del os.environ[name]
+
+
+def application() -> QApplication:
+    """The running QApplication, or a new one with the Fusion style and a dark palette
+    (the video, the chart and a projector all read better on dark)."""
+    existing = QApplication.instance()
+    if existing is not None:
+        return existing
+    forget_opencv_qt_paths()
+    app = QApplication([sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setStyle("Fusion")
+    palette = QPalette()
+    roles = {
+        QPalette.ColorRole.Window: "#2b2b2e", QPalette.ColorRole.WindowText: "#e8e8e8",
+        QPalette.ColorRole.Base: "#1e1e21", QPalette.ColorRole.AlternateBase: "#2b2b2e",
+        QPalette.ColorRole.Text: "#e8e8e8", QPalette.ColorRole.Button: "#3a3a3e",
+        QPalette.ColorRole.ButtonText: "#e8e8e8", QPalette.ColorRole.Highlight: "#4e79a7",
+        QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#3a3a3e",
+        QPalette.ColorRole.ToolTipText: "#e8e8e8", QPalette.ColorRole.PlaceholderText: "#8a8a90",
+    }
+    for role, color in roles.items():
+        palette.setColor(role, QColor(color))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#77777c"))
+    palette.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#77777c"))
+    app.setPalette(palette)
+    return app
+
+
+def run(args: argparse.Namespace, store: QSettings | None = None) -> int:
+    """Show the window on ``args.source`` until the user closes it (or, with ``args.screenshot``,
+    until ``args.frames`` frames are processed and the window is saved). See ``run_gui``.
+
+    Raises:
+        EmolensError: a command-line value out of range (the CLI prints it as one line).
+    """
+    overrides = overrides_from_args(args)
+    try:
+        replace(Settings(), **overrides)
+    except ValueError as error:
+        raise EmolensError(str(error)) from None
+    app = application()
+    window = MainWindow(store or QSettings(ORGANIZATION, APPLICATION), overrides, model=args.model, tiles=args.tiles,
+                        realtime=not args.screenshot)
+    window.show()
+    window.open_source(args.source)
+    if args.screenshot:
+        return _screenshot(window, Path(args.screenshot), args.frames)
+    app.exec()
+    return 0
+
+
+def _screenshot(window: MainWindow, path: Path, frames: int) -> int:
+    """Wait for ``frames`` processed frames (or the source's end), save the window, close it.
+
+    A failure (no camera, unreadable file, broken model) is saved too, as the user would see
+    it, then reported as one line on stderr with exit status 1.
+    """
+    problem: list[str] = []
+    loop = QEventLoop()
+
+    def on_frame(update: Update) -> None:
+        if update.processed >= frames:
+            loop.quit()
+
+    def on_end(end: SourceEnd) -> None:
+        if end.failed:
+            problem.append(end.message)
+        loop.quit()
+
+    def on_failed(message: str) -> None:
+        problem.append(message)
+        loop.quit()
+
+    window.frame_shown.connect(on_frame)
+    window.source_ended.connect(on_end)
+    window.failed.connect(on_failed)
+    loop.exec()
+    window.refresh_panels()
+    saved = window.grab().save(str(path))
+    window.close()
+    if not saved:
+        problem.append(f"cannot write the screenshot {path}")
+    if problem:
+        print(f"emolens: error: {problem[0]}", file=sys.stderr)
+        return 1
+    return 0

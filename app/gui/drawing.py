@@ -1,0 +1,77 @@
+"""Colours and score bars shared by the video overlay, the side panel and the timeline chart.
+
+Each emotion keeps one colour everywhere (labels the palette does not know get one from a
+fallback cycle); each face ID gets a colour from a ten-colour qualitative palette.
+
+Example::
+
+    painter.setFont(font)
+    paint_score_bars(painter, QRectF(0, 0, 160, 84), faces.smoothed[0], labels)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
+
+EMOTION_COLORS = {
+    "angry": "#e53935", "disgust": "#7cb342", "fear": "#8e24aa", "happy": "#fdd835",
+    "sad": "#1e88e5", "surprise": "#fb8c00", "neutral": "#b0bec5",
+}
+_FALLBACK = ("#26a69a", "#ec407a", "#8d6e63", "#5c6bc0", "#d4e157", "#78909c")
+# Tableau 10: distinct at a glance, and none of them is white or black.
+_FACE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
+                "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+BAR_TRACK = QColor(255, 255, 255, 45)
+
+
+def emotion_colors(labels: Sequence[str]) -> list[QColor]:
+    """One colour per label, in the labels' order."""
+    return [QColor(EMOTION_COLORS.get(label, _FALLBACK[index % len(_FALLBACK)])) for index, label in enumerate(labels)]
+
+
+def face_color(face_id: int) -> QColor:
+    return QColor(_FACE_COLORS[(face_id - 1) % len(_FACE_COLORS)])
+
+
+def pixel_font(pixels: float, bold: bool = False) -> QFont:
+    """The application font at a height in pixels (sizes follow the widget, not the screen's DPI)."""
+    font = QFont()
+    font.setPixelSize(max(round(pixels), 1))
+    font.setBold(bold)
+    return font
+
+
+def names_width(names: Sequence[str], font: QFont) -> float:
+    """Width of the widest name in ``font``, plus a small gap."""
+    metrics = QFontMetricsF(font)
+    return max(metrics.horizontalAdvance(name) for name in names) + metrics.averageCharWidth() * 0.6
+
+
+def paint_score_bars(painter: QPainter, rect: QRectF, scores: np.ndarray, names: Sequence[str],
+                     colors: Sequence[QColor], text: QColor, percent: bool = False) -> None:
+    """One row per score in ``rect``: its name, a bar as long as the score, and optionally ``42%``.
+
+    Uses the painter's current font; ``scores`` are in [0, 1], in the order of ``names``.
+    """
+    font = painter.font()
+    name_w = names_width(names, font)
+    percent_w = QFontMetricsF(font).horizontalAdvance(" 100%") if percent else 0.0
+    bar_w = max(rect.width() - name_w - percent_w, 1.0)
+    row_h = rect.height() / len(scores)
+    painter.setPen(Qt.PenStyle.NoPen)
+    for index, score in enumerate(scores):
+        top = rect.top() + index * row_h
+        track = QRectF(rect.left() + name_w, top + row_h * 0.18, bar_w, row_h * 0.64)
+        painter.fillRect(track, BAR_TRACK)
+        painter.fillRect(QRectF(track.left(), track.top(), bar_w * float(np.clip(score, 0, 1)), track.height()),
+                         colors[index])
+    painter.setPen(text)
+    for index, (name, score) in enumerate(zip(names, scores)):
+        row = QRectF(rect.left(), rect.top() + index * row_h, rect.width(), row_h)
+        painter.drawText(row, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, name)
+        if percent:
+            painter.drawText(row, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{score:.0%}")

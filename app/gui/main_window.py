@@ -1,0 +1,462 @@
+"""The main window: live view, side panel, status bar, menus and shortcuts around one PipelineWorker.
+
+The window never processes frames: it sends requests to the worker (open a source, record,
+mark, change settings) and, on ``result_ready``, takes the newest result and hands it to the
+view, which paints it at once. The side panel and the status bar refresh five times a second
+from the last result shown. Settings are loaded from and saved to the ``QSettings`` it is
+given; command-line overrides apply to this run only, until the user changes that setting.
+
+Example::
+
+    window = MainWindow(QSettings("Emolens", "Emolens"), overrides={"tau_s": 0.0})
+    window.show()
+    window.open_source("clip.mp4")        # None: the camera from the settings
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields, replace
+from importlib import resources
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QMainWindow, QSplitter, QWidget
+
+from emolens.gui.message_panel import MessagePanel
+from emolens.gui.preferences import PreferencesDialog
+from emolens.gui.settings import Settings, default_recording_folder, load_settings, save_settings
+from emolens.gui.side_panel import SidePanel
+from emolens.gui.video_view import VideoView
+from emolens.gui.worker import (AddMarker, AnalyzerInfo, OpenSource, PipelineWorker, RecordingState, SetOptions, SetTau,
+                                SourceEnd, StartRecording, StopRecording, Update)
+from emolens.images import IMAGE_SUFFIXES
+from emolens.pipeline import STAGES
+
+CAMERA_INDICES = range(5)
+_REFRESH_MS = 200
+_REBUILD_FIELDS = {"device", "detector", "min_confidence", "max_faces"}
+_VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.wmv"
+
+
+def demo_clip() -> str:
+    """Path of the bundled demo clip."""
+    return str(resources.files("emolens.assets") / "demo.mp4")
+
+
+class MainWindow(QMainWindow):
+    """The live window.
+
+    Args:
+        store: where settings persist (``QSettings("Emolens", "Emolens")``; an .ini file in tests).
+        overrides: settings for this run only (from the command line), not saved.
+        model: the emotion model card or .onnx (``None``: the shipped one).
+        tiles: detector tiles per side (command line only; see ``AnalyzerOptions``).
+        realtime: play files at their own speed (False: every frame as fast as possible).
+
+    Attributes:
+        worker: the ``PipelineWorker`` thread; ``video_view``, ``side_panel``, ``message_panel``
+        and ``status_labels`` are the parts of the window.
+
+    Signals:
+        frame_shown(object): the ``Update`` just handed to the view.
+        source_ended(object): a ``SourceEnd``, after the window has shown it.
+        failed(str): the pipeline could not start (e.g. a broken model).
+    """
+
+    frame_shown = Signal(object)
+    source_ended = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, store: QSettings, overrides: dict | None = None, model: str | None = None, tiles: int = 1,
+                 realtime: bool = True, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._store = store
+        self._saved = load_settings(store)
+        self._settings = replace(self._saved, **(overrides or {}))
+        self._model, self._tiles = model, tiles
+        self._spec: str | None = None
+        self._source_name = ""
+        self._source_open = False
+        self._last: Update | None = None
+        self._recording = RecordingState()
+        self._saved_note = ""
+        self.setWindowTitle("Emolens")
+        self.resize(1280, 760)
+
+        self.video_view = VideoView()
+        self.message_panel = MessagePanel()
+        video = QWidget()
+        grid = QGridLayout(video)
+        grid.setContentsMargins(0, 0, 0, 0)
+        grid.addWidget(self.video_view, 0, 0)
+        grid.addWidget(self.message_panel, 0, 0, Qt.AlignmentFlag.AlignCenter)
+        self.side_panel = SidePanel()
+        self.side_panel.setMinimumWidth(300)
+        self.splitter = QSplitter()
+        self.splitter.addWidget(video)
+        self.splitter.addWidget(self.side_panel)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(self.splitter)
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus()
+        self._connect_panels()
+        self._show_settings()
+        self._restore_geometry()
+
+        self.worker = PipelineWorker(self._settings.analyzer_options(self._model, self._tiles), realtime, self)
+        self.worker.analyzer_ready.connect(self._on_analyzer_ready)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.source_opened.connect(self._on_source_opened)
+        self.worker.source_ended.connect(self._on_source_ended)
+        self.worker.recording_changed.connect(self._on_recording_changed)
+        self.worker.result_ready.connect(self._on_result_ready)
+        self.worker.start()
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setInterval(_REFRESH_MS)
+        self._refresh_timer.timeout.connect(self.refresh_panels)
+        self._refresh_timer.start()
+        self.message_panel.show_message("Starting", "Loading the face detector and the emotion model…", actions=False)
+
+    # -- building -------------------------------------------------------------------------
+
+    def _build_status_bar(self) -> None:
+        names = ("source", "provider", "fps", "stages", "faces", "recording")
+        self.status_labels = {name: QLabel() for name in names}
+        self.status_labels["fps"].setToolTip("frames processed per second / the source's frame rate")
+        self.status_labels["stages"].setToolTip("milliseconds per pipeline stage for the last frame")
+        for label in self.status_labels.values():
+            self.statusBar().addPermanentWidget(label)
+
+    def _action(self, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
+                checkable: bool = False) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self.addAction(action)  # shortcuts keep working while the menu bar is hidden (presenter mode)
+        return action
+
+    def _build_actions(self) -> None:
+        self.open_action = self._action("&Open video or images…", self.choose_file, QKeySequence.StandardKey.Open)
+        self.folder_action = self._action("Open image &folder…", self.choose_folder, "Ctrl+Shift+O")
+        self.demo_action = self._action("Play the &demo clip", self.open_demo)
+        self.retry_action = self._action("&Reconnect / replay", self.retry, "F5")
+        self.preferences_action = self._action("&Preferences…", self.edit_preferences, "Ctrl+,")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.camera_group = QActionGroup(self)
+        self.camera_actions = []
+        for index in CAMERA_INDICES:
+            action = self._action(f"Camera {index}", lambda _=False, i=index: self.choose_camera(i), checkable=True)
+            self.camera_group.addAction(action)
+            self.camera_actions.append(action)
+        self.mirror_action = self._action("&Mirror the camera", self._on_mirror_toggled, checkable=True)
+        self.presenter_action = self._action("&Presenter mode", self.set_presenter, "F11", checkable=True)
+        self.leave_presenter_action = self._action("Leave presenter mode", lambda: self.set_presenter(False), "Esc")
+        self.leave_presenter_action.setEnabled(False)
+        self.record_action = self._action("Start &recording", self.toggle_recording, "Ctrl+R")
+        self.record_to_action = self._action("Record &to…", self.record_to, "Ctrl+Shift+R")
+        self.marker_action = self._action("Add &marker", self.add_typed_marker, "Ctrl+M")
+        self.preset_actions = [self._action("", lambda _=False, i=index: self.add_preset_marker(i), str(index + 1))
+                               for index in range(len(self._settings.marker_presets))]
+        self.recordings_action = self._action("Show the recordings &folder", self.show_recordings_folder)
+
+    def _build_menus(self) -> None:
+        menus = {
+            "&File": [self.open_action, self.folder_action, self.demo_action, self.retry_action, None,
+                      self.preferences_action, None, self.quit_action],
+            "&Camera": self.camera_actions,
+            "&View": [self.mirror_action, self.presenter_action],
+            "&Record": [self.record_action, self.record_to_action, None, self.marker_action, *self.preset_actions,
+                        None, self.recordings_action],
+        }
+        for title, actions in menus.items():
+            menu = self.menuBar().addMenu(title)
+            for action in actions:
+                menu.addSeparator() if action is None else menu.addAction(action)
+
+    def _connect_panels(self) -> None:
+        self.side_panel.tau_changed.connect(self.set_tau)
+        self.side_panel.record_clicked.connect(self.toggle_recording)
+        self.side_panel.marker_requested.connect(self.add_marker)
+        self.side_panel.selection_changed.connect(self.video_view.set_selected)
+        self.video_view.face_clicked.connect(self.side_panel.select)
+        self.message_panel.open_clicked.connect(self.choose_file)
+        self.message_panel.demo_clicked.connect(self.open_demo)
+        self.message_panel.retry_clicked.connect(self.retry)
+
+    def _show_settings(self) -> None:
+        """Put the effective settings into the widgets that show them."""
+        settings = self._settings
+        self.side_panel.set_tau(settings.tau_s)
+        self.side_panel.set_presets(settings.marker_presets)
+        for action, text in zip(self.preset_actions, settings.marker_presets):
+            action.setText(f"Marker “{text}”")
+            action.setEnabled(bool(text))
+        self.mirror_action.setChecked(settings.mirror)
+        if settings.camera in CAMERA_INDICES:
+            self.camera_actions[settings.camera].setChecked(True)
+        self._apply_mirror()
+
+    def _restore_geometry(self) -> None:
+        geometry, splitter = self._store.value("window/geometry"), self._store.value("window/splitter")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if splitter is not None:
+            self.splitter.restoreState(splitter)
+
+    # -- settings -------------------------------------------------------------------------
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in effect: the saved ones with this run's overrides."""
+        return self._settings
+
+    def apply_settings(self, new: Settings) -> None:
+        """Use and save every setting that differs from the ones in effect."""
+        changed = {item.name: getattr(new, item.name) for item in fields(Settings)
+                   if getattr(new, item.name) != getattr(self._settings, item.name)}
+        if not changed:
+            return
+        self._change(**changed)
+        self._show_settings()
+        if changed.keys() & _REBUILD_FIELDS:
+            self.worker.request(SetOptions(self._settings.analyzer_options(self._model, self._tiles)))
+        elif "tau_s" in changed:
+            self.worker.request(SetTau(self._settings.tau_s))
+        if changed.keys() & {"camera", "resolution"} and self._on_camera:
+            self.open_source(str(self._settings.camera))
+
+    def _change(self, **values) -> None:
+        self._settings = replace(self._settings, **values)
+        self._saved = replace(self._saved, **values)
+        save_settings(self._store, self._saved)
+
+    def edit_preferences(self) -> None:
+        dialog = PreferencesDialog(self._settings, self)
+        if dialog.exec():
+            self.apply_settings(dialog.settings())
+
+    def set_tau(self, tau_s: float) -> None:
+        """Score smoothing time constant in seconds (0 = raw), from the next frame on."""
+        self.apply_settings(replace(self._settings, tau_s=round(tau_s, 1)))
+
+    def _on_mirror_toggled(self, mirror: bool) -> None:
+        self.apply_settings(replace(self._settings, mirror=mirror))
+
+    @property
+    def _on_camera(self) -> bool:
+        """Whether the source open, or last asked for, is a camera."""
+        return self._spec is not None and self._spec.isdigit()
+
+    def _apply_mirror(self) -> None:
+        self.video_view.set_mirror(self._settings.mirror and self._on_camera)
+
+    # -- sources --------------------------------------------------------------------------
+
+    def open_source(self, spec: str | None = None) -> None:
+        """Open a camera index (digits), a video file, an image or a folder; None: the saved camera."""
+        self._spec = str(self._settings.camera) if spec is None else str(spec)
+        self._source_open = False
+        self._apply_mirror()
+        size_wh = self._settings.resolution_wh if self._spec.isdigit() else None
+        self.worker.request(OpenSource(self._spec, size_wh))
+        if self._spec.isdigit() and int(self._spec) in CAMERA_INDICES:
+            self.camera_actions[int(self._spec)].setChecked(True)
+
+    def choose_file(self) -> None:
+        images = " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a video or an image", "",
+                                              f"Videos and images ({_VIDEO_PATTERNS} {images});;All files (*)")
+        if path:
+            self.open_source(path)
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images")
+        if folder:
+            self.open_source(folder)
+
+    def open_demo(self) -> None:
+        self.open_source(demo_clip())
+
+    def choose_camera(self, index: int) -> None:
+        if index != self._settings.camera:
+            self._change(camera=index)
+        self.open_source(str(index))
+
+    def retry(self) -> None:
+        """Open the last source again: reconnect a camera, replay a file."""
+        self.open_source(self._spec)
+
+    # -- recording ------------------------------------------------------------------------
+
+    @property
+    def recording(self) -> RecordingState:
+        """The last recording state the worker reported."""
+        return self._recording
+
+    def toggle_recording(self) -> None:
+        if self._recording.active:
+            self.stop_recording()
+        else:
+            self.start_recording()
+
+    def start_recording(self, path: str | Path | None = None) -> None:
+        """Record to ``path``, by default a new timestamped CSV in the recording folder."""
+        if not self._source_open:
+            self.statusBar().showMessage("Open a camera, video or folder before recording.", 5000)
+            return
+        self.worker.request(StartRecording(Path(path) if path else self._settings.recording_path()))
+
+    def stop_recording(self) -> None:
+        self.worker.request(StopRecording())
+
+    def record_to(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Record to", str(self._settings.recording_path()),
+                                              "CSV timeline (*.csv)")
+        if path:
+            self.start_recording(path)
+
+    def add_marker(self, text: str) -> None:
+        """Write a marker into the recording and the chart (only while recording)."""
+        text = text.strip()
+        if not text:
+            return
+        if not self._recording.active:
+            self.statusBar().showMessage("Markers go into a recording: start one first (Ctrl+R).", 5000)
+            return
+        self.worker.request(AddMarker(text))
+        self.side_panel.chart.add_marker(text)
+        self.statusBar().showMessage(f"marker: {text}", 3000)
+
+    def add_typed_marker(self) -> None:
+        """The marker field's text, or "marker" when it is empty."""
+        self.add_marker(self.side_panel.marker_edit.text() or "marker")
+        self.side_panel.marker_edit.clear()
+
+    def add_preset_marker(self, index: int) -> None:
+        self.add_marker(self._settings.marker_presets[index])
+
+    def show_recordings_folder(self) -> None:
+        folder = Path(self._settings.recording_folder or default_recording_folder())
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # -- presenter mode -------------------------------------------------------------------
+
+    def set_presenter(self, presenter: bool) -> None:
+        """Full screen with large labels; menus and status bar hidden (F11 or Esc to leave)."""
+        self.presenter_action.setChecked(presenter)
+        self.leave_presenter_action.setEnabled(presenter)
+        self.menuBar().setVisible(not presenter)
+        self.statusBar().setVisible(not presenter)
+        self.video_view.set_presenter(presenter)
+        if presenter:
+            self.showFullScreen()
+        else:
+            self.showNormal()
+
+    # -- from the worker ------------------------------------------------------------------
+
+    def _on_analyzer_ready(self, info: AnalyzerInfo) -> None:
+        self.video_view.set_labels(info.labels)
+        self.side_panel.set_labels(info.labels)
+        self.status_labels["provider"].setText(info.provider)
+        self.status_labels["provider"].setToolTip(info.description)
+
+    def _on_failed(self, message: str) -> None:
+        self.message_panel.show_message("The pipeline could not start",
+                                        f"{message}\n\nChange the device or detector in File › Preferences.",
+                                        "Try again" if self._spec is not None else None)
+        self.failed.emit(message)
+
+    def _on_source_opened(self, name: str) -> None:
+        self._source_name = name
+        self._source_open = True
+        self._saved_note = ""
+        self.message_panel.hide()
+        self.side_panel.chart.clear()
+        self.setWindowTitle(f"Emolens — {Path(name).name}")
+
+    def _on_source_ended(self, end: SourceEnd) -> None:
+        camera = self._on_camera
+        self._source_open = False
+        if not end.failed:
+            title, retry = "Finished", "Play again"
+        elif end.opened:
+            title, retry = ("Camera lost", "Reconnect") if camera else ("The source failed", "Try again")
+        else:
+            title, retry = ("No camera", f"Try camera {self._spec} again") if camera else ("Cannot open", "Try again")
+        text = end.message[0].upper() + end.message[1:] + "."
+        if camera and not end.opened:
+            text += " Other cameras are in the Camera menu."
+        if self._saved_note:
+            text += "\n\n" + self._saved_note
+        self.message_panel.show_message(title, text, retry)
+        self.refresh_panels()
+        self.source_ended.emit(end)
+
+    def _on_recording_changed(self, state: RecordingState) -> None:
+        self._recording = state
+        self.side_panel.set_recording(state.active)
+        self.video_view.set_recording(state.active)
+        self.record_action.setText("Stop &recording" if state.active else "Start &recording")
+        if state.active:
+            self.statusBar().showMessage(f"recording to {state.path}", 5000)
+        elif state.path is not None:
+            self._saved_note = (f"Recording stopped: {state.message}" if state.message else
+                                f"Recording saved: {state.path} ({state.rows} rows).")
+            self.statusBar().showMessage(self._saved_note, 15000)
+        self.refresh_panels()
+
+    def _on_result_ready(self) -> None:
+        update = self.worker.take()
+        if update is None:
+            return
+        self._last = update
+        result = update.result
+        self.video_view.show_frame(result.frame.image, result.faces, update.captured_s)
+        self.side_panel.add(result.frame.t_s, result.faces)
+        self.frame_shown.emit(update)
+
+    # -- refresh and close ----------------------------------------------------------------
+
+    def refresh_panels(self) -> None:
+        """Update the side panel and the status bar from the last frame shown."""
+        labels = self.status_labels
+        update = self._last
+        if update is not None:
+            result = update.result
+            height, width = result.frame.image.shape[:2]
+            labels["source"].setText(f"{Path(self._source_name).name}  {width}×{height}")
+            source_fps = f" / {update.source_fps:.0f}" if update.source_fps else ""
+            labels["fps"].setText(f"{update.fps:.1f}{source_fps} fps")
+            shown = [stage for stage in STAGES if stage in result.timings_ms and
+                     (stage != "record" or self._recording.active)]
+            labels["stages"].setText("  ".join(f"{stage} {result.timings_ms[stage]:.1f}" for stage in shown) + " ms")
+            count = len(result.faces)
+            labels["faces"].setText(f"{count} face{'' if count == 1 else 's'}")
+            self.side_panel.refresh(result.faces)
+        state = self._recording
+        if state.active:
+            elapsed = int(time.monotonic() - state.started_s)
+            rows = (update.recorded_rows if update is not None else None) or 0
+            text = f"● REC {elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}  {rows} rows"
+            labels["recording"].setText(text)
+            self.side_panel.recording_label.setText(f"{text}\n{state.path}")
+        else:
+            labels["recording"].setText("")
+            self.side_panel.recording_label.setText(self._saved_note or "not recording")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Finish the recording and stop the worker before the window goes."""
+        self._refresh_timer.stop()
+        self.worker.stop()
+        self._store.setValue("window/geometry", self.saveGeometry())
+        self._store.setValue("window/splitter", self.splitter.saveState())
+        self._store.sync()
+        super().closeEvent(event)

@@ -1,0 +1,136 @@
+"""What the window remembers between runs, and how the command line overrides it for one run.
+
+``Settings`` is frozen and validated; ``load_settings``/``save_settings`` move it in and out of
+a ``QSettings`` (``QSettings("Emolens", "Emolens")`` in the app, an .ini file in tests), one
+JSON value per field, so a hand-edited or outdated entry falls back to its default instead of
+crashing the app. The pipeline fields take their defaults from ``AnalyzerOptions``.
+
+Example::
+
+    store = QSettings("Emolens", "Emolens")
+    settings = replace(load_settings(store), **overrides_from_args(args))   # this run only
+    Analyzer(settings.analyzer_options(model=args.model, tiles=args.tiles))
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, fields, replace
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QStandardPaths
+
+from emolens.classify import DEVICES
+from emolens.detect import DETECTOR_MODELS
+from emolens.pipeline import AnalyzerOptions
+
+_PIPELINE = AnalyzerOptions()
+MARKER_PRESETS = ("start", "ad starts", "laugh", "surprise", "confused", "bored", "ad ends", "question", "end")
+"""Labels for the number keys 1 to 9."""
+_RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
+_ARG_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The persisted choices.
+
+    Attributes:
+        camera: index of the camera opened when no source is given.
+        resolution: camera resolution asked for, ``"1280x720"``, or ``""`` for the camera's default.
+        device, detector, min_confidence, max_faces, tau_s: as in ``AnalyzerOptions``.
+        mirror: show cameras mirrored, as a mirror would (files are never mirrored).
+        recording_folder: where recordings go by default; ``""`` = Documents/Emolens.
+        marker_presets: nine marker labels for the keys 1 to 9.
+    """
+
+    camera: int = 0
+    resolution: str = ""
+    device: str = _PIPELINE.device
+    detector: str = _PIPELINE.detector
+    min_confidence: float = _PIPELINE.min_confidence
+    max_faces: int = _PIPELINE.max_faces
+    tau_s: float = _PIPELINE.tau_s
+    mirror: bool = True
+    recording_folder: str = ""
+    marker_presets: tuple[str, ...] = MARKER_PRESETS
+
+    def __post_init__(self) -> None:
+        problems = [
+            (self.camera < 0, f"camera must be 0 or more, got {self.camera}"),
+            (self.resolution != "" and not _RESOLUTION.match(self.resolution),
+             f"resolution must look like 1280x720, got {self.resolution!r}"),
+            (self.device not in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}"),
+            (self.detector not in DETECTOR_MODELS, f"detector must be one of {DETECTOR_MODELS}, got {self.detector!r}"),
+            (not 0.0 <= self.min_confidence <= 1.0, f"min_confidence must be in [0, 1], got {self.min_confidence}"),
+            (self.max_faces < 0, f"max_faces must be 0 or more, got {self.max_faces}"),
+            (self.tau_s < 0, f"tau_s must not be negative, got {self.tau_s}"),
+            (len(self.marker_presets) != len(MARKER_PRESETS),
+             f"marker_presets must hold {len(MARKER_PRESETS)} labels, got {len(self.marker_presets)}"),
+        ]
+        for failed, message in problems:
+            if failed:
+                raise ValueError(message)
+
+    @property
+    def resolution_wh(self) -> tuple[int, int] | None:
+        match = _RESOLUTION.match(self.resolution)
+        return (int(match[1]), int(match[2])) if match else None
+
+    def analyzer_options(self, model: str | None = None, tiles: int = _PIPELINE.tiles) -> AnalyzerOptions:
+        """The pipeline's options for these settings (``model`` and ``tiles`` come from the command line only)."""
+        return replace(_PIPELINE, model=model, tiles=tiles, device=self.device, detector=self.detector,
+                       min_confidence=self.min_confidence, max_faces=self.max_faces, tau_s=self.tau_s)
+
+    def recording_path(self, now: datetime | None = None) -> Path:
+        """A new timestamped CSV in the recording folder, e.g. ``emolens-2026-11-22_23-59-01.csv``."""
+        folder = Path(self.recording_folder) if self.recording_folder else default_recording_folder()
+        return folder / f"emolens-{(now or datetime.now()):%Y-%m-%d_%H-%M-%S}.csv"
+
+
+def default_recording_folder() -> Path:
+    """Documents/Emolens for this user (the platform's documents folder)."""
+    return Path(QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)) / "Emolens"
+
+
+def load_settings(store: QSettings) -> Settings:
+    """The saved settings; a missing, malformed or out-of-range entry keeps its default."""
+    settings = Settings()
+    for item in fields(Settings):
+        text = store.value(item.name)
+        if text is None:
+            continue
+        try:
+            settings = replace(settings, **{item.name: _typed(json.loads(str(text)), item.default)})
+        except (ValueError, TypeError):
+            continue
+    return settings
+
+
+def save_settings(store: QSettings, settings: Settings) -> None:
+    for item in fields(Settings):
+        value = getattr(settings, item.name)
+        store.setValue(item.name, json.dumps(list(value) if isinstance(value, tuple) else value))
+    store.sync()
+
+
+def overrides_from_args(args) -> dict:
+    """The settings the command line sets for this run: every pipeline option that is not None."""
+    return {name: getattr(args, name) for name in _ARG_FIELDS if getattr(args, name, None) is not None}
+
+
+def _typed(value, default):
+    """``value`` as the default's type, or TypeError (JSON has no tuples, and bool is an int)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        if type(value) is not type(default):
+            raise TypeError
+        return value
+    if isinstance(default, float) and isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(default, tuple) and isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    if type(value) is not type(default):
+        raise TypeError
+    return value

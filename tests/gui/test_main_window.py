@@ -1,0 +1,219 @@
+"""The real window on a video of real faces: display, recording, markers, sources that end or fail, settings."""
+
+import csv
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+from emolens.card import ModelCard
+from emolens import sources as sources_module
+from emolens.gui.settings import load_settings
+from emolens.record import timeline_columns
+from emolens.sources import SourceLost, VideoSource
+
+from .helpers import LABELS
+
+TIMEOUT_MS = 30000
+
+
+def read_rows(path: Path) -> tuple[list[str], list[dict]]:
+    text = path.read_text(encoding="utf-8")
+    assert text.endswith("\n"), "the file must end with a complete line"
+    reader = csv.DictReader(text.splitlines())
+    return reader.fieldnames, list(reader)
+
+
+def rows_recorded(window) -> int:
+    return window._last.recorded_rows or 0
+
+
+def recorded(window, path: Path, qtbot, min_rows: int = 1) -> None:
+    window.start_recording(path)
+    qtbot.waitUntil(lambda: window.recording.active, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: rows_recorded(window) >= min_rows, timeout=TIMEOUT_MS)
+
+
+def test_faces_appear_with_ids_and_scores(qtbot, make_window, clip):
+    window = make_window()
+    window.open_source(clip)
+    with qtbot.waitSignal(window.video_view.frame_painted, timeout=TIMEOUT_MS):
+        pass
+    qtbot.waitUntil(lambda: len(window.video_view.faces) == 2, timeout=TIMEOUT_MS)
+    faces = window.video_view.faces
+    assert sorted(faces.face_id.tolist()) == [1, 2]
+    assert faces.smoothed.shape == (2, len(LABELS))
+    assert faces.smoothed.sum(axis=1) == pytest.approx([1, 1], abs=1e-3)
+    window.refresh_panels()
+    status = {name: label.text() for name, label in window.status_labels.items()}
+    assert "320×240" in status["source"] and status["provider"] in ("CPU", "CUDA")
+    assert status["faces"] == "2 faces" and status["fps"].endswith("/ 10 fps")
+    assert all(stage in status["stages"] for stage in ("detect", "crop", "classify", "track"))
+    assert [window.side_panel.selector.itemText(i) for i in range(3)] == ["mean of all faces", "face #1", "face #2"]
+    assert len(window.side_panel.chart.series(None)[0]) > 0
+    assert not window.message_panel.isVisible()
+
+
+def test_recording_writes_rows_and_markers(qtbot, make_window, clip, tmp_path):
+    window = make_window()
+    window.open_source(clip)
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    path = tmp_path / "session.csv"
+    recorded(window, path, qtbot)
+    qtbot.keyClicks(window.side_panel.marker_edit, "ad starts")
+    qtbot.mouseClick(window.side_panel.marker_button, Qt.MouseButton.LeftButton)
+    window.side_panel.record_button.setFocus()
+    qtbot.keyClick(window.side_panel.record_button, Qt.Key.Key_3)  # preset 3: "laugh"
+    qtbot.waitUntil(lambda: rows_recorded(window) >= 6, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.worker.recording_changed, timeout=TIMEOUT_MS) as stopped:
+        qtbot.mouseClick(window.side_panel.record_button, Qt.MouseButton.LeftButton)
+    state = stopped.args[0]
+    assert not state.active and state.path == path and state.rows >= 6 and not state.message
+    columns, rows = read_rows(path)
+    assert columns == timeline_columns(ModelCard.load().labels)
+    assert len(rows) == state.rows
+    assert {row["face_id"] for row in rows} == {"1", "2"}
+    assert " | ".join(row["marker"] for row in rows if row["marker"]) == "ad starts | laugh"  # one frame may hold both
+    assert [marker for _, marker in window.side_panel.chart.markers()] == ["ad starts", "laugh"]
+    assert window.side_panel.record_button.text() == "● Record"
+
+
+def test_closing_the_window_finishes_the_recording(qtbot, make_window, clip, tmp_path):
+    window = make_window()
+    window.open_source(clip)
+    path = tmp_path / "closed.csv"
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    recorded(window, path, qtbot)
+    window.add_marker("bye")
+    window.close()
+    assert window.worker.isFinished()
+    _, rows = read_rows(path)
+    assert rows and rows[-1]["marker"] == "bye"
+
+
+def test_the_end_of_a_file_is_reported_and_the_recording_closed(qtbot, make_window, short_clip, tmp_path):
+    window = make_window()
+    window.open_source(short_clip)
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    with qtbot.waitSignal(window.source_ended, timeout=TIMEOUT_MS) as ended:
+        window.start_recording(tmp_path / "end.csv")
+    assert not ended.args[0].failed
+    assert window.message_panel.isVisible() and window.message_panel.title.text() == "Finished"
+    assert "Recording saved" in window.message_panel.text.text()
+    assert not window.recording.active and window.recording.rows > 0
+    _, rows = read_rows(tmp_path / "end.csv")
+    assert len(rows) == window.recording.rows
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(window.message_panel.retry_button, Qt.MouseButton.LeftButton)  # "Play again"
+    assert not window.message_panel.isVisible()
+
+
+@pytest.mark.parametrize(("spec", "title", "retry"), [
+    ("missing.mp4", "Cannot open", "Try again"),
+    ("9", "No camera", "Try camera 9 again"),
+])
+def test_a_source_that_fails_is_reported_in_the_window(qtbot, make_window, tmp_path, spec, title, retry):
+    window = make_window()
+    spec = str(tmp_path / spec) if not spec.isdigit() else spec
+    with qtbot.waitSignal(window.source_ended, timeout=TIMEOUT_MS):
+        window.open_source(spec)
+    panel = window.message_panel
+    assert panel.isVisible() and panel.title.text() == title and panel.retry_button.text() == retry
+    assert panel.open_button.isVisible() and panel.demo_button.isVisible()
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(panel.demo_button, Qt.MouseButton.LeftButton)
+    assert not panel.isVisible() and window.isVisible()
+
+
+class FlakyCamera(VideoSource):
+    """A camera made of a video file, unplugged when ``unplug`` is set."""
+
+    unplug = None
+
+    def __init__(self, index, size_wh=None):
+        super().__init__(Path(FlakyCamera.clip))
+        self.name, self.live = f"camera {index}", True
+
+    def __iter__(self):
+        for frame in super().__iter__():
+            if FlakyCamera.unplug.is_set():
+                raise SourceLost(f"{self.name} stopped delivering frames (unplugged or taken by another program)")
+            yield frame
+
+
+def test_a_lost_camera_keeps_the_recording_and_reconnects(qtbot, make_window, clip, tmp_path, monkeypatch):
+    import threading
+
+    FlakyCamera.clip, FlakyCamera.unplug = clip, threading.Event()
+    monkeypatch.setattr(sources_module, "CameraSource", FlakyCamera)
+    window = make_window()
+    window.open_source("0")
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    assert window.video_view._mirror  # cameras are mirrored by default
+    recorded(window, tmp_path / "lost.csv", qtbot)
+    with qtbot.waitSignal(window.source_ended, timeout=TIMEOUT_MS) as ended:
+        FlakyCamera.unplug.set()
+    assert ended.args[0].failed
+    assert window.message_panel.title.text() == "Camera lost"
+    assert "Recording saved" in window.message_panel.text.text()
+    _, rows = read_rows(tmp_path / "lost.csv")
+    assert len(rows) == window.recording.rows > 0
+    FlakyCamera.unplug.clear()
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS):
+        qtbot.mouseClick(window.message_panel.retry_button, Qt.MouseButton.LeftButton)  # "Reconnect"
+    assert not window.message_panel.isVisible()
+
+
+def test_settings_survive_a_restart(qtbot, make_window, store, tmp_path):
+    window = make_window()
+    window.side_panel.smoothing.setValue(1.5)
+    window.mirror_action.trigger()
+    presets = tuple(f"preset {i}" for i in range(1, 10))
+    window.apply_settings(replace(window.settings, camera=2, resolution="1280x720", min_confidence=0.3, max_faces=6,
+                                  detector="full", recording_folder=str(tmp_path / "rec"), marker_presets=presets))
+    expected = window.settings
+    window.close()
+    again = make_window()
+    assert again.settings == expected and expected.tau_s == 1.5 and not expected.mirror
+    assert again.side_panel.smoothing.value() == 1.5 and not again.mirror_action.isChecked()
+    assert again.camera_actions[2].isChecked()
+    assert again.settings.recording_path().parent == tmp_path / "rec"
+    again.close()
+    override = make_window(overrides={"tau_s": 0.0, "device": "cpu"})
+    assert override.settings.tau_s == 0.0 and override.side_panel.smoothing.value() == 0.0
+    assert load_settings(store).tau_s == 1.5  # the command line counts for one run only
+
+
+def test_presenter_mode_is_full_screen_with_larger_labels(qtbot, make_window):
+    window = make_window()
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    normal = window.video_view.label_pixels()
+    qtbot.keyClick(window, Qt.Key.Key_F11)
+    assert window.presenter_action.isChecked() and not window.menuBar().isVisible()
+    assert window.video_view.label_pixels() > normal
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.presenter_action.isChecked() and window.menuBar().isVisible()
+
+
+
+def test_a_pipeline_that_cannot_start_is_reported_in_the_window(qtbot, make_window, tmp_path, clip):
+    window = make_window(model=str(tmp_path / "missing.json"))
+    with qtbot.waitSignal(window.failed, timeout=TIMEOUT_MS) as failed:
+        window.open_source(clip)
+    assert "model card not found" in failed.args[0]
+    panel = window.message_panel
+    assert panel.isVisible() and panel.title.text() == "The pipeline could not start"
+    assert failed.args[0] in panel.text.text() and panel.retry_button.text() == "Try again"
+
+
+def test_a_new_pipeline_setting_rebuilds_the_analyzer_and_playback_goes_on(qtbot, make_window, clip, tmp_path):
+    window = make_window()
+    window.open_source(clip)
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    recorded(window, tmp_path / "rebuild.csv", qtbot)
+    with qtbot.waitSignal(window.worker.analyzer_ready, timeout=TIMEOUT_MS):
+        window.apply_settings(replace(window.settings, max_faces=1))
+    qtbot.waitUntil(lambda: len(window.video_view.faces) == 1, timeout=TIMEOUT_MS)
+    assert window.recording.active and not window.message_panel.isVisible()

@@ -1,0 +1,83 @@
+import numpy as np
+import pytest
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+
+from emolens.gui.video_view import PRESENTER_SCALE, VideoView, _bars_place
+
+from .helpers import LABELS, tracked
+
+IMAGE = np.full((240, 320, 3), 90, np.uint8)
+
+
+@pytest.fixture
+def view(qtbot):
+    widget = VideoView()
+    widget.set_labels(LABELS)
+    qtbot.addWidget(widget)
+    widget.resize(640, 480)
+    return widget
+
+
+def test_boxes_scale_with_the_widget(view):
+    view.show_frame(IMAGE, tracked((40, 20, 120, 100)), 0.0)
+    assert view.face_rects()[0].getCoords() == pytest.approx((80, 40, 240, 200))
+    view.resize(1280, 480)  # wider than the picture: centred, letterboxed at the sides
+    assert view.picture_rect().getRect() == pytest.approx((320, 0, 640, 480))
+    assert view.face_rects()[0].getCoords() == pytest.approx((400, 40, 560, 200))
+
+
+def test_mirror_flips_boxes_not_ids(view):
+    view.show_frame(IMAGE, tracked((40, 20, 120, 100)), 0.0)
+    view.set_mirror(True)
+    assert view.face_rects()[0].getCoords() == pytest.approx((400, 40, 560, 200))
+    assert view.faces.face_id.tolist() == [1]
+
+
+def test_labels_grow_with_the_window_and_in_presenter_mode(view):
+    view.show_frame(IMAGE, tracked((40, 20, 120, 100)), 0.0)
+    small = view.label_pixels()
+    view.resize(1280, 960)
+    large = view.label_pixels()
+    view.set_presenter(True)
+    assert small < large < view.label_pixels() == pytest.approx(large * PRESENTER_SCALE)
+
+
+@pytest.mark.parametrize("count", [1, 8])
+def test_paints_one_to_eight_faces(qtbot, view, count):
+    boxes = [(10 + 75 * (i % 4), 10 + 110 * (i // 4), 70 + 75 * (i % 4), 90 + 110 * (i // 4)) for i in range(count)]
+    view.show_frame(IMAGE, tracked(*boxes), 12.5)
+    with qtbot.waitSignal(view.frame_painted) as painted:
+        view.grab()
+    assert painted.args == [12.5]
+
+
+def test_clicking_a_face_selects_it(qtbot, view):
+    view.show_frame(IMAGE, tracked((40, 20, 120, 100), (200, 20, 280, 100)), 0.0)
+    with qtbot.waitSignal(view.face_clicked) as clicked:
+        qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.face_rects()[1].center().toPoint())
+    assert clicked.args == [2]
+    assert not view.face_rects()[0].contains(QPointF(0, 0))
+
+
+TARGET = QRectF(0, 0, 640, 480)
+BARS = QSizeF(100, 80)
+
+
+@pytest.mark.parametrize(("box", "others", "expected_topleft"), [
+    ((200, 100, 300, 200), [], (304, 100)),  # right of the face
+    ((500, 100, 600, 200), [], (396, 100)),  # no room on the right: left
+    ((500, 100, 600, 200), [(380, 90, 480, 190)], (500, 204)),  # left covers a face: below
+    ((300, 400, 400, 470), [], (404, 400)),  # bars kept inside the picture's bottom edge
+    ((0, 0, 640, 480), [], (540, 0)),  # no room anywhere: inside the box
+])
+def test_bars_go_where_they_hide_no_face(box, others, expected_topleft):
+    place = _bars_place(QRectF(QPointF(*box[:2]), QPointF(*box[2:])), TARGET, BARS, 4.0,
+                        [QRectF(QPointF(*o[:2]), QPointF(*o[2:])) for o in others])
+    assert (place.left(), place.top()) == pytest.approx(expected_topleft)
+
+
+def test_labels_of_small_faces_are_smaller_but_legible(view):
+    view.show_frame(IMAGE, tracked((40, 20, 120, 100)), 0.0)
+    assert view.label_pixels(box_width=400) == view.label_pixels()
+    assert 11 <= view.label_pixels(box_width=60) < view.label_pixels()
+    assert view.label_pixels(box_width=10) == 11

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import fields, replace
 from importlib import resources
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QMainWindow, QSplitter, QWidget
+from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QMainWindow, QPushButton, QSplitter, QWidget
 
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
@@ -31,6 +32,7 @@ from emolens.gui.side_panel import SidePanel
 from emolens.gui.video_view import VideoView
 from emolens.gui.worker import (AddMarker, AnalyzerInfo, OpenSource, PipelineWorker, RecordingState, SetOptions, SetTau,
                                 SourceEnd, StartRecording, StopRecording, Update)
+from emolens.errors import EmolensError
 from emolens.images import IMAGE_SUFFIXES
 from emolens.pipeline import STAGES
 
@@ -61,11 +63,13 @@ class MainWindow(QMainWindow):
 
     Signals:
         frame_shown(object): the ``Update`` just handed to the view.
+        report_ready(object): the report page (a ``Path``) of the last recording, or why it failed (``str``).
         source_ended(object): a ``SourceEnd``, after the window has shown it.
         failed(str): the pipeline could not start (e.g. a broken model).
     """
 
     frame_shown = Signal(object)
+    report_ready = Signal(object)
     source_ended = Signal(object)
     failed = Signal(str)
 
@@ -114,6 +118,7 @@ class MainWindow(QMainWindow):
         self.worker.source_ended.connect(self._on_source_ended)
         self.worker.recording_changed.connect(self._on_recording_changed)
         self.worker.result_ready.connect(self._on_result_ready)
+        self.report_ready.connect(self._on_report_ready)
         self.worker.start()
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(_REFRESH_MS)
@@ -130,6 +135,11 @@ class MainWindow(QMainWindow):
         self.status_labels["stages"].setToolTip("milliseconds per pipeline stage for the last frame")
         for label in self.status_labels.values():
             self.statusBar().addPermanentWidget(label)
+        self.report_button = QPushButton("Open report")
+        self.report_button.setToolTip("charts and per-segment tables of the last recording, in the browser")
+        self.report_button.clicked.connect(self.open_report)
+        self.report_button.hide()
+        self.statusBar().addPermanentWidget(self.report_button)
 
     def _action(self, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
                 checkable: bool = False) -> QAction:
@@ -164,6 +174,8 @@ class MainWindow(QMainWindow):
         self.preset_actions = [self._action("", lambda _=False, i=index: self.add_preset_marker(i), str(index + 1))
                                for index in range(len(self._settings.marker_presets))]
         self.recordings_action = self._action("Show the recordings &folder", self.show_recordings_folder)
+        self.report_action = self._action("Open the &report of the last recording", self.open_report)
+        self.report_action.setEnabled(False)
 
     def _build_menus(self) -> None:
         menus = {
@@ -172,7 +184,7 @@ class MainWindow(QMainWindow):
             "&Camera": self.camera_actions,
             "&View": [self.mirror_action, self.presenter_action],
             "&Record": [self.record_action, self.record_to_action, None, self.marker_action, *self.preset_actions,
-                        None, self.recordings_action],
+                        None, self.report_action, self.recordings_action],
         }
         for title, actions in menus.items():
             menu = self.menuBar().addMenu(title)
@@ -341,6 +353,34 @@ class MainWindow(QMainWindow):
     def add_preset_marker(self, index: int) -> None:
         self.add_marker(self._settings.marker_presets[index])
 
+    def open_report(self) -> None:
+        """Build the report of the last recording off the GUI thread; ``report_ready`` opens it."""
+        path = self._recording.path
+        if path is None or self._recording.active or not self._recording.rows:
+            self.statusBar().showMessage("Record a session first; its report opens when the recording stops.", 5000)
+            return
+        self.report_action.setEnabled(False)
+        self.report_button.setEnabled(False)
+        self.statusBar().showMessage(f"building the report of {path.name}…")
+        threading.Thread(target=self._build_report, args=(path,), name="emolens-report", daemon=True).start()
+
+    def _build_report(self, csv_path: Path) -> None:
+        from emolens.report import build_report
+
+        try:
+            self.report_ready.emit(build_report([csv_path], csv_path.with_name(f"{csv_path.stem}_report")).html)
+        except EmolensError as error:
+            self.report_ready.emit(str(error))
+
+    def _on_report_ready(self, outcome: Path | str) -> None:
+        self.report_action.setEnabled(True)
+        self.report_button.setEnabled(True)
+        if isinstance(outcome, Path):
+            self.statusBar().showMessage(f"report: {outcome}", 15000)
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(outcome)))
+        else:
+            self.statusBar().showMessage(f"no report: {outcome}", 15000)
+
     def show_recordings_folder(self) -> None:
         folder = Path(self._settings.recording_folder or default_recording_folder())
         folder.mkdir(parents=True, exist_ok=True)
@@ -405,6 +445,9 @@ class MainWindow(QMainWindow):
         self.side_panel.set_recording(state.active)
         self.video_view.set_recording(state.active)
         self.record_action.setText("Stop &recording" if state.active else "Start &recording")
+        finished = not state.active and state.path is not None and state.rows > 0
+        self.report_action.setEnabled(finished)
+        self.report_button.setVisible(finished)
         if state.active:
             self.statusBar().showMessage(f"recording to {state.path}", 5000)
         elif state.path is not None:

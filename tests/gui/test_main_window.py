@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 
 from emolens.card import ModelCard
 from emolens import sources as sources_module
+from emolens.gui import main_window as main_window_module
 from emolens.gui.settings import load_settings
 from emolens.record import timeline_columns
 from emolens.sources import SourceLost, VideoSource
@@ -77,6 +78,27 @@ def test_recording_writes_rows_and_markers(qtbot, make_window, clip, tmp_path):
     assert " | ".join(row["marker"] for row in rows if row["marker"]) == "ad starts | laugh"  # one frame may hold both
     assert [marker for _, marker in window.side_panel.chart.markers()] == ["ad starts", "laugh"]
     assert window.side_panel.record_button.text() == "● Record"
+
+
+def test_open_report_after_a_recording_stops(qtbot, make_window, clip, tmp_path, monkeypatch):
+    opened = []
+    monkeypatch.setattr(main_window_module.QDesktopServices, "openUrl", lambda url: opened.append(url.toLocalFile()))
+    window = make_window()
+    window.open_source(clip)
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    assert not window.report_action.isEnabled()
+    recorded(window, tmp_path / "session.csv", qtbot, min_rows=4)
+    window.add_marker("ad starts")
+    qtbot.waitUntil(lambda: rows_recorded(window) >= 8, timeout=TIMEOUT_MS)
+    with qtbot.waitSignal(window.worker.recording_changed, timeout=TIMEOUT_MS):
+        window.stop_recording()
+    assert window.report_action.isEnabled() and not window.report_button.isHidden()
+    with qtbot.waitSignal(window.report_ready, timeout=60_000) as ready:
+        qtbot.mouseClick(window.report_button, Qt.MouseButton.LeftButton)
+    page = ready.args[0]
+    assert page == tmp_path / "session_report" / "report.html" and page.is_file()
+    assert opened == [str(page)]
+    assert "ad starts" in page.read_text(encoding="utf-8")
 
 
 def test_closing_the_window_finishes_the_recording(qtbot, make_window, clip, tmp_path):

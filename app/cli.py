@@ -21,6 +21,7 @@ from pathlib import Path
 
 from emolens.errors import EmolensError
 from emolens.pipeline import AnalyzerOptions
+from emolens.quiet import captured_native_stderr
 
 _DEFAULTS = AnalyzerOptions()
 
@@ -163,7 +164,8 @@ def _gui(args: argparse.Namespace) -> int:
 
 def _train(argv: list[str]) -> int:
     try:
-        from emolens.training.train import main as train_main
+        with captured_native_stderr():  # TensorFlow's start-up logs
+            from emolens.training.train import main as train_main
     except ImportError as error:
         print(f"emolens: error: training needs TensorFlow ({error.name} is missing); "
               f"install the extra: pip install 'emolens[train]'", file=sys.stderr)

@@ -132,8 +132,7 @@ class VideoSource(FrameSource):
         image = self._first
         try:
             while image is not None and not self._stop.is_set():
-                milliseconds = self._capture.get(cv2.CAP_PROP_POS_MSEC)
-                t_s = index / self.fps if self.fps else milliseconds / 1000.0
+                t_s = index / self.fps if self.fps else self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
                 self._put(Frame(index=index, t_s=t_s, image=image, source=self.name))
                 for _ in range(self.every - 1):  # grab() skips without decoding to pixels
                     index += 1
@@ -147,12 +146,16 @@ class VideoSource(FrameSource):
             self._put(_END, force=True)
 
     def _put(self, item, force: bool = False) -> None:
-        while not self._stop.is_set() or force:
+        """Block until the consumer takes ``item``; once closing, drop frames (``force``: the end mark
+        still goes in, replacing whatever the closed consumer left)."""
+        while True:
             try:
                 self._queue.put(item, timeout=0.1)
                 return
             except queue.Full:
-                if force:
+                if self._stop.is_set():
+                    if not force:
+                        return
                     _drain(self._queue)
 
     def close(self) -> None:

@@ -1,11 +1,11 @@
-import shutil
+import time
 
 import cv2
 import numpy as np
 import pytest
 
 from emolens.errors import EmolensError
-from emolens.sources import open_source
+from emolens.sources import VideoSource, open_source
 
 
 def test_video_frames_carry_index_and_media_time(two_face_video):
@@ -22,6 +22,17 @@ def test_every_nth_frame(two_face_video):
         frames = list(source)
     assert [f.index for f in frames] == list(range(0, 20, 3))
     assert frames[1].t_s == pytest.approx(0.3)
+
+
+def test_a_slow_consumer_still_gets_every_frame(two_face_video):
+    """The decoder runs ahead into a small queue; when it finishes first, nothing may be dropped."""
+    source = VideoSource(two_face_video, queue_size=2)
+    with source:
+        indices = []
+        for frame in source:
+            time.sleep(0.01)
+            indices.append(frame.index)
+    assert indices == list(range(20))
 
 
 def test_closing_early_stops_the_decoder(two_face_video):

@@ -30,11 +30,12 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert "images/s" in result.stdout and "parity max |dp|" in result.stdout
-    for name in ("emotion.onnx", "emotion.json", "confusion_val.png", "confusion_test.png", "curves.png",
+    for name in ("emotion.onnx", "emotion_fp32.onnx", "emotion.json", "confusion_val.png", "confusion_test.png", "curves.png",
                  "evaluation.json", "last.keras", "best.weights.h5"):
         assert (out / name).is_file(), name
     card = ModelCard.load(out / "emotion.json")
     assert card.info["training"]["parity_max_abs_diff"] <= 1e-4
+    assert card.info["quantization"]["dtype"] in ("int8", "float32")
     assert card.info["metrics"]["test"]["n"] == 7 and card.info["data"]["sizes"]["train"] == 28
     assert set(json.loads((out / "evaluation.json").read_text())["val_variants"]) == {"plain", "flip_tta"}
     with Analyzer(AnalyzerOptions(model=str(out / "emotion.onnx"), device="cpu")) as analyzer:

@@ -81,8 +81,34 @@ def check_parity(network, onnx_path: Path, images: np.ndarray, temperature: floa
     return difference
 
 
+def quantize_int8(float_path: Path, out_path: Path, calibration_images: np.ndarray) -> Path:
+    """Static int8 quantization (per-channel weights, QDQ) calibrated on real training faces.
+
+    On CPUs with int8 dot-product instructions this makes the classifier several times
+    faster; the trainer keeps it only when validation accuracy stays within a tolerance.
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class _Batches(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._batches = iter([{INPUT_NAME: calibration_images[i:i + 32]}
+                                  for i in range(0, len(calibration_images), 32)])
+
+        def get_next(self):
+            return next(self._batches, None)
+
+    prepared = out_path.with_suffix(".prepared.onnx")
+    quant_pre_process(str(float_path), str(prepared), skip_symbolic_shape=True)
+    quantize_static(str(prepared), str(out_path), _Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    prepared.unlink()
+    return out_path
+
+
 def write_card(path: Path, onnx_path: Path, labels: tuple[str, ...], input_shape: tuple[int, int, int],
-               temperature: float, flip_tta: bool, crop: dict, metrics: dict, data: dict, training: dict) -> Path:
+               temperature: float, flip_tta: bool, quantization: dict, crop: dict, metrics: dict, data: dict,
+               training: dict) -> Path:
     """Write the model card for ``onnx_path`` (the only writer of this format)."""
     height, width, channels = input_shape
     card = {
@@ -97,6 +123,7 @@ def write_card(path: Path, onnx_path: Path, labels: tuple[str, ...], input_shape
             "normalisation": "none outside the model: the graph divides uint8 pixels by 255",
         },
         "output": {"name": OUTPUT_NAME, "kind": "probabilities", "temperature": temperature, "flip_tta": flip_tta},
+        "quantization": quantization,
         "crop": crop,
         "metrics": metrics,
         "data": data,

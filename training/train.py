@@ -11,8 +11,9 @@ The story, top to bottom:
    that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly.
    Early stopping watches validation accuracy and keeps the best weights.
 5. **Evaluate** on val (temperature fitted there) and on test (reported once).
-6. **Export** ONNX through tf2onnx with the temperature folded in, check parity against
-   Keras on real images, and write the model card beside it.
+6. **Export** ONNX through tf2onnx with the temperature (and flip-TTA, if it pays on val)
+   folded in, check parity against Keras on real images, quantize to int8 when that keeps
+   val accuracy within half a point (several times faster on CPU), and write the model card.
 
 Runs unchanged on TensorFlow (default) or JAX (``KERAS_BACKEND=jax``); only the
 export step needs TensorFlow.
@@ -21,10 +22,12 @@ export step needs TensorFlow.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import os
 import platform
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,7 +39,7 @@ import numpy as np
 from emolens.training.data import Dataset, load_dataset
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
-from emolens.training.export import check_parity, export_onnx, write_card
+from emolens.training.export import check_parity, export_onnx, quantize_int8, write_card
 from emolens.training.geometry import derive_crop_geometry
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 
@@ -66,6 +69,7 @@ class TrainConfig:
     class_weight_power: float = 0.5
     patience: int = 12
     flip_tta: str = "auto"
+    quantize: str = "auto"
     geometry_samples: int = 1000
     seed: int = 1337
     classes: list[str] | None = None
@@ -134,7 +138,8 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
     if state["epoch"] < config.epochs and not state.get("stopped_early"):
         trainer.fit(x_train.astype("float32"), y_train_1h, sample_weight=sample_weight,
                     validation_data=(x_val.astype("float32"), y_val_1h), batch_size=config.batch_size,
-                    epochs=config.epochs, initial_epoch=state["epoch"], callbacks=callbacks, verbose=2)
+                    epochs=config.epochs, initial_epoch=state["epoch"], callbacks=callbacks,
+                    verbose=1 if sys.stdout.isatty() else 2)  # a live bar on a terminal, a line per epoch in logs
     state = _read_state(out)
     network.load_weights(out / BEST_WEIGHTS)
     return network, state
@@ -216,8 +221,9 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict, wall_sec
     rng = np.random.default_rng(config.seed)
     sample = x_train[rng.permutation(len(x_train))[: config.geometry_samples]]
     geometry, geometry_stats = derive_crop_geometry(sample)
-    onnx_path = export_onnx(network, out / "emotion.onnx", temperature, flip_tta)
-    parity = check_parity(network, onnx_path, x_val[:256], temperature, flip_tta)
+    float_path = export_onnx(network, out / "emotion_fp32.onnx", temperature, flip_tta)
+    parity = check_parity(network, float_path, x_val[:256], temperature, flip_tta)
+    onnx_path, quantization = _choose_precision(config, float_path, sample[:512], x_val, y_val, labels)
     metrics = {"val": _onnx_metrics(onnx_path, x_val, y_val, labels)}
     if "test" in dataset.splits:
         metrics["test"] = _onnx_metrics(onnx_path, *dataset.splits["test"], labels)
@@ -227,7 +233,7 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict, wall_sec
     (out / "evaluation.json").write_text(json.dumps({"val_variants": variants, "parity_max_abs_diff": parity,
                                                       **metrics}, indent=2))
     card = write_card(
-        out / "emotion.json", onnx_path, labels, network.input_shape[1:], temperature, flip_tta,
+        out / "emotion.json", onnx_path, labels, network.input_shape[1:], temperature, flip_tta, quantization,
         crop={**asdict(geometry), "derivation": geometry_stats},
         metrics=metrics,
         data={"source": Path(config.data).name, "sizes": dataset.sizes(), "skipped_files": dataset.skipped,
@@ -241,6 +247,26 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict, wall_sec
     print(f"  evaluate: emolens evaluate DIR --crops --model {onnx_path}")
     print(f"  analyze:  emolens analyze VIDEO -o timeline.csv --model {onnx_path}")
     return card
+
+
+def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.ndarray, x_val: np.ndarray,
+                      y_val: np.ndarray, labels: tuple[str, ...]) -> tuple[Path, dict]:
+    """Ship ``emotion.onnx`` as int8 when that keeps val accuracy within 0.5 points (``auto``), else float."""
+    shipped = float_path.with_name("emotion.onnx")
+    float_accuracy = _onnx_metrics(float_path, x_val, y_val, labels)["accuracy"]
+    if config.quantize == "off":
+        shutil.copyfile(float_path, shipped)
+        return shipped, {"dtype": "float32", "val_accuracy_float32": float_accuracy}
+    int8_path = quantize_int8(float_path, float_path.with_name("emotion_int8.onnx"), calibration)
+    int8_accuracy = _onnx_metrics(int8_path, x_val, y_val, labels)["accuracy"]
+    keep_int8 = config.quantize == "on" or float_accuracy - int8_accuracy <= 0.005
+    shutil.copyfile(int8_path if keep_int8 else float_path, shipped)
+    print(f"emolens train: int8 val accuracy {int8_accuracy:.4f} vs float32 {float_accuracy:.4f}: "
+          f"shipping {'int8' if keep_int8 else 'float32'}", flush=True)
+    return shipped, {"dtype": "int8" if keep_int8 else "float32",
+                     "method": "onnxruntime static quantization, QDQ, per-channel int8 weights, uint8 activations, "
+                               f"calibrated on {len(calibration)} training faces",
+                     "val_accuracy_float32": float_accuracy, "val_accuracy_int8": int8_accuracy}
 
 
 def _onnx_metrics(onnx_path: Path, images: np.ndarray, targets: np.ndarray, labels: tuple[str, ...]) -> dict:
@@ -299,6 +325,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--cache-dir", default=defaults.cache_dir, help="decoded-data cache ('' disables)")
     parser.add_argument("--flip-tta", choices=("auto", "on", "off"), default=defaults.flip_tta,
                         help="average with the mirrored face; auto: only if it gains >= 0.5 points on val")
+    parser.add_argument("--quantize", choices=("auto", "on", "off"), default=defaults.quantize,
+                        help="ship int8 weights; auto: only if val accuracy drops by <= 0.5 points")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     args = parser.parse_args(argv)
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)
@@ -307,6 +335,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         widths=tuple(args.widths), convs=tuple(args.convs), epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
+        quantize=args.quantize,
         cache_dir=os.path.expanduser(args.cache_dir) if args.cache_dir else None,
     )
     return config, args
@@ -332,6 +361,11 @@ def main(argv: list[str] | None = None) -> int:
     network, state = fit(config, dataset, args.resume)
     print(f"emolens train: best val accuracy {state.get('best_val_accuracy', float('nan')):.4f} "
           f"at epoch {state.get('best_epoch')}", flush=True)
+    if importlib.util.find_spec("tensorflow") is None:
+        # Keras on JAX (a GPU machine) fits; the ONNX export needs TensorFlow (tf2onnx).
+        print(f"emolens train: TensorFlow is not installed, so the run stops before export; on a machine with "
+              f"the train extra run: emolens train {config.data} --out {config.out} --resume", flush=True)
+        return 0
     finish(config, dataset, network, state, time.perf_counter() - started)
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -153,3 +154,10 @@ def test_help_lists_the_subcommands():
     assert result.returncode == 0
     for command in ("analyze", "evaluate", "bench", "report", "train"):
         assert command in result.stdout
+
+
+def test_the_window_without_a_display_is_one_clear_line():
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run([sys.executable, "-m", "emolens", "--source", "0"], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert_one_line_error(result, "no display to open the window on")

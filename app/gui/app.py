@@ -47,6 +47,10 @@ def application() -> QApplication:
     existing = QApplication.instance()
     if existing is not None:
         return existing
+    if (sys.platform.startswith("linux") and not os.environ.get("QT_QPA_PLATFORM")
+            and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY")):
+        raise EmolensError("no display to open the window on (DISPLAY is not set); use `emolens analyze` for "
+                           "headless work, or QT_QPA_PLATFORM=offscreen with --screenshot")
     forget_opencv_qt_paths()
     app = QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)

@@ -59,7 +59,10 @@ def _close_open_detectors() -> None:
 
 # MediaPipe runs its C calls on a ThreadPoolExecutor that Python shuts down before ordinary
 # atexit handlers; a detector still open then fails noisily in its __del__. Threading's
-# atexit hooks run in reverse order of registration, so this one runs before that shutdown.
+# atexit hooks run in reverse order of registration: importing the executor module first
+# (it registers its shutdown on import) makes this hook run before that shutdown.
+import concurrent.futures.thread  # noqa: E402, F401
+
 threading._register_atexit(_close_open_detectors)
 
 

@@ -14,6 +14,7 @@ def test_shipped_card_is_complete():
     assert card.input_hw == (48, 48) and card.channels == 1
     assert 1.0 < card.crop.scale < 1.6
     assert card.info["metrics"]["test"]["n"] == 3589
+    assert card.info["quantization"]["dtype"] in ("int8", "float32")
 
 
 @pytest.fixture

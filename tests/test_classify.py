@@ -28,7 +28,7 @@ def test_model_beats_chance_on_fer_fixtures(classifier, fer_faces):
     crops = np.stack([to_model_pixels(face, card.input_hw, card.channels) for _, face in fer_faces])
     truth = np.array([card.labels.index(emotion) for emotion, _ in fer_faces])
     accuracy = (classifier.predict(crops).argmax(axis=1) == truth).mean()
-    assert accuracy > 2 / len(card.labels)
+    assert accuracy > 0.5  # training faces: the shipped model knows them better than test faces
 
 
 def test_empty_batch(classifier):

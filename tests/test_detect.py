@@ -1,4 +1,6 @@
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -73,3 +75,12 @@ def test_detector_model_is_checked(tmp_path, damage, message):
 def test_unknown_detector_name():
     with pytest.raises(EmolensError, match="unknown face detector"):
         detector_model_path("medium")
+
+
+def test_a_detector_left_open_exits_quietly():
+    """MediaPipe's own clean-up fails at interpreter exit; ours must close it first."""
+    script = ("import numpy as np\nfrom emolens.detect import FaceDetector\n"
+              "kept = FaceDetector('full')\nkept.detect(np.zeros((64, 64, 3), np.uint8))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr

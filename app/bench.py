@@ -104,7 +104,8 @@ def run_pipeline_bench(out: Path, quick: bool = False, log: Callable[[str], None
     lines = [
         "# Pipeline benchmark",
         "",
-        f"Command: `emolens bench{' --quick' if quick else ''}`. Machine: {platform.processor() or platform.machine()}, "
+        f"Command: `emolens bench{' --quick' if quick else ''}`. "
+        f"Machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; Python {platform.python_version()}, mediapipe {version('mediapipe')}, "
         f"onnxruntime {_onnxruntime_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",

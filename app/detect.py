@@ -78,7 +78,7 @@ def detector_model_path(name: str, model_dir: Path | None = None) -> Path:
     if name not in entries:
         raise EmolensError(f"unknown face detector {name!r}; choose one of {', '.join(entries)}")
     path = model_dir / entries[name]["file"]
-    fix = f"run `python models/fetch_detector.py` in a source checkout, or reinstall emolens"
+    fix = "run `python models/fetch_detector.py` in a source checkout, or reinstall emolens"
     if not path.is_file():
         raise EmolensError(f"face detector model missing: {path}; {fix}")
     if sha256_of(path) != entries[name]["sha256"]:
@@ -120,7 +120,8 @@ class FaceDetector:
         rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
         parts = [self._detect_rgb(rgb, 0, 0)]
         if self.tiles > 1:
-            parts += [self._detect_rgb(rgb[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in tile_grid(rgb.shape, self.tiles)]
+            parts += [self._detect_rgb(rgb[y0:y1, x0:x1], x0, y0)
+                      for x0, y0, x1, y1 in tile_grid(rgb.shape, self.tiles)]
         xyxy, scores, keypoints = (np.concatenate(arrays) for arrays in zip(*parts))
         keep = non_max_suppression(xyxy, scores)
         if self.max_faces:

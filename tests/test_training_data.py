@@ -13,7 +13,8 @@ from .conftest import FER_FIXTURES
 
 
 def write_csv(path, rows):
-    lines = ["emotion,pixels,Usage"] + [f"{label},{' '.join(map(str, pixels))},{usage}" for label, pixels, usage in rows]
+    lines = ["emotion,pixels,Usage"] + [f"{label},{' '.join(map(str, pixels))},{usage}"
+                                        for label, pixels, usage in rows]
     path.write_text("\n".join(lines) + "\n")
 
 

@@ -30,7 +30,8 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert "images/s" in result.stdout and "parity max |dp|" in result.stdout
-    for name in ("emotion.onnx", "emotion_fp32.onnx", "emotion.json", "confusion_val.png", "confusion_test.png", "curves.png",
+    for name in ("emotion.onnx", "emotion_fp32.onnx", "emotion.json", "confusion_val.png", "confusion_test.png",
+                 "curves.png",
                  "evaluation.json", "last.keras", "best.weights.h5"):
         assert (out / name).is_file(), name
     card = ModelCard.load(out / "emotion.json")

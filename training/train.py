@@ -291,7 +291,8 @@ def _command(config: TrainConfig) -> str:
 def _hardware() -> str:
     import keras
 
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, keras backend {keras.backend.backend()}"
+    processor = platform.processor() or platform.machine()
+    return f"{processor}, {os.cpu_count()} cores, keras backend {keras.backend.backend()}"
 
 
 def _software() -> dict:

@@ -22,7 +22,6 @@ export step needs TensorFlow.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
@@ -40,7 +39,6 @@ from emolens.training.data import Dataset, load_dataset
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
 from emolens.training.export import check_parity, export_onnx, quantize_int8, write_card
-from emolens.training.geometry import derive_crop_geometry
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 
 CHECKPOINT = "last.keras"
@@ -218,6 +216,8 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
     print(f"emolens train: val accuracy {chosen['calibrated']['accuracy']:.4f}, flip-TTA {'on' if flip_tta else 'off'} "
           f"(it changes val accuracy by {gain:+.4f}), temperature {temperature}", flush=True)
 
+    from emolens.training.geometry import derive_crop_geometry  # MediaPipe: not needed to fit (e.g. on a GPU box)
+
     rng = np.random.default_rng(config.seed)
     sample = x_train[rng.permutation(len(x_train))[: config.geometry_samples]]
     geometry, geometry_stats = derive_crop_geometry(sample)
@@ -312,7 +312,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser = argparse.ArgumentParser(prog="emolens train", description=__doc__.split("\n\n")[0])
     parser.add_argument("data", help="fer2013.csv, ROOT/<split>/<emotion>/* or ROOT/<emotion>/*")
     parser.add_argument("--out", default=defaults.out, help="run folder: checkpoints, reports, ONNX and card")
-    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--epochs", type=int,
+                        help=f"length of the schedule (default {defaults.epochs}; with --resume: the run's own, "
+                             f"and a new value re-plans the remaining decay)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
@@ -335,7 +337,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)
     config = TrainConfig(
         data=args.data, out=args.out, image_size=args.image_size, channels=args.channels,
-        widths=tuple(args.widths), convs=tuple(args.convs), epochs=args.epochs, batch_size=args.batch_size,
+        widths=tuple(args.widths), convs=tuple(args.convs), epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
         quantize=args.quantize,
@@ -349,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(config.out)
     if args.resume and (out / "config.json").exists():
         saved = json.loads((out / "config.json").read_text())
-        saved.update(epochs=config.epochs)
+        if args.epochs:
+            saved.update(epochs=args.epochs)
         config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"])})
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
@@ -364,10 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     network, state = fit(config, dataset, args.resume)
     print(f"emolens train: best val accuracy {state.get('best_val_accuracy', float('nan')):.4f} "
           f"at epoch {state.get('best_epoch')}", flush=True)
-    if importlib.util.find_spec("tensorflow") is None:
-        # Keras on JAX (a GPU machine) fits; the ONNX export needs TensorFlow (tf2onnx).
-        print(f"emolens train: TensorFlow is not installed, so the run stops before export; on a machine with "
-              f"the train extra run: emolens train {config.data} --out {config.out} --resume", flush=True)
+    if keras.backend.backend() != "tensorflow":
+        # Keras on JAX (e.g. a GPU machine) fits; the ONNX export traces the model with TensorFlow.
+        print(f"emolens train: fitted with the {keras.backend.backend()} backend; export with TensorFlow "
+              f"(the train extra): KERAS_BACKEND=tensorflow emolens train {config.data} --out {config.out} --resume",
+              flush=True)
         return 0
     finish(config, dataset, network, state)
     return 0

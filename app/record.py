@@ -110,8 +110,9 @@ class CsvRecorder:
         base = [timestamp, safe_text(frame.source), f"{frame.t_s:.3f}", frame.index]
         rows = [] if len(faces) else [self._sparse_row(timestamp=timestamp, source=base[1], time_s=base[2],
                                                          frame=frame.index, marker=marker)]
+        boxes = faces.xywh  # computed once per frame, not per face
         for index in range(len(faces)):
-            x, y, w, h = faces.xywh[index]
+            x, y, w, h = boxes[index]
             probs = faces.probs[index]
             face_id = "" if faces.face_id is None else int(faces.face_id[index])
             row = base + [face_id, f"{x:.1f}", f"{y:.1f}", f"{w:.1f}", f"{h:.1f}", f"{faces.det_score[index]:.4f}",

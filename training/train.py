@@ -58,7 +58,7 @@ class TrainConfig:
     widths: tuple[int, ...] = (32, 64, 128, 256)
     convs: tuple[int, ...] = (1, 2, 2, 2)
     dropout: float = 0.4
-    epochs: int = 45
+    epochs: int = 90
     batch_size: int = 128
     learning_rate: float = 2e-3
     warmup_epochs: int = 2

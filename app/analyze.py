@@ -66,16 +66,14 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
         log(f"emolens: {analyzer.classifier.describe()}")
         recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints)
         try:
-            for spec in inputs:
-                with open_source(spec, every=every) as source:
-                    _analyze_source(analyzer, source, recorder, summary, progress)
+            with recorder:
+                for spec in inputs:
+                    with open_source(spec, every=every) as source:
+                        _analyze_source(analyzer, source, recorder, summary, progress)
         except EmolensError:
-            recorder.close()
             if recorder.rows == 0:
                 output.unlink(missing_ok=True)
             raise
-        finally:
-            recorder.close()
         summary.rows = recorder.rows
     summary.seconds = time.perf_counter() - started
     return summary

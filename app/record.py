@@ -38,8 +38,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
-
 from emolens.errors import EmolensError
 from emolens.types import Faces, Frame
 
@@ -79,6 +77,7 @@ class CsvRecorder:
         self.path = Path(path)
         self.labels = labels
         self.keypoints = keypoints
+        self.columns = timeline_columns(labels, keypoints)
         self.flush_s = flush_s
         self.rows = 0
         self._pending_markers: list[str] = []
@@ -90,7 +89,7 @@ class CsvRecorder:
             self._file = open(self.path, "w", newline="", encoding="utf-8")
         except OSError as error:
             raise EmolensError(f"cannot write {self.path}: {error.strerror or error}") from None
-        self._write_block([timeline_columns(labels, keypoints)])
+        self._write_block([self.columns])
         self._flush(sync=True)
 
     def mark(self, text: str) -> None:
@@ -110,13 +109,14 @@ class CsvRecorder:
         base = [timestamp, safe_text(frame.source), f"{frame.t_s:.3f}", frame.index]
         rows = [] if len(faces) else [self._sparse_row(timestamp=timestamp, source=base[1], time_s=base[2],
                                                          frame=frame.index, marker=marker)]
-        boxes = faces.xywh  # computed once per frame, not per face
+        # Once per frame, not per face (a frame with no face may carry no probabilities).
+        boxes, dominant = faces.xywh, (faces.probs.argmax(axis=1) if len(faces) else ())
         for index in range(len(faces)):
             x, y, w, h = boxes[index]
             probs = faces.probs[index]
             face_id = "" if faces.face_id is None else int(faces.face_id[index])
             row = base + [face_id, f"{x:.1f}", f"{y:.1f}", f"{w:.1f}", f"{h:.1f}", f"{faces.det_score[index]:.4f}",
-                          *(f"{p:.5f}" for p in probs), self.labels[int(np.argmax(probs))],
+                          *(f"{p:.5f}" for p in probs), self.labels[dominant[index]],
                           marker if index == 0 else ""]
             if self.keypoints:
                 row += [f"{v:.1f}" for v in faces.keypoints[index].reshape(-1)]
@@ -131,7 +131,7 @@ class CsvRecorder:
 
     def _sparse_row(self, **values) -> list:
         """A row with only the given columns filled (no face, or a closing marker)."""
-        return [values.get(column, "") for column in timeline_columns(self.labels, self.keypoints)]
+        return [values.get(column, "") for column in self.columns]
 
     def _media_time(self, frame: Frame) -> datetime:
         """The recording's start (per source) plus the frame's media time, in UTC."""

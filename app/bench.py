@@ -31,6 +31,11 @@ from emolens.record import CsvRecorder
 from emolens.sources import open_source
 
 
+def median_p95(samples) -> tuple[float, float]:
+    """The median and 95th percentile of ``samples``, the two figures every benchmark reports."""
+    return float(np.median(samples)), float(np.percentile(samples, 95))
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A clip to measure: its size, how many faces and how they are framed, and the detector for it."""
@@ -74,7 +79,7 @@ def measure_scenario(scenario: Scenario, device: str, folder: Path, seconds: flo
             faces_seen.append(len(result.faces))
         wall = time.perf_counter() - started
     frames = len(faces_seen)
-    stages = {stage: (float(np.median(v)), float(np.percentile(v, 95))) for stage, v in timings.items()}
+    stages = {stage: median_p95(v) for stage, v in timings.items()}
     fps = frames / wall
     return {"stages": stages, "fps": fps, "frames": frames, "faces_mean": float(np.mean(faces_seen)),
             "unaccounted_ms": 1000 / fps - sum(median for median, _ in stages.values())}
@@ -92,7 +97,7 @@ def measure_classifier(device: str, batch: int, repeats: int = 300) -> tuple[flo
         started = time.perf_counter()
         classifier.predict(crops)
         samples.append((time.perf_counter() - started) * 1000)
-    return float(np.median(samples)), float(np.percentile(samples, 95))
+    return median_p95(samples)
 
 
 def run_pipeline_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from emolens.bench import median_p95
+
 _TICK_S = 0.010
 _WARM_UP_S = 1.0
 
@@ -43,12 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-    from PySide6 import __version__ as pyside_version
-    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
-
     from emolens.assets.make_demo import write_video
     from emolens.gui.app import application
     from emolens.gui.main_window import MainWindow
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 
     size_wh = tuple(int(part) for part in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="emolens-bench-") as folder:
@@ -128,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _stats(values_s: list[float]) -> dict[str, float]:
     milliseconds = np.asarray(values_s) * 1000.0
-    return {"median": float(np.median(milliseconds)), "p95": float(np.percentile(milliseconds, 95)),
-            "max": float(milliseconds.max())}
+    median, p95 = median_p95(milliseconds)
+    return {"median": median, "p95": p95, "max": float(milliseconds.max())}
 
 
 def _markdown(rows: dict[str, dict[str, float]], facts: dict[str, str]) -> str:

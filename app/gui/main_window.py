@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QMainWindow, QPu
 
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
-from emolens.gui.settings import Settings, default_recording_folder, load_settings, save_settings
+from emolens.gui.settings import PIPELINE_FIELDS, Settings, default_recording_folder, load_settings, save_settings
 from emolens.gui.side_panel import SidePanel
 from emolens.gui.video_view import VideoView
 from emolens.gui.worker import (AddMarker, AnalyzerInfo, OpenSource, PipelineWorker, RecordingState, SetOptions, SetTau,
@@ -38,7 +38,7 @@ from emolens.pipeline import STAGES
 
 CAMERA_INDICES = range(5)
 _REFRESH_MS = 200
-_REBUILD_FIELDS = {"device", "detector", "min_confidence", "max_faces"}
+_REBUILD_FIELDS = set(PIPELINE_FIELDS) - {"tau_s"}  # smoothing changes in place; the rest rebuilds the pipeline
 _VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.wmv"
 
 
@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self._settings = replace(self._saved, **(overrides or {}))
         self._model, self._tiles = model, tiles
         self._spec: str | None = None
-        self._source_name = ""
+        self._source_label = ""
         self._source_open = False
         self._last: Update | None = None
         self._recording = RecordingState()
@@ -170,7 +170,8 @@ class MainWindow(QMainWindow):
         self.leave_presenter_action.setEnabled(False)
         self.record_action = self._action("Start &recording", self.toggle_recording, "Ctrl+R")
         self.record_to_action = self._action("Record &to…", self.record_to, "Ctrl+Shift+R")
-        self.marker_action = self._action("Add &marker", self.add_typed_marker, "Ctrl+M")
+        self.marker_action = self._action("Add &marker", lambda: self.side_panel.add_typed_marker("marker"),
+                                          "Ctrl+M")
         self.preset_actions = [self._action("", lambda _=False, i=index: self.add_preset_marker(i), str(index + 1))
                                for index in range(len(self._settings.marker_presets))]
         self.recordings_action = self._action("Show the recordings &folder", self.show_recordings_folder)
@@ -345,11 +346,6 @@ class MainWindow(QMainWindow):
         self.side_panel.chart.add_marker(text)
         self.statusBar().showMessage(f"marker: {text}", 3000)
 
-    def add_typed_marker(self) -> None:
-        """The marker field's text, or "marker" when it is empty."""
-        self.add_marker(self.side_panel.marker_edit.text() or "marker")
-        self.side_panel.marker_edit.clear()
-
     def add_preset_marker(self, index: int) -> None:
         self.add_marker(self._settings.marker_presets[index])
 
@@ -415,12 +411,12 @@ class MainWindow(QMainWindow):
         self.failed.emit(message)
 
     def _on_source_opened(self, name: str) -> None:
-        self._source_name = name
+        self._source_label = Path(name).name
         self._source_open = True
         self._saved_note = ""
         self.message_panel.hide()
         self.side_panel.chart.clear()
-        self.setWindowTitle(f"Emolens — {Path(name).name}")
+        self.setWindowTitle(f"Emolens — {self._source_label}")
 
     def _on_source_ended(self, end: SourceEnd) -> None:
         camera = self._on_camera
@@ -463,7 +459,7 @@ class MainWindow(QMainWindow):
         self._last = update
         result = update.result
         self.video_view.show_frame(result.frame.image, result.faces, update.captured_s)
-        self.side_panel.add(result.frame.t_s, result.faces)
+        self.side_panel.chart.add(result.frame.t_s, result.faces)
         self.frame_shown.emit(update)
 
     # -- refresh and close ----------------------------------------------------------------
@@ -475,7 +471,7 @@ class MainWindow(QMainWindow):
         if update is not None:
             result = update.result
             height, width = result.frame.image.shape[:2]
-            labels["source"].setText(f"{Path(self._source_name).name}  {width}×{height}")
+            labels["source"].setText(f"{self._source_label}  {width}×{height}")
             source_fps = f" / {update.source_fps:.0f}" if update.source_fps else ""
             labels["fps"].setText(f"{update.fps:.1f}{source_fps} fps")
             shown = [stage for stage in STAGES if stage in result.timings_ms and

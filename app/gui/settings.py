@@ -30,7 +30,8 @@ _PIPELINE = AnalyzerOptions()
 MARKER_PRESETS = ("start", "ad starts", "laugh", "surprise", "confused", "bored", "ad ends", "question", "end")
 """Labels for the number keys 1 to 9."""
 _RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
-_ARG_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s")
+PIPELINE_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s")
+"""The settings that are pipeline options too (same names in ``AnalyzerOptions``)."""
 
 
 @dataclass(frozen=True)
@@ -81,8 +82,7 @@ class Settings:
 
     def analyzer_options(self, model: str | None = None, tiles: int = _PIPELINE.tiles) -> AnalyzerOptions:
         """The pipeline's options for these settings (``model`` and ``tiles`` come from the command line only)."""
-        return replace(_PIPELINE, model=model, tiles=tiles, device=self.device, detector=self.detector,
-                       min_confidence=self.min_confidence, max_faces=self.max_faces, tau_s=self.tau_s)
+        return replace(_PIPELINE, model=model, tiles=tiles, **{name: getattr(self, name) for name in PIPELINE_FIELDS})
 
     def recording_path(self, now: datetime | None = None) -> Path:
         """A new timestamped CSV in the recording folder, e.g. ``emolens-2026-11-22_23-59-01.csv``."""
@@ -118,7 +118,7 @@ def save_settings(store: QSettings, settings: Settings) -> None:
 
 def overrides_from_args(args) -> dict:
     """The settings the command line sets for this run: every pipeline option that is not None."""
-    return {name: getattr(args, name) for name in _ARG_FIELDS if getattr(args, name, None) is not None}
+    return {name: getattr(args, name) for name in PIPELINE_FIELDS if getattr(args, name, None) is not None}
 
 
 def _typed(value, default):

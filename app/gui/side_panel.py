@@ -8,7 +8,7 @@ Example::
     panel = SidePanel()
     panel.set_labels(labels)
     panel.marker_requested.connect(window.add_marker)
-    panel.add(result.frame.t_s, result.faces)      # every frame shown
+    panel.chart.add(result.frame.t_s, result.faces)  # every frame shown
     panel.refresh(result.faces)                    # a few times a second
 """
 
@@ -163,9 +163,9 @@ class SidePanel(QWidget):
         self.marker_edit = QLineEdit()
         self.marker_edit.setPlaceholderText("marker text, Enter to add")
         self.marker_edit.setMaxLength(80)
-        self.marker_edit.returnPressed.connect(self._add_typed_marker)
+        self.marker_edit.returnPressed.connect(self.add_typed_marker)
         self.marker_button = QPushButton("Add marker")
-        self.marker_button.clicked.connect(self._add_typed_marker)
+        self.marker_button.clicked.connect(lambda: self.add_typed_marker())  # not clicked(checked)
         self.presets_label = QLabel()
         self.presets_label.setWordWrap(True)
         self.presets_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -204,10 +204,6 @@ class SidePanel(QWidget):
             self.selector.addItem(f"face #{face_id}", face_id)
         self.selector.setCurrentIndex(self.selector.findData(data))
 
-    def add(self, t_s: float, faces: Faces) -> None:
-        """Feed the chart one shown frame."""
-        self.chart.add(t_s, faces)
-
     def refresh(self, faces: Faces) -> None:
         """Repaint the chart and bars, and list the faces seen in the chart's window in the selector."""
         current = self.selector.currentData()
@@ -231,8 +227,9 @@ class SidePanel(QWidget):
         self.face_scores.set_selected(face_id)
         self.selection_changed.emit(face_id)
 
-    def _add_typed_marker(self) -> None:
-        text = self.marker_edit.text().strip()
+    def add_typed_marker(self, fallback: str = "") -> None:
+        """Send the marker field's text (or ``fallback`` when it is empty) and clear the field."""
+        text = self.marker_edit.text().strip() or fallback
         if text:
             self.marker_requested.emit(text)
             self.marker_edit.clear()

@@ -87,14 +87,17 @@ def build_report(csv_paths: list[Path], out_dir: Path, align_marker: str | None 
 
 def _write(timelines: list[Timeline], offsets: list[float], align_marker: str | None, out_dir: Path,
            warnings: list[str]) -> ReportResult:
-    views = [_session_view(timeline, out_dir, stem) for timeline, stem in zip(timelines, _file_stems(timelines))]
+    curves = [group_curve(timeline) for timeline in timelines]
+    views = [_session_view(timeline, curve, out_dir, stem)
+             for timeline, curve, stem in zip(timelines, curves, _file_stems(timelines))]
     segments = pd.concat([view.segments for view in views], ignore_index=True)
     segments_csv = _csv(segments, out_dir / "segments.csv")
     moments_csv = _csv(pd.concat([view.moments for view in views], ignore_index=True), out_dir / "moments.csv")
     charts = [chart for view in views for chart in (view.group_chart, *view.face_charts.values())]
     comparison, comparison_csv = None, None
     if len(timelines) > 1:
-        comparison = _comparison_view(timelines, offsets, segments, align_marker or "first frame", out_dir)
+        comparison = _comparison_view(timelines, curves, offsets, segments, align_marker or "first frame",
+                                      out_dir)
         table = comparison.table
         comparison_csv = _csv(table.set_axis([f"{metric} [{session}]" for metric, session in table.columns], axis=1),
                               out_dir / "comparison.csv", index=True)
@@ -104,11 +107,11 @@ def _write(timelines: list[Timeline], offsets: list[float], align_marker: str | 
     return ReportResult(html, segments_csv, moments_csv, comparison_csv, charts, warnings)
 
 
-def _session_view(timeline: Timeline, out_dir: Path, stem: str) -> SessionView:
-    """Tables and charts of one session; the charts are written as PNG files."""
+def _session_view(timeline: Timeline, curve: pd.DataFrame, out_dir: Path, stem: str) -> SessionView:
+    """Tables and charts of one session (``curve``: its group mean); the charts are written as PNG files."""
     start_s, end_s, labels = timeline.start_s, timeline.end_s, timeline.labels
     faces = timeline.faces["face_id"].nunique()
-    group_chart = emotion_chart(group_curve(timeline), labels, timeline.markers,
+    group_chart = emotion_chart(curve, labels, timeline.markers,
                                 f"{timeline.name}: group mean of {faces} face{'s' if faces != 1 else ''}",
                                 out_dir / f"{stem}_group.png", start_s, end_s)
     face_charts = {int(face): emotion_chart(rows, labels, timeline.markers, f"face {face}",
@@ -118,15 +121,13 @@ def _session_view(timeline: Timeline, out_dir: Path, stem: str) -> SessionView:
     return SessionView(timeline, segment_table(timeline), strongest_moments(timeline), group_chart, face_charts)
 
 
-def _comparison_view(timelines: list[Timeline], offsets: list[float], segments: pd.DataFrame, align_text: str,
-                     out_dir: Path) -> ComparisonView:
+def _comparison_view(timelines: list[Timeline], curves: list[pd.DataFrame], offsets: list[float],
+                     segments: pd.DataFrame, align_text: str, out_dir: Path) -> ComparisonView:
     """The sessions' segments side by side, and their group means over aligned time (written as a PNG)."""
-    curves = {}
-    for timeline, offset in zip(timelines, offsets):
-        curve = group_curve(timeline)
-        curves[timeline.name] = curve.assign(time_s=curve["time_s"] - offset)
+    aligned = {timeline.name: curve.assign(time_s=curve["time_s"] - offset)
+               for timeline, curve, offset in zip(timelines, curves, offsets)}
     labels = timelines[0].labels
-    chart = comparison_chart(curves, [*labels, "valence"], align_text, out_dir / "comparison.png")
+    chart = comparison_chart(aligned, [*labels, "valence"], align_text, out_dir / "comparison.png")
     return ComparisonView(comparison_table(segments, labels), chart, align_text)
 
 

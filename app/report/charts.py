@@ -78,10 +78,10 @@ def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], al
     start_s = min(curve["time_s"].min() for curve in curves.values())
     end_s = max(curve["time_s"].max() for curve in curves.values())
     session_colours = matplotlib.colormaps["tab10"].colors
+    binned = {name: _binned(curve, list(columns), start_s, end_s) for name, curve in curves.items()}
     for axes, column in zip(panels, columns):
-        for (name, curve), colour in zip(curves.items(), cycle(session_colours)):
-            binned = _binned(curve, [column], start_s, end_s)
-            axes.plot(binned.index, binned[column], color=colour, linewidth=1.2, label=name)
+        for (name, means), colour in zip(binned.items(), cycle(session_colours)):
+            axes.plot(means.index, means[column], color=colour, linewidth=1.2, label=name)
         _draw_markers(axes, [0.0], [align_text])
         axes.set_title(column, loc="left", fontsize=10)
         axes.set_ylim(-1 if column == "valence" else 0, 1)

@@ -20,6 +20,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from pandas.io.formats.style import Styler
 
 from emolens.report.charts import clock
+from emolens.report.compare import COMPARED
 from emolens.report.segments import GROUP, VALENCE_DEFINITION
 from emolens.report.timeline import Timeline
 
@@ -111,7 +112,7 @@ def _moment_table(moments: pd.DataFrame) -> str:
 
 def _comparison_table(table: pd.DataFrame) -> str:
     """Duration, coverage and valence of each segment per session (the CSV has every mean)."""
-    shown = table[["duration_s", "coverage", "valence"]].rename(columns={"duration_s": "duration"}, level=0)
+    shown = table[list(COMPARED)].rename(columns={"duration_s": "duration"}, level=0)
     return (_styler(shown.rename_axis(index=None), index=True)
             .format(clock, subset=["duration"], na_rep=_MISSING)
             .format("{:.0%}", subset=["coverage"], na_rep=_MISSING)

@@ -56,3 +56,20 @@ def test_train_without_data_is_one_clear_line(tmp_path):
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "emolens: error: data set not found" in result.stderr
+
+
+def test_shipped_cards_command_reproduces_its_config():
+    """Every setting of the shipped run is either a default or spelled in the card's command."""
+    import shlex
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from emolens.training.train import parse_args
+
+    training = ModelCard.load().info["training"]
+    config, _ = parse_args(shlex.split(training["command"])[2:])
+    parsed = json.loads(json.dumps(asdict(config)))  # tuples as lists, as the card stores them
+    ignored = ("cache_dir",)  # where decoded data is cached, not what is trained
+    assert {k: v for k, v in parsed.items() if k not in ignored} == \
+        {k: v for k, v in training["config"].items() if k not in ignored}
+    assert Path(config.data).name == "fer2013"

@@ -1,7 +1,7 @@
 """Colours and score bars shared by the video overlay, the side panel and the timeline chart.
 
-Each emotion keeps one colour everywhere (labels the palette does not know get one from a
-fallback cycle); each face ID gets a colour from a ten-colour qualitative palette.
+Each emotion keeps one colour everywhere, the report included (``emolens.palette``);
+each face ID gets a colour from a ten-colour qualitative palette.
 
 Example::
 
@@ -17,11 +17,8 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 
-EMOTION_COLORS = {
-    "angry": "#e53935", "disgust": "#7cb342", "fear": "#8e24aa", "happy": "#fdd835",
-    "sad": "#1e88e5", "surprise": "#fb8c00", "neutral": "#b0bec5",
-}
-_FALLBACK = ("#26a69a", "#ec407a", "#8d6e63", "#5c6bc0", "#d4e157", "#78909c")
+from emolens.palette import emotion_hex
+
 # Tableau 10: distinct at a glance, and none of them is white or black.
 _FACE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
@@ -30,7 +27,7 @@ BAR_TRACK = QColor(255, 255, 255, 45)
 
 def emotion_colors(labels: Sequence[str]) -> list[QColor]:
     """One colour per label, in the labels' order."""
-    return [QColor(EMOTION_COLORS.get(label, _FALLBACK[index % len(_FALLBACK)])) for index, label in enumerate(labels)]
+    return [QColor(color) for color in emotion_hex(labels)]
 
 
 def face_color(face_id: int) -> QColor:

@@ -21,19 +21,18 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
+from emolens.palette import emotion_hex
+
 CHART_POINTS = 1200
-_COLOURS = {"angry": "#d62728", "disgust": "#6b8e23", "fear": "#9467bd", "happy": "#f0a500",
-            "sad": "#1f77b4", "surprise": "#e377c2", "neutral": "#9a9a9a", "valence": "#222222"}
+_VALENCE_COLOUR = {"valence": "#222222"}
 
 
 def colours(names: Sequence[str]) -> list[str]:
-    """A colour per emotion: fixed ones for the usual labels, tab10 for others."""
-    spare = cycle(matplotlib.colormaps["tab10"].colors)
-    return [_COLOURS.get(name) or to_hex(next(spare)) for name in names]
+    """A colour per series: the live window's colour for each emotion, near-black for valence."""
+    return emotion_hex(names, extra=_VALENCE_COLOUR)
 
 
 def clock(seconds: float) -> str:

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
     bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md)")
-    bench.add_argument("--quick", action="store_true", help="short videos: a smoke run, not figures to quote")
+    bench.add_argument("--quick", action="store_true", help="a short smoke run of any benchmark, not figures to quote")
     bench.set_defaults(handler=_bench)
 
     report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page")
@@ -136,6 +136,10 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# --quick for the window and report benchmarks: a short video, a five-minute session built once.
+_QUICK_BENCH = {"gui": ["--seconds", "4"], "report": ["--minutes", "5", "--repeat", "1"]}
+
+
 def _bench(args: argparse.Namespace) -> int:
     out = Path(args.out or f"benchmarks/{args.what}.md")
     if args.what == "pipeline":
@@ -143,7 +147,7 @@ def _bench(args: argparse.Namespace) -> int:
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
-    return module.main([str(out)])
+    return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])])
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -85,9 +85,8 @@ def measure_scenario(scenario: Scenario, device: str, folder: Path, seconds: flo
             "unaccounted_ms": 1000 / fps - sum(median for median, _ in stages.values())}
 
 
-def measure_classifier(device: str, batch: int, repeats: int = 300) -> tuple[float, float]:
+def measure_classifier(card: ModelCard, device: str, batch: int, repeats: int = 300) -> tuple[float, float]:
     """Median and p95 ms per call of the classifier alone (one thread on CPU)."""
-    card = ModelCard.load()
     classifier = Classifier(card, device=device, threads=1)
     crops = np.random.default_rng(0).integers(0, 255, (batch, *card.input_hw, card.channels), dtype=np.uint8)
     for _ in range(20):
@@ -102,8 +101,9 @@ def measure_classifier(device: str, batch: int, repeats: int = 300) -> tuple[flo
 
 def run_pipeline_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:
     """Measure every scenario on CPU (and CUDA when it loads); write a Markdown report to ``out``."""
+    card = ModelCard.load()
     devices = ["cpu"]
-    if Classifier(ModelCard.load(), device="auto").provider == "CUDA":
+    if Classifier(card, device="auto").provider == "CUDA":
         devices.append("cuda")
     seconds = 2.0 if quick else 8.0
     lines = [
@@ -134,7 +134,7 @@ def run_pipeline_bench(out: Path, quick: bool = False, log: Callable[[str], None
                 log(f"{device} {scenario.title}: {result['fps']:.1f} fps")
             lines.append("")
             for batch in (1, 8):
-                median, p95 = measure_classifier(device, batch)
+                median, p95 = measure_classifier(card, device, batch)
                 per_face = f", {median / batch:.2f} ms per face" if batch > 1 else ""
                 threads = " on one CPU thread" if device == "cpu" else ""
                 lines.append(f"- classifier alone, batch {batch}{threads}: median {median:.2f} ms, p95 {p95:.2f} ms"

@@ -1,9 +1,12 @@
 """``emolens train`` on a tiny subset: fit, evaluate, export, parity, card; the app then loads it."""
 
 import json
+import shlex
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +14,7 @@ pytest.importorskip("tensorflow", reason="training needs the 'train' extra (tens
 
 from emolens.card import ModelCard  # noqa: E402
 from emolens.pipeline import Analyzer, AnalyzerOptions  # noqa: E402
+from emolens.training.train import parse_args  # noqa: E402
 
 from .conftest import FER_FIXTURES  # noqa: E402
 
@@ -60,12 +64,6 @@ def test_train_without_data_is_one_clear_line(tmp_path):
 
 def test_shipped_cards_command_reproduces_its_config():
     """Every setting of the shipped run is either a default or spelled in the card's command."""
-    import shlex
-    from dataclasses import asdict
-    from pathlib import Path
-
-    from emolens.training.train import parse_args
-
     training = ModelCard.load().info["training"]
     config, _ = parse_args(shlex.split(training["command"])[2:])
     parsed = json.loads(json.dumps(asdict(config)))  # tuples as lists, as the card stores them

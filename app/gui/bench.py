@@ -45,11 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+    from PySide6 import __version__ as pyside_version
+    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
+
     from emolens.assets.make_demo import write_video
     from emolens.gui.app import application
     from emolens.gui.main_window import MainWindow
-    from PySide6 import __version__ as pyside_version
-    from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 
     size_wh = tuple(int(part) for part in args.size.lower().split("x"))
     with tempfile.TemporaryDirectory(prefix="emolens-bench-") as folder:

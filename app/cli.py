@@ -59,9 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyzer_options(analyze)
     analyze.set_defaults(handler=_analyze)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/*")
-    evaluate.add_argument("folder", help="folder with one subfolder of images per emotion")
-    evaluate.add_argument("--crops", action="store_true", help="images are face crops: classify them directly")
+    evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/* or FER+ split")
+    evaluate.add_argument("folder", help="folder with one subfolder of images per emotion, or a FER+ split folder "
+                                         "(label.csv beside the images)")
+    how = evaluate.add_mutually_exclusive_group()
+    how.add_argument("--crops", action="store_const", const="crops", dest="mode",
+                     help="images are face crops: classify them directly (the default for FER+)")
+    how.add_argument("--scenes", action="store_const", const="scenes", dest="mode",
+                     help="put each crop into a camera-like frame first, then run the full pipeline")
+    evaluate.add_argument("--map-label", action="append", default=[], metavar="NAME=EMOTION",
+                          help="map a class folder to an emotion, or to 'drop' (repeatable)")
+    evaluate.add_argument("--predictions", metavar="OUT.csv",
+                          help="write one row per image, and the worst mistakes as OUT_worst.png")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_analyzer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
@@ -128,7 +137,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     from emolens.evaluate import evaluate_folder, format_report
 
     progress = None if args.json else _Progress()
-    report = evaluate_folder(args.folder, crops=args.crops, options=analyzer_options(args), progress=progress)
+    label_map = dict(item.lower().split("=", 1) for item in args.map_label if "=" in item)
+    report = evaluate_folder(args.folder, mode=args.mode, options=analyzer_options(args), progress=progress,
+                             label_map=label_map, predictions=Path(args.predictions) if args.predictions else None)
     if args.json:
         print(json.dumps(report))
     else:

@@ -1,104 +1,220 @@
-"""Accuracy of the shipped (or any) model on a labelled folder ``DIR/<emotion>/*``.
+"""Accuracy of the shipped (or any) model on a labelled folder.
 
-Two modes:
+Two layouts:
 
-* full pipeline (default): detect the most confident face, crop it with the card's
-  geometry, classify it; an image with no face counts as wrong (and in ``no_face``);
-* ``crops=True``: every image already is a face crop (FER-style) and goes straight to the
-  classifier, converted to the card's size and channels like the trainer's loader does.
+* ``DIR/<emotion>/*``: one label per image (FER2013, your own photos); hidden folders are
+  ignored and ``label_map`` maps or drops other folder names (``contempt=drop``);
+* FER+ (``DIR/label.csv`` beside the PNGs, Microsoft's layout): ten crowd votes per face.
+  Faces with a majority among the model's labels are scored against it, and the scores are
+  compared with the vote distribution: mean KL divergence and calibration against the crowd.
+
+Three modes:
+
+* full pipeline (default for ``DIR/<emotion>/*``): detect the most confident face, crop it
+  with the card's geometry, classify it; an image with no face counts as wrong (``no_face``);
+* ``crops``: every image already is a face crop (FER-style) and goes straight to the
+  classifier, converted to the card's size and channels like the trainer's loader does
+  (the default for FER+, whose images are registered crops);
+* ``scenes``: every crop is first put into a camera-like frame (``emolens.scenes``: resized,
+  lit unevenly, blurred, JPEG-compressed, sometimes across the frame's edge), then the full
+  pipeline runs on it: what the app makes of these faces from a camera.
 
 Example::
 
-    report = evaluate_folder("fer2013/test", crops=True)
+    report = evaluate_folder("fer2013/test", mode="crops")
     report["accuracy"], report["confusion"]
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
+import pandas as pd
 
-from emolens.classify import Classifier
 from emolens.errors import EmolensError
+from emolens.ferplus import crowd_ece, crowd_targets, is_ferplus_folder, mean_kl, read_label_csv
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8, to_model_pixels
-from emolens.labels import normalise_label
-from emolens.metrics import classification_metrics
+from emolens.labels import DataError, normalise_label
+from emolens.metrics import classification_metrics, expected_calibration_error
 from emolens.pipeline import Analyzer, AnalyzerOptions
 
+MODES = ("pipeline", "crops", "scenes")
 _BATCH = 256
+_SCENE_SEED = 2016  # scenes are drawn from a fixed seed, so every run measures the same frames
+_SHEET_FACES, _SHEET_SIDE = 48, 96
 
 
-def labelled_files(root: Path, labels: tuple[str, ...]) -> list[tuple[Path, int]]:
-    """``(file, label index)`` for every image under ``root/<emotion>/``, in name order.
+@dataclass(frozen=True)
+class LabelledSet:
+    """Images to score: ``files[i]`` has label index ``targets[i]`` (and crowd ``votes[i]`` for FER+)."""
+
+    files: list[Path]
+    targets: np.ndarray
+    votes: np.ndarray | None = None
+    dropped: int = 0  # FER+ faces without a majority among the labels
+    layout: str = "folders"
+
+
+def labelled_set(root: Path, labels: tuple[str, ...], label_map: dict[str, str] | None = None) -> LabelledSet:
+    """The images of a ``DIR/<emotion>/*`` or FER+ folder, in name order.
 
     Raises:
-        EmolensError: no such folder, no class folders, or a class the model does not know.
+        EmolensError: no such folder, no images, or a class the model does not know.
     """
     if not root.is_dir():
-        raise EmolensError(f"not a folder: {root} (expected DIR/<emotion>/*.jpg)")
+        raise EmolensError(f"not a folder: {root} (expected DIR/<emotion>/*.jpg or a FER+ folder with label.csv)")
+    if is_ferplus_folder(root):
+        return _ferplus_set(root, labels)
     index = {name: i for i, name in enumerate(labels)}
-    items: list[tuple[Path, int]] = []
-    for class_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        label = normalise_label(class_dir.name)
+    files: list[Path] = []
+    targets: list[int] = []
+    for class_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        try:
+            label = normalise_label(class_dir.name, label_map)
+        except DataError:
+            label = class_dir.name
+        if label is None:
+            continue
         if label not in index:
-            raise EmolensError(f"class folder {class_dir.name!r} is not one of the model's labels: {', '.join(labels)}")
-        items += [(f, index[label]) for f in sorted(class_dir.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
-    if not items:
+            raise EmolensError(f"class folder {class_dir.name!r} is not one of the model's labels "
+                               f"({', '.join(labels)}): map it with --map-label {class_dir.name.lower()}=<emotion> "
+                               f"or leave it out with --map-label {class_dir.name.lower()}=drop")
+        images = [f for f in sorted(class_dir.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+        files += images
+        targets += [index[label]] * len(images)
+    if not files:
         raise EmolensError(f"no images found under {root}/<emotion>/")
-    return items
+    return LabelledSet(files, np.array(targets, np.int64))
 
 
-def evaluate_folder(root: str | Path, crops: bool = False, options: AnalyzerOptions | None = None,
-                    progress: Callable[[int, int], None] | None = None) -> dict:
-    """Metrics (see ``emolens.metrics.classification_metrics``) plus ``no_face`` and ``unreadable``."""
+def _ferplus_set(root: Path, labels: tuple[str, ...]) -> LabelledSet:
+    if not (root / "label.csv").is_file():
+        splits = sorted(p.name for p in root.iterdir() if (p / "label.csv").is_file())
+        raise EmolensError(f"{root} holds several FER+ splits; evaluate one of them, e.g. {root / splits[-1]}")
+    rows = read_label_csv(root / "label.csv")
+    if not rows:
+        raise EmolensError(f"{root / 'label.csv'} has no rows")
+    crowd = crowd_targets(np.stack([votes for _, votes in rows]), labels)
+    keep = np.flatnonzero(crowd.usable)
+    return LabelledSet([root / rows[i][0] for i in keep], crowd.majority[keep], crowd.distribution[keep],
+                       dropped=int(len(rows) - len(keep)), layout="ferplus")
+
+
+def evaluate_folder(root: str | Path, mode: str | None = None, options: AnalyzerOptions | None = None,
+                    progress: Callable[[int, int], None] | None = None, label_map: dict[str, str] | None = None,
+                    predictions: Path | None = None) -> dict:
+    """Metrics (see ``emolens.metrics.classification_metrics``) plus ``no_face`` and ``unreadable``.
+
+    Args:
+        mode: ``pipeline``, ``crops`` or ``scenes`` (see the module docstring); ``None``: crops for
+            FER+, the pipeline otherwise.
+        predictions: write one CSV row per image there, and the worst mistakes as a PNG beside it.
+    """
     analyzer = Analyzer(options)
     try:
-        items = labelled_files(Path(root), analyzer.labels)
-        targets = np.array([label for _, label in items])
-        predictions = np.full(len(items), -1)
-        unreadable = no_face = 0
-        predict = _crop_predictor(analyzer.classifier) if crops else _pipeline_predictor(analyzer)
-        for start in range(0, len(items), _BATCH):
-            batch = [read_image(path) for path, _ in items[start:start + _BATCH]]
-            readable = [i for i, image in enumerate(batch) if image is not None]
-            unreadable += len(batch) - len(readable)
-            found = predict([batch[i] for i in readable])
-            for i, prediction in zip(readable, found):
-                predictions[start + i] = prediction
-            no_face += sum(prediction < 0 for prediction in found)
+        items = labelled_set(Path(root), analyzer.labels, label_map)
+        mode = mode or ("crops" if items.layout == "ferplus" else "pipeline")
+        if mode not in MODES:
+            raise EmolensError(f"unknown evaluation mode {mode!r} (one of {', '.join(MODES)})")
+        probs = np.full((len(items.files), len(analyzer.labels)), np.nan, np.float32)
+        readable = np.zeros(len(items.files), bool)
+        predict = _predictor(analyzer, mode)
+        for start in range(0, len(items.files), _BATCH):
+            batch = [read_image(path) for path in items.files[start:start + _BATCH]]
+            present = [i for i, image in enumerate(batch) if image is not None]
+            readable[[start + i for i in present]] = True
+            if present:
+                probs[[start + i for i in present]] = predict([batch[i] for i in present], [start + i for i in present])
             if progress:
-                progress(min(start + _BATCH, len(items)), len(items))
+                progress(min(start + _BATCH, len(items.files)), len(items.files))
     finally:
         analyzer.close()
-    report = classification_metrics(targets, predictions, analyzer.labels)
-    report.update(no_face=int(no_face), unreadable=int(unreadable), mode="crops" if crops else "pipeline",
-                  model=str(analyzer.card.model_path))
+    found = ~np.isnan(probs).any(axis=1)
+    predicted = np.where(found, np.nan_to_num(probs).argmax(axis=1), -1)
+    report = classification_metrics(items.targets, predicted, analyzer.labels)
+    report.update(no_face=int((readable & ~found).sum()), unreadable=int((~readable).sum()), mode=mode,
+                  layout=items.layout, model=str(analyzer.card.model_path))
+    if found.any():
+        report["ece"] = round(expected_calibration_error(probs[found], items.targets[found]), 4)
+        report["accuracy_where_found"] = float((predicted[found] == items.targets[found]).mean())
+    if items.votes is not None:
+        report["dropped_no_majority"] = items.dropped
+        if found.any():
+            report["kl_to_crowd"] = round(mean_kl(items.votes[found], probs[found]), 4)
+            report["crowd_ece"] = round(crowd_ece(items.votes[found], probs[found]), 4)
+    if predictions:
+        write_predictions(predictions, items, probs, readable, analyzer.labels)
+        report["predictions"] = str(predictions)
     return report
 
 
-def _crop_predictor(classifier: Classifier) -> Callable[[list[np.ndarray]], list[int]]:
-    card = classifier.card
+def _predictor(analyzer: Analyzer, mode: str) -> Callable[[list[np.ndarray], list[int]], np.ndarray]:
+    """``predict(images, their indices) -> float32 (n, K)`` probabilities, NaN rows where no face was found."""
+    card = analyzer.card
+    if mode == "crops":
+        def predict(images: list[np.ndarray], indices: list[int]) -> np.ndarray:
+            pixels = np.stack([to_model_pixels(image, card.input_hw, card.channels) for image in images])
+            return analyzer.classifier.predict(pixels)
 
-    def predict(images: list[np.ndarray]) -> list[int]:
-        if not images:
-            return []
-        pixels = np.stack([to_model_pixels(image, card.input_hw, card.channels) for image in images])
-        return classifier.predict(pixels).argmax(axis=1).tolist()
+        return predict
 
-    return predict
+    from emolens.scenes import render_scene
+
+    def predict_frames(images: list[np.ndarray], indices: list[int]) -> np.ndarray:
+        out = np.full((len(images), len(analyzer.labels)), np.nan, np.float32)
+        for offset, (image, index) in enumerate(zip(images, indices)):
+            frame = to_bgr8(image)
+            if mode == "scenes":  # a seed per image: the same frame whatever the batching
+                frame = render_scene(frame, np.random.default_rng((_SCENE_SEED, index)))
+            faces = analyzer.analyze(frame)
+            if len(faces):
+                out[offset] = faces.probs[int(np.argmax(faces.det_score))]
+        return out
+
+    return predict_frames
 
 
-def _pipeline_predictor(analyzer: Analyzer) -> Callable[[list[np.ndarray]], list[int]]:
-    def predict(images: list[np.ndarray]) -> list[int]:
-        labels = []
-        for image in images:
-            faces = analyzer.analyze(to_bgr8(image))
-            labels.append(int(faces.probs[0].argmax()) if len(faces) else -1)
-        return labels
+def write_predictions(path: Path, items: LabelledSet, probs: np.ndarray, readable: np.ndarray,
+                      labels: tuple[str, ...]) -> None:
+    """One row per image (file, truth, prediction, probabilities, face found) and ``<stem>_worst.png``."""
+    found = ~np.isnan(probs).any(axis=1)
+    table = pd.DataFrame({"file": [str(f) for f in items.files], "truth": [labels[t] for t in items.targets],
+                          "prediction": [labels[int(np.nan_to_num(p).argmax())] if ok else "" for p, ok in
+                                         zip(probs, found)]})
+    for index, label in enumerate(labels):
+        table[label] = probs[:, index]
+    table["face_found"] = found
+    table["readable"] = readable
+    if items.votes is not None:
+        for index, label in enumerate(labels):
+            table[f"crowd_{label}"] = items.votes[:, index]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    _write_contact_sheet(path.with_name(f"{path.stem}_worst.png"), items, probs, found, labels)
 
-    return predict
+
+def _write_contact_sheet(path: Path, items: LabelledSet, probs: np.ndarray, found: np.ndarray,
+                         labels: tuple[str, ...]) -> None:
+    """The most confident mistakes, each face captioned "truth > prediction (confidence)"."""
+    predicted = np.nan_to_num(probs).argmax(axis=1)
+    wrong = np.flatnonzero(found & (predicted != items.targets))
+    worst = wrong[np.argsort(-probs[wrong, predicted[wrong]])][:_SHEET_FACES]
+    columns = 8
+    rows = max(1, -(-len(worst) // columns))
+    sheet = np.full((rows * (_SHEET_SIDE + 18), columns * _SHEET_SIDE, 3), 255, np.uint8)
+    for slot, index in enumerate(worst):
+        image = read_image(items.files[index])
+        face = cv2.resize(to_bgr8(image), (_SHEET_SIDE, _SHEET_SIDE), interpolation=cv2.INTER_AREA)
+        top, left = (slot // columns) * (_SHEET_SIDE + 18), (slot % columns) * _SHEET_SIDE
+        sheet[top:top + _SHEET_SIDE, left:left + _SHEET_SIDE] = face
+        caption = f"{labels[items.targets[index]][:3]}>{labels[predicted[index]][:3]} {probs[index].max():.2f}"
+        cv2.putText(sheet, caption, (left + 2, top + _SHEET_SIDE + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    cv2.imwrite(str(path), sheet)
 
 
 def format_report(report: dict) -> str:
@@ -106,9 +222,17 @@ def format_report(report: dict) -> str:
     labels = list(report["per_class_recall"])
     width = max(len(label) for label in labels) + 2
     lines = [
-        f"{report['mode']} evaluation of {report['model']} on {report['n']} images",
+        f"{report['mode']} evaluation of {report['model']} on {report['n']} images ({report['layout']})",
         f"accuracy {report['accuracy']:.4f}   macro-F1 {report['macro_f1']:.4f}   "
         f"no face {report['no_face']}   unreadable {report['unreadable']}",
+    ]
+    if "ece" in report:
+        lines.append(f"ECE {report['ece']:.4f}   accuracy where a face was found {report['accuracy_where_found']:.4f}")
+    if "kl_to_crowd" in report:
+        lines.append(f"crowd: mean KL(votes || scores) {report['kl_to_crowd']:.4f}   "
+                     f"ECE against the votes {report['crowd_ece']:.4f}   "
+                     f"faces without a majority among the labels (left out) {report['dropped_no_majority']}")
+    lines += [
         "",
         "per-class recall: " + "  ".join(f"{label} {value:.3f}" for label, value in report["per_class_recall"].items()),
         "",
@@ -117,4 +241,7 @@ def format_report(report: dict) -> str:
     ]
     for label, row in zip(labels, report["confusion"]):
         lines.append(f"{label:<{width}}" + "".join(f"{count:>9}" for count in row))
+    if "predictions" in report:
+        lines += ["", f"per-image predictions: {report['predictions']} (worst mistakes: "
+                      f"{Path(report['predictions']).with_name(Path(report['predictions']).stem + '_worst.png')})"]
     return "\n".join(lines)

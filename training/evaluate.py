@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from emolens.ferplus import crowd_ece, mean_kl
 from emolens.metrics import classification_metrics, expected_calibration_error
 
 
@@ -40,11 +41,18 @@ def tta_probs(logits: np.ndarray, flipped_logits: np.ndarray | None, temperature
     return (probs + softmax(flipped_logits, temperature)) / 2
 
 
-def fit_temperature(logits: np.ndarray, targets: np.ndarray, flipped_logits: np.ndarray | None = None) -> float:
-    """The temperature minimising validation negative log-likelihood (golden-section search)."""
+def fit_temperature(logits: np.ndarray, targets: np.ndarray, flipped_logits: np.ndarray | None = None,
+                    distribution: np.ndarray | None = None) -> float:
+    """The temperature minimising validation negative log-likelihood (golden-section search).
+
+    With ``distribution`` (crowd votes, ``(n, K)``) the likelihood is that of the votes, so the
+    calibrated scores match how often people pick each emotion rather than one label.
+    """
+    soft = distribution if distribution is not None else np.eye(logits.shape[1])[targets]
+
     def nll(temperature: float) -> float:
         probs = tta_probs(logits, flipped_logits, temperature)
-        return float(-np.log(probs[np.arange(len(targets)), targets] + 1e-12).mean())
+        return float(-(soft * np.log(probs + 1e-12)).sum(axis=1).mean())
 
     low, high = 0.25, 5.0
     ratio = (np.sqrt(5) - 1) / 2
@@ -57,9 +65,14 @@ def fit_temperature(logits: np.ndarray, targets: np.ndarray, flipped_logits: np.
     return round((low + high) / 2, 4)
 
 
-def metrics_report(probs: np.ndarray, targets: np.ndarray, labels: tuple[str, ...]) -> dict:
+def metrics_report(probs: np.ndarray, targets: np.ndarray, labels: tuple[str, ...],
+                   distribution: np.ndarray | None = None) -> dict:
+    """Classification metrics and ECE; with crowd votes also the KL to them and ECE against them."""
     report = classification_metrics(targets, probs.argmax(axis=1), labels)
     report["ece"] = round(expected_calibration_error(probs, targets), 4)
+    if distribution is not None:
+        report["kl_to_crowd"] = round(mean_kl(distribution, probs), 4)
+        report["crowd_ece"] = round(crowd_ece(distribution, probs), 4)
     return report
 
 

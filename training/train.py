@@ -2,16 +2,25 @@
 
 The story, top to bottom:
 
-1. **Load** the data set (CSV or folders) into uint8 arrays, cached after the first run.
+1. **Load** the data set (CSV, folders or FER+) into uint8 arrays, cached after the first run.
+   FER+ faces carry the crowd's vote distribution; ``--targets`` says how to learn from it
+   (the FER+ paper's modes): ``majority`` (one-hot of the majority label), ``crossentropy``
+   (the vote distribution itself as the target) or ``probability`` (a label drawn from the
+   distribution afresh each epoch).
 2. **Weigh** the classes: FER2013 has 16x more "happy" than "disgust" faces, so each
    sample is weighted by ``(n_max / n_class) ** class_weight_power``.
-3. **Build** the CNN (``model.py``) and wrap it with the augmentation layers, which run
+3. **See what the app sees**: each training face is rendered into a camera-like frame and cut
+   out again by the app's own detector and crop code (``scene_views.py``); each epoch shows
+   that view instead of the clean crop with probability ``scene_views``.
+4. **Build** the CNN (``model.py``), optionally starting from an exported model's weights
+   (``--init-from``, ``warm_start.py``), and wrap it with the augmentation layers, which run
    only in training, so the network we export never sees them.
-4. **Fit** with AdamW, label smoothing and a warm-up + cosine learning-rate schedule
+5. **Fit** with AdamW, label smoothing and a warm-up + cosine learning-rate schedule
    that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly.
    Early stopping watches validation accuracy and keeps the best weights.
-5. **Evaluate** on val (temperature fitted there) and on test (reported once).
-6. **Export** ONNX through tf2onnx with the temperature (and flip-TTA, if it pays on val)
+6. **Evaluate** on val (temperature fitted there: against the crowd's votes when there are
+   any) and on test (reported once).
+7. **Export** ONNX through tf2onnx with the temperature (and flip-TTA, if it pays on val)
    folded in, check parity against Keras on real images, quantize to int8 when that keeps
    val accuracy within half a point (several times faster on CPU), and write the model card.
 
@@ -35,11 +44,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from emolens.labels import DataError
+from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
 from emolens.training.export import check_parity, export_onnx, quantize_int8, write_card
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
+from emolens.training.warm_start import load_onnx_weights
 
 CHECKPOINT = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
@@ -65,6 +77,10 @@ class TrainConfig:
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
     class_weight_power: float = 0.5
+    targets: str = "auto"  # FER+ votes: majority | crossentropy | probability; auto: crossentropy on FER+
+    drop_single_votes: bool = True  # the FER+ paper's outlier rule
+    scene_views: float = 0.0  # probability of showing a face as the app's pipeline crops it
+    init_from: str | None = None  # an exported .onnx to start from (same architecture)
     patience: int | None = None  # None: run the whole schedule; its low-rate tail gains the most
     flip_tta: str = "auto"
     quantize: str = "auto"
@@ -84,12 +100,27 @@ def class_sample_weights(targets: np.ndarray, num_classes: int, power: float) ->
     return (weights / weights.mean()).astype(np.float32)
 
 
-def limit_per_class(x: np.ndarray, y: np.ndarray, limit: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """At most ``limit`` random samples of each class (for quick runs and tests)."""
+def limit_per_class(dataset: Dataset, limit: int, seed: int) -> None:
+    """Keep at most ``limit`` random samples of each class in every split (for quick runs and tests)."""
     rng = np.random.default_rng(seed)
-    keep = np.concatenate([rng.permutation(np.flatnonzero(y == c))[:limit] for c in np.unique(y)])
-    keep.sort()
-    return x[keep], y[keep]
+    for split, (x, y) in dataset.splits.items():
+        keep = np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:limit] for c in np.unique(y)]))
+        dataset.splits[split] = (x[keep], y[keep])
+        if split in dataset.distributions:
+            dataset.distributions[split] = dataset.distributions[split][keep]
+
+
+TARGET_MODES = ("majority", "crossentropy", "probability")
+
+
+def target_mode(config: TrainConfig, dataset: Dataset) -> str:
+    """The ``--targets`` mode in force: ``auto`` learns the vote distribution when there is one."""
+    if config.targets == "auto":
+        return "crossentropy" if dataset.distributions else "majority"
+    if config.targets != "majority" and "train" not in dataset.distributions:
+        raise DataError(f"--targets {config.targets} needs crowd votes (FER+ data); {dataset.source} has one label "
+                        f"per face: use --targets majority")
+    return config.targets
 
 
 def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, dict]:
@@ -100,7 +131,9 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
     x_train, y_train = dataset.splits["train"]
     x_val, y_val = dataset.splits["val"]
     sample_weight = class_sample_weights(y_train, num_classes, config.class_weight_power)
-    y_train_1h = keras.utils.to_categorical(y_train, num_classes)
+    mode = target_mode(config, dataset)
+    targets = (keras.utils.to_categorical(y_train, num_classes) if mode == "majority"
+               else dataset.distributions["train"])
     y_val_1h = keras.utils.to_categorical(y_val, num_classes)
 
     state = _read_state(out) if resume else {"epoch": 0, "train_seconds": 0.0}
@@ -116,6 +149,9 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
         network = trainer.get_layer("emolens_cnn")
     else:
         network = build_model(num_classes, input_shape, config.widths, config.convs, config.dropout)
+        if config.init_from:
+            load_onnx_weights(network, Path(config.init_from), x_train[np.random.default_rng(config.seed)
+                                                                        .permutation(len(x_train))[:2048]])
         trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
                                    name="trainer")
         trainer.compile(
@@ -138,13 +174,29 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
     if state["epoch"] < config.epochs and not state.get("stopped_early"):
         # A run may be resumed elsewhere (fitted on a GPU, exported here): the card names every machine.
         _write_state(out / STATE, fitted_on=sorted(set(state.get("fitted_on", [])) | {_hardware()}))
-        trainer.fit(x_train.astype("float32"), y_train_1h, sample_weight=sample_weight,
-                    validation_data=(x_val.astype("float32"), y_val_1h), batch_size=config.batch_size,
-                    epochs=config.epochs, initial_epoch=state["epoch"], callbacks=callbacks,
+        views, found = _scene_views(config, x_train)
+        batches = TrainingBatches(x_train, targets, sample_weight, config.batch_size, config.seed + state["epoch"],
+                                  views=views, view_found=found, view_probability=config.scene_views,
+                                  draw_labels=mode == "probability")
+        trainer.fit(batches, validation_data=(x_val.astype("float32"), y_val_1h), epochs=config.epochs, initial_epoch=state["epoch"], callbacks=callbacks,
                     verbose=1 if sys.stdout.isatty() else 2)  # a live bar on a terminal, a line per epoch in logs
     state = _read_state(out)
     network.load_weights(out / BEST_WEIGHTS)
     return network, state
+
+
+def _scene_views(config: TrainConfig, x_train: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Pipeline views of the training faces, cropped with the geometry of the shipped model's card."""
+    if config.scene_views <= 0:
+        return None, None
+    from emolens.card import ModelCard  # MediaPipe: only when views are asked for
+    from emolens.training.scene_views import scene_views
+
+    started = time.perf_counter()
+    views, found = scene_views(x_train, ModelCard.load(config.init_from), config.seed, config.cache_dir)
+    print(f"emolens train: pipeline views of {found.sum()} of {len(found)} training faces "
+          f"(the detector missed the rest; they keep their crop) in {time.perf_counter() - started:.0f} s", flush=True)
+    return views, found
 
 
 def _compile_whole_step_on_jax(trainer: keras.Model) -> None:
@@ -219,14 +271,16 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
     out = Path(config.out)
     labels = dataset.labels
     x_val, y_val = dataset.splits["val"]
+    votes_val = dataset.distributions.get("val")
     x_train = dataset.splits["train"][0]
     val_logits, val_flipped = predict_logits(network, x_val), predict_logits(network, x_val, flip=True)
     variants = {}
     for tta, flipped in (("plain", None), ("flip_tta", val_flipped)):
-        temperature = fit_temperature(val_logits, y_val, flipped)
+        temperature = fit_temperature(val_logits, y_val, flipped, votes_val)
         variants[tta] = {"temperature": temperature,
-                         "uncalibrated": metrics_report(tta_probs(val_logits, flipped, 1.0), y_val, labels),
-                         "calibrated": metrics_report(tta_probs(val_logits, flipped, temperature), y_val, labels)}
+                         "uncalibrated": metrics_report(tta_probs(val_logits, flipped, 1.0), y_val, labels, votes_val),
+                         "calibrated": metrics_report(tta_probs(val_logits, flipped, temperature), y_val, labels,
+                                                      votes_val)}
     gain = variants["flip_tta"]["calibrated"]["accuracy"] - variants["plain"]["calibrated"]["accuracy"]
     flip_tta = config.flip_tta == "on" or (config.flip_tta == "auto" and gain >= 0.005)
     chosen = variants["flip_tta" if flip_tta else "plain"]
@@ -242,9 +296,9 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
     float_path = export_onnx(network, out / "emotion_fp32.onnx", temperature, flip_tta)
     parity = check_parity(network, float_path, x_val[:256], temperature, flip_tta)
     onnx_path, quantization = _choose_precision(config, float_path, sample[:512], x_val, y_val, labels)
-    metrics = {"val": _onnx_metrics(onnx_path, x_val, y_val, labels)}
+    metrics = {"val": _onnx_metrics(onnx_path, x_val, y_val, labels, votes_val)}
     if "test" in dataset.splits:
-        metrics["test"] = _onnx_metrics(onnx_path, *dataset.splits["test"], labels)
+        metrics["test"] = _onnx_metrics(onnx_path, *dataset.splits["test"], labels, dataset.distributions.get("test"))
     for split, report in metrics.items():
         save_confusion_png(report["confusion"], labels, out / f"confusion_{split}.png", f"{split}: confusion")
     save_curves_png(out / HISTORY, out / "curves.png")
@@ -289,21 +343,41 @@ def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.nda
                      "val_accuracy_float32": float_accuracy, "val_accuracy_int8": int8_accuracy}
 
 
-def _onnx_metrics(onnx_path: Path, images: np.ndarray, targets: np.ndarray, labels: tuple[str, ...]) -> dict:
+def _onnx_metrics(onnx_path: Path, images: np.ndarray, targets: np.ndarray, labels: tuple[str, ...],
+                  distribution: np.ndarray | None = None) -> dict:
     """Metrics of the exported model through ONNX Runtime, exactly as ``emolens evaluate --crops`` runs it."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     probs = np.concatenate([session.run(None, {"pixels": images[i:i + 512]})[0] for i in range(0, len(images), 512)])
-    return metrics_report(probs, targets, labels)
+    return metrics_report(probs, targets, labels, distribution)
 
 
 def _command(config: TrainConfig) -> str:
+    """The ``emolens train`` command line that reproduces ``config``."""
     defaults = TrainConfig(data=config.data)
     changed = [f"--{name.replace('_', '-')} {' '.join(map(str, value)) if isinstance(value, (tuple, list)) else value}"
                for name, value in asdict(config).items()
-               if name not in ("data", "out", "label_map", "cache_dir") and value != getattr(defaults, name)]
+               if name not in ("data", "out", "label_map", "cache_dir", "drop_single_votes")
+               and value != getattr(defaults, name)]
+    changed += [f"--map-label {name}={target}" for name, target in sorted(config.label_map.items())]
+    if not config.drop_single_votes:
+        changed.append("--keep-single-votes")
     return " ".join(["emolens train", config.data, "--out", config.out, *changed])
+
+
+def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple[TrainConfig, list[str]]:
+    """The run's own config (``--epochs`` may re-plan it) and a warning per flag ``--resume`` ignores."""
+    config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"]),
+                            **({"epochs": epochs} if epochs else {})})
+    defaults = asdict(TrainConfig(data=given.data))
+    warnings = []
+    for name, value in asdict(given).items():
+        if name in ("data", "out", "epochs") or value == defaults[name] or value == asdict(config)[name]:
+            continue
+        warnings.append(f"--resume continues the run in {given.out} with its own {name.replace('_', '-')} "
+                        f"({asdict(config)[name]}); the {value} given is ignored (only --epochs can change)")
+    return config, warnings
 
 
 def _hardware() -> str:
@@ -350,6 +424,18 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
     parser.add_argument("--convs", type=int, nargs="+", default=list(defaults.convs))
     parser.add_argument("--dropout", type=float, default=defaults.dropout, help="dropout before the logits")
+    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    parser.add_argument("--class-weight-power", type=float, default=defaults.class_weight_power,
+                        help="weigh each class by (n_max / n_class) ** POWER (0: no class weights)")
+    parser.add_argument("--targets", choices=("auto", *TARGET_MODES), default=defaults.targets,
+                        help="FER+ votes: majority label, the vote distribution (crossentropy), or a label drawn "
+                             "from it each epoch (probability); auto: crossentropy when votes exist")
+    parser.add_argument("--keep-single-votes", action="store_true",
+                        help="FER+: keep classes with a single vote (default: the paper's outlier rule drops them)")
+    parser.add_argument("--scene-views", type=float, default=defaults.scene_views, metavar="P",
+                        help="show a face as the app's pipeline crops it from a camera-like frame with probability P")
+    parser.add_argument("--init-from", metavar="MODEL.onnx",
+                        help="start from an exported model's weights (same architecture; its card beside it)")
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="stop after N epochs without a val gain (default: run the whole schedule)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -369,7 +455,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         data=args.data, out=args.out, image_size=args.image_size, channels=args.channels,
         widths=tuple(args.widths), convs=tuple(args.convs), dropout=args.dropout,
         epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, patience=args.patience, seed=args.seed, classes=args.classes,
+        learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
+        class_weight_power=args.class_weight_power, targets=args.targets, drop_single_votes=not args.keep_single_votes,
+        scene_views=args.scene_views, init_from=args.init_from,
+        patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
         quantize=args.quantize,
         cache_dir=os.path.expanduser(args.cache_dir) if args.cache_dir else None,
@@ -381,18 +470,16 @@ def main(argv: list[str] | None = None) -> int:
     config, args = parse_args(argv)
     out = Path(config.out)
     if args.resume and (out / "config.json").exists():
-        saved = json.loads((out / "config.json").read_text())
-        if args.epochs:
-            saved.update(epochs=args.epochs)
-        config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"])})
+        config, warnings = resumed_config(config, json.loads((out / "config.json").read_text()), args.epochs)
+        for warning in warnings:
+            print(f"emolens train: warning: {warning}", file=sys.stderr, flush=True)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     started = time.perf_counter()
     dataset = load_dataset(config.data, config.image_size, config.channels, config.classes, config.label_map,
-                           seed=config.seed, cache_dir=config.cache_dir)
+                           seed=config.seed, cache_dir=config.cache_dir, drop_single_votes=config.drop_single_votes)
     if config.limit_per_class:
-        dataset.splits = {split: limit_per_class(x, y, config.limit_per_class, config.seed)
-                          for split, (x, y) in dataset.splits.items()}
+        limit_per_class(dataset, config.limit_per_class, config.seed)
     print(f"emolens train: loaded {dataset.sizes()} from {config.data} in {time.perf_counter() - started:.1f} s"
           + (f", skipped {dataset.skipped} unreadable file(s)" if dataset.skipped else ""), flush=True)
     network, state = fit(config, dataset, args.resume)

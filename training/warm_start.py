@@ -1,0 +1,74 @@
+"""Start training from the weights of an exported model (``emolens train --init-from emotion.onnx``).
+
+Only ONNX and the card are shipped, so fine-tuning the shipped model means reading its weights
+back out of the graph. tf2onnx folds each batch-norm into the convolution before it (weights
+``W`` and a bias ``b``), and the int8 export stores both quantized: they are dequantized here
+(``(q - zero_point) * scale``). Our network keeps the batch-norm layers, so each one is set
+to reproduce ``conv(x) + b`` exactly while starting from the statistics of real activations:
+with per-channel mean ``mu`` and deviation ``sigma`` of ``conv(x)`` on training faces,
+``gamma = sigma``, ``beta = mu + b``, moving mean ``mu`` and variance ``sigma**2 - eps``.
+Training-mode batch statistics then start near the folded ones, and the network computes the
+exported function from its first step.
+
+Example::
+
+    network = build_model(7, (48, 48, 1))
+    load_onnx_weights(network, Path("models/emotion.onnx"), x_train[:2048])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+
+
+def load_onnx_weights(network: keras.Model, onnx_path: Path, sample: np.ndarray) -> None:
+    """Copy an exported emolens CNN's weights into ``network`` (same architecture).
+
+    Raises:
+        ValueError: the graph's convolutions or dense head do not match ``network``.
+    """
+    convs, dense = _onnx_layers(onnx_path)
+    conv_layers = [layer for layer in network.layers if isinstance(layer, keras.layers.Conv2D)]
+    if len(convs) != len(conv_layers):
+        raise ValueError(f"{onnx_path} has {len(convs)} convolutions, the network {len(conv_layers)}")
+    for layer, (weight, bias) in zip(conv_layers, convs):
+        kernel = weight.transpose(2, 3, 1, 0)  # ONNX (out, in, kh, kw) -> Keras (kh, kw, in, out)
+        if kernel.shape != tuple(layer.kernel.shape):
+            raise ValueError(f"{layer.name}: {onnx_path} has a {kernel.shape} kernel, the network {layer.kernel.shape}")
+        layer.kernel.assign(kernel)
+        batch_norm = network.get_layer(layer.name.replace("conv", "bn"))
+        outputs = keras.Model(network.inputs, layer.output).predict(sample, batch_size=256, verbose=0)
+        mean = outputs.reshape(-1, outputs.shape[-1]).mean(axis=0)
+        std = outputs.reshape(-1, outputs.shape[-1]).std(axis=0) + 1e-3
+        batch_norm.set_weights([std, mean + bias, mean, std ** 2 - batch_norm.epsilon])
+    head = network.get_layer("logits")
+    head.set_weights([dense[0].reshape(head.kernel.shape), dense[1]])
+
+
+def _onnx_layers(onnx_path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    """(weight, bias) of each convolution of the unflipped branch in graph order, and the dense head."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(onnx_path)).graph
+    constants = {tensor.name: numpy_helper.to_array(tensor) for tensor in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and all(name in constants for name in node.input[:2]):
+            q = constants[node.input[0]].astype(np.float32)
+            scale = constants[node.input[1]].astype(np.float32)
+            zero = constants[node.input[2]].astype(np.float32) if len(node.input) > 2 else np.zeros_like(scale)
+            shape = (-1,) + (1,) * (q.ndim - 1) if scale.ndim == 1 and q.ndim > 1 else scale.shape
+            constants[node.output[0]] = (q - zero.reshape(shape)) * scale.reshape(shape)
+    convs = []
+    seen: set[str] = set()
+    for node in graph.node:  # both branches of flip-TTA share weights: keep each conv weight once
+        if node.op_type == "Conv" and node.input[1] not in seen:
+            seen.add(node.input[1])
+            convs.append((constants[node.input[1]], constants[node.input[2]]))
+    gemm = next(node for node in graph.node if node.op_type in ("Gemm", "MatMul"))
+    weight = constants[gemm.input[1]]
+    bias = constants[gemm.input[2]] if len(gemm.input) > 2 else np.zeros(weight.shape[-1], np.float32)
+    return convs, (weight, bias)

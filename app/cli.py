@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="map a class folder to an emotion, or to 'drop' (repeatable)")
     evaluate.add_argument("--predictions", metavar="OUT.csv",
                           help="write one row per image, and the worst mistakes as OUT_worst.png")
+    evaluate.add_argument("--fer2013-labels", metavar="FER2013_DIR",
+                          help="score a FER+ split's raw faces against FER2013's original labels (DIR/<emotion>/*)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     _add_analyzer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
@@ -139,7 +141,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     progress = None if args.json else _Progress()
     label_map = dict(item.lower().split("=", 1) for item in args.map_label if "=" in item)
     report = evaluate_folder(args.folder, mode=args.mode, options=analyzer_options(args), progress=progress,
-                             label_map=label_map, predictions=Path(args.predictions) if args.predictions else None)
+                             label_map=label_map, predictions=Path(args.predictions) if args.predictions else None,
+                             fer2013_labels=Path(args.fer2013_labels) if args.fer2013_labels else None)
     if args.json:
         print(json.dumps(report))
     else:

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from emolens.errors import EmolensError
-from emolens.ferplus import crowd_ece, crowd_targets, is_ferplus_folder, mean_kl, read_label_csv
+from emolens.ferplus import crowd_ece, crowd_targets, is_ferplus_folder, match_equalised, mean_kl, read_label_csv
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8, to_model_pixels
 from emolens.labels import DataError, normalise_label
 from emolens.metrics import classification_metrics, expected_calibration_error
@@ -59,14 +59,21 @@ class LabelledSet:
     layout: str = "folders"
 
 
-def labelled_set(root: Path, labels: tuple[str, ...], label_map: dict[str, str] | None = None) -> LabelledSet:
+def labelled_set(root: Path, labels: tuple[str, ...], label_map: dict[str, str] | None = None,
+                 fer2013_labels: Path | None = None) -> LabelledSet:
     """The images of a ``DIR/<emotion>/*`` or FER+ folder, in name order.
+
+    With ``fer2013_labels`` (a FER2013 ``<emotion>/`` folder of the same split), a FER+ folder's
+    raw faces are scored against FER2013's original labels instead of the crowd's, for the
+    faces that match one FER2013 image clearly (``emolens.ferplus.match_equalised``).
 
     Raises:
         EmolensError: no such folder, no images, or a class the model does not know.
     """
     if not root.is_dir():
         raise EmolensError(f"not a folder: {root} (expected DIR/<emotion>/*.jpg or a FER+ folder with label.csv)")
+    if fer2013_labels:
+        return _ferplus_with_fer2013_labels(root, labels, fer2013_labels, label_map)
     if is_ferplus_folder(root):
         return _ferplus_set(root, labels)
     index = {name: i for i, name in enumerate(labels)}
@@ -104,20 +111,34 @@ def _ferplus_set(root: Path, labels: tuple[str, ...]) -> LabelledSet:
                        dropped=int(len(rows) - len(keep)), layout="ferplus")
 
 
+def _ferplus_with_fer2013_labels(root: Path, labels: tuple[str, ...], fer2013: Path,
+                                 label_map: dict[str, str] | None) -> LabelledSet:
+    if not (root / "label.csv").is_file():
+        raise EmolensError(f"--fer2013-labels needs one FER+ split folder (label.csv beside the PNGs), not {root}")
+    original = labelled_set(fer2013, labels, label_map)
+    raw_files = [root / name for name, _ in read_label_csv(root / "label.csv")]
+    raw = np.stack([to_model_pixels(read_image(f), (48, 48), 1) for f in raw_files])
+    equalised = np.stack([to_model_pixels(read_image(f), (48, 48), 1) for f in original.files])
+    raw_index, original_index = match_equalised(raw, equalised)
+    return LabelledSet([raw_files[i] for i in raw_index], original.targets[original_index],
+                       dropped=len(raw_files) - len(raw_index), layout="ferplus pixels, FER2013 labels")
+
+
 def evaluate_folder(root: str | Path, mode: str | None = None, options: AnalyzerOptions | None = None,
                     progress: Callable[[int, int], None] | None = None, label_map: dict[str, str] | None = None,
-                    predictions: Path | None = None) -> dict:
+                    predictions: Path | None = None, fer2013_labels: Path | None = None) -> dict:
     """Metrics (see ``emolens.metrics.classification_metrics``) plus ``no_face`` and ``unreadable``.
 
     Args:
         mode: ``pipeline``, ``crops`` or ``scenes`` (see the module docstring); ``None``: crops for
             FER+, the pipeline otherwise.
         predictions: write one CSV row per image there, and the worst mistakes as a PNG beside it.
+        fer2013_labels: score a FER+ split's raw faces against FER2013's labels (see ``labelled_set``).
     """
     analyzer = Analyzer(options)
     try:
-        items = labelled_set(Path(root), analyzer.labels, label_map)
-        mode = mode or ("crops" if items.layout == "ferplus" else "pipeline")
+        items = labelled_set(Path(root), analyzer.labels, label_map, fer2013_labels)
+        mode = mode or ("crops" if items.layout.startswith("ferplus") else "pipeline")
         if mode not in MODES:
             raise EmolensError(f"unknown evaluation mode {mode!r} (one of {', '.join(MODES)})")
         probs = np.full((len(items.files), len(analyzer.labels)), np.nan, np.float32)
@@ -141,6 +162,8 @@ def evaluate_folder(root: str | Path, mode: str | None = None, options: Analyzer
     if found.any():
         report["ece"] = round(expected_calibration_error(probs[found], items.targets[found]), 4)
         report["accuracy_where_found"] = float((predicted[found] == items.targets[found]).mean())
+    if items.layout == "ferplus pixels, FER2013 labels":
+        report["unmatched"] = items.dropped
     if items.votes is not None:
         report["dropped_no_majority"] = items.dropped
         if found.any():
@@ -228,6 +251,9 @@ def format_report(report: dict) -> str:
     ]
     if "ece" in report:
         lines.append(f"ECE {report['ece']:.4f}   accuracy where a face was found {report['accuracy_where_found']:.4f}")
+    if "unmatched" in report:
+        lines.append(f"FER2013 labels on raw pixels: {report['unmatched']} FER+ faces without a clear FER2013 match "
+                     f"(left out)")
     if "kl_to_crowd" in report:
         lines.append(f"crowd: mean KL(votes || scores) {report['kl_to_crowd']:.4f}   "
                      f"ECE against the votes {report['crowd_ece']:.4f}   "

@@ -28,6 +28,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from emolens.labels import DataError
@@ -128,3 +129,34 @@ def split_folders(root: Path) -> dict[str, Path]:
     if (root / "label.csv").is_file():
         return {SPLIT_FOLDERS.get(root.name, "test"): root}
     return {split: root / name for name, split in SPLIT_FOLDERS.items() if (root / name / "label.csv").is_file()}
+
+
+#: A raw face and an equalised JPG are the same face when, after equalising the raw one, they
+#: differ by at most this many grey levels on average ...
+MATCH_MAX_MEAN_DIFFERENCE = 10.0
+#: ... each is the other's nearest face, and the second-nearest is at least twice as far.
+MATCH_MAX_DISTANCE_RATIO = 0.5
+
+
+def match_equalised(raw: np.ndarray, equalised: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(raw index, equalised index)`` of the same face, where a clear one-to-one match exists.
+
+    FER+ holds FER2013's raw pixels; the FER2013 copy in ``../shared`` is histogram-equalised
+    and JPEG-compressed. Both are ``uint8 (n, 48, 48)``. Faces are compared at 12x12 for the
+    nearest neighbours, then at full size for the mean difference.
+    """
+    raw_eq = np.stack([cv2.equalizeHist(face) for face in raw.reshape(len(raw), 48, 48)]).astype(np.float32)
+    other = equalised.reshape(len(equalised), 48, 48).astype(np.float32)
+
+    def small(faces: np.ndarray) -> np.ndarray:
+        return faces.reshape(len(faces), 12, 4, 12, 4).mean(axis=(2, 4)).reshape(len(faces), -1)
+
+    a, b = small(raw_eq), small(other)
+    distance = np.sqrt(np.maximum((a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None] - 2 * a @ b.T, 0))
+    nearest = np.argsort(distance, axis=1)[:, :2]
+    rows = np.arange(len(a))
+    mutual = np.argmin(distance, axis=0)[nearest[:, 0]] == rows
+    clear = distance[rows, nearest[:, 0]] <= MATCH_MAX_DISTANCE_RATIO * distance[rows, nearest[:, 1]]
+    close = np.abs(raw_eq - other[nearest[:, 0]]).mean(axis=(1, 2)) <= MATCH_MAX_MEAN_DIFFERENCE
+    keep = np.flatnonzero(mutual & clear & close)
+    return keep, nearest[keep, 0]

@@ -182,3 +182,29 @@ def test_evaluate_reproduces_the_cards_ferplus_test_figures():
     assert measured["accuracy"] == pytest.approx(card["accuracy"], abs=1 / 3122)
     assert measured["macro_f1"] == pytest.approx(card["macro_f1"], abs=1e-3)
     assert measured["kl_to_crowd"] == pytest.approx(card["kl_to_crowd"], abs=2e-3)
+
+
+def test_raw_faces_are_matched_to_their_equalised_jpegs(fer_faces):
+    from emolens.ferplus import match_equalised
+
+    raw = np.stack([face for _, face in fer_faces])
+    order = np.random.default_rng(0).permutation(len(raw))
+    jpegs = np.stack([cv2.imdecode(cv2.imencode(".jpg", cv2.equalizeHist(raw[i]), [cv2.IMWRITE_JPEG_QUALITY, 90])[1],
+                                   cv2.IMREAD_GRAYSCALE) for i in order])
+    raw_index, jpeg_index = match_equalised(raw, jpegs[:-2])  # two faces have no counterpart
+    assert len(raw_index) == len(raw) - 2
+    assert (order[jpeg_index] == raw_index).all()
+
+
+def test_evaluate_scores_raw_ferplus_faces_against_fer2013_labels(tmp_path, fer_faces):
+    write_ferplus_split(tmp_path / "FER2013Test", fer_faces, [votes(neutral=10)] * len(fer_faces))
+    for index, (emotion, face) in enumerate(fer_faces[:30]):
+        folder = tmp_path / "fer2013" / emotion
+        folder.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(folder / f"{index}.jpg"), cv2.equalizeHist(face))
+    result = emolens("evaluate", tmp_path / "FER2013Test", "--fer2013-labels", tmp_path / "fer2013", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["n"] == 30 and report["unmatched"] == len(fer_faces) - 30
+    # The truth comes from the FER2013 folders, not from the crowd's all-neutral votes.
+    assert sum(row[LABELS.index("neutral")] for row in report["confusion"]) < 30

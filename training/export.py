@@ -133,3 +133,10 @@ def write_card(path: Path, onnx_path: Path, labels: tuple[str, ...], input_shape
     }
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
+
+
+def add_metrics(card_path: Path, metrics: dict) -> None:
+    """Add figures measured with the written card (e.g. through the app's own pipeline) to its metrics."""
+    card = json.loads(card_path.read_text())
+    card["metrics"].update(metrics)
+    card_path.write_text(json.dumps(card, indent=2) + "\n")

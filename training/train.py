@@ -49,7 +49,7 @@ from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
-from emolens.training.export import check_parity, export_onnx, quantize_int8, write_card
+from emolens.training.export import add_metrics, check_parity, export_onnx, quantize_int8, write_card
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 from emolens.training.warm_start import load_onnx_weights
 
@@ -81,6 +81,7 @@ class TrainConfig:
     drop_single_votes: bool = True  # the FER+ paper's outlier rule
     scene_views: float = 0.0  # probability of showing a face as the app's pipeline crops it
     init_from: str | None = None  # an exported .onnx to start from (same architecture)
+    report_fer2013: str | None = None  # a FER2013 test folder: report its original labels next to FER+
     patience: int | None = None  # None: run the whole schedule; its low-rate tail gains the most
     flip_tta: str = "auto"
     quantize: str = "auto"
@@ -316,10 +317,36 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
                   "hardware": {"fit": state.get("fitted_on", []), "export": _hardware()},
                   "software": _software(), "parity_max_abs_diff": parity},
     )
+    add_metrics(card, _pipeline_metrics(config, card))
     print(f"emolens train: wrote {onnx_path} and {card} (parity max |dp| {parity:.1e})")
     print(f"  evaluate: emolens evaluate DIR --crops --model {onnx_path}")
     print(f"  analyze:  emolens analyze VIDEO -o timeline.csv --model {onnx_path}")
     return card
+
+
+def _pipeline_metrics(config: TrainConfig, card: Path) -> dict:
+    """Figures measured by ``emolens evaluate`` with the exported model (FER+ data only).
+
+    ``val_scenes``: FER+ val faces put into camera-like frames and run through the whole app
+    pipeline. With ``--report-fer2013``: FER2013 test with its original labels, on its own
+    (histogram-equalised) images and on the raw FER+ pixels of the same faces.
+    """
+    from emolens.evaluate import evaluate_folder
+    from emolens.pipeline import AnalyzerOptions
+
+    root, metrics = Path(config.data), {}
+    options = AnalyzerOptions(model=str(card), device="cpu")
+    if (root / "FER2013Valid" / "label.csv").is_file():
+        metrics["val_scenes"] = evaluate_folder(root / "FER2013Valid", mode="scenes", options=options)
+    if config.report_fer2013:
+        metrics["fer2013_test"] = evaluate_folder(config.report_fer2013, mode="crops", options=options)
+        if (root / "FER2013Test" / "label.csv").is_file():
+            metrics["fer2013_test_raw_pixels"] = evaluate_folder(root / "FER2013Test", options=options,
+                                                                 fer2013_labels=Path(config.report_fer2013))
+    for report in metrics.values():
+        report.pop("model", None)
+        print(f"emolens train: {report['mode']} / {report['layout']}: accuracy {report['accuracy']:.4f}", flush=True)
+    return metrics
 
 
 def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.ndarray, x_val: np.ndarray,
@@ -369,7 +396,8 @@ def _command(config: TrainConfig) -> str:
 def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple[TrainConfig, list[str]]:
     """The run's own config (``--epochs`` may re-plan it) and a warning per flag ``--resume`` ignores."""
     config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"]),
-                            **({"epochs": epochs} if epochs else {})})
+                            **({"epochs": epochs} if epochs else {}),
+                            **({"report_fer2013": given.report_fer2013} if given.report_fer2013 else {})})
     defaults = asdict(TrainConfig(data=given.data))
     warnings = []
     for name, value in asdict(given).items():
@@ -436,6 +464,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                         help="show a face as the app's pipeline crops it from a camera-like frame with probability P")
     parser.add_argument("--init-from", metavar="MODEL.onnx",
                         help="start from an exported model's weights (same architecture; its card beside it)")
+    parser.add_argument("--report-fer2013", metavar="FER2013_TEST_DIR",
+                        help="also report FER2013 test accuracy with its original labels (FER+ runs)")
     parser.add_argument("--patience", type=int, default=defaults.patience,
                         help="stop after N epochs without a val gain (default: run the whole schedule)")
     parser.add_argument("--seed", type=int, default=defaults.seed)
@@ -457,7 +487,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power, targets=args.targets, drop_single_votes=not args.keep_single_votes,
-        scene_views=args.scene_views, init_from=args.init_from,
+        scene_views=args.scene_views, init_from=args.init_from, report_fer2013=args.report_fer2013,
         patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
         quantize=args.quantize,

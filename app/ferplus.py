@@ -32,6 +32,7 @@ import cv2
 import numpy as np
 
 from emolens.labels import DataError
+from emolens.metrics import calibration_gap
 
 #: Vote columns of ``label.csv`` (after the image name and face box) and of ``fer2013new.csv``.
 VOTE_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",
@@ -110,18 +111,9 @@ def mean_kl(distribution: np.ndarray, probs: np.ndarray, eps: float = 1e-7) -> f
 
 def crowd_ece(distribution: np.ndarray, probs: np.ndarray, bins: int = 15) -> float:
     """Calibration against the crowd: the gap between the model's confidence in its top class
-    and the share of votes that class got, weighted over equal-width confidence bins."""
+    and the share of votes that class got, over equal-width confidence bins."""
     top = probs.argmax(axis=1)
-    confidence = probs.max(axis=1)
-    agreement = distribution[np.arange(len(top)), top]
-    edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    error = 0.0
-    for index in range(bins):
-        members = which == index
-        if members.any():
-            error += members.mean() * abs(agreement[members].mean() - confidence[members].mean())
-    return float(error)
+    return calibration_gap(probs.max(axis=1), distribution[np.arange(len(top)), top], bins)
 
 
 def split_folders(root: Path) -> dict[str, Path]:

@@ -40,13 +40,20 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple
 
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, bins: int = 15) -> float:
     """ECE: the confidence-weighted gap between confidence and accuracy over equal-width bins."""
-    confidence = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == y_true
+    return calibration_gap(probs.max(axis=1), (probs.argmax(axis=1) == y_true).astype(np.float64), bins)
+
+
+def calibration_gap(confidence: np.ndarray, outcome: np.ndarray, bins: int = 15) -> float:
+    """Mean |outcome - confidence| within equal-width confidence bins, weighted by each bin's share.
+
+    ``outcome`` is 1/0 for "the top class was right" (ECE) or, against a crowd, the share of
+    votes the top class got.
+    """
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
     error = 0.0
     for index in range(bins):
         members = which == index
         if members.any():
-            error += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+            error += members.mean() * abs(outcome[members].mean() - confidence[members].mean())
     return float(error)

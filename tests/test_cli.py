@@ -121,12 +121,12 @@ def test_evaluate_full_pipeline_counts_images_without_faces(tmp_path, astronaut)
     assert "no face 1" in result.stdout and "confusion" in result.stdout
 
 
-def test_evaluate_reproduces_the_cards_test_accuracy():
+def test_evaluate_reproduces_the_cards_fer2013_test_accuracy():
     test_dir = fer_dataset_or_skip() / "test"
     result = emolens("evaluate", test_dir, "--crops", "--json", "--device", "cpu")
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout)
-    card = ModelCard.load().info["metrics"]["test"]
+    card = ModelCard.load().info["metrics"]["fer2013_test"]
     assert measured["n"] == card["n"] == 3589
     assert measured["accuracy"] == pytest.approx(card["accuracy"], abs=1 / 3589)
     assert measured["macro_f1"] == pytest.approx(card["macro_f1"], abs=1e-3)

@@ -71,3 +71,63 @@ def test_shipped_cards_command_reproduces_its_config():
     assert {k: v for k, v in parsed.items() if k not in ignored} == \
         {k: v for k, v in training["config"].items() if k not in ignored}
     assert Path(config.data).name == "fer2013"
+
+
+def test_warm_start_reproduces_the_shipped_model(fer_faces):
+    """Weights read back out of the shipped ONNX give the shipped model's predictions in Keras."""
+    import numpy as np
+
+    from emolens.classify import Classifier
+    from emolens.training.evaluate import tta_probs
+    from emolens.training.model import build_model
+    from emolens.training.warm_start import load_onnx_weights
+
+    card = ModelCard.load()
+    faces = np.stack([face for _, face in fer_faces])[..., None]
+    config = ModelCard.load().info["training"]["config"]
+    network = build_model(len(card.labels), (48, 48, 1), tuple(config["widths"]), tuple(config["convs"]))
+    load_onnx_weights(network, card.model_path, np.concatenate([faces] * 8))
+    logits = network.predict(faces.astype("float32"), verbose=0)
+    flipped = network.predict(faces[:, :, ::-1].astype("float32"), verbose=0)
+    output = card.info["output"]
+    keras_probs = tta_probs(logits, flipped if output["flip_tta"] else None, output["temperature"])
+    onnx_probs = Classifier(card, device="cpu").predict(faces)
+    # The shipped graph runs int8 activations; the Keras copy runs float: close, not equal.
+    assert np.abs(keras_probs - onnx_probs).max() < 0.1
+    assert (keras_probs.argmax(axis=1) == onnx_probs.argmax(axis=1)).mean() >= 0.9
+
+
+@pytest.mark.slow
+def test_train_on_ferplus_votes_from_the_shipped_weights(tmp_path, fer_faces):
+    """FER+ layout, labels drawn from the votes, pipeline views, started from the shipped model."""
+    from .test_ferplus import votes, write_ferplus_split
+
+    rows = [votes(**{column: 8, "neutral": 2}) for column in
+            ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")] * 6
+    for split in ("FER2013Train", "FER2013Valid", "FER2013Test"):
+        write_ferplus_split(tmp_path / "data" / split, fer_faces, rows)
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "emolens", "train", str(tmp_path / "data"), "--out", str(out), "--epochs", "1",
+               "--batch-size", "16", "--cache-dir", "", "--targets", "probability", "--scene-views", "0.5",
+               "--init-from", str(ModelCard.load().model_path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert "pipeline views of" in result.stdout
+    card = ModelCard.load(out / "emotion.json")
+    assert {"kl_to_crowd", "crowd_ece"} <= set(card.info["metrics"]["test"])
+    assert card.info["metrics"]["val_scenes"]["mode"] == "scenes"
+    assert "--targets probability" in card.info["training"]["command"]
+    assert "--init-from" in card.info["training"]["command"]
+
+    resumed = subprocess.run(command[:7] + ["--resume", "--cache-dir", "", "--dropout", "0.5"],
+                             capture_output=True, text=True, timeout=900)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "its own dropout (0.25); the 0.5 given is ignored" in resumed.stderr
+
+
+def test_a_run_with_mapped_labels_can_be_repeated_from_its_command():
+    from emolens.training.train import _command
+
+    config, _ = parse_args(["my_faces/", "--map-label", "contempt=drop", "--map-label", "joy=happy"])
+    again, _ = parse_args(shlex.split(_command(config))[2:])
+    assert again.label_map == {"contempt": "drop", "joy": "happy"}

@@ -122,8 +122,7 @@ def _screenshot(window: MainWindow, path: Path, frames: int) -> int:
     window.source_ended.connect(on_end)
     window.failed.connect(on_failed)
     loop.exec()
-    window.refresh_panels()
-    saved = window.grab().save(str(path))
+    saved = window.snapshot().save(str(path))
     window.close()
     if not saved:
         problem.append(f"cannot write the screenshot {path}")

@@ -21,18 +21,18 @@ from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QMainWindow, QPushButton, QSplitter, QWidget
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence, QPixmap
+from PySide6.QtWidgets import QApplication, QFileDialog, QGridLayout, QMainWindow, QPushButton, QSplitter, QWidget
 
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
 from emolens.gui.settings import PIPELINE_FIELDS, Settings, default_recording_folder, load_settings, save_settings
 from emolens.gui.side_panel import SidePanel
+from emolens.gui.status_bar import StatusField, StatusMessage
 from emolens.gui.video_view import VideoView
-from emolens.gui.worker import (AddMarker, AnalyzerInfo, OpenSource, PipelineWorker, RecordingState, SetOptions, SetTau,
-                                SourceEnd, StartRecording, StopRecording, Update)
-from emolens.errors import EmolensError
+from emolens.gui.worker import (AddMarker, AnalyzerInfo, MarkerOutcome, OpenSource, PipelineWorker, RecordingState,
+                                SetOptions, SetTau, SourceEnd, StartRecording, StopRecording, Update, error_line)
 from emolens.images import IMAGE_SUFFIXES
 from emolens.pipeline import STAGES
 
@@ -117,6 +117,7 @@ class MainWindow(QMainWindow):
         self.worker.source_opened.connect(self._on_source_opened)
         self.worker.source_ended.connect(self._on_source_ended)
         self.worker.recording_changed.connect(self._on_recording_changed)
+        self.worker.marker_added.connect(self._on_marker_added)
         self.worker.result_ready.connect(self._on_result_ready)
         self.report_ready.connect(self._on_report_ready)
         self.worker.start()
@@ -125,12 +126,17 @@ class MainWindow(QMainWindow):
         self._refresh_timer.timeout.connect(self.refresh_panels)
         self._refresh_timer.start()
         self.message_panel.show_message("Starting", "Loading the face detector and the emotion model…", actions=False)
+        # The marker keys must work whatever has focus (a moderator marks without looking): see eventFilter.
+        QApplication.instance().installEventFilter(self)
+        self.video_view.setFocus()
 
     # -- building -------------------------------------------------------------------------
 
     def _build_status_bar(self) -> None:
+        self.status_message = StatusMessage()
+        self.statusBar().addWidget(self.status_message, 1)
         names = ("source", "provider", "fps", "stages", "faces", "recording")
-        self.status_labels = {name: QLabel() for name in names}
+        self.status_labels = {name: StatusField() for name in names}
         self.status_labels["fps"].setToolTip("frames processed per second / the source's frame rate")
         self.status_labels["stages"].setToolTip("milliseconds per pipeline stage for the last frame")
         for label in self.status_labels.values():
@@ -141,11 +147,19 @@ class MainWindow(QMainWindow):
         self.report_button.hide()
         self.statusBar().addPermanentWidget(self.report_button)
 
+    def show_status(self, text: str, timeout_ms: int = 0) -> None:
+        """A message in the status bar, shortened to the room beside the fixed fields."""
+        self.status_message.show_text(text, timeout_ms)
+
     def _action(self, text: str, slot, shortcut: str | QKeySequence.StandardKey | None = None,
-                checkable: bool = False) -> QAction:
+                checkable: bool = False, everywhere: bool = False) -> QAction:
+        """An action in the window; ``everywhere``: its key works whatever widget has focus (see eventFilter)."""
         action = QAction(text, self)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
+        if everywhere:
+            action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+            action.setAutoRepeat(False)  # a key held down is one marker
         action.setCheckable(checkable)
         action.triggered.connect(slot)
         self.addAction(action)  # shortcuts keep working while the menu bar is hidden (presenter mode)
@@ -159,6 +173,7 @@ class MainWindow(QMainWindow):
         self.preferences_action = self._action("&Preferences…", self.edit_preferences, "Ctrl+,")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
         self.camera_group = QActionGroup(self)
+        self.camera_group.setExclusionPolicy(QActionGroup.ExclusionPolicy.ExclusiveOptional)  # none while a file plays
         self.camera_actions = []
         for index in CAMERA_INDICES:
             action = self._action(f"Camera {index}", lambda _=False, i=index: self.choose_camera(i), checkable=True)
@@ -170,9 +185,9 @@ class MainWindow(QMainWindow):
         self.leave_presenter_action.setEnabled(False)
         self.record_action = self._action("Start &recording", self.toggle_recording, "Ctrl+R")
         self.record_to_action = self._action("Record &to…", self.record_to, "Ctrl+Shift+R")
-        self.marker_action = self._action("Add &marker", lambda: self.side_panel.add_typed_marker("marker"),
-                                          "Ctrl+M")
-        self.preset_actions = [self._action("", lambda _=False, i=index: self.add_preset_marker(i), str(index + 1))
+        self.marker_action = self._action("Add the typed &marker", self.add_typed_marker, "Ctrl+M", everywhere=True)
+        self.preset_actions = [self._action("", lambda _=False, i=index: self.add_preset_marker(i), str(index + 1),
+                                            everywhere=True)
                                for index in range(len(self._settings.marker_presets))]
         self.recordings_action = self._action("Show the recordings &folder", self.show_recordings_folder)
         self.report_action = self._action("Open the &report of the last recording", self.open_report)
@@ -196,6 +211,8 @@ class MainWindow(QMainWindow):
         self.side_panel.tau_changed.connect(self.set_tau)
         self.side_panel.record_clicked.connect(self.toggle_recording)
         self.side_panel.marker_requested.connect(self.add_marker)
+        for done in (self.side_panel.marker_edit.returnPressed, self.side_panel.marker_button.clicked):
+            done.connect(self.video_view.setFocus)  # the keys go back to the video: the preset keys mark again
         self.side_panel.selection_changed.connect(self.video_view.set_selected)
         self.video_view.face_clicked.connect(self.side_panel.select)
         self.message_panel.open_clicked.connect(self.choose_file)
@@ -211,8 +228,6 @@ class MainWindow(QMainWindow):
             action.setText(f"Marker “{text}”")
             action.setEnabled(bool(text))
         self.mirror_action.setChecked(settings.mirror)
-        if settings.camera in CAMERA_INDICES:
-            self.camera_actions[settings.camera].setChecked(True)
         self._apply_mirror()
 
     def _restore_geometry(self) -> None:
@@ -278,8 +293,12 @@ class MainWindow(QMainWindow):
         self._apply_mirror()
         size_wh = self._settings.resolution_wh if self._spec.isdigit() else None
         self.worker.request(OpenSource(self._spec, size_wh))
-        if self._spec.isdigit() and int(self._spec) in CAMERA_INDICES:
-            self.camera_actions[int(self._spec)].setChecked(True)
+        self._check_camera()
+
+    def _check_camera(self) -> None:
+        """Tick the camera that is the source in the Camera menu; none for a file or folder."""
+        for index, action in enumerate(self.camera_actions):
+            action.setChecked(self._on_camera and int(self._spec) == index)
 
     def choose_file(self) -> None:
         images = " ".join(f"*{suffix}" for suffix in sorted(IMAGE_SUFFIXES))
@@ -321,7 +340,7 @@ class MainWindow(QMainWindow):
     def start_recording(self, path: str | Path | None = None) -> None:
         """Record to ``path``, by default a new timestamped CSV in the recording folder."""
         if not self._source_open:
-            self.statusBar().showMessage("Open a camera, video or folder before recording.", 5000)
+            self.show_status("Open a camera, video or folder before recording.", 5000)
             return
         self.worker.request(StartRecording(Path(path) if path else self._settings.recording_path()))
 
@@ -335,29 +354,67 @@ class MainWindow(QMainWindow):
             self.start_recording(path)
 
     def add_marker(self, text: str) -> None:
-        """Write a marker into the recording and the chart (only while recording)."""
-        text = text.strip()
-        if not text:
-            return
-        if not self._recording.active:
-            self.statusBar().showMessage("Markers go into a recording: start one first (Ctrl+R).", 5000)
-            return
-        self.worker.request(AddMarker(text))
-        self.side_panel.chart.add_marker(text)
-        self.statusBar().showMessage(f"marker: {text}", 3000)
+        """Ask the worker to write a marker into the recording; ``marker_added`` says whether it did.
+
+        The worker, which owns the recording, decides: a marker sent just after "record" goes into
+        that recording, one sent after it stopped is reported as not recorded, never dropped silently.
+        """
+        text = " ".join(text.split())
+        if text:
+            self.worker.request(AddMarker(text))
 
     def add_preset_marker(self, index: int) -> None:
         self.add_marker(self._settings.marker_presets[index])
+
+    def add_typed_marker(self) -> None:
+        """Ctrl+M: add the marker field's text; with the field empty, put the cursor there to type one."""
+        edit = self.side_panel.marker_edit
+        if edit.text().strip():
+            self.side_panel.add_typed_marker()
+            self.video_view.setFocus()
+        elif not self._recording.active:
+            self.show_status("Markers go into a recording: start one first (Ctrl+R).", 5000)
+        else:
+            edit.setFocus()
+            self.show_status("Type the marker, then Enter (the keys 1-9 add the preset markers).", 5000)
+
+    def _on_marker_added(self, outcome: MarkerOutcome) -> None:
+        if outcome.recorded:
+            self.side_panel.chart.add_marker(outcome.text)
+            self.show_status(f"marker: {outcome.text}", 3000)
+        else:
+            self.show_status(f"Marker “{outcome.text}” not recorded: markers go into a recording; "
+                             f"start one first (Ctrl+R).", 8000)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 -- Qt's name
+        """Let the marker keys reach their actions from any widget of this window but the marker field.
+
+        A spin box or combo box takes digits for itself (Qt asks it first, by a ShortcutOverride
+        event); refusing that request on its behalf lets the application-wide shortcut fire. In the
+        marker field digits are text, and Enter hands the keys back to the video.
+        """
+        if (event.type() == QEvent.Type.ShortcutOverride and isinstance(watched, QWidget)
+                and watched.window() is self and watched is not self.side_panel.marker_edit
+                and self._is_marker_key(event)):
+            event.ignore()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _is_marker_key(self, event: QKeyEvent) -> bool:
+        modifiers = event.modifiers() & ~Qt.KeyboardModifier.KeypadModifier
+        pressed = QKeySequence(event.key() | modifiers.value)
+        return any(action.isEnabled() and action.shortcut().matches(pressed) == QKeySequence.SequenceMatch.ExactMatch
+                   for action in (self.marker_action, *self.preset_actions))
 
     def open_report(self) -> None:
         """Build the report of the last recording off the GUI thread; ``report_ready`` opens it."""
         path = self._recording.path
         if path is None or self._recording.active or not self._recording.rows:
-            self.statusBar().showMessage("Record a session first; its report opens when the recording stops.", 5000)
+            self.show_status("Record a session first; its report opens when the recording stops.", 5000)
             return
         self.report_action.setEnabled(False)
         self.report_button.setEnabled(False)
-        self.statusBar().showMessage(f"building the report of {path.name}…")
+        self.show_status(f"building the report of {path.name}…")
         threading.Thread(target=self._build_report, args=(path,), name="emolens-report", daemon=True).start()
 
     def _build_report(self, csv_path: Path) -> None:
@@ -365,17 +422,17 @@ class MainWindow(QMainWindow):
 
         try:
             self.report_ready.emit(build_report([csv_path], csv_path.with_name(f"{csv_path.stem}_report")).html)
-        except EmolensError as error:
-            self.report_ready.emit(str(error))
+        except Exception as error:  # noqa: BLE001 -- whatever fails, the window says it in one line
+            self.report_ready.emit(error_line(error))
 
     def _on_report_ready(self, outcome: Path | str) -> None:
         self.report_action.setEnabled(True)
         self.report_button.setEnabled(True)
         if isinstance(outcome, Path):
-            self.statusBar().showMessage(f"report: {outcome}", 15000)
+            self.show_status(f"report: {outcome}", 15000)
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(outcome)))
         else:
-            self.statusBar().showMessage(f"no report: {outcome}", 15000)
+            self.show_status(f"no report: {outcome}", 15000)
 
     def show_recordings_folder(self) -> None:
         folder = Path(self._settings.recording_folder or default_recording_folder())
@@ -416,6 +473,8 @@ class MainWindow(QMainWindow):
         self._saved_note = ""
         self.message_panel.hide()
         self.side_panel.chart.clear()
+        for label in self.status_labels.values():
+            label.reset_width()
         self.setWindowTitle(f"Emolens — {self._source_label}")
 
     def _on_source_ended(self, end: SourceEnd) -> None:
@@ -445,11 +504,11 @@ class MainWindow(QMainWindow):
         self.report_action.setEnabled(finished)
         self.report_button.setVisible(finished)
         if state.active:
-            self.statusBar().showMessage(f"recording to {state.path}", 5000)
+            self.show_status(f"recording to {state.path}", 5000)
         elif state.path is not None:
             self._saved_note = (f"Recording stopped: {state.message}" if state.message else
                                 f"Recording saved: {state.path} ({state.rows} rows).")
-            self.statusBar().showMessage(self._saved_note, 15000)
+            self.show_status(self._saved_note, 15000)
         self.refresh_panels()
 
     def _on_result_ready(self) -> None:
@@ -491,8 +550,16 @@ class MainWindow(QMainWindow):
             labels["recording"].setText("")
             self.side_panel.recording_label.setText(self._saved_note or "not recording")
 
+    def snapshot(self) -> QPixmap:
+        """The whole window as it looks now, panels and status bar brought up to date first."""
+        self.refresh_panels()
+        for widget in (self.statusBar(), self.side_panel, self):
+            widget.layout().activate()  # new texts resize their fields now, not at the next event loop pass
+        return self.grab()
+
     def closeEvent(self, event: QCloseEvent) -> None:
         """Finish the recording and stop the worker before the window goes."""
+        QApplication.instance().removeEventFilter(self)
         self._refresh_timer.stop()
         self.worker.stop()
         self._store.setValue("window/geometry", self.saveGeometry())

@@ -165,7 +165,7 @@ class SidePanel(QWidget):
         self.marker_edit.setMaxLength(80)
         self.marker_edit.returnPressed.connect(self.add_typed_marker)
         self.marker_button = QPushButton("Add marker")
-        self.marker_button.clicked.connect(lambda: self.add_typed_marker())  # not clicked(checked)
+        self.marker_button.clicked.connect(self.add_typed_marker)
         self.presets_label = QLabel()
         self.presets_label.setWordWrap(True)
         self.presets_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -227,9 +227,9 @@ class SidePanel(QWidget):
         self.face_scores.set_selected(face_id)
         self.selection_changed.emit(face_id)
 
-    def add_typed_marker(self, fallback: str = "") -> None:
-        """Send the marker field's text (or ``fallback`` when it is empty) and clear the field."""
-        text = self.marker_edit.text().strip() or fallback
+    def add_typed_marker(self) -> None:
+        """Send the marker field's text, if any, and clear the field (an empty field sends nothing)."""
+        text = self.marker_edit.text().strip()
         if text:
             self.marker_requested.emit(text)
             self.marker_edit.clear()

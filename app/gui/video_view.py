@@ -45,6 +45,7 @@ class VideoView(QWidget):
         super().__init__(parent)
         self.setMinimumSize(320, 240)
         self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # a click on the video takes the keys back from a field
         self._image: QImage | None = None
         self._pixels: np.ndarray | None = None  # the buffer behind _image, kept alive
         self._faces = Faces.empty()

@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import math
 import queue
+import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -88,6 +88,14 @@ class AddMarker:
 @dataclass(frozen=True)
 class _Stop:
     pass
+
+
+@dataclass(frozen=True)
+class MarkerOutcome:
+    """What became of an ``AddMarker``: written into the recording (``recorded``), or not, because none was running."""
+
+    text: str
+    recorded: bool
 
 
 @dataclass(frozen=True)
@@ -155,10 +163,11 @@ class PipelineWorker(QThread):
     """
 
     analyzer_ready = Signal(object)  # AnalyzerInfo
-    failed = Signal(str)  # the Analyzer could not be built, or an unexpected error
+    failed = Signal(str)  # the Analyzer could not be built
     source_opened = Signal(str)  # the source's name
     source_ended = Signal(object)  # SourceEnd
     recording_changed = Signal(object)  # RecordingState
+    marker_added = Signal(object)  # MarkerOutcome, one per AddMarker
     result_ready = Signal()  # take() has a new Update
 
     def __init__(self, options: AnalyzerOptions, realtime: bool = True, parent=None):
@@ -202,16 +211,14 @@ class PipelineWorker(QThread):
     # -- the worker thread ---------------------------------------------------------------
 
     def run(self) -> None:
-        # Like napari's status checker, catch everything: an exception here would otherwise
-        # end the thread silently and leave the window waiting forever.
+        # Every request and every frame catches whatever it raises (see _apply and _step), so
+        # one bad frame or library error ends that source, never this thread: a dead thread
+        # would leave the window waiting forever and "Try again" unanswered.
         try:
             self._build()
             while self._serve_requests():
                 if self._results is not None:
                     self._step()
-        except Exception as error:  # noqa: BLE001
-            traceback.print_exc()
-            self.failed.emit(f"internal error: {error!r}")
         finally:
             self._close_source()
             if self._analyzer is not None:
@@ -228,8 +235,26 @@ class PipelineWorker(QThread):
                 return True
             if isinstance(request, _Stop):
                 return False
-            self._apply(request)
+            try:
+                self._apply(request)
+            except Exception as error:  # noqa: BLE001 -- a library's error (OpenCV, ONNX Runtime) or a bug
+                self._unexpected(request, error)
             block = False
+
+    def _unexpected(self, request, error: Exception) -> None:
+        """Report an error no stage turned into an ``EmolensError``: the source in play ends with
+        its message, a source being opened counts as not opened, a failed rebuild as ``failed``."""
+        message = error_line(error)
+        print(f"emolens: {message}", file=sys.stderr)
+        if isinstance(request, OpenSource):
+            self._close_source()
+            self.source_ended.emit(SourceEnd(request.spec, message, failed=True, opened=False))
+        elif isinstance(request, SetOptions):
+            self._close_source()
+            self._build_error = message
+            self.failed.emit(message)
+        elif self._source is not None:
+            self._end_source(message, failed=True)
 
     def _apply(self, request) -> None:
         if isinstance(request, OpenSource):
@@ -246,7 +271,7 @@ class PipelineWorker(QThread):
         elif isinstance(request, StopRecording):
             self._recording.stop()
         elif isinstance(request, AddMarker):
-            self._recording.mark(request.text)
+            self.marker_added.emit(MarkerOutcome(request.text, self._recording.mark(request.text)))
 
     def _build(self) -> None:
         """(Re)build the Analyzer; an open source goes on with the new one."""
@@ -258,9 +283,9 @@ class PipelineWorker(QThread):
             self._analyzer = None
         try:
             self._analyzer = Analyzer(self._options)
-        except EmolensError as error:
+        except Exception as error:  # noqa: BLE001 -- EmolensError, or MediaPipe/ONNX Runtime failing to start
             self._close_source()
-            self._build_error = str(error)
+            self._build_error = error_line(error)
             self.failed.emit(self._build_error)
             return
         classifier = self._analyzer.classifier
@@ -291,6 +316,11 @@ class PipelineWorker(QThread):
             result = next(self._results, None)
         except EmolensError as error:  # SourceLost: a camera unplugged; or a file broken mid-way
             self._end_source(str(error), failed=True)
+            return
+        except Exception as error:  # noqa: BLE001 -- e.g. cv2.error or an ONNX Runtime error mid-stream
+            message = error_line(error)
+            print(f"emolens: {message}", file=sys.stderr)
+            self._end_source(message, failed=True)
             return
         if result is None:
             self._end_source(f"end of {self._source.name}", failed=False)
@@ -324,6 +354,18 @@ class PipelineWorker(QThread):
         if self._source is not None:
             self._source.close()
         self._source = self._playback = self._results = None
+
+
+def error_line(error: Exception) -> str:
+    """One line for the user: an ``EmolensError``'s own message; for any other error its type and
+    first line (an OpenCV or ONNX Runtime error says what failed)."""
+    if isinstance(error, EmolensError):
+        return str(error)
+    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    kind = type(error)
+    package = kind.__module__.split(".")[0]
+    name = kind.__name__ if package == "builtins" else f"{package}.{kind.__name__}"  # cv2.error, not error
+    return f"unexpected error ({name})" + (f": {text}" if text else "")
 
 
 class _Playback(FrameSource):
@@ -409,9 +451,12 @@ class _Recording:
         except EmolensError as error:  # the recorder has cut the file to its last whole row and closed it
             self._finish(str(error))
 
-    def mark(self, text: str) -> None:
-        if self._csv is not None:
-            self._csv.mark(text)
+    def mark(self, text: str) -> bool:
+        """Attach ``text`` to the next row; False when no recording is running."""
+        if self._csv is None:
+            return False
+        self._csv.mark(text)
+        return True
 
     def stop(self) -> None:
         if self._csv is None:

@@ -28,6 +28,12 @@ def short_clip(tmp_path_factory) -> str:
     return str(write_video(tmp_path_factory.mktemp("video") / "short.mp4", (320, 240), faces=2, seconds=1.5, fps=10))
 
 
+@pytest.fixture(scope="session")
+def long_clip(tmp_path_factory) -> str:
+    """Forty seconds of two real faces at 10 fps: time for a moderator to mark a session."""
+    return str(write_video(tmp_path_factory.mktemp("video") / "long.mp4", (320, 240), faces=2, seconds=40.0, fps=10))
+
+
 @pytest.fixture(autouse=True)
 def _private_user_folders(tmp_path, monkeypatch):
     """Keep the user's settings and documents out of reach: QSettings and Documents point into tmp_path."""

@@ -199,7 +199,9 @@ def test_settings_survive_a_restart(qtbot, make_window, store, tmp_path):
     again = make_window()
     assert again.settings == expected and expected.tau_s == 1.5 and not expected.mirror
     assert again.side_panel.smoothing.value() == 1.5 and not again.mirror_action.isChecked()
-    assert again.camera_actions[2].isChecked()
+    assert not any(action.isChecked() for action in again.camera_actions)  # no source yet
+    again.open_source()  # the saved camera
+    assert [action.isChecked() for action in again.camera_actions] == [False, False, True, False, False]
     assert again.settings.recording_path().parent == tmp_path / "rec"
     again.close()
     override = make_window(overrides={"tau_s": 0.0, "device": "cpu"})
@@ -239,3 +241,19 @@ def test_a_new_pipeline_setting_rebuilds_the_analyzer_and_playback_goes_on(qtbot
         window.apply_settings(replace(window.settings, max_faces=1))
     qtbot.waitUntil(lambda: len(window.video_view.faces) == 1, timeout=TIMEOUT_MS)
     assert window.recording.active and not window.message_panel.isVisible()
+
+
+def test_the_camera_menu_ticks_no_camera_while_a_folder_plays(qtbot, make_window, tmp_path, astronaut):
+    import cv2
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.jpg"), astronaut)
+    window = make_window()
+    window.open_source("0")
+    assert window.camera_actions[0].isChecked()
+    with qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS):
+        window.open_source(str(folder))
+    assert not any(action.isChecked() for action in window.camera_actions)
+    window.retry()  # replaying the folder ticks no camera either
+    assert not any(action.isChecked() for action in window.camera_actions)

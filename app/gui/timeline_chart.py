@@ -45,6 +45,7 @@ class TimelineChart(QWidget):
         self._markers: deque[tuple[float, str]] = deque()
         self._latest_s: float | None = None
         self._selected: int | None = None
+        self.marker_labels: list[tuple[str, QRectF]] = []  # the marker texts last painted, and where
 
     def set_labels(self, labels: tuple[str, ...]) -> None:
         self._labels = labels
@@ -169,11 +170,37 @@ class TimelineChart(QWidget):
                 painter.drawPolyline(QPolygonF([QPointF(x, y) for x, y in zip(xs[start:stop], ys[start:stop, column])]))
 
     def _paint_markers(self, painter: QPainter, plot: QRectF, metrics: QFontMetricsF) -> None:
-        for t_s, text in self._markers:
-            x = self._x(plot, t_s)
+        """Dashed lines, and their texts in rows that never overlap (the newest first; see ``place_labels``)."""
+        xs = [float(self._x(plot, t_s)) for t_s, _ in self._markers]
+        texts = [text for _, text in self._markers]
+        places = place_labels(xs, [metrics.horizontalAdvance(text) + 4 for text in texts], metrics.height(), plot)
+        background = QColor(self.palette().color(QPalette.ColorRole.Base))
+        background.setAlpha(200)
+        self.marker_labels = []
+        for x, text, place in zip(xs, texts, places):
             painter.setPen(QPen(_MARKER, 1.2, Qt.PenStyle.DashLine))
             painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
-            painter.setPen(_MARKER)
-            width = metrics.horizontalAdvance(text)
-            left = x + 3 if x + 3 + width <= plot.right() else x - 3 - width  # the newest ones sit at the edge
-            painter.drawText(QPointF(left, plot.top() + metrics.ascent()), text)
+            if place is not None:
+                painter.fillRect(place, background)
+                painter.setPen(_MARKER)
+                painter.drawText(place, Qt.AlignmentFlag.AlignCenter, text)
+                self.marker_labels.append((text, place))
+
+
+def place_labels(xs: list[float], widths: list[float], height: float, plot: QRectF) -> list[QRectF | None]:
+    """Where each marker's text goes: beside its line (right of it, or left at the plot's right edge),
+    in the first row from the top where it overlaps no text placed before; None when every row is
+    taken there (the line is still drawn). Newest markers (last in ``xs``) are placed first."""
+    rows = max(1, int(plot.height() // height))
+    taken: list[list[QRectF]] = [[] for _ in range(rows)]
+    places: list[QRectF | None] = [None] * len(xs)
+    for index in reversed(range(len(xs))):
+        x, width = xs[index], widths[index]
+        left = x + 2 if x + 2 + width <= plot.right() else x - 2 - width
+        for row in range(rows):
+            place = QRectF(left, plot.top() + row * height, width, height)
+            if not any(place.adjusted(-2, 0, 2, 0).intersects(other) for other in taken[row]):
+                taken[row].append(place)
+                places[index] = place
+                break
+    return places

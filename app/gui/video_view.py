@@ -28,6 +28,8 @@ PRESENTER_SCALE = 1.7
 _BACKGROUND = QColor(18, 18, 20)
 _PANEL = QColor(0, 0, 0, 160)
 _BAR_LENGTH_ROWS = 5.0
+_BAR_SCALES = (0.8, 0.65)  # smaller bars beside the face before bars inside its box...
+_MIN_ROW_PX = 9.0  # ...but no smaller than this
 
 
 class VideoView(QWidget):
@@ -56,6 +58,7 @@ class VideoView(QWidget):
         self._presenter = False
         self._recording = False
         self._selected: int | None = None
+        self.bar_panels: list[QRectF] = []  # where each face's bars were last painted, in face order
 
     @property
     def faces(self) -> Faces:
@@ -149,6 +152,7 @@ class VideoView(QWidget):
         min_row_px = 12.0 * (PRESENTER_SCALE if self._presenter else 1.0)
         boxes = self.face_rects()
         placed: list[QRectF] = []  # tags and bar panels painted so far, which later bars avoid
+        self.bar_panels = []
         for box, face_id, scores in zip(boxes, self._faces.face_id, self._faces.smoothed):
             label_px = self.label_pixels(box.width())
             color = face_color(int(face_id))
@@ -162,7 +166,9 @@ class VideoView(QWidget):
             placed.append(self._paint_label(painter, box, target, text, color))
             row_px = float(np.clip(box.height() / len(scores), min_row_px, label_px))
             avoid = [other for other in boxes if other is not box] + placed
-            placed.append(self._paint_bars(painter, box, target, scores, row_px, avoid))
+            panel = self._paint_bars(painter, box, target, scores, row_px, avoid)
+            placed.append(panel)
+            self.bar_panels.append(panel)
 
     def _paint_label(self, painter: QPainter, box: QRectF, target: QRectF, text: str, color: QColor) -> QRectF:
         """``text`` on a tag of the face's colour above the box (inside it at the picture's top edge); returns the tag."""
@@ -179,13 +185,23 @@ class VideoView(QWidget):
 
     def _paint_bars(self, painter: QPainter, box: QRectF, target: QRectF, scores: np.ndarray, row_px: float,
                     avoid: list[QRectF]) -> QRectF:
-        """Seven compact bars on a dark panel beside the box (see ``_bars_place``); returns the panel."""
-        painter.setFont(pixel_font(row_px * 0.78))
+        """Seven compact bars on a dark panel beside the box, where they hide no other face, tag or
+        bars (see ``_bars_place``), smaller if that is what it takes; else inside the face's own box,
+        never over a neighbour. Returns the panel."""
         names = [label[:3] for label in self._labels]
+        panel = None
+        for rows_px in [row_px, *(row_px * scale for scale in _BAR_SCALES if row_px * scale >= _MIN_ROW_PX)]:
+            panel = _bars_place(box, target, _bars_size(names, rows_px), rows_px * 0.3, avoid)
+            if panel is not None:
+                row_px = rows_px
+                break
+        if panel is None:  # crowded: inside its own box, small, hiding as little of the face as can be read
+            row_px = min(max(row_px * _BAR_SCALES[-1], _MIN_ROW_PX), max(box.height() * 0.9 / (len(scores) + 0.5), 4.0))
+            size = _bars_size(names, row_px)
+            size = QSizeF(min(size.width(), box.width()), min(size.height(), box.height()))
+            panel = _inside(box, target, size, avoid)
+        painter.setFont(pixel_font(row_px * 0.78))
         pad = row_px * 0.25
-        size = QSizeF(names_width(names, painter.font()) + row_px * _BAR_LENGTH_ROWS + 2 * pad,
-                      row_px * len(scores) + 2 * pad)
-        panel = _bars_place(box, target, size, row_px * 0.3, avoid)
         painter.fillRect(panel, _PANEL)
         paint_score_bars(painter, panel.adjusted(pad, pad, -pad, -pad), scores, names, self._colors,
                          QColor(235, 235, 235))
@@ -209,17 +225,41 @@ class VideoView(QWidget):
         super().mousePressEvent(event)
 
 
-def _bars_place(box: QRectF, target: QRectF, size: QSizeF, gap: float, avoid: list[QRectF]) -> QRectF:
-    """Where a face's bars go: right of its box, else left, else below; the first of these that
-    lies in the picture and covers nothing in ``avoid`` (other faces, tags and bars), else the
-    first in the picture, else inside the box."""
+def _bars_size(names: list[str], row_px: float) -> QSizeF:
+    """A bar panel's size for rows of ``row_px`` pixels."""
+    pad = row_px * 0.25
+    return QSizeF(names_width(names, pixel_font(row_px * 0.78)) + row_px * _BAR_LENGTH_ROWS + 2 * pad,
+                  row_px * len(names) + 2 * pad)
+
+
+def _bars_place(box: QRectF, target: QRectF, size: QSizeF, gap: float, avoid: list[QRectF]) -> QRectF | None:
+    """Where a face's bars go: right of its box, else left, else below (each also tried level with the
+    box's bottom); the first of these that lies in the picture and covers nothing in ``avoid``
+    (other faces, tags and bars), else None."""
     top = min(max(box.top(), target.top()), target.bottom() - size.height())
+    low = min(max(box.bottom() - size.height(), target.top()), target.bottom() - size.height())
     left = min(max(box.left(), target.left()), target.right() - size.width())
+    right_edge = min(max(box.right() - size.width(), target.left()), target.right() - size.width())
     candidates = [QRectF(QPointF(box.right() + gap, top), size),
                   QRectF(QPointF(box.left() - gap - size.width(), top), size),
-                  QRectF(QPointF(left, box.bottom() + gap), size)]
-    fitting = [place for place in candidates if target.contains(place)]
-    for place in fitting:
-        if not any(place.intersects(other) for other in avoid):
+                  QRectF(QPointF(left, box.bottom() + gap), size),
+                  QRectF(QPointF(box.right() + gap, low), size),
+                  QRectF(QPointF(box.left() - gap - size.width(), low), size),
+                  QRectF(QPointF(right_edge, box.bottom() + gap), size)]
+    for place in candidates:
+        if target.contains(place) and not any(place.intersects(other) for other in avoid):
             return place
-    return fitting[0] if fitting else QRectF(QPointF(box.right() - size.width(), top), size)
+    return None
+
+
+def _inside(box: QRectF, target: QRectF, size: QSizeF, avoid: list[QRectF]) -> QRectF:
+    """``size`` in the top right corner of ``box`` (below its tag there), else the bottom right one,
+    kept in the picture."""
+    right = min(box.right(), target.right()) - size.width()
+    top = min(max(box.top(), target.top()), target.bottom() - size.height())
+    bottom = min(box.bottom(), target.bottom()) - size.height()
+    for other in avoid:
+        if other.intersects(QRectF(QPointF(right, top), size)):
+            top = max(top, other.bottom() + 1)
+    place = QRectF(QPointF(right, top), size)
+    return place if place.bottom() <= min(box.bottom(), target.bottom()) else QRectF(QPointF(right, bottom), size)

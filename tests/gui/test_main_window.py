@@ -257,3 +257,21 @@ def test_the_camera_menu_ticks_no_camera_while_a_folder_plays(qtbot, make_window
     assert not any(action.isChecked() for action in window.camera_actions)
     window.retry()  # replaying the folder ticks no camera either
     assert not any(action.isChecked() for action in window.camera_actions)
+
+
+def test_status_bar_fields_keep_their_text_beside_a_long_message(qtbot, make_window, clip):
+    window = make_window()
+    window.resize(1000, 700)
+    window.open_source(clip)
+    qtbot.waitUntil(lambda: window._last is not None and len(window._last.result.faces) == 2, timeout=TIMEOUT_MS)
+    path = "/home/moderator/Documents/Emolens/" + "focus group of the first of december/" * 4 + "session-1.csv"
+    window.show_status(f"recording to {path}")
+    window.snapshot()  # what --screenshot saves: the fields have their new texts laid out
+    fields = [label for label in window.status_labels.values() if label.text()]
+    assert len(fields) >= 5
+    for label in fields:
+        assert label.width() >= label.sizeHint().width(), (label.text(), label.width())
+    message = window.status_message
+    assert message.geometry().right() < min(label.geometry().left() for label in fields)
+    shown = message.displayed_text()
+    assert "…" in shown and shown.endswith("session-1.csv") and shown.startswith("recording to")

@@ -64,3 +64,19 @@ def test_paints_every_selection(chart):
     for face_id in (None, 1, 2, 99):
         chart.select(face_id)
         assert not chart.grab().isNull()
+
+
+def test_marker_texts_close_together_never_overlap(chart):
+    chart.resize(400, 240)
+    for step in range(40):
+        chart.add(step * 0.25, tracked((0, 0, 10, 10)))
+        if step % 4 == 0:  # a marker a second: far closer than their texts are wide
+            chart.add_marker(f"marker number {step // 4}")
+    chart.grab()
+    labels = chart.marker_labels
+    shown = [text for text, _ in labels]
+    assert {"marker number 9", "marker number 8", "marker number 7"} <= set(shown)  # the newest always
+    assert len(shown) >= 6
+    for index, (_, place) in enumerate(labels):
+        assert all(not place.intersects(other) for _, other in labels[index + 1:])
+        assert chart.rect().contains(place.toRect())

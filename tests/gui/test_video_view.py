@@ -68,12 +68,40 @@ BARS = QSizeF(100, 80)
     ((500, 100, 600, 200), [], (396, 100)),  # no room on the right: left
     ((500, 100, 600, 200), [(380, 90, 480, 190)], (500, 204)),  # left covers a face: below
     ((300, 400, 400, 470), [], (404, 400)),  # bars kept inside the picture's bottom edge
-    ((0, 0, 640, 480), [], (540, 0)),  # no room anywhere: inside the box
+    ((0, 0, 640, 480), [], None),  # no room anywhere: none (the view paints them inside the box)
 ])
 def test_bars_go_where_they_hide_no_face(box, others, expected_topleft):
     place = _bars_place(QRectF(QPointF(*box[:2]), QPointF(*box[2:])), TARGET, BARS, 4.0,
                         [QRectF(QPointF(*o[:2]), QPointF(*o[2:])) for o in others])
-    assert (place.left(), place.top()) == pytest.approx(expected_topleft)
+    assert (place if place is None else (place.left(), place.top())) == pytest.approx(expected_topleft)
+
+
+def two_by_two(astronaut) -> np.ndarray:
+    """Four real faces, each filling its quarter of a 640x480 frame (a 2x2 video-call gallery, close up):
+    no room for bars beside or below a face that does not cover the neighbour's."""
+    import cv2
+
+    face = cv2.resize(astronaut[60:200, 150:300], (320, 240))
+    frame = np.empty((480, 640, 3), np.uint8)
+    for row, column in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        frame[row * 240:(row + 1) * 240, column * 320:(column + 1) * 320] = face[:, ::-1] if column else face
+    return frame
+
+
+@pytest.mark.parametrize("size", [(640, 480), (960, 720)])
+def test_bars_in_a_2x2_grid_cover_no_neighbour(qtbot, view, analyzer, astronaut, size):
+    frame = two_by_two(astronaut)
+    faces = analyzer.analyze(frame, t_s=0.0)
+    assert len(faces) == 4
+    view.resize(*size)
+    view.show_frame(frame, faces, 0.0)
+    view.grab()
+    boxes = view.face_rects()
+    assert len(view.bar_panels) == 4
+    for index, panel in enumerate(view.bar_panels):
+        assert view.picture_rect().contains(panel)
+        assert not any(panel.intersects(box) for other, box in enumerate(boxes) if other != index)
+        assert not any(panel.intersects(bars) for other, bars in enumerate(view.bar_panels) if other != index)
 
 
 def test_labels_of_small_faces_are_smaller_but_legible(view):

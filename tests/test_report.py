@@ -30,6 +30,7 @@ from emolens.report.timeline import load_timelines
 from emolens.types import Faces, Frame
 
 FPS = 10
+BEFORE = "(before first marker)"  # the segment before the first marker
 IMAGE = np.zeros((4, 4, 3), np.uint8)
 
 
@@ -134,14 +135,29 @@ def test_segments_are_named_by_their_markers(report):
     segments = pd.read_csv(result.segments_csv, dtype={"face": str})
     group = segments[segments["face"] == "all"]
     # a formula-like marker is shown as typed but stays escaped in the CSV; a repeated one is numbered
-    assert list(group["marker"]) == ["start", "ad starts", "'=logo", "price shown", "logo"]
+    assert list(group["marker"]) == [BEFORE, "ad starts", "'=logo", "price shown", "logo"]
     assert list(group["segment"]) == [1, 2, 3, 4, 5]
+
+
+def test_a_marker_named_start_keeps_its_name_in_tables_and_alignment(tmp_path):
+    # "start" is the window's first preset marker: the segment before it must not take its name
+    first = record_session(tmp_path / "a.csv", random_frames(20, seed=1), {4: "start", 12: "ad starts"})
+    second = record_session(tmp_path / "b.csv", random_frames(20, seed=2), {6: "start", 15: "ad starts"})
+    result = build_report([first, second], tmp_path / "out", align_marker="start")
+    segments = pd.read_csv(result.segments_csv, dtype={"face": str})
+    assert segments.query("face == 'all'")["marker"].tolist() == [BEFORE, "start", "ad starts"] * 2
+    comparison = pd.read_csv(result.comparison_csv, index_col=0)
+    assert list(comparison.index) == [BEFORE, "start", "ad starts"]
+    assert comparison.loc["start", "duration_s [a]"] == pytest.approx(0.8)
+    assert comparison.loc["start", "duration_s [b]"] == pytest.approx(0.9)
+    moments = pd.read_csv(result.moments_csv)
+    assert set(moments["segment"]) <= {BEFORE, "start", "ad starts"}
 
 
 def test_repeated_marker_is_numbered(tmp_path):
     csv = record_session(tmp_path / "t.csv", random_frames(30), {5: "logo", 15: "logo"})
     timeline = load_timelines(csv)[0][0]
-    assert list(segment_table(timeline).query("face == 'all'")["marker"]) == ["start", "logo", "logo (2)"]
+    assert list(segment_table(timeline).query("face == 'all'")["marker"]) == [BEFORE, "logo", "logo (2)"]
 
 
 def test_marker_after_the_last_frame_closes_the_last_segment(tmp_path):
@@ -150,7 +166,7 @@ def test_marker_after_the_last_frame_closes_the_last_segment(tmp_path):
     assert list(timeline.markers["text"]) == ["ad starts", "end"]
     assert timeline.markers["time_s"].iloc[-1] >= 2.0  # not before the end of the last frame (19 / FPS + 1 / FPS)
     table = segment_table(timeline)
-    assert list(table.query("face == 'all'")["marker"]) == ["start", "ad starts"]
+    assert list(table.query("face == 'all'")["marker"]) == [BEFORE, "ad starts"]
     assert table["end_s"].max() == pytest.approx(timeline.end_s)
 
 
@@ -168,7 +184,7 @@ def test_session_in_which_nobody_is_seen(tmp_path):
     nobody = [(np.zeros((0, len(LABELS))), [])] * 20
     result = build_report([record_session(tmp_path / "t.csv", nobody, {10: "logo"})], tmp_path / "out")
     segments = pd.read_csv(result.segments_csv, dtype={"face": str})
-    assert segments[["marker", "face", "frames", "coverage"]].values.tolist() == [["start", "all", 10, 0.0],
+    assert segments[["marker", "face", "frames", "coverage"]].values.tolist() == [[BEFORE, "all", 10, 0.0],
                                                                                   ["logo", "all", 10, 0.0]]
     assert segments["valence"].isna().all() and len(pd.read_csv(result.moments_csv)) == 0
 
@@ -221,7 +237,7 @@ def test_strongest_moments_are_separate_peaks_with_time_and_face(tmp_path):
     # the same face; face 2 smiles at the same time as face 1
     assert happy[["rank", "time_s", "face"]].values.tolist() == [[1, 2.1, 1], [2, 10.1, 1], [3, 2.1, 2]]
     assert happy["probability"].tolist() == pytest.approx([0.95, 0.94, 0.80], abs=1e-5)
-    assert happy["segment"].tolist() == ["start"] * 3
+    assert happy["segment"].tolist() == [BEFORE] * 3
 
 
 # --- sessions -------------------------------------------------------------------------------------------------------
@@ -238,7 +254,7 @@ def test_each_source_of_a_file_is_a_session(tmp_path):
 
     result = build_report([path], tmp_path / "out", align_marker="ad starts")
     comparison = pd.read_csv(result.comparison_csv, index_col=0)
-    assert list(comparison.index) == ["start", "ad starts"]
+    assert list(comparison.index) == [BEFORE, "ad starts"]
     assert comparison.loc["ad starts", "duration_s [both · b.mp4]"] == pytest.approx(1.7)
 
 
@@ -317,6 +333,26 @@ def test_bad_input_raises_one_clear_line(tmp_path, make_text, message):
     assert "\n" not in str(raised.value) and str(path) in str(raised.value)
 
 
+def oversized_chart(curve, labels, markers, title, path, *args, **kwargs) -> Path:
+    """A chart matplotlib refuses to write (a real ValueError: a file format it does not know)."""
+    from matplotlib.figure import Figure
+
+    Figure().savefig(path.with_suffix(".nope"))
+    return path
+
+
+def test_any_failure_while_building_is_one_line(tmp_path, monkeypatch):
+    import emolens.report
+
+    monkeypatch.setattr(emolens.report, "emotion_chart", oversized_chart)
+    csv = record_session(tmp_path / "t.csv", random_frames(10))
+    with pytest.raises(EmolensError) as raised:
+        build_report([csv], tmp_path / "out")
+    message = str(raised.value)
+    assert message.startswith("cannot build the report: unexpected error (ValueError): Format 'nope' is not")
+    assert "\n" not in message
+
+
 def test_binary_file_is_not_a_timeline(tmp_path):
     path = tmp_path / "clip.csv"
     path.write_bytes(bytes(range(256)) * 4)
@@ -380,7 +416,7 @@ def test_report_of_a_real_analysis(tmp_path, two_face_video):
     assert done.returncode == 0, done.stderr
     assert_segments_match(out / "segments.csv", csv)
     segments = pd.read_csv(out / "segments.csv", dtype={"face": str})
-    assert segments.query("face == 'all'")["marker"].tolist() == ["start", "ad starts", "logo"]
+    assert segments.query("face == 'all'")["marker"].tolist() == [BEFORE, "ad starts", "logo"]
     assert segments["face"].nunique() >= 2 and (out / "report.html").stat().st_size > 10_000
 
     bad = tmp_path / "bad.csv"

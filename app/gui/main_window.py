@@ -32,7 +32,8 @@ from emolens.gui.side_panel import SidePanel
 from emolens.gui.status_bar import StatusField, StatusMessage
 from emolens.gui.video_view import VideoView
 from emolens.gui.worker import (AddMarker, AnalyzerInfo, MarkerOutcome, OpenSource, PipelineWorker, RecordingState,
-                                SetOptions, SetTau, SourceEnd, StartRecording, StopRecording, Update, error_line)
+                                SetOptions, SetTau, SourceEnd, StartRecording, StopRecording, Update)
+from emolens.errors import error_line
 from emolens.images import IMAGE_SUFFIXES
 from emolens.pipeline import STAGES
 

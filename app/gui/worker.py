@@ -34,7 +34,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, error_line
 from emolens.pipeline import Analyzer, AnalyzerOptions, FrameResult
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource, open_source
@@ -354,18 +354,6 @@ class PipelineWorker(QThread):
         if self._source is not None:
             self._source.close()
         self._source = self._playback = self._results = None
-
-
-def error_line(error: Exception) -> str:
-    """One line for the user: an ``EmolensError``'s own message; for any other error its type and
-    first line (an OpenCV or ONNX Runtime error says what failed)."""
-    if isinstance(error, EmolensError):
-        return str(error)
-    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
-    kind = type(error)
-    package = kind.__module__.split(".")[0]
-    name = kind.__name__ if package == "builtins" else f"{package}.{kind.__name__}"  # cv2.error, not error
-    return f"unexpected error ({name})" + (f": {text}" if text else "")
 
 
 class _Playback(FrameSource):

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, error_line
 from emolens.record import safe_text
 from emolens.report.charts import comparison_chart, emotion_chart
 from emolens.report.compare import alignment, comparison_table
@@ -67,6 +67,15 @@ def build_report(csv_paths: list[Path], out_dir: Path, align_marker: str | None 
     """
     if not csv_paths:
         raise EmolensError("no timeline given: name at least one CSV written by emolens analyze or the GUI")
+    try:
+        return _build(csv_paths, Path(out_dir), align_marker)
+    except EmolensError:
+        raise
+    except Exception as error:  # noqa: BLE001 -- a library's error (pandas, matplotlib) is still one line
+        raise EmolensError(f"cannot build the report: {error_line(error)}") from error
+
+
+def _build(csv_paths: list[Path], out_dir: Path, align_marker: str | None) -> ReportResult:
     timelines, warnings = [], []
     for path in csv_paths:
         loaded, notes = load_timelines(Path(path))
@@ -77,7 +86,6 @@ def build_report(csv_paths: list[Path], out_dir: Path, align_marker: str | None 
     if len({timeline.labels for timeline in timelines}) > 1:
         raise EmolensError("the sessions were recorded with different emotion labels; report them one at a time")
     offsets = alignment(timelines, align_marker)
-    out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         return _write(timelines, offsets, align_marker, out_dir, warnings)
@@ -140,8 +148,9 @@ def _file_stems(timelines: list[Timeline]) -> list[str]:
 
 def _csv(table: pd.DataFrame, path: Path, index: bool = False) -> Path:
     """Write ``table``; texts (markers, names) escaped again so that spreadsheets do not run them."""
-    texts = table.select_dtypes(include="str").columns
-    table = table.assign(**{column: table[column].map(safe_text) for column in texts})
+    # is_string_dtype: pandas 3's "str" columns and pandas 2's object columns of strings alike
+    texts = [column for column in table.columns if pd.api.types.is_string_dtype(table[column])]
+    table = table.assign(**{column: table[column].map(safe_text, na_action="ignore") for column in texts})
     if index and pd.api.types.is_string_dtype(table.index):
         table.index = table.index.map(safe_text)
     table.to_csv(path, index=index, float_format="%.4f")

@@ -1,7 +1,9 @@
 """What each face and the group felt between consecutive markers.
 
-A session is cut at its markers: the first segment, ``start``, runs from the first frame to
-the first marker, each later one from its marker to the next marker or the session's end.
+A session is cut at its markers: the first segment, ``(before first marker)``, runs from the
+first frame to the first marker, each later one from its marker to the next marker or the
+session's end. That name is in parentheses so that no marker a user types or presets (the
+window's preset "start", say) is renamed to make room for it.
 Segments that hold no frame are left out; a marker text used twice is numbered
 (``logo``, ``logo (2)``). Frames are taken as equal slices of time, so at a steady frame
 rate a share of frames is a share of time.
@@ -37,7 +39,7 @@ NEGATIVE = ("angry", "disgust", "fear", "sad")
 VALENCE_DEFINITION = ("valence = p(happy) − max(p(angry), p(disgust), p(fear), p(sad)) per face and frame, "
                       "averaged; from −1 (clearly negative) to +1 (clearly happy); "
                       "surprise and neutral count as neither")
-START = "start"
+BEFORE_FIRST_MARKER = "(before first marker)"
 GROUP = "all"
 
 
@@ -59,7 +61,7 @@ def group_curve(timeline: Timeline) -> pd.DataFrame:
 def segment_bounds(timeline: Timeline) -> pd.DataFrame:
     """The segments that hold frames: ``segment``, ``marker``, ``start_s``, ``end_s``, ``duration_s``."""
     starts = np.concatenate([[timeline.start_s], timeline.markers["time_s"]])
-    bounds = pd.DataFrame({"marker": [START, *timeline.markers["text"]], "start_s": starts})
+    bounds = pd.DataFrame({"marker": [BEFORE_FIRST_MARKER, *timeline.markers["text"]], "start_s": starts})
     bounds["end_s"] = bounds["start_s"].shift(-1).fillna(timeline.end_s)
     bounds["duration_s"] = bounds["end_s"] - bounds["start_s"]
     frames = np.bincount(_position(starts, timeline.frames["time_s"]), minlength=len(bounds))

@@ -101,6 +101,25 @@ def test_open_report_after_a_recording_stops(qtbot, make_window, clip, tmp_path,
     assert "ad starts" in page.read_text(encoding="utf-8")
 
 
+def test_a_report_that_fails_is_one_line_in_the_window(qtbot, make_window, clip, tmp_path, monkeypatch):
+    import emolens.report
+
+    from tests.test_report import oversized_chart
+
+    monkeypatch.setattr(emolens.report, "emotion_chart", oversized_chart)
+    window = make_window()
+    window.open_source(clip)
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    recorded(window, tmp_path / "session.csv", qtbot, min_rows=4)
+    with qtbot.waitSignal(window.worker.recording_changed, timeout=TIMEOUT_MS):
+        window.stop_recording()
+    with qtbot.waitSignal(window.report_ready, timeout=60_000) as ready:
+        window.open_report()
+    assert isinstance(ready.args[0], str) and "Format 'nope'" in ready.args[0]
+    assert window.status_message.text().startswith("no report: cannot build the report: unexpected error")
+    assert window.report_button.isEnabled()  # the user may try again
+
+
 def test_closing_the_window_finishes_the_recording(qtbot, make_window, clip, tmp_path):
     window = make_window()
     window.open_source(clip)

@@ -12,12 +12,17 @@ loads on first use of ``Analyzer`` or ``open_source``.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
 from emolens.types import Faces, Frame
 
 __all__ = ["Analyzer", "AnalyzerOptions", "EmolensError", "Faces", "Frame", "ModelCard", "open_source"]
-__version__ = "0.1.0"
+try:
+    __version__ = version("emolens")  # pyproject.toml's, the one place it is written
+except PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def __getattr__(name: str):

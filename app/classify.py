@@ -6,11 +6,16 @@ probabilities in the card's label order.
 Example::
 
     classifier = Classifier(ModelCard.load(), device="auto")
-    print(classifier.describe())          # one line naming the provider that runs
+    print(classifier.describe())          # "emotion model emotion.onnx on CPU (no CUDA GPU found)"
     probs = classifier.predict(crops)     # float32 (n, 7), rows sum to 1
 """
 
 from __future__ import annotations
+
+import logging
+import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -22,6 +27,7 @@ from emolens.quiet import captured_native_stderr
 DEVICES = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
+_log = logging.getLogger(__name__)
 
 
 class Classifier:
@@ -31,6 +37,12 @@ class Classifier:
         device: ``"cpu"``, ``"cuda"`` (fail if CUDA does not load) or ``"auto"`` (CUDA when it
             really loads, else CPU).
         threads: CPU threads for one call (0 = ONNX Runtime's default, all cores).
+
+    Attributes:
+        provider: ``"CPU"`` or ``"CUDA"``, the one that runs.
+        fallback_reason: on a CPU fallback from ``auto``, why, in a few plain words
+            ("no CUDA GPU found"); the library's own message goes to the ``emolens.classify``
+            logger (``emolens --verbose`` shows it).
     """
 
     def __init__(self, card: ModelCard, device: str = "auto", threads: int = 0):
@@ -43,10 +55,12 @@ class Classifier:
         options.log_severity_level = 3
         self.session = None
         if device in ("auto", "cuda"):
-            self.session, self.fallback_reason = _try_cuda(card, options)
-            if self.session is None and device == "cuda":
-                raise EmolensError(f"--device cuda: CUDA is not usable here ({self.fallback_reason}); "
-                                   f"use --device auto or cpu")
+            self.session, detail = _try_cuda(card, options)
+            if self.session is None:
+                if device == "cuda":
+                    raise EmolensError(f"--device cuda: CUDA is not usable here ({detail}); use --device auto or cpu")
+                self.fallback_reason = _plain_reason(detail)
+                _log.info("CUDA unavailable, the emotion model runs on the CPU: %s", detail)
         if self.session is None:
             self.session = _session(card, options, [_CPU])
         self.provider = "CUDA" if self.session.get_providers()[0] == _CUDA else "CPU"
@@ -72,13 +86,32 @@ def _session(card: ModelCard, options: ort.SessionOptions, providers: list[str])
 
 
 def _try_cuda(card: ModelCard, options: ort.SessionOptions) -> tuple[ort.InferenceSession | None, str]:
-    """A CUDA session if CUDA really loads, else ``(None, reason)``; its error log stays quiet."""
+    """A CUDA session if CUDA really loads, else ``(None, the library's reason)``; its error log stays quiet."""
     if _CUDA not in ort.get_available_providers():
-        return None, "this onnxruntime build has no CUDA provider"
+        return None, _NO_PROVIDER
     with captured_native_stderr() as log:
         session = _session(card, options, [_CUDA, _CPU])
     if session.get_providers()[0] == _CUDA:
         return session, ""
     errors = [line for line in log if "rror" in line]
     detail = errors[0].split("with error:")[-1].split("]")[-1].strip(" :") if errors else "its provider did not load"
-    return None, f"CUDA unavailable: {detail[:160]}"
+    return None, detail[:300]
+
+
+_NO_PROVIDER = "this onnxruntime build has no CUDA provider"
+
+
+def _plain_reason(detail: str) -> str:
+    """Why CUDA is not used, as a user reads it: no GPU is the common case and no error at all."""
+    if not _cuda_gpu_present():
+        return "no CUDA GPU found"
+    if detail == _NO_PROVIDER:
+        return "this onnxruntime has no CUDA support; pip install onnxruntime-gpu"
+    return "a CUDA GPU is present but CUDA did not load; --verbose says why"
+
+
+def _cuda_gpu_present() -> bool:
+    """Whether an NVIDIA GPU with its driver is installed (the driver's files, or nvidia-smi elsewhere)."""
+    if sys.platform.startswith("linux"):
+        return Path("/proc/driver/nvidia/version").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+    return shutil.which("nvidia-smi") is not None

@@ -8,22 +8,36 @@
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
 
 Each subcommand parses its options, calls one library function and prints. A user mistake
-(``EmolensError``) becomes one line on stderr and exit status 1.
+(``EmolensError``) becomes one line on stderr and exit status 1. ``--verbose`` shows the
+``emolens`` logger's details (why CUDA did not load, say) on stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
-import time
+import tempfile
 from pathlib import Path
 
+from tqdm import tqdm
+
+from emolens import __version__
 from emolens.errors import EmolensError
 from emolens.pipeline import AnalyzerOptions
 from emolens.quiet import captured_native_stderr
 
 _DEFAULTS = AnalyzerOptions()
+_EXAMPLES = """examples:
+  emolens                                       the live window on the default camera
+  emolens --source talk.mp4                     the live window on a video file (or an image folder)
+  emolens analyze talk.mp4 -o talk.csv          a CSV timeline of every face, headless
+  emolens report talk.csv -o report/            charts and per-segment tables, one HTML page
+  emolens evaluate DIR                          accuracy on DIR/<emotion>/*
+  emolens train DATA --out runs/mine            retrain (pip install 'emolens[train]')
+  emolens COMMAND --help                        the options of one command
+"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "train":  # the trainer owns its options (and needs the "train" extra)
         return _train(argv[1:])
     args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose)
     try:
         return args.handler(args)
     except EmolensError as error:
@@ -43,15 +58,21 @@ def main(argv: list[str] | None = None) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emolens", description="Emotions of every face, live or from files.",
-                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_EXAMPLES)
+    parser.add_argument("--version", action="version", version=f"emolens {__version__}")
+    parser.add_argument("--verbose", action="store_true", help="details on stderr (e.g. why CUDA did not load)")
     parser.add_argument("--source", help="camera index, video file or image folder (default: the camera)")
     parser.add_argument("--screenshot", help="process --frames frames, save a screenshot of the window, exit")
     parser.add_argument("--frames", type=int, default=30, help="frames to process before --screenshot (default 30)")
     _add_analyzer_options(parser, use_defaults=False)  # unset options keep the window's saved settings
     parser.set_defaults(handler=_gui)
     commands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
+    # --verbose after the subcommand too; SUPPRESS keeps one given before it
+    verbose = argparse.ArgumentParser(add_help=False)
+    verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="details on stderr (e.g. why CUDA did not load)")
 
-    analyze = commands.add_parser("analyze", help="videos, images or folders -> CSV timeline")
+    analyze = commands.add_parser("analyze", help="videos, images or folders -> CSV timeline", parents=[verbose])
     analyze.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image, image folder or camera index")
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
     analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
@@ -59,7 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyzer_options(analyze)
     analyze.set_defaults(handler=_analyze)
 
-    evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/* or FER+ split")
+    evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/* or FER+ split",
+                                   parents=[verbose])
     evaluate.add_argument("folder", help="folder with one subfolder of images per emotion, or a FER+ split folder "
                                          "(label.csv beside the images)")
     how = evaluate.add_mutually_exclusive_group()
@@ -77,18 +99,36 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyzer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
-    bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
+    bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
     bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
-    bench.add_argument("--out", help="results file (default benchmarks/<what>.md)")
-    bench.add_argument("--quick", action="store_true", help="a short smoke run of any benchmark, not figures to quote")
+    bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
+    bench.add_argument("--quick", action="store_true",
+                       help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
     bench.set_defaults(handler=_bench)
 
-    report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page")
+    report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page",
+                                 parents=[verbose])
     report.add_argument("sessions", nargs="+", metavar="SESSION.csv")
     report.add_argument("-o", "--output", required=True, help="folder for the report")
     report.add_argument("--align", help="marker to align several sessions on (default: their starts)")
     report.set_defaults(handler=_report)
+
+    # Listed for --help; main() hands "emolens train ..." to the trainer before argparse sees it.
+    train = commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
+                                              "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
+    train.add_argument("argv", nargs=argparse.REMAINDER)
+    train.set_defaults(handler=lambda args: _train(args.argv))
     return parser
+
+
+def _configure_logging(verbose: bool) -> None:
+    """The ``emolens`` logger's records on stderr: warnings always, details with ``--verbose``."""
+    logger = logging.getLogger("emolens")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("emolens: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
@@ -129,8 +169,9 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
 def _analyze(args: argparse.Namespace) -> int:
     from emolens.analyze import analyze_inputs
 
-    summary = analyze_inputs(args.inputs, Path(args.output), analyzer_options(args), every=args.every,
-                             keypoints=args.keypoints, log=_log, progress=_Progress())
+    with _Progress("frame") as progress:
+        summary = analyze_inputs(args.inputs, Path(args.output), analyzer_options(args), every=args.every,
+                                 keypoints=args.keypoints, log=progress.write, progress=progress)
     _log(summary.format())
     return 0
 
@@ -138,11 +179,11 @@ def _analyze(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from emolens.evaluate import evaluate_folder, format_report
 
-    progress = None if args.json else _Progress()
     label_map = dict(item.lower().split("=", 1) for item in args.map_label if "=" in item)
-    report = evaluate_folder(args.folder, mode=args.mode, options=analyzer_options(args), progress=progress,
-                             label_map=label_map, predictions=Path(args.predictions) if args.predictions else None,
-                             fer2013_labels=Path(args.fer2013_labels) if args.fer2013_labels else None)
+    with _Progress("image", enabled=not args.json) as progress:
+        report = evaluate_folder(args.folder, mode=args.mode, options=analyzer_options(args), progress=progress,
+                                 label_map=label_map, predictions=Path(args.predictions) if args.predictions else None,
+                                 fer2013_labels=Path(args.fer2013_labels) if args.fer2013_labels else None)
     if args.json:
         print(json.dumps(report))
     else:
@@ -154,14 +195,29 @@ def _evaluate(args: argparse.Namespace) -> int:
 _QUICK_BENCH = {"gui": ["--seconds", "4"], "report": ["--minutes", "5", "--repeat", "1"]}
 
 
+def bench_results_path(what: str, out: str | None, quick: bool) -> Path:
+    """Where ``emolens bench WHAT`` writes: ``--out``, else ``benchmarks/WHAT.md`` (the committed
+    figures), except for ``--quick``, whose smoke figures go to a temporary folder instead."""
+    if out:
+        return Path(out)
+    if quick:
+        return Path(tempfile.gettempdir()) / "emolens-bench" / f"{what}-quick.md"
+    return Path("benchmarks") / f"{what}.md"
+
+
 def _bench(args: argparse.Namespace) -> int:
-    out = Path(args.out or f"benchmarks/{args.what}.md")
+    out = bench_results_path(args.what, args.out, args.quick)
+    if args.quick and not args.out:
+        _log(f"emolens: a quick smoke run; its figures go to {out} (benchmarks/ is left as it is)")
+    # The command that reproduces this run, for the results file: this one, as typed.
+    command = " ".join(["emolens bench", *([args.what] if args.what != "pipeline" else []),
+                        *(["--quick"] if args.quick else []), *(["--out", args.out] if args.out else [])])
     if args.what == "pipeline":
         from emolens.bench import run_pipeline_bench
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
-    return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])])
+    return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])], command=command)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -200,24 +256,39 @@ def _log(message: str) -> None:
 
 
 class _Progress:
-    """A one-line progress bar on stderr (only when it is a terminal), redrawn at most 5 times a second."""
+    """tqdm progress bars on stderr (none when stderr is not a terminal), one per input.
 
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-        self.started = time.monotonic()
-        self.drawn = 0.0
+    Called as ``progress(done, total)``; a ``done`` that goes back means the next input. Use it
+    as a context manager: on the way out, Ctrl+C included, the bar is closed and the line ended,
+    so what is printed next starts on a line of its own. ``write`` prints a line above the bar.
+    """
+
+    def __init__(self, unit: str, enabled: bool = True):
+        self.unit = unit
+        self.enabled = enabled
+        self._bar: tqdm | None = None
+        self._done = 0
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self.drawn < 0.2 and done != total):
+        if not self.enabled:
             return
-        self.drawn = now
-        rate = done / max(now - self.started, 1e-9)
-        if total:
-            filled = int(30 * done / total)
-            eta = (total - done) / rate if rate else 0
-            line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} {rate:.1f}/s ETA {eta:.0f}s"
-        else:
-            line = f"{done} done, {rate:.1f}/s"
-        sys.stderr.write("\r" + line + ("\n" if done == total else ""))
-        sys.stderr.flush()
+        if self._bar is None or done < self._done:
+            self.close()
+            # disable=None: no bar unless stderr is a terminal (a log file gets no carriage returns)
+            self._bar = tqdm(total=total or None, unit=self.unit, file=sys.stderr, disable=None, dynamic_ncols=True)
+        self._bar.update(done - self._done)
+        self._done = done
+
+    def write(self, message: str) -> None:
+        tqdm.write(message, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar, self._done = None, 0
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

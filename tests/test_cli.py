@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -160,3 +161,101 @@ def test_the_window_without_a_display_is_one_clear_line():
     result = subprocess.run([sys.executable, "-m", "emolens", "--source", "0"], capture_output=True, text=True,
                             env=env, timeout=120)
     assert_one_line_error(result, "no display to open the window on")
+
+
+def test_version_is_the_installed_one():
+    from importlib.metadata import version
+
+    result = emolens("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"emolens {version('emolens')}"
+
+
+def test_help_is_for_users():
+    text = emolens("--help").stdout
+    assert "train" in text and "emolens analyze talk.mp4 -o talk.csv" in text
+    for internal in ("EmolensError", "``", "calls one library function"):
+        assert internal not in text
+    train = subprocess.run([sys.executable, "-m", "emolens", "--verbose", "train", "--help"], capture_output=True,
+                           text=True, timeout=300)
+    assert "Traceback" not in train.stderr  # the trainer's own help, or one line saying the extra is missing
+
+
+@pytest.mark.skipif(__import__("emolens.classify", fromlist=["x"])._cuda_gpu_present(), reason="a CUDA GPU is here")
+def test_no_gpu_is_said_plainly_and_the_detail_kept_for_verbose(tmp_path, two_face_video):
+    import onnxruntime
+
+    plain = emolens("analyze", two_face_video, "-o", tmp_path / "a.csv", "--every", "5")
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stderr.splitlines()
+    assert "emolens: emotion model emotion.onnx on CPU (no CUDA GPU found)" in lines
+    assert not any("CUDA unavailable" in line or ".so" in line for line in lines), plain.stderr
+    verbose = emolens("analyze", two_face_video, "-o", tmp_path / "b.csv", "--every", "5", "--verbose")
+    assert verbose.returncode == 0, verbose.stderr
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        assert "emolens: CUDA unavailable, the emotion model runs on the CPU: " in verbose.stderr
+
+
+def test_a_quick_bench_leaves_the_committed_figures_alone(tmp_path):
+    committed = tmp_path / "benchmarks" / "report.md"
+    committed.parent.mkdir()
+    committed.write_text("# the measured figures\n")
+    done = subprocess.run([sys.executable, "-m", "emolens", "bench", "report", "--quick"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert committed.read_text() == "# the measured figures\n"
+    from emolens.cli import bench_results_path
+
+    written = bench_results_path("report", None, quick=True)
+    assert f"its figures go to {written}" in done.stderr and written.is_file()
+    assert "`emolens bench report --quick`" in written.read_text()
+
+
+@pytest.mark.slow
+def test_the_command_in_the_gui_bench_results_runs(tmp_path):
+    out = tmp_path / "gui.md"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    first = subprocess.run([sys.executable, "-m", "emolens", "bench", "gui", "--quick", "--out", str(out)],
+                           capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr
+    command = next(line for line in out.read_text().splitlines() if line.startswith("- command: "))
+    argv = shlex.split(command.removeprefix("- command: "))
+    assert argv[:3] == ["emolens", "bench", "gui"]
+    out.unlink()
+    again = subprocess.run([sys.executable, "-m", "emolens", *argv[1:]], capture_output=True, text=True, timeout=600,
+                           env=env)
+    assert again.returncode == 0, again.stderr
+    assert out.is_file()
+
+
+def test_ctrl_c_ends_the_progress_bar_and_says_so_on_its_own_line(tmp_path, two_face_video):
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    controller, terminal = pty.openpty()  # stderr is a terminal, so the bar is drawn
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    process = subprocess.Popen([sys.executable, "-m", "emolens", "analyze", *[str(two_face_video)] * 30, "-o",
+                                str(tmp_path / "t.csv")], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                               stderr=terminal)
+    os.close(terminal)
+    output = b""
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and output.count(b"frame") < 3 and process.poll() is None:
+        output += os.read(controller, 4096)
+    process.send_signal(signal.SIGINT)
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    process.wait(timeout=60)
+    os.close(controller)
+    text = output.decode(errors="replace").replace("\r\n", "\n")
+    assert process.returncode == 130 and "Traceback" not in text, text
+    assert "\nemolens: interrupted\n" in text, text
+    bar = text.split("\nemolens: interrupted")[0].split("\n")[-1].split("\r")[-1]
+    assert "frame" in bar and "/20" in bar, bar  # the bar, left whole above the message

@@ -1,6 +1,6 @@
 """How responsive the window stays while it processes: event-loop lag and display latency.
 
-    emolens bench gui                                   # or: python -m emolens.gui.bench [OUT.md]
+    emolens bench gui [--quick] [--out OUT.md]          # or: python -m emolens.gui.bench [OUT.md]
     python -m emolens.gui.bench --seconds 30 --faces 4 --size 960x720
 
 Runs the real ``MainWindow`` (offscreen unless ``QT_QPA_PLATFORM`` says otherwise) on a video
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import sys
 import tempfile
 import time
@@ -35,8 +36,10 @@ _TICK_S = 0.010
 _WARM_UP_S = 1.0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="emolens bench gui", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, command: str | None = None) -> int:
+    """Run the benchmark; ``command`` is how the results file says to reproduce it (default: this
+    module's command line with ``argv``, which runs as written)."""
+    parser = argparse.ArgumentParser(prog="python -m emolens.gui.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", default="benchmarks/gui.md", help="Markdown results file")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the generated video")
     parser.add_argument("--faces", type=int, default=2, help="faces in the video")
@@ -117,7 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                    f"{os.getloadavg()[0]:.2f} at the end; Python {platform.python_version()}, PySide6 {pyside_version}, "
                    f"Qt platform {os.environ['QT_QPA_PLATFORM']}; emotion model on {provider}",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "emolens bench gui " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": command or shlex.join(["python", "-m", "emolens.gui.bench",
+                                          *(argv if argv is not None else sys.argv[1:])]),
     }
     text = _markdown(rows, facts)
     print(text)

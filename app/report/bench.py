@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -73,8 +74,9 @@ def synthesize_timeline(path: Path, seconds: float = 3600.0, fps: float = 30.0, 
     return len(rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; 0 when both targets are met, 1 otherwise."""
+def main(argv: list[str] | None = None, command: str | None = None) -> int:
+    """Run the benchmark; 0 when both targets are met, 1 otherwise. ``command`` is how the results
+    file says to reproduce it (default: this module's command line with ``argv``)."""
     parser = argparse.ArgumentParser(prog="python -m emolens.report.bench", description=__doc__.split("\n")[0])
     parser.add_argument("results", nargs="?", default="benchmarks/report.md", help="markdown file for the figures")
     parser.add_argument("--repeat", type=int, default=3, help="reports to build, each in a fresh process")
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
           f"median {statistics.median(seconds):.1f} s, slowest {max(seconds):.1f} s, "
           f"peak memory {peak_mib:.0f} MiB (targets {TARGET_S:.0f} s, {TARGET_MIB:.0f} MiB: "
           f"{'met' if passed else 'MISSED'})")
-    _write_results(Path(args.results), rows, size_mib, seconds, peak_mib, passed)
+    given = argv if argv is not None else sys.argv[1:]
+    command = command or shlex.join(["python", "-m", "emolens.report.bench", *given])
+    _write_results(Path(args.results), rows, size_mib, seconds, peak_mib, passed, command)
     print(f"results: {args.results}")
     return 0 if passed else 1
 
@@ -141,13 +145,13 @@ def _peak_mib() -> float:
 
 
 def _write_results(path: Path, rows: int, size_mib: float, seconds: list[float], peak_mib: float,
-                   passed: bool) -> None:
+                   passed: bool, command: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, "
                f"Python {platform.python_version()}")
     path.write_text(
         "# Report benchmark\n\n"
-        f"`python -m emolens.report.bench` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine}; "
+        f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine}; "
         f"pandas {pd.__version__}.\n\n"
         f"| timeline | rows | CSV | reports | median | slowest | peak memory | "
         f"targets ({TARGET_S:.0f} s, {TARGET_MIB / 1024:.0f} GiB) |\n"

@@ -3,8 +3,16 @@
 Three lines for a notebook::
 
     from emolens import Analyzer
-    faces = Analyzer().analyze(bgr_image)
-    faces.xyxy, faces.face_id, faces.keypoints, faces.probs
+    faces = Analyzer().analyze("photo.jpg")          # a path, a PIL image, a BGR array, or rgb=an RGB array
+    faces.to_pandas()                                 # face_id, box, det_score, one column per emotion, dominant
+
+and a video into a CSV timeline::
+
+    from emolens import Analyzer, CsvRecorder, open_source
+    with Analyzer() as analyzer, open_source("clip.mp4") as source, \
+            CsvRecorder("clip.csv", analyzer.labels) as recorder:
+        for result in analyzer.run(source, recorder):
+            print(result.frame.index, len(result.faces))
 
 Only the lightweight types are imported eagerly; the pipeline (MediaPipe, ONNX Runtime)
 loads on first use of ``Analyzer`` or ``open_source``.
@@ -16,9 +24,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
+from emolens.record import CsvRecorder
 from emolens.types import Faces, Frame
 
-__all__ = ["Analyzer", "AnalyzerOptions", "EmolensError", "Faces", "Frame", "ModelCard", "open_source"]
+__all__ = ["Analyzer", "AnalyzerOptions", "CsvRecorder", "EmolensError", "Faces", "Frame", "FrameResult", "ModelCard",
+           "open_source"]
 try:
     __version__ = version("emolens")  # pyproject.toml's, the one place it is written
 except PackageNotFoundError:  # run from a source tree that was never installed
@@ -26,7 +36,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 
 
 def __getattr__(name: str):
-    if name in ("Analyzer", "AnalyzerOptions"):
+    if name in ("Analyzer", "AnalyzerOptions", "FrameResult"):
         from emolens import pipeline
 
         return getattr(pipeline, name)

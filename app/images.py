@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import cv2
 import numpy as np
+
+from emolens.errors import EmolensError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 
@@ -51,3 +54,52 @@ def to_model_pixels(image: np.ndarray, size_hw: tuple[int, int], channels: int) 
         shrinking = image.shape[0] > height
         image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     return image.reshape(height, width, channels)
+
+
+def as_bgr8(image=None, rgb: np.ndarray | None = None) -> np.ndarray:
+    """``uint8 (H, W, 3)`` BGR pixels from whatever a user hands the API, or a clear ``EmolensError``.
+
+    Args:
+        image: a path (``str`` or ``os.PathLike``), a PIL image (any mode), or a numpy array
+            in OpenCV's BGR order (as ``cv2.imread`` returns it); gray, BGRA, 16-bit and
+            float arrays are converted.
+        rgb: a numpy array in RGB order instead (PIL, matplotlib, scikit-image, Qt).
+
+    Raises:
+        EmolensError: neither or both given, ``None`` (a failed ``cv2.imread``), a missing or
+            unreadable file, or an array that is not an image.
+    """
+    if (image is None) == (rgb is None):
+        if image is None:
+            raise EmolensError("no image given (None): if it came from cv2.imread, that file could not be read; "
+                               "pass the path itself for a precise message, e.g. analyze('photo.jpg')")
+        raise EmolensError("give one image: a path, a PIL image or a BGR array as image, or an RGB array as rgb=")
+    if rgb is not None:
+        pixels = _check_array(rgb, "rgb")
+        if pixels.ndim == 3 and pixels.shape[2] == 3:
+            return cv2.cvtColor(to_uint8(pixels), cv2.COLOR_RGB2BGR)
+        if pixels.ndim == 3 and pixels.shape[2] == 4:
+            return cv2.cvtColor(to_uint8(pixels), cv2.COLOR_RGBA2BGR)
+        return to_bgr8(pixels)  # gray: no channel order
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        if not path.is_file():
+            raise EmolensError(f"image not found: {path}")
+        pixels = read_image(path)
+        if pixels is None:
+            raise EmolensError(f"cannot read image {path}: not an image, corrupt, or a format OpenCV lacks")
+        return np.ascontiguousarray(to_bgr8(pixels))
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
+        return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)
+    return np.ascontiguousarray(to_bgr8(_check_array(image, "image")))
+
+
+def _check_array(pixels, name: str) -> np.ndarray:
+    if not isinstance(pixels, np.ndarray):
+        raise EmolensError(f"cannot analyze a {type(pixels).__name__}: give a path, a PIL image or a numpy array")
+    shaped = pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] in (1, 3, 4))
+    if not shaped or pixels.size == 0:
+        raise EmolensError(f"{name} must be pixels of shape (H, W), (H, W, 3) or (H, W, 4), got {pixels.shape}")
+    if not (np.issubdtype(pixels.dtype, np.integer) or np.issubdtype(pixels.dtype, np.floating)):
+        raise EmolensError(f"{name} must hold numbers (uint8, uint16 or float), got {pixels.dtype}")
+    return pixels

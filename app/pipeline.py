@@ -7,8 +7,9 @@ by the CLI, the GUI worker and the benchmarks; ``analyze(image)`` is the one-fra
 Example::
 
     from emolens import Analyzer
-    faces = Analyzer().analyze(cv2.imread("photo.jpg"))
+    faces = Analyzer().analyze("photo.jpg")      # or a PIL image, a BGR array, rgb=an RGB array
     faces.xyxy, faces.face_id, faces.keypoints, faces.probs
+    faces.to_pandas()                             # one row per face, the labels as columns
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.crop import crop_faces
 from emolens.detect import FaceDetector
+from emolens.images import as_bgr8
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource
 from emolens.track import FaceTracker
@@ -82,20 +84,29 @@ class Analyzer:
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
 
-    def analyze(self, image: np.ndarray, t_s: float | None = None) -> Faces:
-        """Faces of one BGR image with boxes, keypoints, probs and ids.
+    def analyze(self, image=None, t_s: float | None = None, *, rgb: np.ndarray | None = None) -> Faces:
+        """Faces of one image with boxes, keypoints, probs (and their ``labels``) and ids.
 
-        With ``t_s`` (seconds), the face joins the running tracks (stable ids, smoothing);
-        without it the image stands alone and faces are numbered 1..n.
+        Args:
+            image: a path, a PIL image, or a ``uint8 (H, W, 3)`` array in OpenCV's BGR order
+                (``cv2.imread``); gray, BGRA, 16-bit and float arrays are converted.
+            t_s: seconds; the faces join the running tracks (stable ids, smoothing). Without
+                it the image stands alone and faces are numbered 1..n.
+            rgb: an array in RGB order instead of ``image`` (PIL, matplotlib, scikit-image).
+
+        Raises:
+            EmolensError: no image, or neither or both of ``image`` and ``rgb``, a missing or
+                unreadable file, an array that is not an image (``emolens.images.as_bgr8``).
         """
+        image = as_bgr8(image, rgb)
         faces = self.classify(image, self.detector.detect(image))
         if t_s is not None:
             return self.tracker.update(faces, t_s)
         return faces.with_fields(face_id=np.arange(1, len(faces) + 1), smoothed=faces.probs)
 
     def classify(self, image: np.ndarray, faces: Faces) -> Faces:
-        """``faces`` with ``probs`` from the emotion model."""
-        return faces.with_fields(probs=self.classifier.predict(crop_faces(image, faces, self.card)))
+        """``faces`` with ``probs`` from the emotion model (and their ``labels``)."""
+        return faces.with_fields(probs=self.classifier.predict(crop_faces(image, faces, self.card)), labels=self.labels)
 
     def process(self, frame: Frame, independent: bool = False) -> FrameResult:
         """Detect, crop, classify and track one frame, timing each stage."""
@@ -112,7 +123,7 @@ class Analyzer:
         lap("detect")
         crops = crop_faces(frame.image, faces, self.card)
         lap("crop")
-        faces = faces.with_fields(probs=self.classifier.predict(crops))
+        faces = faces.with_fields(probs=self.classifier.predict(crops), labels=self.labels)
         lap("classify")
         if independent:
             self.tracker.reset()

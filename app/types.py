@@ -7,13 +7,18 @@ Example::
 
     faces = Faces(xyxy=np.array([[10, 20, 110, 140]], np.float32), det_score=np.array([0.9], np.float32))
     faces[faces.det_score > 0.5]
+    analyzer.analyze("photo.jpg").to_pandas()     # a table: one row per face, one column per label
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Faces:
         probs: ``float32 (n, K)`` raw classifier probabilities in the card's label order, or None.
         face_id: ``int64 (n,)`` stable track IDs, or None before tracking.
         smoothed: ``float32 (n, K)`` time-smoothed probabilities, or None before tracking.
+        labels: the K label names of ``probs``' columns, in order (the card's), or None.
     """
 
     xyxy: np.ndarray
@@ -53,6 +59,7 @@ class Faces:
     probs: np.ndarray | None = None
     face_id: np.ndarray | None = None
     smoothed: np.ndarray | None = None
+    labels: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.xyxy)
@@ -67,6 +74,13 @@ class Faces:
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise ValueError(f"Faces.{name} must have {n} rows, got {len(value)}")
+        if self.labels is not None:
+            object.__setattr__(self, "labels", tuple(self.labels))
+            for name in ("probs", "smoothed"):
+                value = getattr(self, name)
+                if value is not None and value.shape[1:] != (len(self.labels),):
+                    raise ValueError(f"Faces.{name} must have {len(self.labels)} columns (one per label), "
+                                     f"got shape {value.shape}")
 
     @classmethod
     def empty(cls) -> Faces:
@@ -76,15 +90,40 @@ class Faces:
         return len(self.xyxy)
 
     def __getitem__(self, index: np.ndarray | slice) -> Faces:
-        """Select faces by boolean mask, index array or slice."""
-        def pick(value):
-            return None if value is None else value[index]
-        return Faces(xyxy=self.xyxy[index], det_score=self.det_score[index], keypoints=self.keypoints[index],
-                     probs=pick(self.probs), face_id=pick(self.face_id), smoothed=pick(self.smoothed))
+        """Select faces by boolean mask, index array or slice (every per-face array; ``labels`` stay)."""
+        return replace(self, **{item.name: getattr(self, item.name)[index] for item in fields(self)
+                                if isinstance(getattr(self, item.name), np.ndarray)})
 
     def with_fields(self, **changes) -> Faces:
         """A new ``Faces`` with some fields replaced (validated again)."""
         return replace(self, **changes)
+
+    def to_pandas(self, keypoints: bool = False) -> pd.DataFrame:
+        """One row per face, in the CSV timeline's terms: ``face_id`` (when tracked), ``x``, ``y``,
+        ``w``, ``h`` (pixels), ``det_score``, one probability column per label (raw ``probs``, the
+        labels' names and order) and ``dominant``; with ``keypoints``, ``kp0_x`` ... ``kp5_y``.
+
+        Raises:
+            ValueError: ``probs`` without ``labels`` (faces not made by ``Analyzer``).
+        """
+        import pandas as pd  # a base dependency, loaded only when asked for
+
+        columns: dict[str, object] = {}
+        if self.face_id is not None:
+            columns["face_id"] = self.face_id
+        columns.update(zip(("x", "y", "w", "h"), self.xywh.T))
+        columns["det_score"] = self.det_score
+        if self.probs is not None:
+            if self.labels is None:
+                raise ValueError("these Faces have probs but no label names: use faces made by Analyzer, or "
+                                 "faces.with_fields(labels=analyzer.labels)")
+            columns.update(zip(self.labels, self.probs.T))
+            columns["dominant"] = pd.Categorical([self.labels[i] for i in self.probs.argmax(axis=1)],
+                                                 categories=self.labels)
+        if keypoints:
+            names = [f"kp{point}_{axis}" for point in range(self.keypoints.shape[1]) for axis in ("x", "y")]
+            columns.update(zip(names, self.keypoints.reshape(len(self), -1).T))
+        return pd.DataFrame(columns, index=pd.RangeIndex(len(self)))
 
     @property
     def xywh(self) -> np.ndarray:

@@ -39,3 +39,18 @@ def test_empty_faces_is_ordinary():
     assert len(empty) == 0 and empty.keypoints.shape == (0, 6, 2)
     with pytest.raises(ValueError, match="probs must have 0 rows"):
         empty.with_fields(probs=np.zeros((1, 7), np.float32))
+
+
+def test_labels_name_the_probability_columns_and_survive_selection():
+    labels = ("a", "b", "c", "d", "e", "f", "g")
+    faces = make_faces(3).with_fields(probs=np.eye(3, 7, dtype=np.float32), face_id=np.arange(1, 4), labels=labels)
+    chosen = faces[faces.det_score > 0.6]
+    assert chosen.labels == labels and chosen.face_id.tolist() == [2, 3]
+    table = chosen.to_pandas()
+    assert list(table.columns) == ["face_id", "x", "y", "w", "h", "det_score", *labels, "dominant"]
+    assert table["dominant"].tolist() == ["b", "c"] and table["x"].tolist() == [10.0, 20.0]
+    with pytest.raises(ValueError, match="must have 2 columns"):
+        faces.with_fields(labels=("a", "b"))
+    with pytest.raises(ValueError, match="no label names"):
+        faces.with_fields(labels=None).to_pandas()
+    assert list(make_faces(2).to_pandas().columns) == ["x", "y", "w", "h", "det_score"]  # detections only

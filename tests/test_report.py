@@ -277,6 +277,23 @@ def test_align_matches_one_of_several_markers_added_at_once(tmp_path):
 
 # --- the page -------------------------------------------------------------------------------------------------------
 
+def test_marker_texts_of_close_markers_do_not_overlap_on_the_charts():
+    from matplotlib.figure import Figure
+
+    from emolens.report.charts import _draw_markers
+
+    figure = Figure(figsize=(12, 3.2), dpi=100, layout="constrained")
+    axes = figure.add_subplot()
+    axes.set_xlim(0, 600)
+    times = [60, 61, 62, 63, 200, 201, 590, 599]  # seconds apart on a ten-minute chart
+    labels = _draw_markers(axes, times, ["ad starts", "logo", "price shown", "laugh", "question", "ad ends",
+                                         "second ad", "end"])
+    figure.draw_without_rendering()
+    boxes = [label.get_window_extent() for label in labels]
+    assert all(not first.overlaps(second) for i, first in enumerate(boxes) for second in boxes[i + 1:])
+    assert all(axes.get_window_extent().x0 <= box.x0 and box.x1 <= axes.get_window_extent().x1 + 1 for box in boxes)
+
+
 def test_page_is_self_contained_and_shows_every_chart(report):
     _, result = report
     page = result.html.read_text(encoding="utf-8")

@@ -56,12 +56,12 @@ def emotion_chart(curve: pd.DataFrame, labels: Sequence[str], markers: pd.DataFr
     binned = _binned(curve, list(labels), start_s, end_s)
     for label, colour in zip(labels, colours(labels)):
         axes.plot(binned.index, binned[label], color=colour, linewidth=1.4, label=label)
-    _draw_markers(axes, markers["time_s"], markers["text"])
     axes.set(xlim=(start_s, end_s), ylim=(0, 1), ylabel="probability")
     axes.set_title(title, loc="left", fontsize=11)
     _time_axis(axes)
     if legend:
         figure.legend(*axes.get_legend_handles_labels(), loc="outside right center", frameon=False)
+    _draw_markers(axes, markers["time_s"], markers["text"])  # last: it needs the axes' final size
     figure.savefig(path)
     return path
 
@@ -106,12 +106,51 @@ def _binned(curve: pd.DataFrame, columns: list[str], start_s: float, end_s: floa
     return means
 
 
-def _draw_markers(axes: Axes, times_s: Sequence[float], texts: Sequence[str]) -> None:
-    for time_s, text in zip(times_s, texts):
+def _draw_markers(axes: Axes, times_s: Sequence[float], texts: Sequence[str]) -> list:
+    """Dashed lines at ``times_s``; their texts upright beside them, pushed apart where markers are
+    closer than a line of text (a thin leader joins a pushed text to its line). Returns the texts."""
+    times = np.asarray(times_s, dtype=float)
+    for time_s in times:
         axes.axvline(time_s, color="#444444", linestyle="--", linewidth=0.9)
-        axes.text(time_s, 0.97, f" {text} ", transform=axes.get_xaxis_transform(), rotation=90, ha="right",
-                  va="top", fontsize=8, color="#222222",
-                  bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1})
+    if not len(times):
+        return []
+    order = np.argsort(times, kind="stable")
+    left, right = axes.get_xlim()
+    gap, places = 0.0, times[order]
+    if len(times) > 1:
+        figure = axes.get_figure()
+        figure.draw_without_rendering()  # lay the figure out first: the axes' size in pixels is final
+        gap = _MARKER_TEXT_PT * figure.dpi / 72 * 1.35 / axes.get_window_extent().width * (right - left)  # seconds
+        places = spread(times[order], gap, left + gap, right)
+    labels = []
+    for index, place in zip(order, places):
+        label = axes.text(place, 0.97, f" {texts[index]} ", transform=axes.get_xaxis_transform(), rotation=90,
+                          ha="right", va="top", fontsize=_MARKER_TEXT_PT, color="#222222", in_layout=False,
+                          bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1})
+        if gap and abs(place - times[index]) > gap / 4:
+            axes.plot([times[index], place - gap / 2], [0.99, 0.99], transform=axes.get_xaxis_transform(),
+                      color="#888888", linewidth=0.7, clip_on=False)
+        labels.append(label)
+    return labels
+
+
+_MARKER_TEXT_PT = 8
+
+
+def spread(positions: np.ndarray, gap: float, low: float, high: float) -> np.ndarray:
+    """Sorted ``positions`` moved as little as a sweep each way allows so that neighbours are at
+    least ``gap`` apart within [low, high] (where they cannot all fit, the gaps shrink evenly)."""
+    count = len(positions)
+    if count and (count - 1) * gap > high - low:
+        gap = (high - low) / max(count - 1, 1)
+    placed = np.clip(np.asarray(positions, dtype=float), low, high)
+    for index in range(1, count):
+        placed[index] = max(placed[index], placed[index - 1] + gap)
+    if count:
+        placed[-1] = min(placed[-1], high)
+    for index in range(count - 2, -1, -1):
+        placed[index] = min(placed[index], placed[index + 1] - gap)
+    return placed
 
 
 def _time_axis(axes: Axes) -> None:

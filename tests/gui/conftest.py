@@ -1,10 +1,13 @@
-"""Qt tests run offscreen, on real faces, with settings and documents in a temporary folder."""
+"""Qt tests run offscreen, on real faces, with settings and documents in a temporary folder.
+
+``EMOLENS_TEST_QT_PLATFORM=xcb`` runs them in real X11 windows instead (under ``xvfb-run``; see
+``test_x11.py``)."""
 
 from __future__ import annotations
 
 import os
 
-os.environ["QT_QPA_PLATFORM"] = "offscreen"
+os.environ["QT_QPA_PLATFORM"] = os.environ.get("EMOLENS_TEST_QT_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings, QStandardPaths  # noqa: E402

@@ -59,8 +59,8 @@ class MainWindow(QMainWindow):
         realtime: play files at their own speed (False: every frame as fast as possible).
 
     Attributes:
-        worker: the ``PipelineWorker`` thread; ``video_view``, ``side_panel``, ``message_panel``
-        and ``status_labels`` are the parts of the window.
+        worker: the ``PipelineWorker`` thread; ``video_view``, ``side_panel``, ``message_panel``,
+        ``status_message`` and ``status_labels`` are the parts of the window.
 
     Signals:
         frame_shown(object): the ``Update`` just handed to the view.

@@ -218,7 +218,10 @@ class PipelineWorker(QThread):
             self._build()
             while self._serve_requests():
                 if self._results is not None:
-                    self._step()
+                    try:
+                        self._step()
+                    except Exception as error:  # noqa: BLE001 -- e.g. cv2.error or an ONNX Runtime error mid-stream
+                        self._unexpected(None, error)
         finally:
             self._close_source()
             if self._analyzer is not None:
@@ -242,8 +245,9 @@ class PipelineWorker(QThread):
             block = False
 
     def _unexpected(self, request, error: Exception) -> None:
-        """Report an error no stage turned into an ``EmolensError``: the source in play ends with
-        its message, a source being opened counts as not opened, a failed rebuild as ``failed``."""
+        """Report an error no stage turned into an ``EmolensError``, from ``request`` (None: while a
+        frame was processed): the source in play ends with its message, a source being opened
+        counts as not opened, a failed rebuild as ``failed``."""
         message = error_line(error)
         print(f"emolens: {message}", file=sys.stderr)
         if isinstance(request, OpenSource):
@@ -316,11 +320,6 @@ class PipelineWorker(QThread):
             result = next(self._results, None)
         except EmolensError as error:  # SourceLost: a camera unplugged; or a file broken mid-way
             self._end_source(str(error), failed=True)
-            return
-        except Exception as error:  # noqa: BLE001 -- e.g. cv2.error or an ONNX Runtime error mid-stream
-            message = error_line(error)
-            print(f"emolens: {message}", file=sys.stderr)
-            self._end_source(message, failed=True)
             return
         if result is None:
             self._end_source(f"end of {self._source.name}", failed=False)

@@ -42,8 +42,10 @@ _EXAMPLES = """examples:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "train":  # the trainer owns its options (and needs the "train" extra)
-        return _train(argv[1:])
+    leading = argv[:argv.index("train")] if "train" in argv else None
+    if leading is not None and set(leading) <= {"--verbose"}:  # the trainer owns its options ("train" extra)
+        _configure_logging(bool(leading))
+        return _train(argv[len(leading) + 1:])
     args = build_parser().parse_args(argv)
     _configure_logging(args.verbose)
     try:
@@ -113,11 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--align", help="marker to align several sessions on (default: their starts)")
     report.set_defaults(handler=_report)
 
-    # Listed for --help; main() hands "emolens train ..." to the trainer before argparse sees it.
-    train = commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
-                                              "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
-    train.add_argument("argv", nargs=argparse.REMAINDER)
-    train.set_defaults(handler=lambda args: _train(args.argv))
+    # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
+    commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
+                                      "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
     return parser
 
 

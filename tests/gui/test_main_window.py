@@ -88,8 +88,9 @@ def test_open_report_after_a_recording_stops(qtbot, make_window, clip, tmp_path,
     qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
     assert not window.report_action.isEnabled()
     recorded(window, tmp_path / "session.csv", qtbot, min_rows=4)
+    marked_at = rows_recorded(window)
     window.add_marker("ad starts")
-    qtbot.waitUntil(lambda: rows_recorded(window) >= 8, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: rows_recorded(window) >= marked_at + 4, timeout=TIMEOUT_MS)  # frames after the marker
     with qtbot.waitSignal(window.worker.recording_changed, timeout=TIMEOUT_MS):
         window.stop_recording()
     assert window.report_action.isEnabled() and not window.report_button.isHidden()

@@ -56,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
     analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
     analyze.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    analyze.add_argument("--behaviour", action="store_true",
+                         help="add action units, head pose, eye openness, blinks, attention and expressiveness")
+    analyze.add_argument("--landmarks", action="store_true", help="with --behaviour: add the 478 landmarks (956 columns)")
+    analyze.add_argument("--behaviour-hz", type=float, default=_DEFAULTS.behaviour_hz, metavar="HZ",
+                         help=f"landmarker readings per face per second (0 = every frame; default "
+                              f"{_DEFAULTS.behaviour_hz:g})")
     _add_analyzer_options(analyze)
     analyze.set_defaults(handler=_analyze)
 
@@ -127,10 +133,17 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from emolens.analyze import analyze_inputs
 
-    summary = analyze_inputs(args.inputs, Path(args.output), analyzer_options(args), every=args.every,
-                             keypoints=args.keypoints, log=_log, progress=_Progress())
+    if args.landmarks and not args.behaviour:
+        raise EmolensError("--landmarks needs --behaviour")
+    if args.behaviour_hz < 0:
+        raise EmolensError(f"--behaviour-hz must be 0 or more, got {args.behaviour_hz}")
+    options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz)
+    summary = analyze_inputs(args.inputs, Path(args.output), options, every=args.every,
+                             keypoints=args.keypoints, log=_log, progress=_Progress(), landmarks=args.landmarks)
     _log(summary.format())
     return 0
 

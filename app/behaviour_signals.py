@@ -1,0 +1,143 @@
+"""Per-face behaviour signals from one FaceLandmarker result: AUs, head pose, eyes, attention.
+
+Pure numpy, no model: ``emolens.behaviour`` runs MediaPipe and hands the 52 blendshape
+scores and the 4x4 facial transformation matrix to the functions here.
+
+**Action units.** MediaPipe's blendshapes are ARKit's 52 (Apple, ``ARFaceAnchor.BlendShapeLocation``),
+not FACS codes. ``AU_TABLE`` below is the one place that maps them to action units; it follows
+the ARKit-to-FACS correspondence that Apple's own descriptions imply and that animation
+cheat sheets (e.g. Melinda Ozel's "ARKit to FACS") list: each AU is the mean of its left and
+right blendshapes (or the one blendshape), so an AU intensity is a 0-1 blendshape weight,
+**not** a FACS A-E intensity coded by a certified coder. Limits: blendshapes are fitted to
+geometry, so AUs that differ mostly in texture (AU6 cheek raiser wrinkles, AU9 nose wrinkles)
+are weaker than in py-feat or OpenFace; AU23 (lip tightener) has no blendshape of its own and
+is approximated by the lips rolling in; AU25 (lips part) is derived as jaw opening minus lip
+closure; AU43 (eyes closed) and AU45 (blink) are the same per-frame signal: a blink is told
+from closed eyes only over time (``emolens.behaviour_track``). The table in the README is
+written from ``AU_TABLE``.
+
+**Head pose.** Degrees from the rotation part of the transformation matrix (canonical face ->
+camera, camera axes x right, y up, z towards the viewer; the face is measured on its own crop,
+so the angles are relative to the line from the camera to the face). Signs, as seen on the
+image: ``yaw > 0`` when the face turns towards the image's right (the person's left, for a
+camera that does not mirror), ``pitch > 0`` when the face tilts up, ``roll > 0`` when the face
+is turned counter-clockwise in the image (as ``cv2.getRotationMatrix2D`` with a positive angle
+turns it). A mirrored image flips the sign of yaw and roll and keeps pitch.
+
+Example::
+
+    aus = action_units(blendshapes)                  # float32 (n, len(AU_NAMES)), 0..1
+    yaw_pitch_roll = head_pose_deg(matrices)         # float32 (n, 3)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_LANDMARKS = 478  # points of MediaPipe's face mesh (468 + 10 iris points)
+
+# The landmarker's output order (MediaPipe face_blendshapes.tflite); checked against the
+# category names of the first result by emolens.behaviour.
+BLENDSHAPE_NAMES = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft", "browOuterUpRight",
+    "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft", "eyeBlinkRight", "eyeLookDownLeft",
+    "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight", "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft",
+    "eyeLookUpRight", "eyeSquintLeft", "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft",
+    "jawOpen", "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthPressLeft",
+    "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower", "mouthRollUpper", "mouthShrugLower",
+    "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight", "mouthStretchLeft", "mouthStretchRight",
+    "mouthUpperUpLeft", "mouthUpperUpRight", "noseSneerLeft", "noseSneerRight",
+)
+
+# AU code -> (FACS name, blendshapes averaged). The one mapping table; see the module docstring.
+AU_TABLE: dict[str, tuple[str, tuple[str, ...]]] = {
+    "AU01": ("inner brow raiser", ("browInnerUp",)),
+    "AU02": ("outer brow raiser", ("browOuterUpLeft", "browOuterUpRight")),
+    "AU04": ("brow lowerer", ("browDownLeft", "browDownRight")),
+    "AU05": ("upper lid raiser", ("eyeWideLeft", "eyeWideRight")),
+    "AU06": ("cheek raiser", ("cheekSquintLeft", "cheekSquintRight")),
+    "AU07": ("lid tightener", ("eyeSquintLeft", "eyeSquintRight")),
+    "AU09": ("nose wrinkler", ("noseSneerLeft", "noseSneerRight")),
+    "AU10": ("upper lip raiser", ("mouthUpperUpLeft", "mouthUpperUpRight")),
+    "AU12": ("lip corner puller", ("mouthSmileLeft", "mouthSmileRight")),
+    "AU14": ("dimpler", ("mouthDimpleLeft", "mouthDimpleRight")),
+    "AU15": ("lip corner depressor", ("mouthFrownLeft", "mouthFrownRight")),
+    "AU17": ("chin raiser", ("mouthShrugLower",)),
+    "AU18": ("lip pucker", ("mouthPucker",)),
+    "AU20": ("lip stretcher", ("mouthStretchLeft", "mouthStretchRight")),
+    "AU22": ("lip funneler", ("mouthFunnel",)),
+    "AU23": ("lip tightener (approx.: lips rolled in)", ("mouthRollUpper", "mouthRollLower")),
+    "AU24": ("lip pressor", ("mouthPressLeft", "mouthPressRight")),
+    "AU25": ("lips part (jawOpen - mouthClose)", ()),
+    "AU26": ("jaw drop", ("jawOpen",)),
+    "AU34": ("cheek puff", ("cheekPuff",)),
+    "AU43": ("eyes closed", ("eyeBlinkLeft", "eyeBlinkRight")),
+    "AU45": ("blink (per frame = AU43)", ("eyeBlinkLeft", "eyeBlinkRight")),
+}
+AU_NAMES = tuple(AU_TABLE)
+# Eye closure is not an expression: expressiveness leaves it out.
+_EXPRESSIVE = np.array([name not in ("AU43", "AU45") for name in AU_NAMES])
+_INDEX = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
+
+
+def action_units(blendshapes: np.ndarray) -> np.ndarray:
+    """``float32 (n, len(AU_NAMES))`` AU intensities 0..1 from ``(n, 52)`` blendshape scores."""
+    blendshapes = np.asarray(blendshapes, np.float32).reshape(-1, len(BLENDSHAPE_NAMES))
+    out = np.empty((len(blendshapes), len(AU_NAMES)), np.float32)
+    for column, (_, sources) in enumerate(AU_TABLE.values()):
+        if sources:
+            out[:, column] = blendshapes[:, [_INDEX[s] for s in sources]].mean(axis=1)
+        else:  # AU25: the lips part when the jaw opens and the lips do not stay closed over it
+            out[:, column] = blendshapes[:, _INDEX["jawOpen"]] - blendshapes[:, _INDEX["mouthClose"]]
+    return np.clip(out, 0.0, 1.0)
+
+
+def expressiveness(aus: np.ndarray) -> np.ndarray:
+    """``float32 (n,)`` 0..1: the strongest expressive AU of each face (eye closure left out).
+
+    A face at rest scores low, any one strong movement scores high (AFFDEX's "engagement" is
+    likewise the strength of the most active expression). Raw: no per-person baseline.
+    """
+    aus = np.asarray(aus, np.float32)
+    return aus[:, _EXPRESSIVE].max(axis=1) if len(aus) else np.zeros(0, np.float32)
+
+
+def eye_openness(blendshapes: np.ndarray) -> np.ndarray:
+    """``float32 (n, 2)``: openness 0 (closed) .. 1 (open) of the person's right and left eye.
+
+    MediaPipe names ``eyeBlinkLeft`` after the eye on the image's left, which is the person's
+    right eye (checked in tests/test_behaviour.py on a face with one eye closed).
+    """
+    blendshapes = np.asarray(blendshapes, np.float32).reshape(-1, len(BLENDSHAPE_NAMES))
+    closed = blendshapes[:, [_INDEX["eyeBlinkLeft"], _INDEX["eyeBlinkRight"]]]
+    return (1.0 - closed).astype(np.float32)
+
+
+def head_pose_deg(matrices: np.ndarray) -> np.ndarray:
+    """``float32 (n, 3)`` yaw, pitch, roll in degrees from ``(n, 4, 4)`` transformation matrices.
+
+    Signs as in the module docstring: yaw is the azimuth and pitch the elevation of the face's
+    forward axis (the third column of the rotation, scale removed), roll the turn of its up axis.
+    """
+    matrices = np.asarray(matrices, np.float64).reshape(-1, 4, 4)
+    rotation = matrices[:, :3, :3]
+    rotation = rotation / np.linalg.norm(rotation, axis=1, keepdims=True)  # unit columns: drop the scale
+    yaw = np.degrees(np.arctan2(rotation[:, 0, 2], rotation[:, 2, 2]))
+    pitch = np.degrees(np.arcsin(np.clip(rotation[:, 1, 2], -1.0, 1.0)))
+    roll = np.degrees(np.arctan2(rotation[:, 1, 0], rotation[:, 1, 1]))
+    return np.stack([yaw, pitch, roll], axis=1).astype(np.float32)
+
+
+def attentive(pose_deg: np.ndarray, yaw_deg: float, pitch_deg: float) -> np.ndarray:
+    """``float32 (n,)`` 1 where the head points at the camera, else 0 (NaN where the pose is NaN).
+
+    The cone is an ellipse of half-angles ``yaw_deg`` and ``pitch_deg`` around straight ahead:
+    ``(yaw / yaw_deg)^2 + (pitch / pitch_deg)^2 <= 1``. Head pose only: the eyes may look
+    elsewhere.
+    """
+    pose_deg = np.asarray(pose_deg, np.float32).reshape(-1, 3)
+    inside = (pose_deg[:, 0] / yaw_deg) ** 2 + (pose_deg[:, 1] / pitch_deg) ** 2 <= 1.0
+    out = inside.astype(np.float32)
+    out[np.isnan(pose_deg[:, 0])] = np.nan
+    return out

@@ -106,11 +106,11 @@ def expressiveness(aus: np.ndarray) -> np.ndarray:
 def eye_openness(blendshapes: np.ndarray) -> np.ndarray:
     """``float32 (n, 2)``: openness 0 (closed) .. 1 (open) of the person's right and left eye.
 
-    MediaPipe names ``eyeBlinkLeft`` after the eye on the image's left, which is the person's
-    right eye (checked in tests/test_behaviour.py on a face with one eye closed).
+    As in ARKit, ``eyeBlinkRight`` is the person's right eye (the one on the image's left;
+    checked in tests/test_behaviour.py on a real face with one eye closed).
     """
     blendshapes = np.asarray(blendshapes, np.float32).reshape(-1, len(BLENDSHAPE_NAMES))
-    closed = blendshapes[:, [_INDEX["eyeBlinkLeft"], _INDEX["eyeBlinkRight"]]]
+    closed = blendshapes[:, [_INDEX["eyeBlinkRight"], _INDEX["eyeBlinkLeft"]]]
     return (1.0 - closed).astype(np.float32)
 
 

@@ -3,7 +3,8 @@
     emolens [--source S] [--screenshot OUT.png --frames N]     the live window
     emolens analyze INPUT... -o OUT.csv                        frames -> CSV timeline
     emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
-    emolens bench [pipeline|report|gui]                        speed figures
+    emolens bench [pipeline|report|gui|behaviour]              speed figures
+    emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
 
@@ -84,7 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
-    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
+    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui", "behaviour", "behaviour-validation"),
+                       default="pipeline")
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md)")
     bench.add_argument("--quick", action="store_true", help="a short smoke run of any benchmark, not figures to quote")
     bench.set_defaults(handler=_bench)
@@ -173,6 +175,12 @@ def _bench(args: argparse.Namespace) -> int:
         from emolens.bench import run_pipeline_bench
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
+    if args.what.startswith("behaviour"):
+        from emolens import behaviour_bench, behaviour_validation
+
+        if args.what == "behaviour":
+            return behaviour_bench.run_behaviour_bench(out, quick=args.quick, log=_log)
+        return behaviour_validation.run_validation(out, quick=args.quick, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
     return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])])
 

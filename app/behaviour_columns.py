@@ -5,7 +5,7 @@ landmarker could not read that face)::
 
     yaw, pitch, roll          head pose in degrees (signs: emolens.behaviour_signals)
     eye_open_r, eye_open_l    openness 0..1 of the person's right and left eye
-    blink                     1 on the frame where a blink ends, else 0 (empty: no fresh reading)
+    blink                     1 on the frame where a blink ends, else 0
     attentive                 1 when the head points at the camera (the attention cone), else 0
     expressiveness            0..1, the strongest expressive action unit
     AU01 ... AU45             action-unit intensities 0..1 (emolens.behaviour_signals.AU_TABLE)

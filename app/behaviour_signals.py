@@ -141,3 +141,13 @@ def attentive(pose_deg: np.ndarray, yaw_deg: float, pitch_deg: float) -> np.ndar
     out = inside.astype(np.float32)
     out[np.isnan(pose_deg[:, 0])] = np.nan
     return out
+
+
+def rotation_from_pose(yaw_deg: float, pitch_deg: float, roll_deg: float) -> np.ndarray:
+    """The ``(3, 3)`` rotation whose ``head_pose_deg`` is these angles (columns: the face's
+    right, up and forward axes in camera coordinates, x right, y up, z towards the viewer)."""
+    yaw, pitch, roll = np.radians([yaw_deg, pitch_deg, roll_deg])
+    about_y = np.array([[np.cos(yaw), 0, np.sin(yaw)], [0, 1, 0], [-np.sin(yaw), 0, np.cos(yaw)]])
+    about_x = np.array([[1, 0, 0], [0, np.cos(pitch), np.sin(pitch)], [0, -np.sin(pitch), np.cos(pitch)]])
+    about_z = np.array([[np.cos(roll), -np.sin(roll), 0], [np.sin(roll), np.cos(roll), 0], [0, 0, 1]])
+    return about_y @ about_x @ about_z

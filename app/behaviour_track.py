@@ -131,7 +131,8 @@ class BehaviourTracker:
         out = _gather(picks, shifts)
         out["attentive"] = attentive(out["head_pose"], self.attention_yaw_deg, self.attention_pitch_deg)
         out["expressiveness"] = expressiveness(out["aus"])
-        out["blink"] = blink
+        # A held reading (no fresh one this frame) still says "no blink ended here".
+        out["blink"] = np.where(np.isnan(blink) & ~np.isnan(out["head_pose"][:, 0]), 0.0, blink).astype(np.float32)
         for row in fresh:
             if not np.isnan(out["attentive"][row]):
                 totals = self._faces[int(faces.face_id[row])].totals

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", help="camera index, video file or image folder (default: the camera)")
     parser.add_argument("--screenshot", help="process --frames frames, save a screenshot of the window, exit")
     parser.add_argument("--frames", type=int, default=30, help="frames to process before --screenshot (default 30)")
+    parser.add_argument("--behaviour", action="store_true", help="start with behaviour on (action units, head pose)")
+    parser.add_argument("--mesh", action="store_true", help="draw the landmark mesh (turns behaviour on)")
+    parser.add_argument("--head-axes", action="store_true", help="draw head-pose axes (turns behaviour on)")
     _add_analyzer_options(parser, use_defaults=False)  # unset options keep the window's saved settings
     parser.set_defaults(handler=_gui)
     commands = parser.add_subparsers(title="subcommands", metavar="COMMAND")

@@ -15,7 +15,8 @@ import pytest
 
 from emolens.behaviour import BehaviourEstimator, landmarker_model_path
 from emolens.behaviour_columns import behaviour_columns
-from emolens.behaviour_signals import AU_NAMES, AU_TABLE, BLENDSHAPE_NAMES, action_units, attentive, head_pose_deg
+from emolens.behaviour_signals import (AU_NAMES, AU_TABLE, BLENDSHAPE_NAMES, action_units, attentive, head_pose_deg,
+                                      rotation_from_pose)
 from emolens.card import packaged_model_dir
 from emolens.errors import EmolensError
 from emolens.types import Faces
@@ -120,12 +121,8 @@ def test_attention_cone():
 def test_head_pose_of_known_rotations():
     """Matrices built from known angles come back as those angles, with the stated signs."""
     def rotation(yaw, pitch, roll):
-        y, p, r = np.radians([yaw, pitch, roll])
-        ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-        rx = np.array([[1, 0, 0], [0, np.cos(p), np.sin(p)], [0, -np.sin(p), np.cos(p)]])
-        rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
         matrix = np.eye(4)
-        matrix[:3, :3] = 1.7 * ry @ rx @ rz  # with a scale, as the landmarker's matrices have
+        matrix[:3, :3] = 1.7 * rotation_from_pose(yaw, pitch, roll)  # with a scale, as the landmarker's have
         return matrix
     for angles in ([20, 0, 0], [0, 15, 0], [0, 0, -30], [10, -5, 12]):
         assert head_pose_deg(rotation(*angles)[None])[0] == pytest.approx(angles, abs=0.5)

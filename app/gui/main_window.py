@@ -25,6 +25,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QGridLayout, QLabel, QMainWindow, QPushButton, QSplitter, QWidget
 
+from emolens.gui.behaviour_overlay import BehaviourControls
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
 from emolens.gui.settings import PIPELINE_FIELDS, Settings, default_recording_folder, load_settings, save_settings
@@ -120,6 +121,7 @@ class MainWindow(QMainWindow):
         self.worker.result_ready.connect(self._on_result_ready)
         self.report_ready.connect(self._on_report_ready)
         self.worker.start()
+        self.behaviour = BehaviourControls(self)  # Behaviour menu, AU dock, overlays
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(_REFRESH_MS)
         self._refresh_timer.timeout.connect(self.refresh_panels)

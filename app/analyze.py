@@ -54,8 +54,9 @@ def format_behaviour(totals: FaceBehaviourTotals) -> str:
     """The summary's behaviour line: attention share, blink rate, mean expressiveness."""
     if not totals.readings:
         return "behaviour: no face could be read by the landmarker"
-    return (f"behaviour: attention {totals.attention_share:.1%} of readings, blink rate "
-            f"{totals.blink_rate_per_min:.1f}/min ({totals.blinks} blinks in {totals.seconds:.1f} face-seconds), "
+    blinks = (f"blink rate {totals.blink_rate_per_min:.1f}/min ({totals.blinks} blinks in {totals.seconds:.1f} "
+              f"face-seconds)" if totals.seconds > 0 else "no blink rate (no video)")
+    return (f"behaviour: attention {totals.attention_share:.1%} of readings, {blinks}, "
             f"mean expressiveness {totals.mean_expressiveness:.2f}")
 
 

@@ -104,8 +104,9 @@ class BehaviourEstimator:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        with captured_native_stderr():
+        with captured_native_stderr():  # start-up and first-call logs (TFLite delegates); later calls are quiet
             self._landmarker = vision.FaceLandmarker.create_from_options(options)
+            self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
         self.crop_scale = crop_scale
         self.crop_px = crop_px
         self._lock = threading.Lock()
@@ -124,8 +125,7 @@ class BehaviourEstimator:
             for out, row in enumerate(rows):
                 left, top, side = self._crop_square(faces.xyxy[row])
                 crop = self._crop(image, left, top, side)
-                with captured_native_stderr():  # the first call logs TFLite delegate chatter
-                    result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
+                result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
                 if not result.face_landmarks:
                     continue
                 found[out] = True

@@ -76,8 +76,16 @@ AU_TABLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "AU45": ("blink (per frame = AU43)", ("eyeBlinkLeft", "eyeBlinkRight")),
 }
 AU_NAMES = tuple(AU_TABLE)
-# Eye closure is not an expression: expressiveness leaves it out.
-_EXPRESSIVE = np.array([name not in ("AU43", "AU45") for name in AU_NAMES])
+# The face at rest: the median of each AU on the 281 FER+ *train* faces labelled neutral (majority rule)
+# that the pipeline read, by the protocol of emolens.behaviour_validation (upscaled x4 on a canvas).
+AU_AT_REST = {"AU01": 0.051, "AU02": 0.152, "AU04": 0.023, "AU05": 0.014, "AU06": 0.000, "AU07": 0.248, "AU09": 0.000,
+              "AU10": 0.000, "AU12": 0.000, "AU14": 0.003, "AU15": 0.004, "AU17": 0.023, "AU18": 0.070, "AU20": 0.004,
+              "AU22": 0.002, "AU23": 0.017, "AU24": 0.017, "AU25": 0.008, "AU26": 0.009, "AU34": 0.000, "AU43": 0.059,
+              "AU45": 0.059}
+# Left out of expressiveness: eye closure (not an expression), and AU7 and AU18, which MediaPipe reports
+# on those neutral faces about as strongly as on expressive ones (90th percentiles 0.50 and 0.78).
+_EXPRESSIVE = np.array([name not in ("AU07", "AU18", "AU43", "AU45") for name in AU_NAMES])
+_REST = np.array([AU_AT_REST[name] for name in AU_NAMES], np.float32)
 _INDEX = {name: i for i, name in enumerate(BLENDSHAPE_NAMES)}
 
 
@@ -94,13 +102,19 @@ def action_units(blendshapes: np.ndarray) -> np.ndarray:
 
 
 def expressiveness(aus: np.ndarray) -> np.ndarray:
-    """``float32 (n,)`` 0..1: the strongest expressive AU of each face (eye closure left out).
+    """``float32 (n,)`` 0..1: how far each face moves from rest (AFFDEX's "engagement" idea).
 
-    A face at rest scores low, any one strong movement scores high (AFFDEX's "engagement" is
-    likewise the strength of the most active expression). Raw: no per-person baseline.
+    The mean of the three strongest expressive AUs, each measured above its level at rest
+    (``AU_AT_REST``) and rescaled to 0..1: ``(au - rest) / (1 - rest)``. Chosen on FER+ train
+    faces among max / top-3 / mean variants: it best told emotional faces from neutral ones while
+    keeping a 0..1 range a person can read (FER+ train medians: neutral 0.16, other emotions 0.43).
+    One population baseline, not a per-person one.
     """
-    aus = np.asarray(aus, np.float32)
-    return aus[:, _EXPRESSIVE].max(axis=1) if len(aus) else np.zeros(0, np.float32)
+    aus = np.asarray(aus, np.float32).reshape(-1, len(AU_NAMES))
+    above = np.clip((aus - _REST) / (1.0 - _REST), 0.0, 1.0)[:, _EXPRESSIVE]
+    out = np.sort(above, axis=1)[:, -3:].mean(axis=1).astype(np.float32)
+    out[np.isnan(aus).any(axis=1)] = np.nan
+    return out
 
 
 def eye_openness(blendshapes: np.ndarray) -> np.ndarray:

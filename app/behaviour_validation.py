@@ -14,6 +14,7 @@ the trainer measures the crop geometry, and then goes through the real pipeline:
 * AU12 (lip corner puller): happy vs neutral, target >= 0.90;
 * AU26 (jaw drop) and AU25 (lips part): surprise vs neutral, target >= 0.85;
 * AU4 (brow lowerer): angry vs happy, target > 0.5 (higher on angry);
+* expressiveness: every other emotion vs neutral, > 0.5;
 
 and a table of every AU against every emotion, one emotion vs all the others.
 """
@@ -97,8 +98,10 @@ def measure(folder: Path, per_class: int | None = None, log: Callable[[str], Non
                 continue
             faces = analyzer.analyze(on_canvas(gray))
             read = len(faces) > 0 and not np.isnan(faces.aus[0]).any()
-            values = faces.aus[int(np.argmax(faces.det_score))] if read else np.full(len(AU_NAMES), np.nan)
-            rows.append({"file": name, "emotion": emotion, "read": read, **dict(zip(AU_NAMES, values))})
+            best = int(np.argmax(faces.det_score)) if read else 0
+            values = faces.aus[best] if read else np.full(len(AU_NAMES), np.nan)
+            rows.append({"file": name, "emotion": emotion, "read": read, **dict(zip(AU_NAMES, values)),
+                         "expressiveness": float(faces.expressiveness[best]) if read else np.nan})
             if (index + 1) % 500 == 0:
                 log(f"{index + 1}/{len(items)} faces, {time.perf_counter() - started:.0f} s")
     return pd.DataFrame(rows)
@@ -109,6 +112,9 @@ def auc_tables(table: pd.DataFrame) -> tuple[list[tuple[str, str, str, float, fl
     read = table[table["read"]]
     checks = [(au, pos, neg, roc_auc(read.loc[read.emotion == pos, au], read.loc[read.emotion == neg, au]), target)
               for au, pos, neg, target in CHECKS]
+    checks.append(("expressiveness", "any emotion", "neutral",
+                   roc_auc(read.loc[read.emotion != "neutral", "expressiveness"],
+                           read.loc[read.emotion == "neutral", "expressiveness"]), 0.5))
     grid = pd.DataFrame({emotion: [roc_auc(read.loc[read.emotion == emotion, au], read.loc[read.emotion != emotion, au])
                                    for au in AU_NAMES] for emotion in EMOTIONS}, index=list(AU_NAMES))
     return checks, grid

@@ -246,3 +246,18 @@ def test_api_one_image_and_faces_indexing_keep_the_fields(astronaut):
     assert picked.aus.shape == (1, len(AU_NAMES)) and picked.attentive[0] == 1.0
     with pytest.raises(ValueError, match="aus"):
         faces.with_fields(aus=np.zeros((2, len(AU_NAMES)), np.float32))
+
+
+def test_readme_au_table_is_the_code_table():
+    """The README's mapping table lists exactly AU_TABLE's rows (one table, written from the code)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("## Behaviour: action units"):readme.index("## The model")]
+    rows = {}
+    for line in section.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells and cells[0][:2] == "AU" and cells[0][2:].isdigit() and len(cells) == 3:
+            rows[cells[0]] = (cells[1], tuple(name.strip("` ") for name in cells[2].split(",")))
+    assert list(rows) == list(AU_NAMES)
+    for code, (name, sources) in AU_TABLE.items():
+        assert rows[code][0] == name
+        assert rows[code][1] == (sources or ("jawOpen` − `mouthClose",))  # AU25 is derived

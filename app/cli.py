@@ -173,7 +173,7 @@ _QUICK_BENCH = {"gui": ["--seconds", "4"], "report": ["--minutes", "5", "--repea
 
 
 def _bench(args: argparse.Namespace) -> int:
-    out = Path(args.out or f"benchmarks/{args.what}.md")
+    out = Path(args.out or f"benchmarks/{args.what.replace('-', '_')}.md")
     if args.what == "pipeline":
         from emolens.bench import run_pipeline_bench
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QDockWidget, QWidget
 
 from emolens.behaviour_signals import AU_NAMES, rotation_from_pose
 from emolens.gui.drawing import paint_score_bars, pixel_font
+from emolens.pipeline import AnalyzerOptions
 from emolens.types import Faces
 
 _AXIS_COLOURS = (QColor(229, 57, 53), QColor(67, 160, 71), QColor(30, 136, 229))  # right, up, forward
@@ -160,6 +161,10 @@ class BehaviourControls:
         action.setCheckable(True)
         action.toggled.connect(slot)
         return action
+
+    def options(self, options: AnalyzerOptions) -> AnalyzerOptions:
+        """``options`` with behaviour as the menu has it (for any rebuild of the pipeline)."""
+        return replace(options, behaviour=self.read_action.isChecked())
 
     def set_behaviour(self, on: bool) -> None:
         """Rebuild the pipeline with or without the landmarker; the AU dock shows while it is on."""

@@ -240,7 +240,8 @@ class MainWindow(QMainWindow):
         self._change(**changed)
         self._show_settings()
         if changed.keys() & _REBUILD_FIELDS:
-            self.worker.request(SetOptions(self._settings.analyzer_options(self._model, self._tiles)))
+            self.worker.request(SetOptions(self.behaviour.options(self._settings.analyzer_options(self._model,
+                                                                                                  self._tiles))))
         elif "tau_s" in changed:
             self.worker.request(SetTau(self._settings.tau_s))
         if changed.keys() & {"camera", "resolution"} and self._on_camera:

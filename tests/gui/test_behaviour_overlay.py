@@ -84,7 +84,7 @@ def test_au_bars_show_the_selected_face(qtbot, read_face):
     assert bars._title == "behaviour off"
 
 
-def test_the_behaviour_menu_turns_the_landmarker_on(qtbot, make_window, clip):
+def test_the_behaviour_menu_turns_the_landmarker_on(qtbot, make_window, clip, tmp_path):
     window = make_window()
     titles = [action.text() for action in window.menuBar().actions()]
     assert "&Behaviour" in titles
@@ -95,3 +95,11 @@ def test_the_behaviour_menu_turns_the_landmarker_on(qtbot, make_window, clip):
                     timeout=TIMEOUT_MS)
     assert window.behaviour.dock.isVisibleTo(window)
     qtbot.waitUntil(lambda: window.behaviour.bars._aus is not None, timeout=TIMEOUT_MS)
+    path = tmp_path / "session.csv"  # a recording made with behaviour on has its columns
+    window.start_recording(path)
+    qtbot.waitUntil(lambda: window.recording.active, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: path.exists() and len(path.read_text().splitlines()) > 1, timeout=TIMEOUT_MS)
+    window.stop_recording()
+    qtbot.waitUntil(lambda: not window.recording.active, timeout=TIMEOUT_MS)
+    header = path.read_text().splitlines()[0].split(",")
+    assert {"yaw", "attentive", "AU12", "bs_jawOpen"} <= set(header)

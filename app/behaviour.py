@@ -40,7 +40,6 @@ from emolens.quiet import captured_native_stderr
 from emolens.types import Faces
 
 
-
 def landmarker_model_path(model_dir: Path | None = None) -> Path:
     """Path of ``face_landmarker.task``, checked against its recorded size and sha256.
 

@@ -15,8 +15,15 @@ import pytest
 
 from emolens.behaviour import BehaviourEstimator, landmarker_model_path
 from emolens.behaviour_columns import behaviour_columns
-from emolens.behaviour_signals import (AU_NAMES, AU_TABLE, BLENDSHAPE_NAMES, action_units, attentive, head_pose_deg,
-                                      rotation_from_pose)
+from emolens.behaviour_signals import (
+    AU_NAMES,
+    AU_TABLE,
+    BLENDSHAPE_NAMES,
+    action_units,
+    attentive,
+    head_pose_deg,
+    rotation_from_pose,
+)
 from emolens.card import packaged_model_dir
 from emolens.errors import EmolensError
 from emolens.types import Faces
@@ -152,6 +159,7 @@ def test_yaw_changes_monotonically_with_the_turn_and_flips_under_mirroring(estim
     yaw, _, roll = read(estimator, turned_face).pose_deg[0]
     mirrored_yaw, _, mirrored_roll = read(estimator, turned_face[:, ::-1].copy(), mirror_box).pose_deg[0]
     assert np.sign(mirrored_yaw) == -np.sign(yaw) and abs(mirrored_yaw + yaw) < 3
+    assert abs(mirrored_roll + roll) < 3  # roll flips too
 
 
 @pytest.mark.parametrize("angle", [-30, -15, 15, 30])

@@ -52,7 +52,7 @@ def behaviour_table_html(segments: pd.DataFrame) -> str | None:
     """The behaviour columns of a segment table (``segment_table``) as HTML, or None."""
     if not all(column in segments.columns for column in REPORTED):
         return None
-    from emolens.report.charts import clock
+    from emolens.report.charts import clock  # here, not at the top: emolens.report.html imports this module
     from emolens.report.html import _styler
 
     shown = segments[["marker", "start_s", "face", *REPORTED]].rename(columns={**REPORTED, "marker": "segment",

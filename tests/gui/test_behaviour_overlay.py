@@ -16,8 +16,9 @@ TIMEOUT_MS = 60_000
 @pytest.fixture(scope="module")
 def read_face():
     """The astronaut photo and her faces with the behaviour fields, from the real pipeline."""
-    import cv2
     from importlib import resources
+
+    import cv2
 
     from emolens.pipeline import Analyzer, AnalyzerOptions
 

@@ -76,8 +76,8 @@ AU_TABLE: dict[str, tuple[str, tuple[str, ...]]] = {
     "AU45": ("blink (per frame = AU43)", ("eyeBlinkLeft", "eyeBlinkRight")),
 }
 AU_NAMES = tuple(AU_TABLE)
-# The face at rest: the median of each AU on the 281 FER+ *train* faces labelled neutral (majority rule)
-# that the pipeline read, by the protocol of emolens.behaviour_validation (upscaled x4 on a canvas).
+# The face at rest: the median of each AU on the first 300 FER+ *train* faces labelled neutral (majority
+# rule), of which the pipeline read 281, by emolens.behaviour_validation.au_rest_levels.
 AU_AT_REST = {"AU01": 0.051, "AU02": 0.152, "AU04": 0.023, "AU05": 0.014, "AU06": 0.000, "AU07": 0.248, "AU09": 0.000,
               "AU10": 0.000, "AU12": 0.000, "AU14": 0.003, "AU15": 0.004, "AU17": 0.023, "AU18": 0.070, "AU20": 0.004,
               "AU22": 0.002, "AU23": 0.017, "AU24": 0.017, "AU25": 0.008, "AU26": 0.009, "AU34": 0.000, "AU43": 0.059,

@@ -67,17 +67,19 @@ def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
                  / (len(positive) * len(negative)))
 
 
-def measure(folder: Path, per_class: int | None = None, log: Callable[[str], None] = print) -> pd.DataFrame:
-    """One row per labelled FER+ test face: its emotion, whether it was read, and its AUs.
+def measure(folder: Path, per_class: int | None = None, log: Callable[[str], None] = print,
+            split: str = "FER2013Test", emotions: tuple[str, ...] = EMOTIONS) -> pd.DataFrame:
+    """One row per labelled FER+ face of ``split``: its emotion, whether it was read, its AUs.
 
-    ``per_class`` keeps at most that many faces of each emotion (the first in file order).
+    ``per_class`` keeps at most that many faces of each emotion (the first in file order);
+    ``emotions`` keeps only faces with those labels.
     """
     from emolens.pipeline import Analyzer, AnalyzerOptions
 
-    test = folder / "FER2013Test"
+    test = folder / split
     if not (test / "label.csv").is_file():
-        raise EmolensError(f"FER+ test labels not found: {test / 'label.csv'}")
-    items = majority_labels(test / "label.csv")
+        raise EmolensError(f"FER+ labels not found: {test / 'label.csv'}")
+    items = [item for item in majority_labels(test / "label.csv") if item[1] in emotions]
     if per_class:
         items = [item for group in pd.DataFrame(items).groupby(1, sort=False)
                  for item in group[1].head(per_class).itertuples(index=False, name=None)]
@@ -97,6 +99,14 @@ def measure(folder: Path, per_class: int | None = None, log: Callable[[str], Non
             if (index + 1) % 500 == 0:
                 log(f"{index + 1}/{len(items)} faces, {time.perf_counter() - started:.0f} s")
     return pd.DataFrame(rows)
+
+
+def au_rest_levels(folder: Path = FERPLUS_DEFAULT, faces: int = 300) -> dict[str, float]:
+    """Median AUs of the first ``faces`` FER+ *train* faces labelled neutral: how
+    ``emolens.behaviour_signals.AU_AT_REST`` was derived (tests/test_behaviour_validation.py reruns it)."""
+    table = measure(folder, per_class=faces, split="FER2013Train", emotions=("neutral",), log=lambda _: None)
+    read = table[table["read"]]
+    return {au: float(read[au].median()) for au in AU_NAMES}
 
 
 def auc_tables(table: pd.DataFrame) -> tuple[list[tuple[str, str, str, float, float]], pd.DataFrame]:

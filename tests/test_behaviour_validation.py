@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emolens.behaviour_validation import FERPLUS_DEFAULT, auc_tables, majority_labels, measure, roc_auc
+from emolens.behaviour_signals import AU_AT_REST
+from emolens.behaviour_validation import FERPLUS_DEFAULT, au_rest_levels, auc_tables, majority_labels, measure, roc_auc
 
 
 def ferplus_or_skip() -> Path:
@@ -43,3 +44,9 @@ def test_action_units_separate_fer_plus_emotions():
     read = table[table["read"]]
     assert np.median(read.loc[read.emotion == "angry", "AU04"]) > np.median(read.loc[read.emotion == "happy", "AU04"])
     assert checks[("expressiveness", "any emotion", "neutral")] > 0.6
+
+
+def test_the_levels_at_rest_are_the_fer_plus_train_medians():
+    """AU_AT_REST (expressiveness's baseline) is what au_rest_levels measures, to its 3 decimals."""
+    measured = au_rest_levels(ferplus_or_skip())
+    assert measured == pytest.approx(AU_AT_REST, abs=0.0015)

@@ -269,3 +269,12 @@ def test_readme_au_table_is_the_code_table():
     for code, (name, sources) in AU_TABLE.items():
         assert rows[code][0] == name
         assert rows[code][1] == (sources or ("jawOpen` − `mouthClose",))  # AU25 is derived
+
+
+def test_landmarks_without_behaviour_is_one_clear_error(tmp_path, capsys):
+    from emolens.cli import main
+
+    demo = Path(str(packaged_model_dir())).parent / "assets" / "demo.mp4"
+    assert main(["analyze", str(demo), "-o", str(tmp_path / "t.csv"), "--landmarks"]) == 1
+    assert capsys.readouterr().err.strip() == "emolens: error: --landmarks needs --behaviour"
+    assert not (tmp_path / "t.csv").exists()

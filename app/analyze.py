@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from emolens.behaviour_track import FaceBehaviourTotals
 from emolens.errors import EmolensError
 from emolens.pipeline import Analyzer, AnalyzerOptions
 from emolens.record import CsvRecorder
@@ -32,6 +33,7 @@ class AnalyzeSummary:
     seconds: float = 0.0
     dominant: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
+    behaviour: FaceBehaviourTotals | None = None
 
     def format(self) -> str:
         fps = self.frames / self.seconds if self.seconds else 0.0
@@ -41,15 +43,30 @@ class AnalyzeSummary:
                  f"wrote {self.rows} rows to {self.output}",
                  f"frames {self.frames}, faces {self.face_rows}, wall time {self.seconds:.1f} s, {fps:.1f} fps",
                  f"dominant emotion: {shares}"]
+        if self.behaviour is not None:
+            lines.append(format_behaviour(self.behaviour))
         if self.skipped_images:
             lines.insert(0, f"skipped {self.skipped_images} unreadable image(s)")
         return "\n".join(lines)
 
 
+def format_behaviour(totals: FaceBehaviourTotals) -> str:
+    """The summary's behaviour line: attention share, blink rate, mean expressiveness."""
+    if not totals.readings:
+        return "behaviour: no face could be read by the landmarker"
+    blinks = (f"blink rate {totals.blink_rate_per_min:.1f}/min ({totals.blinks} blinks in {totals.seconds:.1f} "
+              f"face-seconds)" if totals.seconds > 0 else "no blink rate (no video)")
+    return (f"behaviour: attention {totals.attention_share:.1%} of readings, {blinks}, "
+            f"mean expressiveness {totals.mean_expressiveness:.2f}")
+
+
 def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | None = None, every: int = 1,
                    keypoints: bool = False, log: Callable[[str], None] = print,
-                   progress: Callable[[int, int], None] | None = None) -> AnalyzeSummary:
+                   progress: Callable[[int, int], None] | None = None, landmarks: bool = False) -> AnalyzeSummary:
     """Analyze every input in turn into one CSV (the ``source`` column tells them apart).
+
+    With ``options.behaviour`` the CSV gets the behaviour columns (``landmarks``: the 956
+    landmark columns too) and the summary a behaviour line.
 
     A missing input fails before anything is written; any failure before the first row
     removes the (header-only) output, so a failed run leaves no file behind.
@@ -64,7 +81,10 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
     started = time.perf_counter()
     with Analyzer(options) as analyzer:
         log(f"emolens: {analyzer.classifier.describe()}")
-        recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints)
+        behaviour = analyzer.behaviour is not None
+        if landmarks and not behaviour:
+            raise EmolensError("--landmarks needs --behaviour")
+        recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints, behaviour=behaviour, landmarks=landmarks)
         try:
             with recorder:
                 for spec in inputs:
@@ -75,6 +95,8 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
                 output.unlink(missing_ok=True)
             raise
         summary.rows = recorder.rows
+        if behaviour:
+            summary.behaviour = analyzer.behaviour_tracker.totals()
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -3,7 +3,8 @@
     emolens [--source S] [--screenshot OUT.png --frames N]     the live window
     emolens analyze INPUT... -o OUT.csv                        frames -> CSV timeline
     emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
-    emolens bench [pipeline|report|gui]                        speed figures
+    emolens bench [pipeline|report|gui|behaviour]              speed figures
+    emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
 
@@ -66,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", help="camera index, video file or image folder (default: the camera)")
     parser.add_argument("--screenshot", help="process --frames frames, save a screenshot of the window, exit")
     parser.add_argument("--frames", type=int, default=30, help="frames to process before --screenshot (default 30)")
+    parser.add_argument("--behaviour", action="store_true", help="start with behaviour on (action units, head pose)")
+    parser.add_argument("--mesh", action="store_true", help="draw the landmark mesh (turns behaviour on)")
+    parser.add_argument("--head-axes", action="store_true", help="draw head-pose axes (turns behaviour on)")
     _add_analyzer_options(parser, use_defaults=False)  # unset options keep the window's saved settings
     parser.set_defaults(handler=_gui)
     commands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
@@ -79,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
     analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
     analyze.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    analyze.add_argument("--behaviour", action="store_true",
+                         help="add action units, head pose, eye openness, blinks, attention and expressiveness")
+    analyze.add_argument("--landmarks", action="store_true", help="with --behaviour: add the 478 landmarks (956 columns)")
+    analyze.add_argument("--behaviour-hz", type=float, default=_DEFAULTS.behaviour_hz, metavar="HZ",
+                         help=f"landmarker readings per face per second (0 = every frame; default "
+                              f"{_DEFAULTS.behaviour_hz:g})")
     _add_analyzer_options(analyze)
     analyze.set_defaults(handler=_analyze)
 
@@ -102,7 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
-    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
+    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui", "behaviour", "behaviour-validation"),
+                       default="pipeline")
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
@@ -167,11 +178,19 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from emolens.analyze import analyze_inputs
 
+    if args.landmarks and not args.behaviour:
+        raise EmolensError("--landmarks needs --behaviour")
+    if args.behaviour_hz < 0:
+        raise EmolensError(f"--behaviour-hz must be 0 or more, got {args.behaviour_hz}")
+    options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz)
     with _Progress("frame") as progress:
-        summary = analyze_inputs(args.inputs, Path(args.output), analyzer_options(args), every=args.every,
-                                 keypoints=args.keypoints, log=progress.write, progress=progress)
+        summary = analyze_inputs(args.inputs, Path(args.output), options, every=args.every,
+                                 keypoints=args.keypoints, log=progress.write, progress=progress,
+                                 landmarks=args.landmarks)
     _log(summary.format())
     return 0
 
@@ -202,7 +221,7 @@ def bench_results_path(what: str, out: str | None, quick: bool) -> Path:
         return Path(out)
     if quick:
         return Path(tempfile.gettempdir()) / "emolens-bench" / f"{what}-quick.md"
-    return Path("benchmarks") / f"{what}.md"
+    return Path("benchmarks") / f"{what.replace('-', '_')}.md"
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -216,6 +235,12 @@ def _bench(args: argparse.Namespace) -> int:
         from emolens.bench import run_pipeline_bench
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
+    if args.what.startswith("behaviour"):
+        from emolens import behaviour_bench, behaviour_validation
+
+        if args.what == "behaviour":
+            return behaviour_bench.run_behaviour_bench(out, quick=args.quick, log=_log)
+        return behaviour_validation.run_validation(out, quick=args.quick, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
     return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])], command=command)
 

@@ -1,8 +1,13 @@
-"""The whole product in one screen: frames -> detect -> crop -> classify -> track -> record.
+"""The whole product in one screen: frames -> detect -> crop -> classify -> track [-> behaviour] -> record.
 
 ``Analyzer`` owns one instance of each stage. ``run(source)`` is a generator of
 ``FrameResult`` (faces and per-stage milliseconds, never the accumulated frames), shared
 by the CLI, the GUI worker and the benchmarks; ``analyze(image)`` is the one-frame API.
+
+With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour``) reads the faces that are due
+(``emolens.behaviour_track``) on a worker thread of its own, so it runs on the second core
+while the next frame is decoded, detected and classified: ``run()`` yields each frame one frame
+later, complete and in order.
 
 Example::
 
@@ -16,10 +21,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from emolens.behaviour import BehaviourEstimator
+from emolens.behaviour_track import BehaviourTracker
 from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.crop import crop_faces
@@ -47,6 +55,10 @@ class AnalyzerOptions:
         max_gap_s: how long an unseen face keeps its ID.
         tau_s: score smoothing time constant in seconds (0 = raw scores).
         threads: classifier CPU threads (0 = all cores).
+        behaviour: also read landmarks, action units, head pose, eyes, attention and blinks.
+        behaviour_hz: landmarker readings per face per second of media time (0 = every frame);
+            values are held in between (see ``emolens.behaviour_track`` for what that costs).
+        attention_yaw_deg, attention_pitch_deg: half-angles of the "looking at the camera" cone.
     """
 
     model: str | None = None
@@ -58,6 +70,10 @@ class AnalyzerOptions:
     max_gap_s: float = 1.0
     tau_s: float = 0.5
     threads: int = 0
+    behaviour: bool = False
+    behaviour_hz: float = 15.0
+    attention_yaw_deg: float = 25.0
+    attention_pitch_deg: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -79,6 +95,15 @@ class Analyzer:
         self.detector = FaceDetector(self.options.detector, self.options.min_confidence, self.options.max_faces,
                                      self.options.tiles)
         self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
+        self.behaviour: BehaviourEstimator | None = None
+        if self.options.behaviour:
+            self.behaviour = BehaviourEstimator()
+            self.behaviour_tracker = self._behaviour_tracker(self.options.behaviour_hz)
+            self._behaviour_pool = ThreadPoolExecutor(1, thread_name_prefix="emolens-behaviour")
+
+    def _behaviour_tracker(self, hz: float) -> BehaviourTracker:
+        return BehaviourTracker(hz, self.options.attention_yaw_deg, self.options.attention_pitch_deg,
+                                max_gap_s=self.options.max_gap_s)
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -101,8 +126,15 @@ class Analyzer:
         image = as_bgr8(image, rgb)
         faces = self.classify(image, self.detector.detect(image))
         if t_s is not None:
-            return self.tracker.update(faces, t_s)
-        return faces.with_fields(face_id=np.arange(1, len(faces) + 1), smoothed=faces.probs)
+            faces = self.tracker.update(faces, t_s)
+        else:
+            faces = faces.with_fields(face_id=np.arange(1, len(faces) + 1), smoothed=faces.probs)
+        if self.behaviour is not None:
+            tracker = self.behaviour_tracker if t_s is not None else self._behaviour_tracker(0.0)
+            now = 0.0 if t_s is None else t_s
+            rows = tracker.due(faces, now)
+            faces = tracker.update(faces, now, rows, self.behaviour.estimate(image, faces, rows))
+        return faces
 
     def classify(self, image: np.ndarray, faces: Faces) -> Faces:
         """``faces`` with ``probs`` from the emotion model (and their ``labels``)."""
@@ -127,6 +159,8 @@ class Analyzer:
         lap("classify")
         if independent:
             self.tracker.reset()
+            if self.behaviour is not None:
+                self.behaviour_tracker.reset()
         faces = self.tracker.update(faces, frame.t_s)
         lap("track")
         return FrameResult(frame, faces, timings)
@@ -134,26 +168,64 @@ class Analyzer:
     def run(self, source: FrameSource, recorder: CsvRecorder | None = None) -> Iterator[FrameResult]:
         """Process every frame of ``source``, recording each when a recorder is given."""
         frames = iter(source)
+        pending: tuple[FrameResult, np.ndarray, Future] | None = None
         while True:
             started = time.perf_counter()
             frame = next(frames, None)
             if frame is None:
-                return
+                break
             waited = (time.perf_counter() - started) * 1000.0
             result = self.process(frame, independent=source.independent)
             result.timings_ms["decode"] = waited
-            if recorder is not None:
-                started = time.perf_counter()
-                recorder.append(frame, result.faces)
-                result.timings_ms["record"] = (time.perf_counter() - started) * 1000.0
-            yield result
+            if self.behaviour is None:
+                yield self._record(result, recorder)
+                continue
+            # Frame n goes to the landmarker's thread before frame n-1 is collected, so the
+            # landmarker works on n while this thread decodes, detects and classifies n+1.
+            rows = self.behaviour_tracker.due(result.faces, frame.t_s)
+            job = self._behaviour_pool.submit(self._timed_estimate, frame.image, result.faces, rows)
+            if source.independent:  # face IDs restart on every image: nothing to overlap with
+                yield self._record(self._with_behaviour(result, rows, job), recorder)
+                continue
+            if pending is not None:
+                yield self._record(self._with_behaviour(*pending), recorder)
+            pending = (result, rows, job)
+        if pending is not None:
+            yield self._record(self._with_behaviour(*pending), recorder)
+
+    def _timed_estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray):
+        started = time.perf_counter()
+        sample = self.behaviour.estimate(image, faces, rows)
+        return sample, (time.perf_counter() - started) * 1000.0
+
+    def _with_behaviour(self, result: FrameResult, rows: np.ndarray, job: Future) -> FrameResult:
+        """``result`` with its landmarker reading merged in (waits for it; times the wait)."""
+        started = time.perf_counter()
+        sample, landmarker_ms = job.result()
+        result.timings_ms["behaviour_wait"] = (time.perf_counter() - started) * 1000.0
+        result.timings_ms["behaviour"] = landmarker_ms
+        faces = self.behaviour_tracker.update(result.faces, result.frame.t_s, rows, sample)
+        return FrameResult(result.frame, faces, result.timings_ms)
+
+    @staticmethod
+    def _record(result: FrameResult, recorder: CsvRecorder | None) -> FrameResult:
+        if recorder is not None:
+            started = time.perf_counter()
+            recorder.append(result.frame, result.faces)
+            result.timings_ms["record"] = (time.perf_counter() - started) * 1000.0
+        return result
 
     def reset(self) -> None:
         """Forget tracks (new session or source)."""
         self.tracker.reset()
+        if self.behaviour is not None:
+            self.behaviour_tracker.reset()
 
     def close(self) -> None:
         self.detector.close()
+        if self.behaviour is not None:
+            self._behaviour_pool.shutdown(wait=True)
+            self.behaviour.close()
 
     def __enter__(self) -> Analyzer:
         return self

@@ -13,6 +13,7 @@ Schema (columns in this order; emotion columns follow the model card's label ord
     dominant    the label with the highest probability
     marker      text of a marker added at this moment, else empty
     [kp0_x, kp0_y ... kp5_x, kp5_y]   keypoints, only with keypoints=True
+    [yaw ... bs_noseSneerRight, lm0_x ...]   behaviour, only with behaviour=True (emolens.behaviour_columns)
 
 ``timestamp`` is the UTC time of the frame: the moment it was captured for a camera, and
 the recording's start plus ``time_s`` for files. A frame with no face writes one row with
@@ -38,6 +39,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from emolens.behaviour_columns import behaviour_cells, behaviour_columns, empty_behaviour_cells
 from emolens.errors import EmolensError
 from emolens.types import Faces, Frame
 
@@ -46,10 +48,12 @@ KEYPOINT_COLUMNS = tuple(f"kp{i}_{axis}" for i in range(6) for axis in ("x", "y"
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def timeline_columns(labels: tuple[str, ...], keypoints: bool = False) -> list[str]:
-    """The CSV header for a model's labels."""
+def timeline_columns(labels: tuple[str, ...], keypoints: bool = False, behaviour: bool = False,
+                     landmarks: bool = False) -> list[str]:
+    """The CSV header for a model's labels (``landmarks`` only counts with ``behaviour``)."""
     columns = ["timestamp", "source", "time_s", "frame", *FACE_COLUMNS, *labels, "dominant", "marker"]
-    return columns + list(KEYPOINT_COLUMNS) if keypoints else columns
+    columns += list(KEYPOINT_COLUMNS) if keypoints else []
+    return columns + behaviour_columns(landmarks) if behaviour else columns
 
 
 def _iso(moment: datetime) -> str:
@@ -69,15 +73,18 @@ class CsvRecorder:
         path: the CSV file; its folder is created. An existing file is replaced.
         labels: emotion labels in the model's output order (``card.labels``).
         keypoints: add the 12 keypoint columns.
+        behaviour: add the behaviour columns (``emolens.behaviour_columns``); ``landmarks`` adds
+            the 956 landmark columns to them.
         flush_s: flush to the OS at least this often (0 = after every frame).
     """
 
     def __init__(self, path: str | os.PathLike, labels: tuple[str, ...], keypoints: bool = False,
-                 flush_s: float = 0.0):
+                 flush_s: float = 0.0, behaviour: bool = False, landmarks: bool = False):
         self.path = Path(path)
         self.labels = labels
         self.keypoints = keypoints
-        self.columns = timeline_columns(labels, keypoints)
+        self.behaviour, self.landmarks = behaviour, landmarks and behaviour
+        self.columns = timeline_columns(labels, keypoints, behaviour, landmarks)
         self.flush_s = flush_s
         self.rows = 0
         self._pending_markers: list[str] = []
@@ -120,6 +127,9 @@ class CsvRecorder:
                           marker if index == 0 else ""]
             if self.keypoints:
                 row += [f"{v:.1f}" for v in faces.keypoints[index].reshape(-1)]
+            if self.behaviour:
+                row += (empty_behaviour_cells(self.landmarks) if faces.head_pose is None
+                        else behaviour_cells(faces, index, self.landmarks))
             rows.append(row)
         self._write_block(rows)
         self._pending_markers.clear()

@@ -38,6 +38,11 @@ class Frame:
     source: str = ""
 
 
+# Per-face arrays that a stage may add; each has one row per face when set.
+_OPTIONAL_ROWS = ("probs", "face_id", "smoothed", "blendshapes", "aus", "head_pose", "eye_open", "blink",
+                  "attentive", "expressiveness", "landmarks")
+
+
 @dataclass(frozen=True)
 class Faces:
     """n faces of one frame as parallel arrays.
@@ -51,6 +56,17 @@ class Faces:
         face_id: ``int64 (n,)`` stable track IDs, or None before tracking.
         smoothed: ``float32 (n, K)`` time-smoothed probabilities, or None before tracking.
         labels: the K label names of ``probs``' columns, in order (the card's), or None.
+
+    Behaviour fields, None unless behaviour is on (``AnalyzerOptions(behaviour=True)``); rows of
+    faces the landmarker could not read are NaN (see ``emolens.behaviour_signals`` for units and signs):
+        blendshapes: ``float32 (n, 52)`` MediaPipe blendshape scores 0..1 (``BLENDSHAPE_NAMES`` order).
+        aus: ``float32 (n, A)`` action-unit intensities 0..1 (``AU_NAMES`` order).
+        head_pose: ``float32 (n, 3)`` yaw, pitch, roll in degrees.
+        eye_open: ``float32 (n, 2)`` openness 0..1 of the person's right and left eye.
+        blink: ``float32 (n,)`` 1 where a blink ends at this frame, else 0.
+        attentive: ``float32 (n,)`` 1 when the head points at the camera, else 0.
+        expressiveness: ``float32 (n,)`` 0..1, how far the face is from rest.
+        landmarks: ``float32 (n, 478, 2)`` face-mesh points in source-frame pixels.
     """
 
     xyxy: np.ndarray
@@ -60,6 +76,14 @@ class Faces:
     face_id: np.ndarray | None = None
     smoothed: np.ndarray | None = None
     labels: tuple[str, ...] | None = None
+    blendshapes: np.ndarray | None = None
+    aus: np.ndarray | None = None
+    head_pose: np.ndarray | None = None
+    eye_open: np.ndarray | None = None
+    blink: np.ndarray | None = None
+    attentive: np.ndarray | None = None
+    expressiveness: np.ndarray | None = None
+    landmarks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.xyxy)
@@ -70,7 +94,7 @@ class Faces:
             actual = getattr(self, name).shape
             if actual != shape:
                 raise ValueError(f"Faces.{name} must have shape {shape}, got {actual}")
-        for name in ("probs", "face_id", "smoothed"):
+        for name in _OPTIONAL_ROWS:
             value = getattr(self, name)
             if value is not None and len(value) != n:
                 raise ValueError(f"Faces.{name} must have {n} rows, got {len(value)}")

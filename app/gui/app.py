@@ -89,6 +89,7 @@ def run(args: argparse.Namespace, store: QSettings | None = None) -> int:
     window = MainWindow(store or QSettings(ORGANIZATION, APPLICATION), overrides, model=args.model, tiles=args.tiles,
                         realtime=not args.screenshot)
     window.show()
+    window.behaviour.apply_args(args)
     window.open_source(args.source)
     if args.screenshot:
         return _screenshot(window, Path(args.screenshot), args.frames)

@@ -25,6 +25,7 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import QApplication, QFileDialog, QGridLayout, QMainWindow, QPushButton, QSplitter, QWidget
 
+from emolens.gui.behaviour_overlay import BehaviourControls
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
 from emolens.gui.settings import PIPELINE_FIELDS, Settings, default_recording_folder, load_settings, save_settings
@@ -122,6 +123,7 @@ class MainWindow(QMainWindow):
         self.worker.result_ready.connect(self._on_result_ready)
         self.report_ready.connect(self._on_report_ready)
         self.worker.start()
+        self.behaviour = BehaviourControls(self)  # Behaviour menu, AU dock, overlays
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(_REFRESH_MS)
         self._refresh_timer.timeout.connect(self.refresh_panels)
@@ -254,7 +256,8 @@ class MainWindow(QMainWindow):
         self._change(**changed)
         self._show_settings()
         if changed.keys() & _REBUILD_FIELDS:
-            self.worker.request(SetOptions(self._settings.analyzer_options(self._model, self._tiles)))
+            self.worker.request(SetOptions(self.behaviour.options(self._settings.analyzer_options(self._model,
+                                                                                                  self._tiles))))
         elif "tau_s" in changed:
             self.worker.request(SetTau(self._settings.tau_s))
         if changed.keys() & {"camera", "resolution"} and self._on_camera:

@@ -21,6 +21,7 @@ from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QTransform
 from PySide6.QtWidgets import QWidget
 
+from emolens.gui.behaviour_overlay import BehaviourOverlay
 from emolens.gui.drawing import emotion_colors, face_color, names_width, paint_score_bars, pixel_font
 from emolens.types import Faces
 
@@ -59,6 +60,7 @@ class VideoView(QWidget):
         self._recording = False
         self._selected: int | None = None
         self.bar_panels: list[QRectF] = []  # where each face's bars were last painted, in face order
+        self.behaviour_overlay = BehaviourOverlay()  # mesh, head axes, "looking away" (behaviour on)
 
     @property
     def faces(self) -> Faces:
@@ -142,6 +144,8 @@ class VideoView(QWidget):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             if len(self._faces) and self._faces.smoothed is not None and self._labels:
                 self._paint_faces(painter, target)
+                self.behaviour_overlay.paint(painter, self._faces, target, self._image.width(), self._mirror,
+                                             self.face_rects(), self.label_pixels())
         if self._recording:
             self._paint_recording(painter)
         painter.end()

@@ -271,7 +271,7 @@ class PipelineWorker(QThread):
             if self._analyzer is not None:
                 self._analyzer.tracker.tau_s = request.tau_s
         elif isinstance(request, StartRecording) and self._analyzer is not None:
-            self._recording.start(request.path, self._analyzer.labels)
+            self._recording.start(request.path, self._analyzer.labels, behaviour=self._analyzer.behaviour is not None)
         elif isinstance(request, StopRecording):
             self._recording.stop()
         elif isinstance(request, AddMarker):
@@ -420,10 +420,10 @@ class _Recording:
     def rows(self) -> int:
         return self._csv.rows if self._csv is not None else 0
 
-    def start(self, path: Path, labels: tuple[str, ...]) -> None:
+    def start(self, path: Path, labels: tuple[str, ...], behaviour: bool = False) -> None:
         self.stop()
         try:
-            self._csv = CsvRecorder(path, labels)
+            self._csv = CsvRecorder(path, labels, behaviour=behaviour)
         except EmolensError as error:
             self._changed(RecordingState(path=Path(path), message=str(error)))
             return

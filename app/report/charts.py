@@ -48,14 +48,19 @@ def emotion_chart(curve: pd.DataFrame, labels: Sequence[str], markers: pd.DataFr
                   start_s: float, end_s: float, size_in: tuple[float, float] = (12, 3.2), legend: bool = True) -> Path:
     """Draw ``curve`` (``time_s`` and one probability column per label) over [start_s, end_s].
 
+    An ``attentive`` column in ``curve`` is drawn as a dashed "attention" line (0..1).
     ``markers`` (``time_s``, ``text``) become labelled vertical lines; ``size_in`` is the
     figure's size in inches at 100 dpi. Returns ``path``.
     """
     figure = Figure(figsize=size_in, dpi=100, layout="constrained")
     axes = figure.add_subplot()
-    binned = _binned(curve, list(labels), start_s, end_s)
+    attention = ["attentive"] if "attentive" in curve.columns else []
+    binned = _binned(curve, [*labels, *attention], start_s, end_s)
     for label, colour in zip(labels, colours(labels)):
         axes.plot(binned.index, binned[label], color=colour, linewidth=1.4, label=label)
+    if attention:  # share of faces looking at the camera, recorded with behaviour
+        axes.plot(binned.index, binned["attentive"], color="#555555", linewidth=1.2, linestyle="--",
+                  label="attention")
     axes.set(xlim=(start_s, end_s), ylim=(0, 1), ylabel="probability")
     axes.set_title(title, loc="left", fontsize=11)
     _time_axis(axes)

@@ -21,6 +21,7 @@ from pandas.io.formats.style import Styler
 
 from emolens.report.charts import clock
 from emolens.report.compare import COMPARED
+from emolens.report.behaviour import behaviour_facts, behaviour_table_html
 from emolens.report.segments import GROUP, VALENCE_DEFINITION
 from emolens.report.timeline import Timeline
 
@@ -73,6 +74,8 @@ def _session(view: SessionView) -> dict:
         "group_chart": _data_uri(view.group_chart),
         "face_charts": [(face, _data_uri(chart)) for face, chart in view.face_charts.items()],
         "segments": _segment_table(view.segments, timeline.labels),
+        "behaviour": behaviour_table_html(view.segments),
+        "behaviour_facts": behaviour_facts(timeline.faces, timeline.frames),
         "moments": _moment_table(view.moments),
     }
 

@@ -20,6 +20,7 @@ row per face seen in it::
     mean_<label>      mean probability over the face's rows ("all": over every face row)
     dominant_<label>  share of those rows in which the label had the highest probability
     valence           mean valence over those rows
+    attention, expressiveness, blinks_per_min    with behaviour columns only (emolens.report.behaviour)
 
 Example::
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from emolens.report.behaviour import behaviour_values, has_behaviour
 from emolens.report.timeline import Timeline, numbered
 
 POSITIVE = ("happy",)
@@ -53,8 +55,8 @@ def valence(faces: pd.DataFrame, labels: tuple[str, ...]) -> pd.Series:
 
 
 def group_curve(timeline: Timeline) -> pd.DataFrame:
-    """The mean over the faces of each frame: ``time_s``, one column per label, ``valence``."""
-    faces = timeline.faces[["frame", "time_s", *timeline.labels]]
+    """The mean over the faces of each frame: ``time_s``, one column per label, ``valence`` (and ``attentive``)."""
+    faces = timeline.faces[["frame", "time_s", *timeline.labels, *(["attentive"] if has_behaviour(timeline.faces) else [])]]
     return faces.assign(valence=valence(faces, timeline.labels)).groupby("frame", sort=False).mean()
 
 
@@ -83,7 +85,7 @@ def segment_table(timeline: Timeline) -> pd.DataFrame:
     seen = timeline.frames["faces"].gt(0).groupby(segment_of(bounds, timeline.frames["time_s"])).agg(["size", "mean"])
     values = pd.concat([faces[labels].add_prefix("mean_"),
                         pd.get_dummies(faces["dominant"], prefix="dominant", dtype="float32"),
-                        valence(faces, timeline.labels)], axis=1)
+                        valence(faces, timeline.labels), behaviour_values(faces, timeline.frames)], axis=1)
     segment = pd.Series(segment_of(bounds, faces["time_s"]), name="segment")
     per_face = values.groupby([segment, faces["face_id"]])
     group = values.groupby(segment).mean().reindex(bounds["segment"])

@@ -26,6 +26,7 @@ import pandas as pd
 
 from emolens.errors import EmolensError
 from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, timeline_columns
+from emolens.report.behaviour import BEHAVIOUR_COLUMNS
 
 REQUIRED_COLUMNS = tuple(timeline_columns(()))
 _TAIL_BYTES = 1 << 16
@@ -43,7 +44,8 @@ class Timeline:
         labels: the emotion labels, in the file's column order.
         faces: one row per face per frame: ``time_s`` (float64), ``frame`` and ``face_id``
             (int64), one float32 probability column per label, ``dominant`` (categorical
-            over ``labels``); in file order.
+            over ``labels``); in file order. Timelines recorded with behaviour also keep
+            ``attentive``, ``expressiveness`` and ``blink`` (float32, NaN where unread).
         frames: one row per processed frame: ``frame``, ``time_s``, ``faces`` (how many).
         markers: ``time_s`` and ``text`` (as the user typed it) of each marker, in time order;
             one added after the last frame sits one frame interval after it, or later.
@@ -147,9 +149,10 @@ def _read_rows(path: Path, source: Path | io.BytesIO, labels: tuple[str, ...]) -
     if isinstance(source, io.BytesIO):
         source.seek(0)
     try:
-        rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes), keep_default_na=False,
-                           na_values=[""])
-        return rows[list(dtypes)]
+        behaviour = {column: "float32" for column in BEHAVIOUR_COLUMNS}
+        rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes | behaviour),
+                           keep_default_na=False, na_values=[""])
+        return rows[list(dtypes) + [column for column in behaviour if column in rows.columns]]
     except (ValueError, pd.errors.ParserError) as error:
         reason = str(error).strip().splitlines()[-1]
         raise EmolensError(f"{path} is not a valid Emolens timeline: {reason}") from None
@@ -191,7 +194,8 @@ def _session(path: Path, rows: pd.DataFrame, labels: tuple[str, ...], several: b
         after_s = (_utc(marked.loc[late, "timestamp"]) - last_stamp).dt.total_seconds().fillna(0.0)
         markers.loc[late, "time_s"] = np.maximum(after_s + frames["time_s"].iloc[-1], last_s)
 
-    faces = rows.loc[rows["face_id"].notna(), ["time_s", "frame", "face_id", *labels, "dominant"]]
+    kept = ["time_s", "frame", "face_id", *labels, "dominant", *(c for c in BEHAVIOUR_COLUMNS if c in rows.columns)]
+    faces = rows.loc[rows["face_id"].notna(), kept]
     faces = faces.astype({"frame": "int64", "face_id": "int64", "dominant": pd.CategoricalDtype(labels)})
     source = display_text(rows["source"].dropna().head(1))
     name = f"{path.stem} · {Path(source.iloc[0]).name}" if several and len(source) else path.stem

@@ -2,13 +2,19 @@
 
 Two models ship in ``models/`` (provenance and sha256 in ``models/face_detector.json``):
 
-* ``short`` (default): fast; finds faces wider than about a fifth of the frame, i.e. people
-  within about 2 m of a webcam.
-* ``full``: slower; also finds small, distant faces (a room of viewers on one camera).
+* ``short`` (default): fast; finds faces that are large in the image it is given (about a
+  third of its side or more), i.e. people near a webcam, or a few people filling the frame.
+* ``full``: slower; also finds small, distant faces (a room of viewers on one camera), but
+  misses more of the large ones.
 
-For a room of viewers, ``tiles=2`` (or 3) runs the detector on a grid of overlapping tiles,
-so each face covers a larger share of the detector's input; boxes found twice in the
-overlaps are merged by non-maximum suppression.
+Both models take a small square input (128 and 192 pixels). By default a frame that is not
+square is not letterboxed into it in one pass, which would shrink every face by the long
+side: it is covered by overlapping full-height squares (two for 4:3, three for 16:9), each
+shrunk to the model's input with area averaging, so a face keeps the share of the input it
+has of the frame's height (``squares=False``: one letterboxed pass, fastest). For a room of
+viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small face covers a
+larger share of the detector's input. Boxes found twice in overlaps are merged by
+non-maximum suppression. ``emolens bench detection`` measures what each setting finds.
 
 Example::
 
@@ -19,6 +25,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -49,6 +56,8 @@ finally:
         del sys.modules["tensorflow"]
 
 DETECTOR_MODELS = ("short", "full")
+# Input side of each BlazeFace model (MediaPipe's model cards): frames are shrunk to it here.
+_INPUT_SIDE = {"short": 128, "full": 192}
 _OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -96,11 +105,15 @@ class FaceDetector:
         max_faces: keep at most this many faces, the most confident first (0 = no limit).
         tiles: also split the frame into ``tiles x tiles`` overlapping tiles (1 = whole frame
             only). Finds faces too small for one pass, at ``tiles**2`` times the cost.
+        squares: cover the whole frame with overlapping squares (2-3 passes) instead of one
+            letterboxed pass; faces are then found down to about a third of the frame's height.
     """
 
-    def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1):
+    def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1,
+                 squares: bool = True):
         if tiles < 1:
             raise EmolensError(f"tiles must be 1 or more, got {tiles}")
+        self._input_side = _INPUT_SIDE.get(model, 128)  # an unknown name fails just below, with its message
         options = vision.FaceDetectorOptions(
             base_options=BaseOptions(model_asset_path=str(detector_model_path(model))),
             running_mode=vision.RunningMode.IMAGE,
@@ -108,35 +121,43 @@ class FaceDetector:
         )
         with captured_native_stderr():
             self._detector = vision.FaceDetector.create_from_options(options)
-            self._detect_rgb(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
+            self._detect_region(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
         self._closed = False
         _OPEN_DETECTORS.add(self)
         self.model = model
         self.max_faces = max_faces
         self.tiles = tiles
+        self.squares = squares
 
     def detect(self, image: np.ndarray) -> Faces:
         """Detect faces in a ``uint8 (H, W, 3)`` BGR image."""
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        parts = [self._detect_rgb(rgb, 0, 0)]
+        regions = square_grid(image.shape) if self.squares else [(0, 0, image.shape[1], image.shape[0])]
         if self.tiles > 1:
-            parts += [self._detect_rgb(rgb[y0:y1, x0:x1], x0, y0)
-                      for x0, y0, x1, y1 in tile_grid(rgb.shape, self.tiles)]
+            regions += tile_grid(image.shape, self.tiles)
+        parts = [self._detect_region(image[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in regions]
         xyxy, scores, keypoints = (np.concatenate(arrays) for arrays in zip(*parts))
         keep = non_max_suppression(xyxy, scores)
         if self.max_faces:
             keep = keep[: self.max_faces]
         return Faces(xyxy=xyxy[keep], det_score=scores[keep], keypoints=keypoints[keep])
 
-    def _detect_rgb(self, rgb: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes, scores and keypoints of one (sub)image, shifted by its offset in the frame."""
-        height, width = rgb.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+    def _detect_region(self, bgr: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, scores and keypoints of one region of a frame, in frame pixels.
+
+        The region is first shrunk to the model's input side with area averaging (MediaPipe's
+        own resize samples: it aliases more, and it would copy the whole region first).
+        """
+        height, width = bgr.shape[:2]
+        shrink = min(self._input_side / max(height, width), 1.0)
+        if shrink < 1.0:
+            bgr = cv2.resize(bgr, (max(round(width * shrink), 1), max(round(height * shrink), 1)),
+                             interpolation=cv2.INTER_AREA)
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         detections = self._detector.detect(image).detections
         xyxy = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
                           d.bounding_box.origin_x + d.bounding_box.width,
                           d.bounding_box.origin_y + d.bounding_box.height] for d in detections],
-                        np.float32).reshape(-1, 4) + np.float32([left, top, left, top])
+                        np.float32).reshape(-1, 4) / shrink + np.float32([left, top, left, top])
         scores = np.array([d.categories[0].score for d in detections], np.float32)
         keypoints = np.array([[(k.x * width + left, k.y * height + top) for k in d.keypoints] for d in detections],
                              np.float32).reshape(-1, 6, 2)
@@ -158,6 +179,17 @@ class FaceDetector:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def square_grid(shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    """Squares (x0, y0, x1, y1) of the frame's short side covering it, neighbours overlapping by at
+    least half a side, so every face up to half the short side lies wholly inside one square."""
+    height, width = shape[:2]
+    side, length = min(height, width), max(height, width)
+    count = 1 + math.ceil((length - side) / (side / 2))
+    starts = np.linspace(0, length - side, count).round().astype(int) if count > 1 else [0]
+    return [(int(s), 0, int(s) + side, side) if width >= height else (0, int(s), side, int(s) + side)
+            for s in starts]
 
 
 def tile_grid(shape: tuple[int, ...], tiles: int, overlap: float = 0.3) -> list[tuple[int, int, int, int]]:

@@ -40,6 +40,8 @@ class AnalyzerOptions:
         device: ``auto`` (CUDA if it loads, else CPU), ``cpu`` or ``cuda``.
         detector: ``short`` (near faces, fastest) or ``full`` (small, distant faces too).
         tiles: also detect on ``tiles x tiles`` overlapping tiles (1 = off), for rooms of viewers.
+        squares: detect on overlapping full-height squares of the frame (False: one letterboxed
+            pass, faster, finds only faces over about a third of the frame's width).
         min_confidence: detector threshold, 0..1.
         max_faces: keep at most this many faces per frame, most confident first (0 = all).
         max_gap_s: how long an unseen face keeps its ID.
@@ -51,6 +53,7 @@ class AnalyzerOptions:
     device: str = "auto"
     detector: str = "short"
     tiles: int = 1
+    squares: bool = True
     min_confidence: float = 0.5
     max_faces: int = 0
     max_gap_s: float = 1.0
@@ -75,7 +78,7 @@ class Analyzer:
         self.card = ModelCard.load(self.options.model)
         self.classifier = Classifier(self.card, self.options.device, self.options.threads)
         self.detector = FaceDetector(self.options.detector, self.options.min_confidence, self.options.max_faces,
-                                     self.options.tiles)
+                                     self.options.tiles, self.options.squares)
         self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
 
     @property
@@ -98,7 +101,11 @@ class Analyzer:
         return faces.with_fields(probs=self.classifier.predict(crop_faces(image, faces, self.card)))
 
     def process(self, frame: Frame, independent: bool = False) -> FrameResult:
-        """Detect, crop, classify and track one frame, timing each stage."""
+        """Detect, crop, classify and track one frame, timing each stage.
+
+        ``independent``: the frame is its own scene (an image of a folder); its faces get IDs
+        no earlier face had.
+        """
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -114,8 +121,8 @@ class Analyzer:
         lap("crop")
         faces = faces.with_fields(probs=self.classifier.predict(crops))
         lap("classify")
-        if independent:
-            self.tracker.reset()
+        if independent:  # each image is its own scene: no face continues, and none reuses an earlier ID
+            self.tracker.new_scene()
         faces = self.tracker.update(faces, frame.t_s)
         lap("track")
         return FrameResult(frame, faces, timings)

@@ -3,7 +3,7 @@
     emolens [--source S] [--screenshot OUT.png --frames N]     the live window
     emolens analyze INPUT... -o OUT.csv                        frames -> CSV timeline
     emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
-    emolens bench [pipeline|report|gui]                        speed figures
+    emolens bench [pipeline|detection|report|gui]              speed and detection figures
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
 
@@ -56,7 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
     analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
     analyze.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    analyze.add_argument("--video", metavar="OUT.mp4", help="also write the frames with boxes, IDs and scores drawn "
+                         "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
+    analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
+                         "marker column (time: seconds since each input's start, or an ISO 8601 time)")
+    analyze.add_argument("--single-pass", action="store_true", help="detect in one letterboxed pass (fastest; "
+                         "misses faces under about a third of the frame's width)")
     _add_analyzer_options(analyze)
+    for action in analyze._actions:  # the CSV never holds smoothed scores: say what --smoothing changes here
+        if action.dest == "tau_s":
+            action.help = ("smoothing time constant of the scores drawn by --video (0 = raw); the CSV's "
+                           "emotion columns always hold the model's raw scores")
     analyze.set_defaults(handler=_analyze)
 
     evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/* or FER+ split")
@@ -78,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
-    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
+    bench.add_argument("what", nargs="?", choices=("pipeline", "detection", "report", "gui"), default="pipeline")
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md)")
     bench.add_argument("--quick", action="store_true", help="a short smoke run of any benchmark, not figures to quote")
     bench.set_defaults(handler=_bench)
@@ -123,14 +133,17 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
     if args.tiles < 1:
         raise EmolensError(f"--tiles must be 1 or more, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
-                           min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s)
+                           min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
+                           squares=not getattr(args, "single_pass", False))
 
 
 def _analyze(args: argparse.Namespace) -> int:
     from emolens.analyze import analyze_inputs
 
     summary = analyze_inputs(args.inputs, Path(args.output), analyzer_options(args), every=args.every,
-                             keypoints=args.keypoints, log=_log, progress=_Progress())
+                             keypoints=args.keypoints, log=_log, progress=_Progress(),
+                             video=Path(args.video) if args.video else None,
+                             markers=Path(args.markers) if args.markers else None)
     _log(summary.format())
     return 0
 
@@ -160,6 +173,10 @@ def _bench(args: argparse.Namespace) -> int:
         from emolens.bench import run_pipeline_bench
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
+    if args.what == "detection":
+        from emolens.bench_detection import run_detection_bench
+
+        return run_detection_bench(out, quick=args.quick, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
     return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])])
 

@@ -87,15 +87,12 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
                 for spec in inputs:
                     with open_source(spec, every=every) as source:
                         _analyze_source(analyzer, source, extras.feed, summary, progress, extras.video)
-        except EmolensError:
-            extras.discard()
-            if recorder.rows == 0:
+        except BaseException as error:  # Ctrl+C (how a camera run ends) too: the video keeps what the CSV keeps
+            extras.end(summary, keep=recorder.rows > 0)
+            if isinstance(error, EmolensError) and recorder.rows == 0:
                 output.unlink(missing_ok=True)
             raise
-        except BaseException:
-            extras.discard()
-            raise
-        extras.finish(summary)
+        extras.end(summary, keep=True)
         summary.rows = recorder.rows
     summary.seconds = time.perf_counter() - started
     return summary
@@ -109,18 +106,19 @@ class _Extras:
         self.markers_path = markers_path
         self.video = video
 
-    def finish(self, summary: AnalyzeSummary) -> None:
+    def end(self, summary: AnalyzeSummary, keep: bool) -> None:
+        """Report the markers merged; put the video in place (``keep``) or remove it."""
         if isinstance(self.feed, MarkerFeed):
             summary.notes.append(f"markers: {self.feed.merged} merged from {self.markers_path}")
             for source, count in self.feed.left_over().items():
                 summary.warnings.append(f"{count} marker(s) of {self.markers_path} fall after the last frame of "
                                         f"{source}: not merged there")
-        if self.video is not None:
+        if self.video is None:
+            return
+        if keep and self.video.frames:
             self.video.finish()
             summary.notes.append(f"wrote {self.video.frames} annotated frames to {self.video.path}")
-
-    def discard(self) -> None:
-        if self.video is not None:
+        else:
             self.video.discard()
 
 

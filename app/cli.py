@@ -60,8 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
     analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
                          "marker column (time: seconds since each input's start, or an ISO 8601 time)")
-    analyze.add_argument("--single-pass", action="store_true", help="detect in one letterboxed pass (fastest; "
-                         "misses faces under about a third of the frame's width)")
+    analyze.add_argument("--single-pass", action="store_true", help="short detector: one letterboxed pass over "
+                         "the frame, not overlapping squares (faster; misses faces under a third of its width)")
     _add_analyzer_options(analyze)
     for action in analyze._actions:  # the CSV never holds smoothed scores: say what --smoothing changes here
         if action.dest == "tau_s":
@@ -134,7 +134,7 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
         raise EmolensError(f"--tiles must be 1 or more, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
-                           squares=not getattr(args, "single_pass", False))
+                           squares=False if getattr(args, "single_pass", False) else None)
 
 
 def _analyze(args: argparse.Namespace) -> int:

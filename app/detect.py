@@ -7,14 +7,16 @@ Two models ship in ``models/`` (provenance and sha256 in ``models/face_detector.
 * ``full``: slower; also finds small, distant faces (a room of viewers on one camera), but
   misses more of the large ones.
 
-Both models take a small square input (128 and 192 pixels). By default a frame that is not
-square is not letterboxed into it in one pass, which would shrink every face by the long
-side: it is covered by overlapping full-height squares (two for 4:3, three for 16:9), each
-shrunk to the model's input with area averaging, so a face keeps the share of the input it
-has of the frame's height (``squares=False``: one letterboxed pass, fastest). For a room of
-viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small face covers a
-larger share of the detector's input. Boxes found twice in overlaps are merged by
-non-maximum suppression. ``emolens bench detection`` measures what each setting finds.
+Both models take a small square input (128 and 192 pixels). For the short-range model a
+frame that is not square is not letterboxed into it in one pass, which would shrink every
+face by the long side: it is covered by overlapping full-height squares (two for 4:3, three
+for 16:9), so a face keeps the share of the input it has of the frame's height
+(``squares=False``: one letterboxed pass, fastest). The full-range model, made for small
+faces, finds fewer of the larger ones that way, so it keeps one pass unless asked. Every
+region is shrunk to the model's input with area averaging. For a room of viewers,
+``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small face covers a larger share
+of the detector's input. Boxes found twice in overlaps are merged by non-maximum
+suppression. ``emolens bench detection`` measures what each setting finds.
 
 Example::
 
@@ -107,10 +109,11 @@ class FaceDetector:
             only). Finds faces too small for one pass, at ``tiles**2`` times the cost.
         squares: cover the whole frame with overlapping squares (2-3 passes) instead of one
             letterboxed pass; faces are then found down to about a third of the frame's height.
+            ``None``: squares for the short-range model, one pass for the full-range one.
     """
 
     def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1,
-                 squares: bool = True):
+                 squares: bool | None = None):
         if tiles < 1:
             raise EmolensError(f"tiles must be 1 or more, got {tiles}")
         self._input_side = _INPUT_SIDE.get(model, 128)  # an unknown name fails just below, with its message
@@ -127,7 +130,7 @@ class FaceDetector:
         self.model = model
         self.max_faces = max_faces
         self.tiles = tiles
-        self.squares = squares
+        self.squares = model == "short" if squares is None else squares
 
     def detect(self, image: np.ndarray) -> Faces:
         """Detect faces in a ``uint8 (H, W, 3)`` BGR image."""

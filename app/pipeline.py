@@ -41,7 +41,8 @@ class AnalyzerOptions:
         detector: ``short`` (near faces, fastest) or ``full`` (small, distant faces too).
         tiles: also detect on ``tiles x tiles`` overlapping tiles (1 = off), for rooms of viewers.
         squares: detect on overlapping full-height squares of the frame (False: one letterboxed
-            pass, faster, finds only faces over about a third of the frame's width).
+            pass, faster, finds only faces over about a third of the frame's width; None: squares
+            for the short-range detector, one pass for the full-range one).
         min_confidence: detector threshold, 0..1.
         max_faces: keep at most this many faces per frame, most confident first (0 = all).
         max_gap_s: how long an unseen face keeps its ID.
@@ -53,7 +54,7 @@ class AnalyzerOptions:
     device: str = "auto"
     detector: str = "short"
     tiles: int = 1
-    squares: bool = True
+    squares: bool | None = None
     min_confidence: float = 0.5
     max_faces: int = 0
     max_gap_s: float = 1.0

@@ -68,14 +68,24 @@ def test_analyze_writes_an_annotated_video(tmp_path, two_face_video):
     assert not list(tmp_path.glob(".*partial*"))
 
 
-def test_a_failed_run_leaves_no_video_and_keeps_an_older_one(tmp_path, two_face_video):
+def test_a_run_that_fails_at_once_leaves_an_older_video_as_it_was(tmp_path, two_face_video):
     out = tmp_path / "annotated.mp4"
     out.write_bytes(b"yesterday's video")
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x01" * 3000)
-    with pytest.raises(EmolensError, match="cannot read video"):  # after the first input's frames were drawn
-        analyze_inputs([str(two_face_video), str(broken)], tmp_path / "t.csv", video=out, log=lambda _: None)
+    with pytest.raises(EmolensError, match="cannot read video"):
+        analyze_inputs([str(broken), str(two_face_video)], tmp_path / "t.csv", video=out, log=lambda _: None)
     assert out.read_bytes() == b"yesterday's video" and not list(tmp_path.glob(".*partial*"))
+
+
+def test_a_run_that_fails_later_keeps_the_frames_it_drew_like_the_csv(tmp_path, two_face_video):
+    out = tmp_path / "annotated.mp4"
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x01" * 3000)
+    with pytest.raises(EmolensError, match="cannot read video"):  # after the first input's 20 frames
+        analyze_inputs([str(two_face_video), str(broken)], tmp_path / "t.csv", video=out, log=lambda _: None)
+    assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT) == 20
+    assert pd.read_csv(tmp_path / "t.csv")["frame"].nunique() == 20
 
 
 @pytest.mark.parametrize(("video", "message"), [

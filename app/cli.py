@@ -24,6 +24,7 @@ from emolens.pipeline import AnalyzerOptions
 from emolens.quiet import captured_native_stderr
 
 _DEFAULTS = AnalyzerOptions()
+_SQUARES = {"auto": None, "always": True, "never": False}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
     analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
                          "marker column (time: seconds since each input's start, or an ISO 8601 time)")
-    analyze.add_argument("--single-pass", action="store_true", help="short detector: one letterboxed pass over "
-                         "the frame, not overlapping squares (faster; misses faces under a third of its width)")
+    analyze.add_argument("--squares", choices=tuple(_SQUARES), default="auto",
+                         help="detect on overlapping full-height squares of the frame: auto (default: the short "
+                         "detector on frames 1.5x as wide as high), always, or never (one letterboxed pass)")
     _add_analyzer_options(analyze)
     for action in analyze._actions:  # the CSV never holds smoothed scores: say what --smoothing changes here
         if action.dest == "tau_s":
@@ -134,7 +136,7 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
         raise EmolensError(f"--tiles must be 1 or more, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
-                           squares=False if getattr(args, "single_pass", False) else None)
+                           squares=_SQUARES[getattr(args, "squares", "auto")])
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -7,16 +7,17 @@ Two models ship in ``models/`` (provenance and sha256 in ``models/face_detector.
 * ``full``: slower; also finds small, distant faces (a room of viewers on one camera), but
   misses more of the large ones.
 
-Both models take a small square input (128 and 192 pixels). For the short-range model a
-frame that is not square is not letterboxed into it in one pass, which would shrink every
-face by the long side: it is covered by overlapping full-height squares (two for 4:3, three
-for 16:9), so a face keeps the share of the input it has of the frame's height
-(``squares=False``: one letterboxed pass, fastest). The full-range model, made for small
-faces, finds fewer of the larger ones that way, so it keeps one pass unless asked. Every
-region is shrunk to the model's input with area averaging. For a room of viewers,
-``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small face covers a larger share
-of the detector's input. Boxes found twice in overlaps are merged by non-maximum
-suppression. ``emolens bench detection`` measures what each setting finds.
+Both models take a small square input (128 and 192 pixels), and a whole frame is letterboxed
+into it, which shrinks every face by the frame's long side. So by default the short-range
+model is given a wide frame (16:9, anything 1.5 times as wide as high) as overlapping
+full-height squares (three for 16:9): each face is then as large to the model as it is in
+the frame's height. A 4:3 frame gains less (1.33x) and each MediaPipe call has a fixed cost
+of a few milliseconds, so it keeps one pass; the full-range model, made for small faces,
+finds fewer of the large ones in squares and keeps one pass too (``squares=True`` or
+``False`` forces either). Every region is shrunk to the model's input with area averaging.
+For a room of viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small
+face covers a larger share of the detector's input. Boxes found twice in overlaps are
+merged by non-maximum suppression. ``emolens bench detection`` measures what each setting finds.
 
 Example::
 
@@ -60,6 +61,8 @@ finally:
 DETECTOR_MODELS = ("short", "full")
 # Input side of each BlazeFace model (MediaPipe's model cards): frames are shrunk to it here.
 _INPUT_SIDE = {"short": 128, "full": 192}
+# Frames at least this much wider than high (16:9, 16:10, not 4:3) get squares by default.
+SQUARES_FROM_ASPECT = 1.5
 _OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -109,7 +112,8 @@ class FaceDetector:
             only). Finds faces too small for one pass, at ``tiles**2`` times the cost.
         squares: cover the whole frame with overlapping squares (2-3 passes) instead of one
             letterboxed pass; faces are then found down to about a third of the frame's height.
-            ``None``: squares for the short-range model, one pass for the full-range one.
+            ``None`` (auto): squares for the short-range model on frames 1.5 times as wide as
+            high (or as high as wide), one pass otherwise.
     """
 
     def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1,
@@ -130,11 +134,12 @@ class FaceDetector:
         self.model = model
         self.max_faces = max_faces
         self.tiles = tiles
-        self.squares = model == "short" if squares is None else squares
+        self.squares = squares
 
     def detect(self, image: np.ndarray) -> Faces:
         """Detect faces in a ``uint8 (H, W, 3)`` BGR image."""
-        regions = square_grid(image.shape) if self.squares else [(0, 0, image.shape[1], image.shape[0])]
+        regions = square_grid(image.shape) if self.uses_squares(image.shape) else [(0, 0, image.shape[1],
+                                                                                      image.shape[0])]
         if self.tiles > 1:
             regions += tile_grid(image.shape, self.tiles)
         parts = [self._detect_region(image[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in regions]
@@ -143,6 +148,12 @@ class FaceDetector:
         if self.max_faces:
             keep = keep[: self.max_faces]
         return Faces(xyxy=xyxy[keep], det_score=scores[keep], keypoints=keypoints[keep])
+
+    def uses_squares(self, shape: tuple[int, ...]) -> bool:
+        """Whether a frame of this shape is searched as overlapping squares (see ``squares``)."""
+        if self.squares is not None:
+            return self.squares
+        return self.model == "short" and max(shape[:2]) >= SQUARES_FROM_ASPECT * min(shape[:2])
 
     def _detect_region(self, bgr: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and keypoints of one region of a frame, in frame pixels.

@@ -41,8 +41,8 @@ class AnalyzerOptions:
         detector: ``short`` (near faces, fastest) or ``full`` (small, distant faces too).
         tiles: also detect on ``tiles x tiles`` overlapping tiles (1 = off), for rooms of viewers.
         squares: detect on overlapping full-height squares of the frame (False: one letterboxed
-            pass, faster, finds only faces over about a third of the frame's width; None: squares
-            for the short-range detector, one pass for the full-range one).
+            pass, faster, finds only faces over about a third of the frame's width; None: auto,
+            squares for the short-range detector on wide frames, see ``emolens.detect``).
         min_confidence: detector threshold, 0..1.
         max_faces: keep at most this many faces per frame, most confident first (0 = all).
         max_gap_s: how long an unseen face keeps its ID.

@@ -38,4 +38,4 @@ def test_analyze_help_says_the_csv_holds_raw_scores():
     text = " ".join(result.stdout.split())
     assert result.returncode == 0
     assert "the CSV's emotion columns always hold the model's raw scores" in text
-    assert "--video OUT.mp4" in text and "--markers EVENTS.csv" in text and "--single-pass" in text
+    assert "--video OUT.mp4" in text and "--markers EVENTS.csv" in text and "--squares {auto,always,never}" in text

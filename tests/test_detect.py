@@ -125,3 +125,16 @@ def test_a_detector_left_open_exits_quietly():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0
     assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
+
+
+@pytest.mark.parametrize(("model", "squares", "shape", "expected"), [
+    ("short", None, (720, 1280), True),   # 16:9: three squares
+    ("short", None, (480, 640), False),   # 4:3 gains 1.33x only: one pass
+    ("short", None, (1280, 720), True),   # a portrait phone video
+    ("full", None, (720, 1280), False),   # the full-range model keeps one pass
+    ("short", True, (480, 640), True),
+    ("short", False, (720, 1280), False),
+])
+def test_which_frames_get_squares(model, squares, shape, expected):
+    with FaceDetector(model, squares=squares) as detector:
+        assert detector.uses_squares(shape) is expected

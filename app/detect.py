@@ -14,8 +14,7 @@ full-height squares (three for 16:9): each face is then as large to the model as
 the frame's height. A 4:3 frame gains less (1.33x) and each MediaPipe call has a fixed cost
 of a few milliseconds, so it keeps one pass; the full-range model, made for small faces,
 finds fewer of the large ones in squares and keeps one pass too (``squares=True`` or
-``False`` forces either). Every region is shrunk to the model's input with area averaging.
-For a room of viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small
+``False`` forces either). For a room of viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small
 face covers a larger share of the detector's input. Boxes found twice in overlaps are
 merged by non-maximum suppression. ``emolens bench detection`` measures what each setting finds.
 
@@ -59,8 +58,6 @@ finally:
         del sys.modules["tensorflow"]
 
 DETECTOR_MODELS = ("short", "full")
-# Input side of each BlazeFace model (MediaPipe's model cards): frames are shrunk to it here.
-_INPUT_SIDE = {"short": 128, "full": 192}
 # Frames at least this much wider than high (16:9, 16:10, not 4:3) get squares by default.
 SQUARES_FROM_ASPECT = 1.5
 _OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
@@ -120,7 +117,6 @@ class FaceDetector:
                  squares: bool | None = None):
         if tiles < 1:
             raise EmolensError(f"tiles must be 1 or more, got {tiles}")
-        self._input_side = _INPUT_SIDE.get(model, 128)  # an unknown name fails just below, with its message
         options = vision.FaceDetectorOptions(
             base_options=BaseOptions(model_asset_path=str(detector_model_path(model))),
             running_mode=vision.RunningMode.IMAGE,
@@ -138,8 +134,8 @@ class FaceDetector:
 
     def detect(self, image: np.ndarray) -> Faces:
         """Detect faces in a ``uint8 (H, W, 3)`` BGR image."""
-        regions = square_grid(image.shape) if self.uses_squares(image.shape) else [(0, 0, image.shape[1],
-                                                                                      image.shape[0])]
+        height, width = image.shape[:2]
+        regions = square_grid(image.shape) if self.uses_squares(image.shape) else [(0, 0, width, height)]
         if self.tiles > 1:
             regions += tile_grid(image.shape, self.tiles)
         parts = [self._detect_region(image[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in regions]
@@ -158,20 +154,17 @@ class FaceDetector:
     def _detect_region(self, bgr: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and keypoints of one region of a frame, in frame pixels.
 
-        The region is first shrunk to the model's input side with area averaging (MediaPipe's
-        own resize samples: it aliases more, and it would copy the whole region first).
+        The region goes to MediaPipe at full size: it shrinks it to the model's input itself and
+        reports boxes in whole pixels of what it was given, so a region shrunk here first would
+        get coarser boxes than the model card's crop geometry was measured with.
         """
         height, width = bgr.shape[:2]
-        shrink = min(self._input_side / max(height, width), 1.0)
-        if shrink < 1.0:
-            bgr = cv2.resize(bgr, (max(round(width * shrink), 1), max(round(height * shrink), 1)),
-                             interpolation=cv2.INTER_AREA)
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         detections = self._detector.detect(image).detections
         xyxy = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
                           d.bounding_box.origin_x + d.bounding_box.width,
                           d.bounding_box.origin_y + d.bounding_box.height] for d in detections],
-                        np.float32).reshape(-1, 4) / shrink + np.float32([left, top, left, top])
+                        np.float32).reshape(-1, 4) + np.float32([left, top, left, top])
         scores = np.array([d.categories[0].score for d in detections], np.float32)
         keypoints = np.array([[(k.x * width + left, k.y * height + top) for k in d.keypoints] for d in detections],
                              np.float32).reshape(-1, 6, 2)

@@ -296,7 +296,8 @@ def _report(results: dict[Setting, dict[Scene, Tally]], kept: list, pool: list, 
         "precision are not).",
         "",
         f"{frames} frames per scene; {len(kept)} real faces ({ferplus} FER+ test faces, the rest the astronaut, "
-        f"the cameraman and FER2013 fixtures; {len(pool) - len(kept)} crops no model finds alone left out). "
+        f"the cameraman and FER2013 fixtures; {len(pool) - len(kept)} crops that one model or both miss "
+        "when shown alone left out). "
         "Recall: share of the faces found. Precision: found / all detections, frames with no face included. "
         "Detect: CPU milliseconds per frame (all threads of the process), median / p95; fps: frames per CPU "
         "second. "

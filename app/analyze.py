@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emolens.behaviour_track import FaceBehaviourTotals
+from emolens.draw import AnnotatedVideo
 from emolens.errors import EmolensError
+from emolens.markers import MarkerFeed, read_markers
 from emolens.pipeline import Analyzer, AnalyzerOptions
 from emolens.record import CsvRecorder
-from emolens.sources import FrameSource, open_source
+from emolens.sources import FrameSource, is_stream_url, open_source
 
 
 @dataclass
@@ -34,6 +36,8 @@ class AnalyzeSummary:
     dominant: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     behaviour: FaceBehaviourTotals | None = None
+    vanished: int = 0  # face-frames where a tracked face went unseen and came back with its ID
+    notes: list[str] = field(default_factory=list)  # what else was written (markers, video)
 
     def format(self) -> str:
         fps = self.frames / self.seconds if self.seconds else 0.0
@@ -42,9 +46,12 @@ class AnalyzeSummary:
         lines = [*(f"warning: {w}" for w in self.warnings),
                  f"wrote {self.rows} rows to {self.output}",
                  f"frames {self.frames}, faces {self.face_rows}, wall time {self.seconds:.1f} s, {fps:.1f} fps",
-                 f"dominant emotion: {shares}"]
+                 f"dominant emotion: {shares}", *self.notes]
         if self.behaviour is not None:
             lines.append(format_behaviour(self.behaviour))
+        if self.vanished:
+            lines.append(f"faces likely missed: {self.vanished} face-frame(s) where a tracked face went unseen for "
+                         f"under a second and came back (see the README on --detector and --tiles)")
         if self.skipped_images:
             lines.insert(0, f"skipped {self.skipped_images} unreadable image(s)")
         return "\n".join(lines)
@@ -62,7 +69,8 @@ def format_behaviour(totals: FaceBehaviourTotals) -> str:
 
 def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | None = None, every: int = 1,
                    keypoints: bool = False, log: Callable[[str], None] = print,
-                   progress: Callable[[int, int], None] | None = None, landmarks: bool = False) -> AnalyzeSummary:
+                   progress: Callable[[int, int], None] | None = None, landmarks: bool = False,
+                   video: Path | None = None, markers: Path | None = None) -> AnalyzeSummary:
     """Analyze every input in turn into one CSV (the ``source`` column tells them apart).
 
     With ``options.behaviour`` the CSV gets the behaviour columns (``landmarks``: the 956
@@ -73,10 +81,17 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
 
     Raises:
         EmolensError: a missing or unreadable input, an unwritable output, a full disk.
+
+    ``video``: also write the frames with faces drawn (``emolens.draw``; it appears only once
+    complete). ``markers``: a ``time,label`` file merged into the ``marker`` column
+    (``emolens.markers``).
     """
     for spec in inputs:
-        if not spec.isdigit() and not Path(spec).exists():
+        if not spec.isdigit() and not is_stream_url(spec) and not Path(spec).exists():
             raise EmolensError(f"input not found: {spec}")
+    marker_list = read_markers(markers) if markers is not None else []
+    if video is not None and any(Path(spec).resolve() == video.resolve() for spec in inputs):
+        raise EmolensError(f"--video {video} is an input; writing it would destroy the input")
     summary = AnalyzeSummary(output=output)
     started = time.perf_counter()
     with Analyzer(options) as analyzer:
@@ -84,16 +99,20 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
         behaviour = analyzer.behaviour is not None
         if landmarks and not behaviour:
             raise EmolensError("--landmarks needs --behaviour")
+        annotated = AnnotatedVideo(video, analyzer.labels) if video is not None else None  # checks it first
         recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints, behaviour=behaviour, landmarks=landmarks)
+        extras = _Extras(recorder, marker_list, markers, annotated)
         try:
             with recorder:
                 for spec in inputs:
                     with open_source(spec, every=every) as source:
-                        _analyze_source(analyzer, source, recorder, summary, progress)
-        except EmolensError:
-            if recorder.rows == 0:
+                        _analyze_source(analyzer, source, extras.feed, summary, progress, extras.video)
+        except BaseException as error:  # Ctrl+C (how a camera run ends) too: the video keeps what the CSV keeps
+            extras.end(summary, keep=recorder.rows > 0)
+            if isinstance(error, EmolensError) and recorder.rows == 0:
                 output.unlink(missing_ok=True)
             raise
+        extras.end(summary, keep=True)
         summary.rows = recorder.rows
         if behaviour:
             summary.behaviour = analyzer.behaviour_tracker.totals()
@@ -101,12 +120,41 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
     return summary
 
 
+class _Extras:
+    """What ``analyze`` writes besides the timeline: merged markers and the annotated video."""
+
+    def __init__(self, recorder: CsvRecorder, markers: list, markers_path: Path | None, video: AnnotatedVideo | None):
+        self.feed = MarkerFeed(recorder, markers) if markers else recorder
+        self.markers_path = markers_path
+        self.video = video
+
+    def end(self, summary: AnalyzeSummary, keep: bool) -> None:
+        """Report the markers merged; put the video in place (``keep``) or remove it."""
+        if isinstance(self.feed, MarkerFeed):
+            summary.notes.append(f"markers: {self.feed.merged} merged from {self.markers_path}")
+            for source, count in self.feed.left_over().items():
+                summary.warnings.append(f"{count} marker(s) of {self.markers_path} fall after the last frame of "
+                                        f"{source}: not merged there")
+        if self.video is None:
+            return
+        if keep and self.video.frames:
+            self.video.finish()
+            summary.notes.append(f"wrote {self.video.frames} annotated frames to {self.video.path}")
+        else:
+            self.video.discard()
+
+
 def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,
-                    progress: Callable[[int, int], None] | None) -> None:
+                    progress: Callable[[int, int], None] | None, video: AnnotatedVideo | None = None) -> None:
     analyzer.reset()
     expected = -(-source.frame_count // source.every)  # ceil: frames kept by --every
     frames = 0
+    last_seen: dict[int, int] = {}  # face ID -> the processed frame it was last seen in
     for result in analyzer.run(source, recorder):
+        if video is not None:
+            video.write(result.frame.image, result.faces, source.fps / source.every)
+        if not source.independent:
+            summary.vanished += _vanished(last_seen, result.faces, frames)
         frames += 1
         summary.face_rows += len(result.faces)
         summary.dominant.update(analyzer.labels[i] for i in result.faces.probs.argmax(axis=1))
@@ -117,3 +165,19 @@ def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecord
     if expected and frames < 0.9 * expected and not source.independent:
         summary.warnings.append(f"{source.name} ended after {frames} of about {expected} frames "
                                 f"(truncated or damaged file?)")
+
+
+def _vanished(last_seen: dict[int, int], faces, frame: int) -> int:
+    """Frames in which the faces of this frame had gone unseen since their track's last sighting.
+
+    The tracker keeps a face's ID across a gap of under ``max_gap_s``: a face seen before and
+    after the gap was almost surely in view during it, so each frame of the gap is a face the
+    detector likely missed (a lower bound: longer gaps start a new ID and are not counted).
+    """
+    gaps = 0
+    for face_id in (faces.face_id if faces.face_id is not None else ()):
+        previous = last_seen.get(int(face_id))
+        if previous is not None:
+            gaps += frame - previous - 1
+        last_seen[int(face_id)] = frame
+    return gaps

@@ -3,7 +3,7 @@
     emolens [--source S] [--screenshot OUT.png --frames N]     the live window
     emolens analyze INPUT... -o OUT.csv                        frames -> CSV timeline
     emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
-    emolens bench [pipeline|report|gui|behaviour]              speed figures
+    emolens bench [pipeline|detection|report|gui|behaviour]    speed and detection figures
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
@@ -30,6 +30,7 @@ from emolens.pipeline import AnalyzerOptions
 from emolens.quiet import captured_native_stderr
 
 _DEFAULTS = AnalyzerOptions()
+_SQUARES = {"auto": None, "always": True, "never": False}
 _EXAMPLES = """examples:
   emolens                                       the live window on the default camera
   emolens --source talk.mp4                     the live window on a video file (or an image folder)
@@ -89,7 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--behaviour-hz", type=float, default=_DEFAULTS.behaviour_hz, metavar="HZ",
                          help=f"landmarker readings per face per second (0 = every frame; default "
                               f"{_DEFAULTS.behaviour_hz:g})")
+    analyze.add_argument("--video", metavar="OUT.mp4", help="also write the frames with boxes, IDs and scores drawn "
+                         "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
+    analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
+                         "marker column (time: seconds since each input's start, or an ISO 8601 time)")
+    analyze.add_argument("--squares", choices=tuple(_SQUARES), default="auto",
+                         help="detect on overlapping full-height squares of the frame: auto (default: the short "
+                         "detector on frames 1.5x as wide as high), always, or never (one letterboxed pass)")
     _add_analyzer_options(analyze)
+    for action in analyze._actions:  # the CSV never holds smoothed scores: say what --smoothing changes here
+        if action.dest == "tau_s":
+            action.help = ("smoothing time constant of the scores drawn by --video (0 = raw); the CSV's "
+                           "emotion columns always hold the model's raw scores")
     analyze.set_defaults(handler=_analyze)
 
     evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/* or FER+ split",
@@ -112,8 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
-    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui", "behaviour", "behaviour-validation"),
-                       default="pipeline")
+    bench.add_argument("what", nargs="?", default="pipeline",
+                       choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation"))
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
@@ -174,7 +186,8 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
     if args.tiles < 1:
         raise EmolensError(f"--tiles must be 1 or more, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
-                           min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s)
+                           min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
+                           squares=_SQUARES[getattr(args, "squares", "auto")])
 
 
 def _analyze(args: argparse.Namespace) -> int:
@@ -190,7 +203,8 @@ def _analyze(args: argparse.Namespace) -> int:
     with _Progress("frame") as progress:
         summary = analyze_inputs(args.inputs, Path(args.output), options, every=args.every,
                                  keypoints=args.keypoints, log=progress.write, progress=progress,
-                                 landmarks=args.landmarks)
+                                 landmarks=args.landmarks, video=Path(args.video) if args.video else None,
+                                 markers=Path(args.markers) if args.markers else None)
     _log(summary.format())
     return 0
 
@@ -235,6 +249,10 @@ def _bench(args: argparse.Namespace) -> int:
         from emolens.bench import run_pipeline_bench
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
+    if args.what == "detection":
+        from emolens.bench_detection import run_detection_bench
+
+        return run_detection_bench(out, quick=args.quick, log=_log)
     if args.what.startswith("behaviour"):
         from emolens import behaviour_bench, behaviour_validation
 

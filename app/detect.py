@@ -2,13 +2,21 @@
 
 Two models ship in ``models/`` (provenance and sha256 in ``models/face_detector.json``):
 
-* ``short`` (default): fast; finds faces wider than about a fifth of the frame, i.e. people
-  within about 2 m of a webcam.
-* ``full``: slower; also finds small, distant faces (a room of viewers on one camera).
+* ``short`` (default): fast; finds faces that are large in the image it is given (about a
+  third of its side or more), i.e. people near a webcam, or a few people filling the frame.
+* ``full``: slower; also finds small, distant faces (a room of viewers on one camera), but
+  misses more of the large ones.
 
-For a room of viewers, ``tiles=2`` (or 3) runs the detector on a grid of overlapping tiles,
-so each face covers a larger share of the detector's input; boxes found twice in the
-overlaps are merged by non-maximum suppression.
+Both models take a small square input (128 and 192 pixels), and a whole frame is letterboxed
+into it, which shrinks every face by the frame's long side. So by default the short-range
+model is given a wide frame (16:9, anything 1.5 times as wide as high) as overlapping
+full-height squares (three for 16:9): each face is then as large to the model as it is in
+the frame's height. A 4:3 frame gains less (1.33x) and each MediaPipe call has a fixed cost
+of a few milliseconds, so it keeps one pass; the full-range model, made for small faces,
+finds fewer of the large ones in squares and keeps one pass too (``squares=True`` or
+``False`` forces either). For a room of viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small
+face covers a larger share of the detector's input. Boxes found twice in overlaps are
+merged by non-maximum suppression. ``emolens bench detection`` measures what each setting finds.
 
 Example::
 
@@ -19,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import threading
@@ -49,6 +58,8 @@ finally:
         del sys.modules["tensorflow"]
 
 DETECTOR_MODELS = ("short", "full")
+# Frames at least this much wider than high (16:9, 16:10, not 4:3) get squares by default.
+SQUARES_FROM_ASPECT = 1.5
 _OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -96,9 +107,14 @@ class FaceDetector:
         max_faces: keep at most this many faces, the most confident first (0 = no limit).
         tiles: also split the frame into ``tiles x tiles`` overlapping tiles (1 = whole frame
             only). Finds faces too small for one pass, at ``tiles**2`` times the cost.
+        squares: cover the whole frame with overlapping squares (2-3 passes) instead of one
+            letterboxed pass; faces are then found down to about a third of the frame's height.
+            ``None`` (auto): squares for the short-range model on frames 1.5 times as wide as
+            high (or as high as wide), one pass otherwise.
     """
 
-    def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1):
+    def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1,
+                 squares: bool | None = None):
         if tiles < 1:
             raise EmolensError(f"tiles must be 1 or more, got {tiles}")
         options = vision.FaceDetectorOptions(
@@ -108,30 +124,42 @@ class FaceDetector:
         )
         with captured_native_stderr():
             self._detector = vision.FaceDetector.create_from_options(options)
-            self._detect_rgb(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
+            self._detect_region(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
         self._closed = False
         _OPEN_DETECTORS.add(self)
         self.model = model
         self.max_faces = max_faces
         self.tiles = tiles
+        self.squares = squares
 
     def detect(self, image: np.ndarray) -> Faces:
         """Detect faces in a ``uint8 (H, W, 3)`` BGR image."""
-        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        parts = [self._detect_rgb(rgb, 0, 0)]
+        height, width = image.shape[:2]
+        regions = square_grid(image.shape) if self.uses_squares(image.shape) else [(0, 0, width, height)]
         if self.tiles > 1:
-            parts += [self._detect_rgb(rgb[y0:y1, x0:x1], x0, y0)
-                      for x0, y0, x1, y1 in tile_grid(rgb.shape, self.tiles)]
+            regions += tile_grid(image.shape, self.tiles)
+        parts = [self._detect_region(image[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in regions]
         xyxy, scores, keypoints = (np.concatenate(arrays) for arrays in zip(*parts))
         keep = non_max_suppression(xyxy, scores)
         if self.max_faces:
             keep = keep[: self.max_faces]
         return Faces(xyxy=xyxy[keep], det_score=scores[keep], keypoints=keypoints[keep])
 
-    def _detect_rgb(self, rgb: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes, scores and keypoints of one (sub)image, shifted by its offset in the frame."""
-        height, width = rgb.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+    def uses_squares(self, shape: tuple[int, ...]) -> bool:
+        """Whether a frame of this shape is searched as overlapping squares (see ``squares``)."""
+        if self.squares is not None:
+            return self.squares
+        return self.model == "short" and max(shape[:2]) >= SQUARES_FROM_ASPECT * min(shape[:2])
+
+    def _detect_region(self, bgr: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Boxes, scores and keypoints of one region of a frame, in frame pixels.
+
+        The region goes to MediaPipe at full size: it shrinks it to the model's input itself and
+        reports boxes in whole pixels of what it was given, so a region shrunk here first would
+        get coarser boxes than the model card's crop geometry was measured with.
+        """
+        height, width = bgr.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         detections = self._detector.detect(image).detections
         xyxy = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
                           d.bounding_box.origin_x + d.bounding_box.width,
@@ -158,6 +186,17 @@ class FaceDetector:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def square_grid(shape: tuple[int, ...]) -> list[tuple[int, int, int, int]]:
+    """Squares (x0, y0, x1, y1) of the frame's short side covering it, neighbours overlapping by at
+    least half a side, so every face up to half the short side lies wholly inside one square."""
+    height, width = shape[:2]
+    side, length = min(height, width), max(height, width)
+    count = 1 + math.ceil((length - side) / (side / 2))
+    starts = np.linspace(0, length - side, count).round().astype(int) if count > 1 else [0]
+    return [(int(s), 0, int(s) + side, side) if width >= height else (0, int(s), side, int(s) + side)
+            for s in starts]
 
 
 def tile_grid(shape: tuple[int, ...], tiles: int, overlap: float = 0.3) -> list[tuple[int, int, int, int]]:

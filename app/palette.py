@@ -1,4 +1,4 @@
-"""One colour per emotion, shared by the live window and the HTML report.
+"""One colour per emotion and one per face ID, shared by the live window, annotated videos and the report.
 
 A moderator who watches the window and later reads the report sees each emotion in the same
 colour in both. The hues read on the window's dark grey and on the report's white page alike.
@@ -6,6 +6,7 @@ colour in both. The hues read on the window's dark grey and on the report's whit
 Example::
 
     emotion_hex(["happy", "contempt"])  # ['#f0a500', '#26a69a']
+    face_hex(3)                         # '#59a14f'
 """
 
 from __future__ import annotations
@@ -28,3 +29,13 @@ def emotion_hex(labels: Sequence[str], extra: Mapping[str, str] | None = None) -
     fixed = {**EMOTION_COLORS, **(extra or {})}
     spare = cycle(SPARE_COLORS)
     return [fixed.get(label) or next(spare) for label in labels]
+
+
+# Tableau 10: distinct at a glance, and none of them is white or black.
+FACE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
+               "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
+
+
+def face_hex(face_id: int) -> str:
+    """The ``#rrggbb`` of a face ID (IDs start at 1; the ten colours repeat)."""
+    return FACE_COLORS[(face_id - 1) % len(FACE_COLORS)]

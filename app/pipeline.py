@@ -50,6 +50,9 @@ class AnalyzerOptions:
         device: ``auto`` (CUDA if it loads, else CPU), ``cpu`` or ``cuda``.
         detector: ``short`` (near faces, fastest) or ``full`` (small, distant faces too).
         tiles: also detect on ``tiles x tiles`` overlapping tiles (1 = off), for rooms of viewers.
+        squares: detect on overlapping full-height squares of the frame (False: one letterboxed
+            pass, faster, finds only faces over about a third of the frame's width; None: auto,
+            squares for the short-range detector on wide frames, see ``emolens.detect``).
         min_confidence: detector threshold, 0..1.
         max_faces: keep at most this many faces per frame, most confident first (0 = all).
         max_gap_s: how long an unseen face keeps its ID.
@@ -65,6 +68,7 @@ class AnalyzerOptions:
     device: str = "auto"
     detector: str = "short"
     tiles: int = 1
+    squares: bool | None = None
     min_confidence: float = 0.5
     max_faces: int = 0
     max_gap_s: float = 1.0
@@ -93,7 +97,7 @@ class Analyzer:
         self.card = ModelCard.load(self.options.model)
         self.classifier = Classifier(self.card, self.options.device, self.options.threads)
         self.detector = FaceDetector(self.options.detector, self.options.min_confidence, self.options.max_faces,
-                                     self.options.tiles)
+                                     self.options.tiles, self.options.squares)
         self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
         self.behaviour: BehaviourEstimator | None = None
         if self.options.behaviour:
@@ -141,7 +145,11 @@ class Analyzer:
         return faces.with_fields(probs=self.classifier.predict(crop_faces(image, faces, self.card)), labels=self.labels)
 
     def process(self, frame: Frame, independent: bool = False) -> FrameResult:
-        """Detect, crop, classify and track one frame, timing each stage."""
+        """Detect, crop, classify and track one frame, timing each stage.
+
+        ``independent``: the frame is its own scene (an image of a folder); its faces get IDs
+        no earlier face had.
+        """
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -157,8 +165,8 @@ class Analyzer:
         lap("crop")
         faces = faces.with_fields(probs=self.classifier.predict(crops), labels=self.labels)
         lap("classify")
-        if independent:
-            self.tracker.reset()
+        if independent:  # each image is its own scene: no face continues, and none reuses an earlier ID
+            self.tracker.new_scene()
             if self.behaviour is not None:
                 self.behaviour_tracker.reset()
         faces = self.tracker.update(faces, frame.t_s)

@@ -145,7 +145,8 @@ class CsvRecorder:
 
     def _media_time(self, frame: Frame) -> datetime:
         """The recording's start (per source) plus the frame's media time, in UTC."""
-        start = self._epoch.setdefault(frame.source, datetime.now(timezone.utc) - timedelta(seconds=frame.t_s))
+        start = self._epoch.setdefault(frame.origin or frame.source,
+                                       datetime.now(timezone.utc) - timedelta(seconds=frame.t_s))
         return start + timedelta(seconds=frame.t_s)
 
     def _write_block(self, rows: list[list]) -> None:

@@ -1,9 +1,18 @@
-"""Frame sources: a webcam, a video file, one image, or a folder of images.
+"""Frame sources: a webcam, a network stream, a video file, one image, or a folder of images.
 
 Every source is an iterator of ``Frame`` (index, timestamp, BGR pixels) and a context
 manager. Files are decoded ahead in a background thread (a small bounded queue), so decoding
-overlaps with inference; a camera is read continuously and only its newest frame is kept,
-so a slow consumer gets fresh frames instead of a growing backlog.
+overlaps with inference; a camera or a stream is read continuously and only its newest frame
+is kept, so a slow consumer gets fresh frames instead of a growing backlog.
+
+Network streams (``rtsp://``, ``rtsps://``, ``http://`` or ``https://`` MJPEG, as an IP camera
+serves them) are opened by OpenCV's FFmpeg backend; when a stream drops, it is reopened
+every second until ``reconnect_s`` passes without a frame. A password in the URL never
+reaches messages or the CSV.
+
+Images of a folder are independent scenes shown as a slideshow, one image per second:
+``Frame.index`` is the image's position in the folder (``--every 2`` gives 0, 2, 4) and
+``t_s`` equals it in seconds, so ``time_s`` and ``timestamp`` advance together.
 
 Example::
 
@@ -15,10 +24,12 @@ Example::
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -30,6 +41,8 @@ from emolens.types import Frame
 
 _END = object()
 _CAMERA_LOST_AFTER_S = 2.0
+STREAM_SCHEMES = ("rtsp", "rtsps", "http", "https")
+_STREAM_TIMEOUT_MS = 5000  # to open a stream, and to wait for its next frame
 
 
 class SourceLost(EmolensError):
@@ -73,10 +86,10 @@ class FrameSource:
 
 
 def open_source(spec: str | int | Path, every: int = 1, size_wh: tuple[int, int] | None = None) -> FrameSource:
-    """Open a camera (an integer index), a folder, an image file or a video file.
+    """Open a camera (an integer index), a stream URL, a folder, an image file or a video file.
 
     Args:
-        every: keep one frame in ``every`` (files only; cameras always deliver the newest).
+        every: keep one frame in ``every`` (files only; cameras and streams deliver the newest).
         size_wh: resolution to ask a camera for (it may choose the nearest it supports).
 
     Raises:
@@ -87,6 +100,8 @@ def open_source(spec: str | int | Path, every: int = 1, size_wh: tuple[int, int]
     text = str(spec)
     if text.isdigit():
         return CameraSource(int(text), size_wh)
+    if is_stream_url(text):
+        return StreamSource(text)
     path = Path(text)
     if not path.exists():
         raise EmolensError(f"input not found: {path}")
@@ -167,7 +182,11 @@ class VideoSource(FrameSource):
 
 
 class FolderSource(FrameSource):
-    """One image, or every image of a folder in name order; unreadable ones are skipped and counted."""
+    """One image, or every image of a folder in name order; unreadable ones are skipped and counted.
+
+    Each image is its own scene (``independent``): ``index`` is its position in the folder and
+    ``t_s`` the same number in seconds (a slideshow of one image per second).
+    """
 
     def __init__(self, path: Path, every: int = 1):
         self.name = str(path)
@@ -176,75 +195,82 @@ class FolderSource(FrameSource):
             files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
             if not files:
                 raise EmolensError(f"no images in folder {path} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
-            self._files = files[::every]
+            self._files = list(enumerate(files))[::every]
             self.frame_count = len(files)
         else:
             if read_image(path) is None:
                 raise EmolensError(f"cannot read image {path}: not an image or corrupt")
-            self._files = [path]
+            self._files = [(0, path)]
             self.frame_count = 1
         self.every = every
 
     def __iter__(self) -> Iterator[Frame]:
-        for index, file in enumerate(self._files):
+        for index, file in self._files:
             image = read_image(file)
             if image is None or image.size == 0:
                 self.skipped += 1
                 continue
             image = to_bgr8(image)
             self.size_wh = (image.shape[1], image.shape[0])
-            yield Frame(index=index, t_s=float(index), image=image, source=str(file))
+            yield Frame(index=index, t_s=float(index), image=image, source=str(file), origin=self.name)
 
 
-class CameraSource(FrameSource):
-    """A webcam; a thread reads continuously and keeps only the newest frame (latest wins).
+class _LiveSource(FrameSource):
+    """A camera or stream: a thread reads continuously and keeps only the newest frame (latest wins).
 
-    Timestamps are wall-clock seconds since the camera opened. If the camera stops
-    delivering frames for two seconds (unplugged), iteration raises ``SourceLost``.
+    Timestamps are wall-clock seconds since the source opened; ``index`` counts the frames
+    read. When reads fail for ``lost_after_s`` seconds, ``_recover()`` may reopen the source;
+    if it cannot, iteration raises ``SourceLost`` with ``lost_message``.
     """
 
-    def __init__(self, index: int, size_wh: tuple[int, int] | None = None):
-        self.name = f"camera {index}"
-        self.live = True
-        with captured_native_stderr():  # OpenCV logs its own warnings about a missing device
-            self._capture = cv2.VideoCapture(index)
-            if size_wh:
-                self._capture.set(cv2.CAP_PROP_FRAME_WIDTH, size_wh[0])
-                self._capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size_wh[1])
-            ok, first = self._capture.read() if self._capture.isOpened() else (False, None)
-        if not ok:
-            self._capture.release()
-            raise EmolensError(f"camera {index} not found or busy; try another index (0, 1, ...) "
-                               f"or give a video file or image folder")
-        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS)) or 0.0
+    live = True
+    lost_after_s = _CAMERA_LOST_AFTER_S
+    lost_message = "stopped delivering frames"
+
+    def _begin(self, capture: cv2.VideoCapture, first: np.ndarray) -> None:
+        """Start reading ``capture``, whose first frame was ``first``."""
+        self._capture = capture
+        self.fps = float(capture.get(cv2.CAP_PROP_FPS)) or 0.0
         self.size_wh = (first.shape[1], first.shape[0])
         self._started = time.monotonic()
+        self._index = 0
         self._latest: tuple[int, float, np.ndarray] | None = (0, 0.0, first)
         self._condition = threading.Condition()
         self._stop = threading.Event()
         self._failed = False
-        self._thread = threading.Thread(target=self._read, name="emolens-camera", daemon=True)
+        self._thread = threading.Thread(target=self._read, name="emolens-live", daemon=True)
         self._thread.start()
 
+    def _recover(self) -> bool:
+        """Try to get the source back after a failure; True when frames flow again."""
+        return False
+
+    def _deliver(self, image: np.ndarray) -> None:
+        self._index += 1
+        with self._condition:
+            self._latest = (self._index, time.monotonic() - self._started, image)
+            self._condition.notify()
+
     def _read(self) -> None:
-        index = 0
         last_ok = time.monotonic()
-        while not self._stop.is_set():
-            ok, image = self._capture.read()
-            now = time.monotonic()
-            if ok:
-                index += 1
-                last_ok = now
-                with self._condition:
-                    self._latest = (index, now - self._started, image)
-                    self._condition.notify()
-            elif now - last_ok > _CAMERA_LOST_AFTER_S:
-                with self._condition:
-                    self._failed = True
-                    self._condition.notify()
-                return
-            else:
-                time.sleep(0.01)
+        try:
+            while not self._stop.is_set():
+                ok, image = self._capture.read()
+                now = time.monotonic()
+                if ok:
+                    last_ok = now
+                    self._deliver(image)
+                elif now - last_ok >= self.lost_after_s:
+                    if not self._recover():
+                        with self._condition:
+                            self._failed = True
+                            self._condition.notify()
+                        return
+                    last_ok = time.monotonic()
+                else:
+                    time.sleep(0.01)
+        finally:
+            self._capture.release()  # here, not in close(): a read may still be running when close() gives up
 
     def __iter__(self) -> Iterator[Frame]:
         while not self._stop.is_set():
@@ -257,12 +283,98 @@ class CameraSource(FrameSource):
                 index, t_s, image = latest
                 yield Frame(index=index, t_s=t_s, image=image, source=self.name)
             elif failed:
-                raise SourceLost(f"{self.name} stopped delivering frames (unplugged or taken by another program)")
+                raise SourceLost(f"{self.name} {self.lost_message}")
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=2)
-        self._capture.release()
+        self._thread.join(timeout=_STREAM_TIMEOUT_MS / 1000 + 1)
+
+
+class CameraSource(_LiveSource):
+    """A webcam. If it stops delivering frames for two seconds (unplugged), iteration raises ``SourceLost``."""
+
+    lost_message = "stopped delivering frames (unplugged or taken by another program)"
+
+    def __init__(self, index: int, size_wh: tuple[int, int] | None = None):
+        self.name = f"camera {index}"
+        with captured_native_stderr():  # OpenCV logs its own warnings about a missing device
+            capture = cv2.VideoCapture(index)
+            if size_wh:
+                capture.set(cv2.CAP_PROP_FRAME_WIDTH, size_wh[0])
+                capture.set(cv2.CAP_PROP_FRAME_HEIGHT, size_wh[1])
+            ok, first = capture.read() if capture.isOpened() else (False, None)
+        if not ok:
+            capture.release()
+            raise EmolensError(f"camera {index} not found or busy; try another index (0, 1, ...) "
+                               f"or give a video file or image folder")
+        self._begin(capture, first)
+
+
+def is_stream_url(text: str) -> bool:
+    """True for the network stream URLs ``open_source`` accepts (rtsp, rtsps, http, https)."""
+    return bool(re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text)) and urlsplit(text).scheme.lower() in STREAM_SCHEMES
+
+
+def redacted(url: str) -> str:
+    """``url`` with any password replaced by ``***``, fit for messages and the CSV."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _open_stream(url: str) -> tuple[cv2.VideoCapture | None, np.ndarray | None]:
+    """An open FFmpeg capture of ``url`` and its first frame, or (None, None) within the time-out."""
+    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, _STREAM_TIMEOUT_MS,
+                                                     cv2.CAP_PROP_READ_TIMEOUT_MSEC, _STREAM_TIMEOUT_MS])
+    ok, first = capture.read() if capture.isOpened() else (False, None)
+    if not ok:
+        capture.release()
+        return None, None
+    return capture, first
+
+
+class StreamSource(_LiveSource):
+    """A network stream (an IP camera's RTSP or HTTP MJPEG), reopened when it drops.
+
+    Args:
+        url: ``rtsp://``, ``rtsps://``, ``http://`` or ``https://``; credentials may be in it.
+        reconnect_s: after a drop, keep reopening (once a second) for this long before
+            iteration raises ``SourceLost``.
+
+    Attributes:
+        reconnects: how many times the stream was reopened after a drop.
+    """
+
+    lost_after_s = 0.0  # a failed read of a stream is a closed connection or a time-out: reopen at once
+    lost_message = "stopped: it dropped and could not be reopened"
+
+    def __init__(self, url: str, reconnect_s: float = 30.0):
+        self.name = redacted(url)
+        self._url = url
+        self.reconnect_s = reconnect_s
+        self.reconnects = 0
+        with captured_native_stderr():  # FFmpeg's own complaint about a refused connection
+            capture, first = _open_stream(url)
+        if capture is None:
+            raise EmolensError(f"cannot open stream {self.name}: no frame within {_STREAM_TIMEOUT_MS // 1000} s "
+                               f"(wrong address, the camera is off, or a format FFmpeg cannot read)")
+        self._begin(capture, first)
+
+    def _recover(self) -> bool:
+        deadline = time.monotonic() + self.reconnect_s
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self._capture.release()
+            capture, first = _open_stream(self._url)
+            if capture is not None:
+                self._capture = capture
+                self.reconnects += 1
+                self._deliver(first)
+                return True
+            self._stop.wait(1.0)
+        return False
 
 
 def _drain(items: queue.Queue) -> None:

@@ -66,6 +66,10 @@ class FaceTracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
 
+    def new_scene(self) -> None:
+        """Forget all tracks but keep counting IDs, so faces of the next scene get new ones."""
+        self._tracks = []
+
     def update(self, faces: Faces, t_s: float) -> Faces:
         """Faces with ``face_id`` and ``smoothed`` set; ``faces.probs`` must be present."""
         self._tracks = [t for t in self._tracks if t_s - t.last_seen_s <= self.max_gap_s]

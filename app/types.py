@@ -30,12 +30,15 @@ class Frame:
         t_s: seconds since the source started: media time for files, wall clock for cameras.
         image: ``uint8 (H, W, 3)`` BGR pixels, as OpenCV delivers them.
         source: the file, folder item or camera this frame came from.
+        origin: the source whose clock ``t_s`` counts on, when not ``source`` itself: the folder,
+            for its images (they share one start, so their timestamps follow ``t_s``).
     """
 
     index: int
     t_s: float
     image: np.ndarray
     source: str = ""
+    origin: str = ""
 
 
 # Per-face arrays that a stage may add; each has one row per face when set.

@@ -1,10 +1,13 @@
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 import pytest
 
 from emolens.errors import EmolensError
+from emolens.record import CsvRecorder
 from emolens.sources import VideoSource, open_source
 
 
@@ -96,3 +99,135 @@ def test_missing_camera():
 def test_every_must_be_positive(two_face_video):
     with pytest.raises(EmolensError, match="--every"):
         open_source(two_face_video, every=0)
+
+
+def test_every_on_a_folder_keeps_each_image_index_in_the_folder(tmp_path, astronaut):
+    for number in range(5):
+        cv2.imwrite(str(tmp_path / f"{number}.png"), astronaut)
+    with open_source(tmp_path, every=2) as source:
+        frames = list(source)
+    assert [f.index for f in frames] == [0, 2, 4]
+    assert [f.t_s for f in frames] == [0.0, 2.0, 4.0]
+    assert [Path(f.source).name for f in frames] == ["0.png", "2.png", "4.png"]
+
+
+def test_folder_images_are_scenes_with_their_own_face_ids_and_one_clock(tmp_path, astronaut, analyzer):
+    """Photos of different people never share a face ID, and timestamps advance with time_s."""
+    for number in range(3):
+        cv2.imwrite(str(tmp_path / f"{number}.png"), astronaut)
+    with open_source(tmp_path) as source, CsvRecorder(tmp_path / "t.csv", analyzer.labels) as recorder:
+        analyzer.reset()
+        for _ in analyzer.run(source, recorder):
+            pass
+    table = pd.read_csv(tmp_path / "t.csv", parse_dates=["timestamp"])
+    assert table["face_id"].tolist() == [1, 2, 3]
+    assert table["time_s"].tolist() == [0.0, 1.0, 2.0]
+    elapsed = (table["timestamp"] - table["timestamp"].iloc[0]).dt.total_seconds()
+    assert elapsed.tolist() == pytest.approx(table["time_s"].tolist(), abs=0.002)
+
+
+class _MjpegServer:
+    """An MJPEG stream on 127.0.0.1, as an IP camera serves it (multipart/x-mixed-replace over HTTP).
+
+    The first connection is dropped after ``drop_after`` frames; later ones stream until ``stop()``,
+    after which connections are refused with 503.
+    """
+
+    def __init__(self, jpegs: list[bytes], drop_after: int, fps: float = 25.0):
+        import http.server
+        import threading
+
+        server = self
+        self.connections = 0
+        self.serving = threading.Event()
+        self.serving.set()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 (the standard library's name)
+                server.connections += 1
+                if not server.serving.is_set():
+                    self.send_error(503)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                limit = drop_after if server.connections == 1 else None
+                sent = 0
+                try:
+                    while server.serving.is_set() and (limit is None or sent < limit):
+                        jpeg = jpegs[sent % len(jpegs)]
+                        self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\n"
+                                         + f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                        sent += 1
+                        time.sleep(1 / fps)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/stream.mjpg"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop_streaming(self) -> None:
+        self.serving.clear()
+
+    def close(self) -> None:
+        self.serving.clear()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def mjpeg_server(two_face_video):
+    with open_source(two_face_video) as video:
+        jpegs = [cv2.imencode(".jpg", frame.image)[1].tobytes() for frame in video]
+    server = _MjpegServer(jpegs, drop_after=15)
+    yield server
+    server.close()
+
+
+def test_an_mjpeg_stream_of_real_faces_survives_a_drop(mjpeg_server, analyzer):
+    from emolens.sources import SourceLost, StreamSource
+
+    source = open_source(mjpeg_server.url)
+    assert isinstance(source, StreamSource) and source.live
+    source.reconnect_s = 3.0
+    frames, lost = [], None
+    with source:
+        try:
+            for frame in source:
+                frames.append(frame)
+                if len(frames) == 40:
+                    mjpeg_server.stop_streaming()  # the camera goes away for good
+        except SourceLost as error:
+            lost = error
+    assert source.reconnects == 1 and mjpeg_server.connections >= 3
+    assert len(frames) >= 40
+    indices = [f.index for f in frames]
+    assert indices == sorted(set(indices)) and all(b >= a for a, b in zip([f.t_s for f in frames], [f.t_s for f in frames][1:]))
+    assert frames[0].image.shape == (240, 320, 3) and frames[0].source == mjpeg_server.url
+    assert len(analyzer.analyze(frames[-1].image)) == 2  # the faces came through the stream
+    assert lost is not None and "could not be reopened" in str(lost)
+
+
+def test_a_stream_that_does_not_answer_gives_one_clear_error():
+    import socket
+
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(EmolensError, match="cannot open stream http://127.0.0.1"):
+        open_source(f"http://127.0.0.1:{port}/video")
+
+
+def test_a_password_in_a_stream_url_is_never_shown():
+    from emolens.sources import is_stream_url, redacted
+
+    assert redacted("rtsp://admin:secret@10.0.0.5:554/live") == "rtsp://admin:***@10.0.0.5:554/live"
+    assert redacted("http://127.0.0.1:8080/video") == "http://127.0.0.1:8080/video"
+    assert is_stream_url("RTSP://cam/live") and is_stream_url("https://cam/mjpg")
+    assert not is_stream_url("C:\\videos\\talk.mp4") and not is_stream_url("talk.mp4")

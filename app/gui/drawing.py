@@ -17,11 +17,8 @@ import numpy as np
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter
 
-from emolens.palette import emotion_hex
+from emolens.palette import emotion_hex, face_hex
 
-# Tableau 10: distinct at a glance, and none of them is white or black.
-_FACE_COLORS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2",
-                "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 BAR_TRACK = QColor(255, 255, 255, 45)
 
 
@@ -31,7 +28,7 @@ def emotion_colors(labels: Sequence[str]) -> list[QColor]:
 
 
 def face_color(face_id: int) -> QColor:
-    return QColor(_FACE_COLORS[(face_id - 1) % len(_FACE_COLORS)])
+    return QColor(face_hex(face_id))
 
 
 def pixel_font(pixels: float, bold: bool = False) -> QFont:

@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emolens.errors import EmolensError
+from emolens.images import IMAGE_SUFFIXES
 from emolens.pipeline import Analyzer, AnalyzerOptions
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource, open_source
@@ -48,35 +50,64 @@ class AnalyzeSummary:
 
 def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | None = None, every: int = 1,
                    keypoints: bool = False, log: Callable[[str], None] = print,
-                   progress: Callable[[int, int], None] | None = None) -> AnalyzeSummary:
+                   progress: Callable[[int, int], None] | None = None, overwrite: bool = False) -> AnalyzeSummary:
     """Analyze every input in turn into one CSV (the ``source`` column tells them apart).
 
-    A missing input fails before anything is written; any failure before the first row
-    removes the (header-only) output, so a failed run leaves no file behind.
+    Everything that can be checked is checked before the output is opened: every input
+    exists and opens, the output is none of the inputs (nor an image in an input folder),
+    and the model card fits its model. An existing output is replaced only with
+    ``overwrite``; another run writing it is refused (see ``emolens.record``). A run that
+    fails or is interrupted before its first row removes the output it created, so it
+    leaves no file behind; it never removes or truncates a file it did not create.
 
     Raises:
-        EmolensError: a missing or unreadable input, an unwritable output, a full disk.
+        EmolensError: a missing or unreadable input, an output that is an input, exists or
+            is locked, an unwritable output, a full disk.
     """
+    check_output(inputs, output)
     for spec in inputs:
-        if not spec.isdigit() and not Path(spec).exists():
-            raise EmolensError(f"input not found: {spec}")
+        if not spec.isdigit():
+            with open_source(spec, every=every):  # fails here, before any output exists
+                pass
     summary = AnalyzeSummary(output=output)
     started = time.perf_counter()
     with Analyzer(options) as analyzer:
         log(f"emolens: {analyzer.classifier.describe()}")
-        recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints)
+        recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints, overwrite=overwrite)
         try:
-            with recorder:
-                for spec in inputs:
-                    with open_source(spec, every=every) as source:
-                        _analyze_source(analyzer, source, recorder, summary, progress)
-        except EmolensError:
+            for spec in inputs:
+                with open_source(spec, every=every) as source:
+                    _analyze_source(analyzer, source, recorder, summary, progress)
+        except BaseException:  # Ctrl+C too: a run stopped before its first row leaves no file
             if recorder.rows == 0:
-                output.unlink(missing_ok=True)
+                recorder.discard()
+            else:
+                recorder.close()
             raise
+        recorder.close()
         summary.rows = recorder.rows
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def check_output(inputs: list[str], output: Path) -> None:
+    """Refuse an output that is (or resolves to) an input, or an image an input folder would read.
+
+    Raises:
+        EmolensError: naming the input the output would destroy.
+    """
+    target = Path(os.path.realpath(output))
+    for spec in inputs:
+        if spec.isdigit():
+            continue
+        source = Path(os.path.realpath(spec))
+        same = target == source or (output.exists() and source.exists() and os.path.samefile(output, source))
+        if same:
+            raise EmolensError(f"the output {output} is the input {spec}; writing it would destroy the input: "
+                               f"choose another -o")
+        if source.is_dir() and target.parent == source and target.suffix.lower() in IMAGE_SUFFIXES:
+            raise EmolensError(f"the output {output} is an image in the input folder {spec}; writing it would "
+                               f"replace that image: choose another -o, e.g. a .csv file")
 
 
 def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,

@@ -15,23 +15,28 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emolens.errors import EmolensError
-from emolens.pipeline import AnalyzerOptions
 from emolens.quiet import captured_native_stderr
 
-_DEFAULTS = AnalyzerOptions()
+if TYPE_CHECKING:
+    from emolens.pipeline import AnalyzerOptions
+
+# At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face.
+MAX_TILES = 8
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv and argv[0] == "train":  # the trainer owns its options (and needs the "train" extra)
-        return _train(argv[1:])
-    args = build_parser().parse_args(argv)
-    try:
+    try:  # everything, imports included: Ctrl+C while MediaPipe loads is an interruption, not a traceback
+        if argv and argv[0] == "train":  # the trainer owns its options (and needs the "train" extra)
+            return _train(argv[1:])
+        args = build_parser().parse_args(argv)
         return args.handler(args)
     except EmolensError as error:
         print(f"emolens: error: {error}", file=sys.stderr)
@@ -56,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
     analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
     analyze.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    analyze.add_argument("--overwrite", action="store_true", help="replace OUT.csv if it exists")
     _add_analyzer_options(analyze)
     analyze.set_defaults(handler=_analyze)
 
@@ -93,35 +99,45 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
     """Model and detection options; with ``use_defaults=False`` an option not given stays None."""
+    from emolens.pipeline import AnalyzerOptions  # MediaPipe and ONNX Runtime: loaded inside main's try
+
+    defaults = AnalyzerOptions()
+
     def default(value):
         return value if use_defaults else None
 
     group = parser.add_argument_group("model and detection")
     group.add_argument("--model", help="a model card (.json) or its .onnx (default: the shipped model)")
-    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=default(_DEFAULTS.device),
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=default(defaults.device),
                        help="auto: CUDA when it loads, else CPU (default)")
-    group.add_argument("--detector", choices=("short", "full"), default=default(_DEFAULTS.detector),
+    group.add_argument("--detector", choices=("short", "full"), default=default(defaults.detector),
                        help="short: near faces, fastest (default); full: small, distant faces too")
-    group.add_argument("--tiles", type=int, default=_DEFAULTS.tiles,
+    group.add_argument("--tiles", type=int, default=defaults.tiles,
                        help="also detect on NxN overlapping tiles (rooms of viewers)")
-    group.add_argument("--min-confidence", type=float, default=default(_DEFAULTS.min_confidence),
+    group.add_argument("--min-confidence", type=float, default=default(defaults.min_confidence),
                        help="detector threshold, 0..1")
-    group.add_argument("--max-faces", type=int, default=default(_DEFAULTS.max_faces),
+    group.add_argument("--max-faces", type=int, default=default(defaults.max_faces),
                        help="at most N faces per frame (0 = all)")
-    group.add_argument("--smoothing", dest="tau_s", type=float, default=default(_DEFAULTS.tau_s), metavar="SECONDS",
+    group.add_argument("--smoothing", dest="tau_s", type=float, default=default(defaults.tau_s), metavar="SECONDS",
                        help="score smoothing time constant (0 = raw)")
 
 
 def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
-    """The ``AnalyzerOptions`` a parsed command line asks for."""
+    """The ``AnalyzerOptions`` a parsed command line asks for.
+
+    Raises:
+        EmolensError: an option out of its range (NaN and infinity are out of every range).
+    """
+    from emolens.pipeline import AnalyzerOptions
+
     if not 0.0 <= args.min_confidence <= 1.0:
         raise EmolensError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     if args.max_faces < 0:
         raise EmolensError(f"--max-faces must be 0 or more, got {args.max_faces}")
-    if args.tau_s < 0:
-        raise EmolensError(f"--smoothing must be 0 or more seconds, got {args.tau_s}")
-    if args.tiles < 1:
-        raise EmolensError(f"--tiles must be 1 or more, got {args.tiles}")
+    if not (math.isfinite(args.tau_s) and args.tau_s >= 0):
+        raise EmolensError(f"--smoothing must be a number of seconds, 0 or more, got {args.tau_s}")
+    if not 1 <= args.tiles <= MAX_TILES:
+        raise EmolensError(f"--tiles must be between 1 and {MAX_TILES}, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s)
 
@@ -130,7 +146,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from emolens.analyze import analyze_inputs
 
     summary = analyze_inputs(args.inputs, Path(args.output), analyzer_options(args), every=args.every,
-                             keypoints=args.keypoints, log=_log, progress=_Progress())
+                             keypoints=args.keypoints, log=_log, progress=_Progress(), overwrite=args.overwrite)
     _log(summary.format())
     return 0
 

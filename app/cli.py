@@ -84,9 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
-    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
+    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui", "soak"), default="pipeline")
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md)")
     bench.add_argument("--quick", action="store_true", help="a short smoke run of any benchmark, not figures to quote")
+    bench.add_argument("--minutes", type=float, default=10.0,
+                       help="soak: how long to run (default 10); fails above 5%% RSS growth")
     bench.set_defaults(handler=_bench)
 
     report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page")
@@ -176,6 +178,10 @@ def _bench(args: argparse.Namespace) -> int:
         from emolens.bench import run_pipeline_bench
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
+    if args.what == "soak":
+        from emolens.soak import run_soak_bench
+
+        return run_soak_bench(out, minutes=0.2 if args.quick else args.minutes, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
     return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])])
 

@@ -49,6 +49,9 @@ finally:
         del sys.modules["tensorflow"]
 
 DETECTOR_MODELS = ("short", "full")
+# A tile narrower or lower than this holds no detectable face (and an empty one breaks MediaPipe's
+# graph); such tiles of a thin image or of a very fine grid are skipped.
+MIN_TILE_PX = 32
 _OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -95,7 +98,8 @@ class FaceDetector:
             in poor light but admits more false ones.
         max_faces: keep at most this many faces, the most confident first (0 = no limit).
         tiles: also split the frame into ``tiles x tiles`` overlapping tiles (1 = whole frame
-            only). Finds faces too small for one pass, at ``tiles**2`` times the cost.
+            only). Finds faces too small for one pass, at ``tiles**2`` times the cost. Tiles
+            smaller than ``MIN_TILE_PX`` on a side are skipped (the whole frame is always searched).
     """
 
     def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1):
@@ -121,7 +125,8 @@ class FaceDetector:
         parts = [self._detect_rgb(rgb, 0, 0)]
         if self.tiles > 1:
             parts += [self._detect_rgb(rgb[y0:y1, x0:x1], x0, y0)
-                      for x0, y0, x1, y1 in tile_grid(rgb.shape, self.tiles)]
+                      for x0, y0, x1, y1 in tile_grid(rgb.shape, self.tiles)
+                      if min(x1 - x0, y1 - y0) >= MIN_TILE_PX]
         xyxy, scores, keypoints = (np.concatenate(arrays) for arrays in zip(*parts))
         keep = non_max_suppression(xyxy, scores)
         if self.max_faces:

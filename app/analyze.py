@@ -64,7 +64,7 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
         EmolensError: a missing or unreadable input, an output that is an input, exists or
             is locked, an unwritable output, a full disk.
     """
-    check_output(inputs, output)
+    check_output(inputs, output, overwrite)
     for spec in inputs:
         if not spec.isdigit():
             with open_source(spec, every=every):  # fails here, before any output exists
@@ -73,15 +73,16 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
     started = time.perf_counter()
     with Analyzer(options) as analyzer:
         log(f"emolens: {analyzer.classifier.describe()}")
-        recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints, overwrite=overwrite)
+        recorder = None
         try:
+            recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints, overwrite=overwrite)
             for spec in inputs:
                 with open_source(spec, every=every) as source:
                     _analyze_source(analyzer, source, recorder, summary, progress)
         except BaseException:  # Ctrl+C too: a run stopped before its first row leaves no file
-            if recorder.rows == 0:
+            if recorder is not None and recorder.rows == 0:
                 recorder.discard()
-            else:
+            elif recorder is not None:
                 recorder.close()
             raise
         recorder.close()
@@ -90,11 +91,12 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
     return summary
 
 
-def check_output(inputs: list[str], output: Path) -> None:
-    """Refuse an output that is (or resolves to) an input, or an image an input folder would read.
+def check_output(inputs: list[str], output: Path, overwrite: bool = False) -> None:
+    """Refuse an output that is (or resolves to) an input, or an image an input folder would read,
+    or that exists (a regular file) without ``overwrite``.
 
     Raises:
-        EmolensError: naming the input the output would destroy.
+        EmolensError: naming the input the output would destroy, or the existing file.
     """
     target = Path(os.path.realpath(output))
     for spec in inputs:
@@ -108,6 +110,8 @@ def check_output(inputs: list[str], output: Path) -> None:
         if source.is_dir() and target.parent == source and target.suffix.lower() in IMAGE_SUFFIXES:
             raise EmolensError(f"the output {output} is an image in the input folder {spec}; writing it would "
                                f"replace that image: choose another -o, e.g. a .csv file")
+    if not overwrite and output.is_file():
+        raise EmolensError(f"{output} already exists; pass --overwrite to replace it, or choose another file")
 
 
 def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,

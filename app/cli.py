@@ -44,6 +44,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("emolens: interrupted", file=sys.stderr)
         return 130
+    except ImportError as error:
+        if not _caused_by_interrupt(error):
+            raise
+        print("emolens: interrupted", file=sys.stderr)  # a native module (ONNX Runtime) wraps Ctrl+C while loading
+        return 130
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` was raised because of a ``KeyboardInterrupt`` (anywhere in its chain)."""
+    seen = error.__cause__ or error.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -115,14 +115,18 @@ class CsvRecorder:
         self._fd: int | None = None
         self._fd, self.created = _open_output(self.path, overwrite)
         self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
-        if self.regular:
-            self._lock()
-            try:
-                os.ftruncate(self._fd, 0)
-            except OSError as error:
-                self._fail(error)
-        self._queue([self.columns], rows=0)
-        self._write_pending(sync=True)
+        try:
+            if self.regular:
+                self._lock()
+                try:
+                    os.ftruncate(self._fd, 0)
+                except OSError as error:
+                    self._fail(error)
+            self._queue([self.columns], rows=0)
+            self._write_pending(sync=True)
+        except BaseException:  # Ctrl+C too: no half-made file is left behind
+            self.discard()
+            raise
 
     def mark(self, text: str) -> None:
         """Attach a marker to the next row written (several join with ' | ')."""

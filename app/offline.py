@@ -14,7 +14,7 @@ window):
 * **MediaPipe** wheels from 0.10.35 on link Google's Clearcut uploader into
   ``libmediapipe.so``: creating a face detector resolves ``play.googleapis.com`` and sends
   usage logs to ``https://play.googleapis.com/log``. It has no off switch, so
-  ``pyproject.toml`` keeps MediaPipe below 0.10.35 (0.10.30-0.10.33 carry no uploader;
+  ``pyproject.toml`` keeps MediaPipe below 0.10.35 (0.10.33 carries no uploader;
   ``tests/test_network.py`` scans the installed library for it).
 """
 

@@ -88,3 +88,12 @@ def test_a_damaged_video_is_one_line_without_ffmpegs_noise(tmp_path):
     assert result.stderr.strip().splitlines() == [
         f"emolens: error: cannot read video {cut}: not a video, corrupt, or a codec OpenCV lacks"]
     assert not (tmp_path / "t.csv").exists()
+
+
+@pytest.mark.parametrize("args", [["--detector", "full", "--tiles", "2"], []])
+def test_a_normal_run_prints_only_our_lines(tmp_path, args):
+    """No 'WARNING: Logging before InitGoogle()', 'Input tensor memory is not aligned' or other native lines."""
+    result = emolens("analyze", DEMO, "-o", tmp_path / "t.csv", *args)
+    assert result.returncode == 0, result.stderr
+    ours = ("emolens: ", "wrote ", "frames ", "dominant emotion: ")
+    assert [line for line in result.stderr.splitlines() if not line.startswith(ours)] == []

@@ -7,9 +7,10 @@ Three lines for a notebook::
     faces.xyxy, faces.face_id, faces.keypoints, faces.probs
 
 Nothing heavy is imported eagerly: NumPy loads on first use of ``Faces`` or ``Frame``, the
-model card on first use of ``ModelCard``, the
-pipeline (MediaPipe, ONNX Runtime) on first use of ``Analyzer`` or ``open_source``, so the
-command line starts inside its own error handling (Ctrl+C while loading is no traceback).
+model card on first use of ``ModelCard``, the pipeline (MediaPipe, ONNX Runtime) on first use
+of ``Analyzer`` or ``open_source``, so the command line starts inside its own error handling
+(Ctrl+C while loading is no traceback). Importing ``emolens`` first switches every
+dependency's telemetry off (``emolens.offline``) and quietens native logs (``emolens.quiet``).
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ class ModelCard:
         try:
             raw = json.loads(card_path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as error:
-            raise EmolensError(f"model card {card_path} is malformed (not JSON: {error}); re-export the model") from None
+            raise EmolensError(f"model card {card_path} is malformed (not JSON: {error}); "
+                               f"re-export the model") from None
         if not isinstance(raw, dict):
             raise EmolensError(f"model card {card_path} is malformed: it must be a JSON object, "
                                f"not a {type(raw).__name__}; re-export the model")

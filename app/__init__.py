@@ -14,18 +14,24 @@ and a video into a CSV timeline::
         for result in analyzer.run(source, recorder):
             print(result.frame.index, len(result.faces))
 
-Only the lightweight types are imported eagerly; the pipeline (MediaPipe, ONNX Runtime)
-loads on first use of ``Analyzer`` or ``open_source``.
+Nothing heavy is imported eagerly: NumPy loads on first use of ``Faces`` or ``Frame``, the
+model card on first use of ``ModelCard``, the pipeline (MediaPipe, ONNX Runtime) on first use
+of ``Analyzer`` or ``open_source``, so the command line starts inside its own error handling
+(Ctrl+C while loading is no traceback). Importing ``emolens`` first switches every
+dependency's telemetry off (``emolens.offline``) and quietens native logs (``emolens.quiet``).
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from emolens.card import ModelCard
-from emolens.errors import EmolensError
-from emolens.record import CsvRecorder
-from emolens.types import Faces, Frame
+from emolens.offline import disable_telemetry
+from emolens.quiet import quiet_native_logs
+
+disable_telemetry()  # before any module imports ONNX Runtime: see emolens.offline
+quiet_native_logs()
+
+from emolens.errors import EmolensError  # noqa: E402
 
 __all__ = ["Analyzer", "AnalyzerOptions", "CsvRecorder", "EmolensError", "Faces", "Frame", "FrameResult", "ModelCard",
            "open_source"]
@@ -34,14 +40,14 @@ try:
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
+_LAZY = {"Analyzer": "emolens.pipeline", "AnalyzerOptions": "emolens.pipeline", "FrameResult": "emolens.pipeline",
+         "ModelCard": "emolens.card", "CsvRecorder": "emolens.record", "Faces": "emolens.types",
+         "Frame": "emolens.types", "open_source": "emolens.sources"}
+
 
 def __getattr__(name: str):
-    if name in ("Analyzer", "AnalyzerOptions", "FrameResult"):
-        from emolens import pipeline
+    if name in _LAZY:
+        from importlib import import_module
 
-        return getattr(pipeline, name)
-    if name == "open_source":
-        from emolens.sources import open_source
-
-        return open_source
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'emolens' has no attribute {name!r}")

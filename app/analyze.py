@@ -8,6 +8,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from pathlib import Path
 from emolens.behaviour_track import FaceBehaviourTotals
 from emolens.draw import AnnotatedVideo
 from emolens.errors import EmolensError
+from emolens.images import IMAGE_SUFFIXES
 from emolens.markers import MarkerFeed, read_markers
 from emolens.pipeline import Analyzer, AnalyzerOptions
 from emolens.record import CsvRecorder
@@ -70,25 +72,30 @@ def format_behaviour(totals: FaceBehaviourTotals) -> str:
 def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | None = None, every: int = 1,
                    keypoints: bool = False, log: Callable[[str], None] = print,
                    progress: Callable[[int, int], None] | None = None, landmarks: bool = False,
-                   video: Path | None = None, markers: Path | None = None) -> AnalyzeSummary:
+                   video: Path | None = None, markers: Path | None = None, overwrite: bool = False) -> AnalyzeSummary:
     """Analyze every input in turn into one CSV (the ``source`` column tells them apart).
 
-    With ``options.behaviour`` the CSV gets the behaviour columns (``landmarks``: the 956
-    landmark columns too) and the summary a behaviour line.
+    Everything that can be checked is checked before the output is opened: every input
+    exists and opens, the output is none of the inputs (nor an image in an input folder),
+    and the model card fits its model. An existing output is replaced only with
+    ``overwrite``; another run writing it is refused (see ``emolens.record``). A run that
+    fails or is interrupted before its first row removes the output it created, so it
+    leaves no file behind; it never removes or truncates a file it did not create.
 
-    A missing input fails before anything is written; any failure before the first row
-    removes the (header-only) output, so a failed run leaves no file behind.
+    With ``options.behaviour`` the CSV gets the behaviour columns (``landmarks``: the 956
+    landmark columns too) and the summary a behaviour line. ``video``: also write the frames
+    with faces drawn (``emolens.draw``; it appears only once complete). ``markers``: a
+    ``time,label`` file merged into the ``marker`` column (``emolens.markers``).
 
     Raises:
-        EmolensError: a missing or unreadable input, an unwritable output, a full disk.
-
-    ``video``: also write the frames with faces drawn (``emolens.draw``; it appears only once
-    complete). ``markers``: a ``time,label`` file merged into the ``marker`` column
-    (``emolens.markers``).
+        EmolensError: a missing or unreadable input, an output that is an input, exists or
+            is locked, an unwritable output, a full disk.
     """
+    check_output(inputs, output, overwrite)
     for spec in inputs:
-        if not spec.isdigit() and not is_stream_url(spec) and not Path(spec).exists():
-            raise EmolensError(f"input not found: {spec}")
+        if not spec.isdigit() and not is_stream_url(spec):
+            with open_source(spec, every=every):  # fails here, before any output exists
+                pass
     marker_list = read_markers(markers) if markers is not None else []
     if video is not None and any(Path(spec).resolve() == video.resolve() for spec in inputs):
         raise EmolensError(f"--video {video} is an input; writing it would destroy the input")
@@ -100,18 +107,24 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
         if landmarks and not behaviour:
             raise EmolensError("--landmarks needs --behaviour")
         annotated = AnnotatedVideo(video, analyzer.labels) if video is not None else None  # checks it first
-        recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints, behaviour=behaviour, landmarks=landmarks)
-        extras = _Extras(recorder, marker_list, markers, annotated)
+        recorder = extras = None
         try:
-            with recorder:
-                for spec in inputs:
-                    with open_source(spec, every=every) as source:
-                        _analyze_source(analyzer, source, extras.feed, summary, progress, extras.video)
-        except BaseException as error:  # Ctrl+C (how a camera run ends) too: the video keeps what the CSV keeps
-            extras.end(summary, keep=recorder.rows > 0)
-            if isinstance(error, EmolensError) and recorder.rows == 0:
-                output.unlink(missing_ok=True)
+            recorder = CsvRecorder(output, analyzer.labels, keypoints=keypoints, overwrite=overwrite,
+                                   behaviour=behaviour, landmarks=landmarks)
+            extras = _Extras(recorder, marker_list, markers, annotated)
+            for spec in inputs:
+                with open_source(spec, every=every) as source:
+                    _analyze_source(analyzer, source, extras.feed, summary, progress, extras.video)
+        except BaseException:  # Ctrl+C too: a run stopped before its first row leaves no file
+            kept = recorder is not None and recorder.rows > 0
+            if extras is not None:  # the video keeps what the CSV keeps
+                extras.end(summary, keep=kept)
+            elif annotated is not None:
+                annotated.discard()
+            if recorder is not None:
+                recorder.close() if kept else recorder.discard()
             raise
+        recorder.close()
         extras.end(summary, keep=True)
         summary.rows = recorder.rows
         if behaviour:
@@ -142,6 +155,29 @@ class _Extras:
             summary.notes.append(f"wrote {self.video.frames} annotated frames to {self.video.path}")
         else:
             self.video.discard()
+
+
+def check_output(inputs: list[str], output: Path, overwrite: bool = False) -> None:
+    """Refuse an output that is (or resolves to) an input, or an image an input folder would read,
+    or that exists (a regular file) without ``overwrite``.
+
+    Raises:
+        EmolensError: naming the input the output would destroy, or the existing file.
+    """
+    target = Path(os.path.realpath(output))
+    for spec in inputs:
+        if spec.isdigit():
+            continue
+        source = Path(os.path.realpath(spec))
+        same = target == source or (output.exists() and source.exists() and os.path.samefile(output, source))
+        if same:
+            raise EmolensError(f"the output {output} is the input {spec}; writing it would destroy the input: "
+                               f"choose another -o")
+        if source.is_dir() and target.parent == source and target.suffix.lower() in IMAGE_SUFFIXES:
+            raise EmolensError(f"the output {output} is an image in the input folder {spec}; writing it would "
+                               f"replace that image: choose another -o, e.g. a .csv file")
+    if not overwrite and output.is_file():
+        raise EmolensError(f"{output} already exists; pass --overwrite to replace it, or choose another file")
 
 
 def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,

@@ -2,7 +2,11 @@
 
 ``models/emotion.json`` is written by ``emolens.training.export`` and read only here.
 Everything else gets a validated, frozen ``ModelCard``: input size and channels, label
-order, crop geometry and the ONNX file it describes (checked by sha256).
+order, crop geometry and the ONNX file it describes. ``load`` checks the whole card
+against its schema (``CardSchema``: every field's type and range, labels unique) and,
+unless ``verify=False``, against the model: its sha256 and the ONNX graph's input name,
+shape and dtype and output name and width. A card that does not fit its model is refused
+with one line naming the field, before anything else runs.
 
 Example::
 
@@ -17,6 +21,9 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from emolens.errors import EmolensError
 
@@ -30,6 +37,69 @@ def packaged_model_dir() -> Path:
 
 def sha256_of(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+_Name = Annotated[StrictStr, Field(min_length=1)]
+_Finite = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+
+class _Section(BaseModel):
+    # Strict: "1.2" is not a number and 48.0 is not a size; unknown keys (metrics, provenance) are kept.
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class _ModelSection(_Section):
+    file: _Name
+    sha256: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")]
+
+
+class _InputSection(_Section):
+    name: _Name
+    height: Annotated[StrictInt, Field(gt=0)]
+    width: Annotated[StrictInt, Field(gt=0)]
+    channels: Literal[1, 3]
+    dtype: Literal["uint8"]  # the app feeds raw pixels; normalisation is inside the graph
+    layout: Literal["NHWC"] = "NHWC"
+
+
+class _OutputSection(_Section):
+    name: _Name
+
+
+class _CropSection(_Section):
+    scale: Annotated[_Finite, Field(gt=0)]
+    offset_x: _Finite
+    offset_y: _Finite
+    roll: StrictBool
+
+
+class CardSchema(_Section):
+    """The fields of ``emolens-model-card/1`` that the app relies on (see ``models/README.md``)."""
+
+    format: Literal["emolens-model-card/1"]
+    model: _ModelSection
+    labels: Annotated[list[_Name], Field(min_length=1)]
+    input: _InputSection
+    output: _OutputSection
+    crop: _CropSection
+
+    @field_validator("labels")
+    @classmethod
+    def _unique(cls, labels: list[str]) -> list[str]:
+        repeated = sorted({label for label in labels if labels.count(label) > 1})
+        if repeated:
+            raise ValueError(f"labels must be unique; repeated: {', '.join(repeated)}")
+        return labels
+
+
+def _first_problem(error: ValidationError) -> str:
+    """``field.path: what is wrong`` for the first schema violation."""
+    problem = error.errors(include_url=False)[0]
+    field = ".".join(str(part) for part in problem["loc"]) or "the card"
+    message = problem["msg"].removeprefix("Value error, ")
+    value = problem.get("input")
+    shown = "" if isinstance(value, (dict, list)) or problem["type"] == "missing" else f" (got {value!r})"
+    return f"{field}: {message}{shown}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +129,7 @@ class ModelCard:
     input_name: str
     input_hw: tuple[int, int]
     channels: int
+    output_name: str
     crop: CropGeometry
     info: dict
 
@@ -67,7 +138,8 @@ class ModelCard:
         """Read a card (default: the shipped one); ``path`` may name the .json or its .onnx.
 
         Raises:
-            EmolensError: the card or model is missing, malformed, or its sha256 does not match.
+            EmolensError: the card or model is missing, the card breaks its schema, or (with
+                ``verify``) the model does not match it; one line naming the field.
         """
         card_path = Path(path) if path else packaged_model_dir() / "emotion.json"
         if card_path.suffix == ".onnx":
@@ -75,34 +147,70 @@ class ModelCard:
         if not card_path.is_file():
             raise EmolensError(f"model card not found: {card_path} (an .onnx model needs its .json card beside it)")
         try:
-            raw = json.loads(card_path.read_text())
-            if raw.get("format") != CARD_FORMAT:
-                raise KeyError(f"format is {raw.get('format')!r}, expected {CARD_FORMAT!r}")
-            model_path = card_path.parent / raw["model"]["file"]
-            card = cls(
-                card_path=card_path,
-                model_path=model_path,
-                sha256=raw["model"]["sha256"],
-                labels=tuple(raw["labels"]),
-                input_name=raw["input"]["name"],
-                input_hw=(int(raw["input"]["height"]), int(raw["input"]["width"])),
-                channels=int(raw["input"]["channels"]),
-                crop=CropGeometry(**{k: raw["crop"][k] for k in ("scale", "offset_x", "offset_y", "roll")}),
-                info=raw,
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            raise EmolensError(f"model card {card_path} is malformed ({error}); re-export the model") from None
-        if card.channels not in (1, 3):
-            raise EmolensError(f"model card {card_path}: channels must be 1 or 3, got {card.channels}")
+            raw = json.loads(card_path.read_text(encoding="utf-8"))
+        except (ValueError, OSError) as error:
+            raise EmolensError(f"model card {card_path} is malformed (not JSON: {error}); "
+                               f"re-export the model") from None
+        if not isinstance(raw, dict):
+            raise EmolensError(f"model card {card_path} is malformed: it must be a JSON object, "
+                               f"not a {type(raw).__name__}; re-export the model")
+        try:
+            schema = CardSchema.model_validate(raw)
+        except ValidationError as error:
+            raise EmolensError(f"model card {card_path} is malformed: {_first_problem(error)}; "
+                               f"re-export the model") from None
+        crop = schema.crop
+        card = cls(card_path=card_path, model_path=card_path.parent / schema.model.file, sha256=schema.model.sha256,
+                   labels=tuple(schema.labels), input_name=schema.input.name,
+                   input_hw=(schema.input.height, schema.input.width), channels=schema.input.channels,
+                   output_name=schema.output.name,
+                   crop=CropGeometry(scale=crop.scale, offset_x=crop.offset_x, offset_y=crop.offset_y, roll=crop.roll),
+                   info=raw)
         if verify:
             card.verify()
         return card
 
     def verify(self) -> None:
-        """Check that the ONNX file exists and matches the card's sha256."""
+        """Check that the ONNX file exists, matches the card's sha256, and its graph the card's input and output."""
         if not self.model_path.is_file():
             raise EmolensError(f"emotion model not found: {self.model_path}; reinstall emolens "
                                f"or pass --model with a trained .onnx")
         if sha256_of(self.model_path) != self.sha256:
             raise EmolensError(f"emotion model {self.model_path} does not match its card (sha256 differs): "
                                f"the file is corrupt or belongs to another card; reinstall or re-export it")
+        self._check_graph()
+
+    def _check_graph(self) -> None:
+        """The graph's input (name, NHWC shape, dtype) and output (name, one score per label) against the card."""
+        import onnxruntime as ort  # only here: the card itself is light to import
+
+        options = ort.SessionOptions()
+        options.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:  # ONNX Runtime raises several private exception types
+            raise EmolensError(f"cannot load emotion model {self.model_path}: {str(error).splitlines()[0]}") from None
+        where = f"model card {self.card_path} does not fit {self.model_path.name}"
+        inputs = {node.name: node for node in session.get_inputs()}
+        outputs = {node.name: node for node in session.get_outputs()}
+        if self.input_name not in inputs:
+            raise EmolensError(f"{where}: input.name is {self.input_name!r}, the graph's input is "
+                               f"{', '.join(map(repr, inputs))}")
+        if self.output_name not in outputs:
+            raise EmolensError(f"{where}: output.name is {self.output_name!r}, the graph's output is "
+                               f"{', '.join(map(repr, outputs))}")
+        pixels, probs = inputs[self.input_name], outputs[self.output_name]
+        dtype = self.info["input"]["dtype"]
+        if pixels.type != f"tensor({dtype})":
+            raise EmolensError(f"{where}: input.dtype is {dtype!r}, the graph takes {pixels.type}")
+        expected = (*self.input_hw, self.channels)
+        if len(pixels.shape) != 4 or any(isinstance(got, int) and got != want
+                                         for got, want in zip(pixels.shape[1:], expected)):
+            raise EmolensError(f"{where}: input.height, width, channels are {expected}, the graph takes "
+                               f"{list(pixels.shape)} (batch, height, width, channels)")
+        if probs.type != "tensor(float)" or len(probs.shape) != 2:
+            raise EmolensError(f"{where}: the graph's output {self.output_name!r} is {probs.type} {list(probs.shape)}, "
+                               f"not float scores (batch, labels)")
+        if isinstance(probs.shape[1], int) and probs.shape[1] != len(self.labels):
+            raise EmolensError(f"{where}: labels has {len(self.labels)} names, the graph returns {probs.shape[1]} "
+                               f"scores per face")

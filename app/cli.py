@@ -18,18 +18,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from emolens import __version__
 from emolens.errors import EmolensError
-from emolens.pipeline import AnalyzerOptions
 from emolens.quiet import captured_native_stderr
 
-_DEFAULTS = AnalyzerOptions()
+if TYPE_CHECKING:
+    from emolens.pipeline import AnalyzerOptions
+
+# At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face.
+MAX_TILES = 8
 _SQUARES = {"auto": None, "always": True, "never": False}
 _EXAMPLES = """examples:
   emolens                                       the live window on the default camera
@@ -44,13 +49,13 @@ _EXAMPLES = """examples:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    leading = argv[:argv.index("train")] if "train" in argv else None
-    if leading is not None and set(leading) <= {"--verbose"}:  # the trainer owns its options ("train" extra)
-        _configure_logging(bool(leading))
-        return _train(argv[len(leading) + 1:])
-    args = build_parser().parse_args(argv)
-    _configure_logging(args.verbose)
-    try:
+    try:  # everything, imports included: Ctrl+C while MediaPipe loads is an interruption, not a traceback
+        leading = argv[:argv.index("train")] if "train" in argv else None
+        if leading is not None and set(leading) <= {"--verbose"}:  # the trainer owns its options ("train" extra)
+            _configure_logging(bool(leading))
+            return _train(argv[len(leading) + 1:])
+        args = build_parser().parse_args(argv)
+        _configure_logging(args.verbose)
         return args.handler(args)
     except EmolensError as error:
         print(f"emolens: error: {error}", file=sys.stderr)
@@ -58,6 +63,21 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("emolens: interrupted", file=sys.stderr)
         return 130
+    except ImportError as error:
+        if not _caused_by_interrupt(error):
+            raise
+        print("emolens: interrupted", file=sys.stderr)  # a native module (ONNX Runtime) wraps Ctrl+C while loading
+        return 130
+
+
+def _caused_by_interrupt(error: BaseException) -> bool:
+    """Whether ``error`` was raised because of a ``KeyboardInterrupt`` (anywhere in its chain)."""
+    seen = error.__cause__ or error.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,9 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--behaviour", action="store_true",
                          help="add action units, head pose, eye openness, blinks, attention and expressiveness")
     analyze.add_argument("--landmarks", action="store_true", help="with --behaviour: add the 478 landmarks (956 columns)")
-    analyze.add_argument("--behaviour-hz", type=float, default=_DEFAULTS.behaviour_hz, metavar="HZ",
+    analyze.add_argument("--behaviour-hz", type=float, default=_analyzer_defaults().behaviour_hz, metavar="HZ",
                          help=f"landmarker readings per face per second (0 = every frame; default "
-                              f"{_DEFAULTS.behaviour_hz:g})")
+                              f"{_analyzer_defaults().behaviour_hz:g})")
     analyze.add_argument("--video", metavar="OUT.mp4", help="also write the frames with boxes, IDs and scores drawn "
                          "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
     analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
@@ -97,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--squares", choices=tuple(_SQUARES), default="auto",
                          help="detect on overlapping full-height squares of the frame: auto (default: the short "
                          "detector on frames 1.5x as wide as high), always, or never (one letterboxed pass)")
+    analyze.add_argument("--overwrite", action="store_true", help="replace OUT.csv if it exists")
     _add_analyzer_options(analyze)
     for action in analyze._actions:  # the CSV never holds smoothed scores: say what --smoothing changes here
         if action.dest == "tau_s":
@@ -125,10 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
     bench.add_argument("what", nargs="?", default="pipeline",
-                       choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation"))
+                       choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation", "soak"))
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
+    bench.add_argument("--minutes", type=float, default=10.0,
+                       help="soak: how long to run (default 10); fails above 5%% RSS growth")
     bench.set_defaults(handler=_bench)
 
     report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page",
@@ -154,37 +177,51 @@ def _configure_logging(verbose: bool) -> None:
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
+def _analyzer_defaults() -> AnalyzerOptions:
+    from emolens.pipeline import AnalyzerOptions  # MediaPipe and ONNX Runtime: loaded inside main's try
+
+    return AnalyzerOptions()
+
+
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
     """Model and detection options; with ``use_defaults=False`` an option not given stays None."""
+    defaults = _analyzer_defaults()
+
     def default(value):
         return value if use_defaults else None
 
     group = parser.add_argument_group("model and detection")
     group.add_argument("--model", help="a model card (.json) or its .onnx (default: the shipped model)")
-    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=default(_DEFAULTS.device),
+    group.add_argument("--device", choices=("auto", "cpu", "cuda"), default=default(defaults.device),
                        help="auto: CUDA when it loads, else CPU (default)")
-    group.add_argument("--detector", choices=("short", "full"), default=default(_DEFAULTS.detector),
+    group.add_argument("--detector", choices=("short", "full"), default=default(defaults.detector),
                        help="short: near faces, fastest (default); full: small, distant faces too")
-    group.add_argument("--tiles", type=int, default=_DEFAULTS.tiles,
+    group.add_argument("--tiles", type=int, default=defaults.tiles,
                        help="also detect on NxN overlapping tiles (rooms of viewers)")
-    group.add_argument("--min-confidence", type=float, default=default(_DEFAULTS.min_confidence),
+    group.add_argument("--min-confidence", type=float, default=default(defaults.min_confidence),
                        help="detector threshold, 0..1")
-    group.add_argument("--max-faces", type=int, default=default(_DEFAULTS.max_faces),
+    group.add_argument("--max-faces", type=int, default=default(defaults.max_faces),
                        help="at most N faces per frame (0 = all)")
-    group.add_argument("--smoothing", dest="tau_s", type=float, default=default(_DEFAULTS.tau_s), metavar="SECONDS",
+    group.add_argument("--smoothing", dest="tau_s", type=float, default=default(defaults.tau_s), metavar="SECONDS",
                        help="score smoothing time constant (0 = raw)")
 
 
 def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
-    """The ``AnalyzerOptions`` a parsed command line asks for."""
+    """The ``AnalyzerOptions`` a parsed command line asks for.
+
+    Raises:
+        EmolensError: an option out of its range (NaN and infinity are out of every range).
+    """
+    from emolens.pipeline import AnalyzerOptions
+
     if not 0.0 <= args.min_confidence <= 1.0:
         raise EmolensError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
     if args.max_faces < 0:
         raise EmolensError(f"--max-faces must be 0 or more, got {args.max_faces}")
-    if args.tau_s < 0:
-        raise EmolensError(f"--smoothing must be 0 or more seconds, got {args.tau_s}")
-    if args.tiles < 1:
-        raise EmolensError(f"--tiles must be 1 or more, got {args.tiles}")
+    if not (math.isfinite(args.tau_s) and args.tau_s >= 0):
+        raise EmolensError(f"--smoothing must be a number of seconds, 0 or more, got {args.tau_s}")
+    if not 1 <= args.tiles <= MAX_TILES:
+        raise EmolensError(f"--tiles must be between 1 and {MAX_TILES}, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
                            squares=_SQUARES[getattr(args, "squares", "auto")])
@@ -204,7 +241,8 @@ def _analyze(args: argparse.Namespace) -> int:
         summary = analyze_inputs(args.inputs, Path(args.output), options, every=args.every,
                                  keypoints=args.keypoints, log=progress.write, progress=progress,
                                  landmarks=args.landmarks, video=Path(args.video) if args.video else None,
-                                 markers=Path(args.markers) if args.markers else None)
+                                 markers=Path(args.markers) if args.markers else None,
+                                 overwrite=args.overwrite)
     _log(summary.format())
     return 0
 
@@ -259,6 +297,10 @@ def _bench(args: argparse.Namespace) -> int:
         if args.what == "behaviour":
             return behaviour_bench.run_behaviour_bench(out, quick=args.quick, log=_log)
         return behaviour_validation.run_validation(out, quick=args.quick, log=_log)
+    if args.what == "soak":
+        from emolens.soak import run_soak_bench
+
+        return run_soak_bench(out, minutes=0.2 if args.quick else args.minutes, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
     return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])], command=command)
 

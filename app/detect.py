@@ -60,6 +60,9 @@ finally:
 DETECTOR_MODELS = ("short", "full")
 # Frames at least this much wider than high (16:9, 16:10, not 4:3) get squares by default.
 SQUARES_FROM_ASPECT = 1.5
+# A tile narrower or lower than this holds no detectable face (and an empty one breaks MediaPipe's
+# graph); such tiles of a thin image or of a very fine grid are skipped.
+MIN_TILE_PX = 32
 _OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
 
 
@@ -111,6 +114,7 @@ class FaceDetector:
             letterboxed pass; faces are then found down to about a third of the frame's height.
             ``None`` (auto): squares for the short-range model on frames 1.5 times as wide as
             high (or as high as wide), one pass otherwise.
+            Tiles smaller than ``MIN_TILE_PX`` on a side are skipped (the whole frame is always searched).
     """
 
     def __init__(self, model: str = "short", min_confidence: float = 0.5, max_faces: int = 0, tiles: int = 1,
@@ -137,7 +141,8 @@ class FaceDetector:
         height, width = image.shape[:2]
         regions = square_grid(image.shape) if self.uses_squares(image.shape) else [(0, 0, width, height)]
         if self.tiles > 1:
-            regions += tile_grid(image.shape, self.tiles)
+            regions += [tile for tile in tile_grid(image.shape, self.tiles)
+                        if min(tile[2] - tile[0], tile[3] - tile[1]) >= MIN_TILE_PX]
         parts = [self._detect_region(image[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in regions]
         xyxy, scores, keypoints = (np.concatenate(arrays) for arrays in zip(*parts))
         keep = non_max_suppression(xyxy, scores)

@@ -1,25 +1,72 @@
-"""Read image files of any common format and depth, and convert pixels to a model's format."""
+"""Read image files of any common format and depth, and convert pixels to a model's format.
+
+``read_image`` is the one image reader of the app, ``evaluate`` and the training loaders: it
+applies the EXIF orientation, so a phone photo taken upright but stored rotated (the
+camera writes ``Orientation`` = 6 instead of turning the pixels) comes out upright, as every
+photo viewer shows it. OpenCV's ``IMREAD_UNCHANGED`` (needed to keep 16-bit and alpha)
+ignores that tag; Pillow reads it from the file's header without decoding the pixels.
+"""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from emolens.quiet import captured_native_stderr
 
 from emolens.errors import EmolensError
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 
 
+_EXIF_ORIENTATION = 0x0112
+
+
 def read_image(path: str | os.PathLike) -> np.ndarray | None:
-    """Pixels of an image file as OpenCV decodes them (any depth/channels); ``None`` if unreadable."""
+    """Pixels of an image file (any depth/channels), turned upright by its EXIF orientation; ``None`` if unreadable.
+
+    A damaged file gives ``None`` without a word on the terminal (libpng prints its errors
+    to stderr itself; they are caught).
+    """
     try:
         buffer = np.fromfile(path, np.uint8)
     except OSError:
         return None
-    return cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED) if buffer.size else None
+    if not buffer.size:
+        return None
+    with captured_native_stderr():
+        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        return None
+    return apply_orientation(image, exif_orientation(buffer.tobytes()))
+
+
+def exif_orientation(data: bytes) -> int:
+    """The EXIF ``Orientation`` tag (1-8) of an encoded image; 1 (as stored) when absent or unreadable."""
+    try:
+        with Image.open(io.BytesIO(data)) as header:
+            orientation = header.getexif().get(_EXIF_ORIENTATION, 1)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return 1
+    return orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn stored pixels upright for an EXIF orientation (1-8), as Pillow's ``ImageOps.exif_transpose`` does."""
+    if orientation in (5, 6, 7, 8):  # stored on its side: swap the axes first
+        image = image.swapaxes(0, 1)
+    flips = {2: (False, True), 3: (True, True), 4: (True, False), 5: (False, False), 6: (False, True),
+             7: (True, True), 8: (True, False)}.get(orientation, (False, False))
+    if flips[0]:
+        image = image[::-1]
+    if flips[1]:
+        image = image[:, ::-1]
+    return np.ascontiguousarray(image)
 
 
 def to_bgr8(image: np.ndarray) -> np.ndarray:

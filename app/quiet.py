@@ -1,12 +1,35 @@
-"""Keep native libraries' log chatter (glog, LiteRT, ONNX Runtime) off the user's terminal."""
+"""Keep native libraries' log chatter (glog, LiteRT, ONNX Runtime, FFmpeg, libpng) off the user's terminal.
+
+Two tools: ``quiet_native_logs()`` sets the libraries' own log-level switches (run at
+``import emolens``), and ``captured_native_stderr()`` catches what a library prints anyway
+(libpng's ``libpng error: ...`` on a damaged PNG, MediaPipe's start-up lines such as
+``WARNING: Logging before InitGoogle()``), keeping it for an error message.
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+# Defaults only: a user who sets one of these (to debug a codec, say) keeps their value.
+NATIVE_LOG_LEVELS = {
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",  # FFmpeg's AV_LOG_QUIET: no "moov atom not found" beside our error line
+    "OPENCV_LOG_LEVEL": "ERROR",
+    "GLOG_minloglevel": "2",  # MediaPipe's glog: errors only
+}
+
+# fd 2 is one per process: two threads redirecting it at once would restore each other's copy.
+_STDERR_LOCK = threading.RLock()
+
+
+def quiet_native_logs() -> None:
+    """Set the native libraries' log-level environment variables, unless the user set them."""
+    for name, value in NATIVE_LOG_LEVELS.items():
+        os.environ.setdefault(name, value)
 
 
 @contextmanager
@@ -14,18 +37,20 @@ def captured_native_stderr() -> Iterator[list[str]]:
     """Redirect file descriptor 2 into a buffer; the yielded list receives its lines on exit.
 
     Native code writes to fd 2 directly, past ``sys.stderr``; this is the only way to keep
-    its start-up logs from the user while keeping them available for an error message.
+    its logs from the user while keeping them available for an error message. Threads take
+    turns (a lock); nesting in one thread is allowed.
     """
     lines: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as buffer:
-        os.dup2(buffer.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            buffer.seek(0)
-            lines.extend(buffer.read().decode(errors="replace").splitlines())
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile(mode="w+b") as buffer:
+            os.dup2(buffer.fileno(), 2)
+            try:
+                yield lines
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                os.close(saved)
+                buffer.seek(0)
+                lines.extend(buffer.read().decode(errors="replace").splitlines())

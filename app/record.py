@@ -18,10 +18,18 @@ Schema (columns in this order; emotion columns follow the model card's label ord
 ``timestamp`` is the UTC time of the frame: the moment it was captured for a camera, and
 the recording's start plus ``time_s`` for files. A frame with no face writes one row with
 the face fields empty, so coverage is explicit. Each frame's rows are written as one
-block and flushed to the OS at least every ``flush_s`` seconds (default: every frame), so
-``kill -9`` loses nothing that was flushed and never leaves half a row; ``os.fsync`` runs
-at most once a second against power loss. User text (markers, file names) that a
-spreadsheet would execute (``= + - @``) is prefixed with ``'``.
+block and handed to the OS at least every ``flush_s`` seconds (default: every frame), so
+``kill -9`` loses nothing that was written and never leaves half a row; ``os.fsync`` runs
+at least once a second (with the frame that follows a second's gap) against power loss.
+User text (markers, file names) that a spreadsheet would execute (``= + - @``) is
+prefixed with ``'``.
+
+The file is the recording in progress: while a recorder has it open it holds an exclusive
+lock on it (``flock``; the kernel drops it if the process dies), so a second recorder
+asked for the same file is refused with the holder's pid instead of interleaving rows.
+An existing file is replaced only with ``overwrite=True``; a recorder that fails before
+its first row removes the file if it created it, and never removes one it did not create.
+Devices and pipes (``/dev/null``, a FIFO) are written as they are: no lock, no fsync.
 
 Example::
 
@@ -35,12 +43,18 @@ from __future__ import annotations
 import csv
 import io
 import os
+import stat
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from emolens.behaviour_columns import behaviour_cells, behaviour_columns, empty_behaviour_cells
 from emolens.errors import EmolensError
+
+try:  # POSIX; elsewhere the output is not locked
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None
 from emolens.types import Faces, Frame
 
 FACE_COLUMNS = ("face_id", "x", "y", "w", "h", "det_score")
@@ -70,16 +84,28 @@ class CsvRecorder:
     """Append frames' faces to a CSV timeline; see the module docstring for the schema.
 
     Args:
-        path: the CSV file; its folder is created. An existing file is replaced.
+        path: the CSV file; its folder is created.
         labels: emotion labels in the model's output order (``card.labels``).
         keypoints: add the 12 keypoint columns.
         behaviour: add the behaviour columns (``emolens.behaviour_columns``); ``landmarks`` adds
             the 956 landmark columns to them.
-        flush_s: flush to the OS at least this often (0 = after every frame).
+        flush_s: hand rows to the OS at least this often (0 = after every frame).
+        overwrite: replace an existing file (the window's recorder and tests); ``emolens
+            analyze`` passes its ``--overwrite``.
+
+    Attributes:
+        rows: rows written to the file so far (not counting the header); after a failure,
+            exactly the rows the file holds.
+        created: whether this recorder created the file.
+
+    Raises:
+        EmolensError: the file cannot be created, exists (without ``overwrite``), or is
+            being written by another recorder.
     """
 
     def __init__(self, path: str | os.PathLike, labels: tuple[str, ...], keypoints: bool = False,
-                 flush_s: float = 0.0, behaviour: bool = False, landmarks: bool = False):
+                 flush_s: float = 0.0, overwrite: bool = True, behaviour: bool = False,
+                 landmarks: bool = False):
         self.path = Path(path)
         self.labels = labels
         self.keypoints = keypoints
@@ -87,17 +113,28 @@ class CsvRecorder:
         self.columns = timeline_columns(labels, keypoints, behaviour, landmarks)
         self.flush_s = flush_s
         self.rows = 0
+        self._pending: list[str] = []
+        self._pending_rows = 0
         self._pending_markers: list[str] = []
         self._epoch: dict[str, datetime] = {}
-        self._last_flush = self._last_sync = time.monotonic()
+        self._last_frame: tuple[str, float] | None = None
+        self._last_write = self._last_sync = time.monotonic()
         self._good_size = 0
+        self._fd: int | None = None
+        self._fd, self.created = _open_output(self.path, overwrite)
+        self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = open(self.path, "w", newline="", encoding="utf-8")
-        except OSError as error:
-            raise EmolensError(f"cannot write {self.path}: {error.strerror or error}") from None
-        self._write_block([self.columns])
-        self._flush(sync=True)
+            if self.regular:
+                self._lock()
+                try:
+                    os.ftruncate(self._fd, 0)
+                except OSError as error:
+                    self._fail(error)
+            self._queue([self.columns], rows=0)
+            self._write_pending(sync=True)
+        except BaseException:  # Ctrl+C too: no half-made file is left behind
+            self.discard()
+            raise
 
     def mark(self, text: str) -> None:
         """Attach a marker to the next row written (several join with ' | ')."""
@@ -109,7 +146,8 @@ class CsvRecorder:
 
         Raises:
             EmolensError: the disk is full or the file became unwritable; every row written
-                before is kept and the file ends with a complete line.
+                before is kept, the file ends with a complete line and the message counts
+                the rows it holds.
         """
         timestamp = _iso(wall_time or self._media_time(frame))
         marker = " | ".join(self._pending_markers)
@@ -131,12 +169,11 @@ class CsvRecorder:
                 row += (empty_behaviour_cells(self.landmarks) if faces.head_pose is None
                         else behaviour_cells(faces, index, self.landmarks))
             rows.append(row)
-        self._write_block(rows)
+        self._queue(rows, rows=len(rows))
         self._pending_markers.clear()
-        self.rows += len(rows)
         now = time.monotonic()
-        if now - self._last_flush >= self.flush_s:
-            self._flush(sync=now - self._last_sync >= 1.0)
+        if now - self._last_write >= self.flush_s:
+            self._write_pending(sync=now - self._last_sync >= 1.0)
         return len(rows)
 
     def _sparse_row(self, **values) -> list:
@@ -144,64 +181,146 @@ class CsvRecorder:
         return [values.get(column, "") for column in self.columns]
 
     def _media_time(self, frame: Frame) -> datetime:
-        """The recording's start (per source) plus the frame's media time, in UTC."""
-        start = self._epoch.setdefault(frame.origin or frame.source,
-                                       datetime.now(timezone.utc) - timedelta(seconds=frame.t_s))
-        return start + timedelta(seconds=frame.t_s)
+        """The recording's start (per source run) plus the frame's media time, in UTC.
 
-    def _write_block(self, rows: list[list]) -> None:
+        A source that starts again (the same file given twice, ``time_s`` going back) gets
+        a new start, so its timestamps do not overlap the previous run's.
+        """
+        key = frame.origin or frame.source  # the images of a folder share one clock
+        previous, self._last_frame = self._last_frame, (key, frame.t_s)
+        if previous is None or previous[0] != key or frame.t_s < previous[1]:
+            self._epoch[key] = datetime.now(timezone.utc) - timedelta(seconds=frame.t_s)
+        return self._epoch[key] + timedelta(seconds=frame.t_s)
+
+    def _queue(self, table: list[list], rows: int) -> None:
+        """Add whole lines to the block the next write hands to the OS; ``rows`` of them are timeline rows."""
         text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerows(rows)
-        try:
-            self._file.write(text.getvalue())
-        except OSError as error:
-            self._fail(error)
+        csv.writer(text, lineterminator="\n").writerows(table)
+        self._pending.append(text.getvalue())
+        self._pending_rows += rows
 
-    def _flush(self, sync: bool) -> None:
+    def _lock(self) -> None:
+        """Take the exclusive lock, or refuse naming the process that holds it."""
+        if fcntl is None:
+            return
         try:
-            self._file.flush()
-            if sync:
-                os.fsync(self._file.fileno())
-                self._last_sync = time.monotonic()
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = lock_holder(self._fd)
+            os.close(self._fd)
+            self._fd = None
+            who = f"another process (pid {holder})" if holder else "another process"
+            raise EmolensError(f"{self.path} is being written by {who}; wait for it to finish "
+                               f"or choose another output file") from None
+
+    def _write_pending(self, sync: bool) -> None:
+        """Hand the queued rows to the OS (whole blocks; a partial write is cut back on failure)."""
+        data = "".join(self._pending).encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self._fd, view):]
+            if sync and self.regular:
+                os.fsync(self._fd)
         except OSError as error:
             self._fail(error)
-        self._good_size = self._file.tell()
-        self._last_flush = time.monotonic()
+        self.rows += self._pending_rows
+        self._good_size += len(data)
+        self._pending.clear()
+        self._pending_rows = 0
+        now = time.monotonic()
+        self._last_write = now
+        if sync:
+            self._last_sync = now
 
     def _fail(self, error: OSError) -> None:
-        """Cut the file back to the last complete flushed block, close it, and report."""
-        try:
-            os.truncate(self.path, self._good_size)
-        except OSError:
-            pass
-        self._close_quietly()
+        """Cut the file back to the last complete block, close it, and report."""
+        if self.regular:
+            try:
+                os.ftruncate(self._fd, self._good_size)
+            except OSError:
+                pass
+        self._pending.clear()
+        self._pending_rows = 0
+        self._close_fd()
+        if self.rows == 0:
+            self._remove_if_created()
         reason = "disk full" if error.errno == 28 else (error.strerror or str(error))
-        raise EmolensError(f"recording stopped: cannot write {self.path} ({reason}); "
-                           f"the {self.rows} row(s) written before are kept") from None
+        kept = f"the {self.rows} row(s) written before are kept" if self.rows else "no row was written"
+        raise EmolensError(f"recording stopped: cannot write {self.path} ({reason}); {kept}") from None
 
-    def _close_quietly(self) -> None:
-        try:
-            self._file.close()
-        except OSError:
-            pass
+    def _close_fd(self) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+
+    def _remove_if_created(self) -> None:
+        if self.created and self.path.is_file():
+            self.path.unlink(missing_ok=True)
 
     @property
     def closed(self) -> bool:
-        return self._file.closed
+        return self._fd is None
+
+    def discard(self) -> None:
+        """Close without writing what is queued; remove the file if this recorder created it and
+        wrote no row (a run that failed or was interrupted before its first frame leaves nothing)."""
+        self._pending.clear()
+        self._pending_rows = 0
+        self._close_fd()
+        if self.rows == 0:
+            self._remove_if_created()
 
     def close(self) -> None:
-        """Flush, sync and close; pending markers go into a final marker-only row."""
-        if self._file.closed:
+        """Write what is queued, sync and close; pending markers go into a final marker-only row."""
+        if self._fd is None:
             return
         if self._pending_markers:
-            self._write_block([self._sparse_row(timestamp=_iso(datetime.now(timezone.utc)),
-                                                marker=" | ".join(self._pending_markers))])
+            self._queue([self._sparse_row(timestamp=_iso(datetime.now(timezone.utc)),
+                                          marker=" | ".join(self._pending_markers))], rows=1)
             self._pending_markers.clear()
-        self._flush(sync=True)
-        self._file.close()
+        self._write_pending(sync=True)
+        self._close_fd()
 
     def __enter__(self) -> CsvRecorder:
         return self
 
     def __exit__(self, *exc_info) -> None:
         self.close()
+
+
+def _open_output(path: Path, overwrite: bool) -> tuple[int, bool]:
+    """A write descriptor on ``path`` (not yet truncated: the lock comes first) and whether it was created."""
+    flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
+        except FileExistsError:
+            pass
+        if not overwrite and path.is_file():
+            raise EmolensError(f"{path} already exists; pass --overwrite to replace it, or choose another file")
+        return os.open(path, flags), False
+    except OSError as error:
+        raise EmolensError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def lock_holder(fd: int) -> int | None:
+    """The pid holding a lock on ``fd``'s file, from ``/proc/locks`` (Linux); ``None`` if unknown."""
+    info = os.fstat(fd)
+    wanted = (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+    try:
+        with open("/proc/locks") as locks:
+            for line in locks:
+                fields = line.split()
+                if "->" in fields or len(fields) < 6:
+                    continue
+                major, minor, inode = fields[5].split(":")
+                if (int(major, 16), int(minor, 16), int(inode)) == wanted:
+                    return int(fields[4])
+    except (OSError, ValueError):
+        pass
+    return None

@@ -1,10 +1,14 @@
 import json
+import re
 import shutil
+from importlib import resources
 
 import pytest
 
 from emolens.card import ModelCard, packaged_model_dir
 from emolens.errors import EmolensError
+
+from .test_cli import assert_one_line_error, emolens
 
 
 def test_shipped_card_is_complete():
@@ -42,3 +46,48 @@ def test_broken_model_files_give_clear_errors(card_copy, damage, message):
 
 def test_onnx_path_finds_its_card(card_copy):
     assert ModelCard.load(card_copy.with_suffix(".onnx")).card_path == card_copy
+
+
+def edited(card_path, edit):
+    """Rewrite the card with ``edit`` applied to its JSON (``edit`` returns a replacement or edits in place)."""
+    raw = json.loads(card_path.read_text())
+    replacement = edit(raw)
+    card_path.write_text(json.dumps(raw if replacement is None else replacement))
+
+
+CARD_DAMAGES = [
+    # (what the user did to the card, the field the one-line error names)
+    (lambda raw: raw.update(labels=raw["labels"][:6]), "labels has 6 names, the graph returns 7"),
+    (lambda raw: raw.update(labels=[*raw["labels"], "contempt"]), "labels has 8 names, the graph returns 7"),
+    (lambda raw: raw.update(labels=["happy", *raw["labels"][1:]]), "labels must be unique; repeated: happy"),
+    (lambda raw: raw.update(labels=[]), "labels: List should have at least 1 item"),
+    (lambda raw: raw["crop"].update(scale=0), "crop.scale: Input should be greater than 0"),
+    (lambda raw: raw["crop"].update(scale=-1), "crop.scale: Input should be greater than 0"),
+    (lambda raw: raw["crop"].update(scale="1.2"), "crop.scale: Input should be a valid number"),
+    (lambda raw: raw.pop("output") and None, "output: Field required"),
+    (lambda raw: raw["input"].update(height=64), "input.height, width, channels are (64, 48, 1), the graph takes"),
+    (lambda raw: raw["input"].update(height=0), "input.height: Input should be greater than 0"),
+    (lambda raw: raw["input"].update(channels=3), "input.height, width, channels are (48, 48, 3)"),
+    (lambda raw: raw["input"].update(channels=2), "input.channels: Input should be 1 or 3"),
+    (lambda raw: raw["input"].update(name="image"), "input.name is 'image', the graph's input is 'pixels'"),
+    (lambda raw: raw["input"].update(dtype="float32"), "input.dtype: Input should be 'uint8'"),
+    (lambda raw: raw["output"].update(name="logits"), "output.name is 'logits', the graph's output is 'probs'"),
+    (lambda raw: [raw], "it must be a JSON object, not a list"),
+]
+
+
+@pytest.mark.parametrize(("damage", "message"), CARD_DAMAGES)
+def test_a_card_that_does_not_fit_its_model_is_refused_at_load_naming_the_field(card_copy, damage, message):
+    edited(card_copy, damage)
+    with pytest.raises(EmolensError, match=re.escape(message)):
+        ModelCard.load(card_copy)
+
+
+@pytest.mark.parametrize(("damage", "message"), [CARD_DAMAGES[0], CARD_DAMAGES[7], CARD_DAMAGES[8]])
+def test_analyze_with_a_card_that_does_not_fit_writes_nothing(card_copy, tmp_path, damage, message):
+    """Before: a header whose columns did not match its rows, or a traceback after a header-only CSV."""
+    edited(card_copy, damage)
+    out = tmp_path / "t.csv"
+    result = emolens("analyze", resources.files("emolens.assets") / "astronaut.jpg", "-o", out, "--model", card_copy)
+    assert_one_line_error(result, message)
+    assert not out.exists()

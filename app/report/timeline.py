@@ -2,7 +2,10 @@
 
 A file may hold several sources one after the other (``emolens analyze a.mp4 b.mp4``). Each
 consecutive run of one ``source`` becomes a session of its own, because its ``time_s``
-restarts; a marker-only row after the last frame belongs to the last session.
+restarts; so does each run of one source where ``time_s`` steps back (``emolens analyze X X``,
+two recordings concatenated, a file edited by hand), with a warning naming the line. Rows
+whose time keeps going back (two steps back in a row: a file sorted backwards) are refused.
+A marker-only row after the last frame belongs to the last session.
 
 Bad input raises ``EmolensError`` with one line: an empty file, a file that is not a
 timeline, a missing column, a value that is not a number, or an incomplete row inside the
@@ -76,11 +79,34 @@ def load_timelines(path: Path) -> tuple[list[Timeline], list[str]]:
     labels = _labels(path, _header(path, source))
     rows = _read_rows(path, source, labels)
     _check_rows(path, rows, labels)
-    sources = rows["source"].ffill().fillna("")
-    sessions = sources.ne(sources.shift()).cumsum()
+    sessions = _session_numbers(path, rows, warnings)
     groups = [group for _, group in rows.groupby(sessions, sort=False)]
     timelines = [_session(path, group, labels, several=len(groups) > 1) for group in groups]
     return timelines, warnings
+
+
+def _session_numbers(path: Path, rows: pd.DataFrame, warnings: list[str]) -> pd.Series:
+    """A session number per row: a new one where the source changes or its ``time_s`` steps back.
+
+    Raises:
+        EmolensError: ``time_s`` steps back at two frames in a row (not a recording in time order).
+    """
+    sources = rows["source"].ffill().fillna("")
+    timed = rows["time_s"].notna()
+    previous = rows["time_s"].where(timed).ffill().shift()
+    same_source = sources.eq(sources.where(timed).ffill().shift())
+    back = timed & same_source & (rows["time_s"] < previous)
+    frame_starts = rows[timed & (rows["time_s"].ne(previous) | ~same_source)].index
+    steps = back[frame_starts].to_numpy()
+    twice = np.flatnonzero(steps[1:] & steps[:-1])
+    if len(twice):
+        first, second = (int(frame_starts[i]) + 2 for i in (twice[0], twice[0] + 1))
+        raise EmolensError(f"{path}, lines {first} and {second}: time_s goes back twice in a row, so the rows are "
+                           f"not in time order (an edited file?); sort them by time_s or split the file")
+    for index in np.flatnonzero(back):
+        warnings.append(f"{path}, line {index + 2}: time_s goes back from {previous.iloc[index]:g} to "
+                        f"{rows['time_s'].iloc[index]:g} s; the rows from there are read as a new session")
+    return (sources.ne(sources.shift()) | back).cumsum()
 
 
 def display_text(text: pd.Series) -> pd.Series:

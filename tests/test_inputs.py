@@ -1,0 +1,99 @@
+"""Inputs as cameras, phones and people make them: thin images, odd options, edited timelines, damaged videos."""
+
+from __future__ import annotations
+
+import shutil
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from emolens.cli import main
+from emolens.detect import FaceDetector
+from emolens.errors import EmolensError
+from emolens.report import build_report
+from emolens.report.timeline import load_timelines
+
+from .test_cli import assert_one_line_error, emolens
+
+DEMO = resources.files("emolens.assets") / "demo.mp4"
+
+
+@pytest.mark.parametrize("tiles", [2, 3, 8])
+@pytest.mark.parametrize("size_hw", [(1, 1), (1, 300), (300, 1), (40, 512), (512, 40)])
+def test_tiles_on_thin_images_find_nothing_instead_of_crashing(astronaut, tiles, size_hw):
+    """Before: MediaPipe's graph failed on an empty tile ("ROI width and height must be > 0")."""
+    image = np.ascontiguousarray(astronaut[: size_hw[0], : size_hw[1]])
+    with FaceDetector("full", tiles=tiles) as detector:
+        assert len(detector.detect(image)) == 0
+
+
+def test_tiles_still_find_the_face(astronaut):
+    with FaceDetector("full", tiles=2) as detector:
+        assert len(detector.detect(astronaut)) == 1
+
+
+@pytest.mark.parametrize(("option", "value", "message"), [
+    ("--tiles", "100", "--tiles must be between 1 and 8, got 100"),
+    ("--tiles", "0", "--tiles must be between 1 and 8, got 0"),
+    ("--smoothing", "nan", "--smoothing must be a number of seconds, 0 or more, got nan"),
+    ("--smoothing", "inf", "--smoothing must be a number of seconds, 0 or more, got inf"),
+    ("--smoothing", "-1", "--smoothing must be a number of seconds, 0 or more, got -1.0"),
+    ("--min-confidence", "nan", "--min-confidence must be between 0 and 1, got nan"),
+])
+def test_options_out_of_range_are_one_line(tmp_path, capsys, option, value, message):
+    out = tmp_path / "t.csv"
+    assert main(["analyze", str(DEMO), "-o", str(out), option, value]) == 1
+    assert capsys.readouterr().err.strip().splitlines() == [f"emolens: error: {message}"]
+    assert not out.exists()
+
+
+def test_the_same_input_twice_is_two_sessions_in_time_order(tmp_path):
+    """Before: ``analyze X X`` was one session in which time went back, and its timestamps overlapped."""
+    out = tmp_path / "twice.csv"
+    result = emolens("analyze", DEMO, DEMO, "-o", out)
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out)
+    stamps = pd.to_datetime(table["timestamp"])
+    assert stamps.is_monotonic_increasing
+    timelines, warnings = load_timelines(out)
+    assert [len(t.frames) for t in timelines] == [120, 120] and len(warnings) == 1
+    report = build_report([out], tmp_path / "report")
+    assert "twice · demo.mp4 (2)" in report.html.read_text()
+
+
+def test_a_timeline_edited_so_that_time_steps_back_is_reported_not_a_traceback(tmp_path):
+    out = tmp_path / "session.csv"
+    assert emolens("analyze", DEMO, "-o", out).returncode == 0
+    table = pd.read_csv(out)
+    table.loc[100:, "time_s"] -= 3.0  # someone shifted the second half by hand
+    table.to_csv(tmp_path / "edited.csv", index=False)
+    report = build_report([tmp_path / "edited.csv"], tmp_path / "report")
+    assert any("time_s goes back from 2.45 to -0.5 s" in warning for warning in report.warnings)
+    table.iloc[::-1].to_csv(tmp_path / "reversed.csv", index=False)
+    with pytest.raises(EmolensError, match="time_s goes back twice in a row"):
+        build_report([tmp_path / "reversed.csv"], tmp_path / "report2")
+    result = emolens("report", tmp_path / "reversed.csv", "-o", tmp_path / "report3")
+    assert_one_line_error(result, "rows are not in time order")
+
+
+def test_a_damaged_video_is_one_line_without_ffmpegs_noise(tmp_path):
+    """Before: FFmpeg's '[mov,mp4,...] moov atom not found' came first."""
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(DEMO.read_bytes()[:100_000])  # the moov atom is at the end of the file
+    shutil.copy(DEMO, tmp_path / "good.mp4")
+    result = emolens("analyze", tmp_path / "good.mp4", cut, "-o", tmp_path / "t.csv")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"emolens: error: cannot read video {cut}: not a video, corrupt, or a codec OpenCV lacks"]
+    assert not (tmp_path / "t.csv").exists()
+
+
+@pytest.mark.parametrize("args", [["--detector", "full", "--tiles", "2"], []])
+def test_a_normal_run_prints_only_our_lines(tmp_path, args):
+    """No 'WARNING: Logging before InitGoogle()', 'Input tensor memory is not aligned' or other native lines."""
+    result = emolens("analyze", DEMO, "-o", tmp_path / "t.csv", *args)
+    assert result.returncode == 0, result.stderr
+    ours = ("emolens: ", "wrote ", "frames ", "dominant emotion: ")
+    assert [line for line in result.stderr.splitlines() if not line.startswith(ours)] == []

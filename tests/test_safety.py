@@ -1,0 +1,192 @@
+"""Never destroy a user's file: outputs that are inputs, two runs on one output, full disks, Ctrl+C, odd outputs.
+
+Every case runs the real ``emolens analyze`` on the demo clip of real faces or the astronaut photo.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from importlib import resources
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from emolens.cli import main
+from emolens.record import CsvRecorder
+from emolens.report.timeline import load_timelines
+
+from .test_cli import assert_one_line_error, emolens
+
+ASSETS = Path(str(resources.files("emolens.assets")))
+DEMO, PHOTO = ASSETS / "demo.mp4", ASSETS / "astronaut.jpg"
+LABELS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+
+
+def one_error_line(capsys, message: str) -> None:
+    """The in-process CLI printed exactly one line on stderr, containing ``message``."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("emolens: error:") and message in err[0], err
+
+
+@pytest.fixture
+def media(tmp_path) -> dict[str, Path]:
+    """A user's files: a video, a photo, a folder of photos, and a CSV they care about."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        shutil.copy(PHOTO, folder / name)
+    shutil.copy(DEMO, tmp_path / "myvideo.mp4")
+    shutil.copy(PHOTO, tmp_path / "photo.jpg")
+    (tmp_path / "notes.csv").write_text("my,own\nprecious,data\n")
+    return {"video": tmp_path / "myvideo.mp4", "photo": tmp_path / "photo.jpg", "folder": folder,
+            "notes": tmp_path / "notes.csv"}
+
+
+def snapshot(paths) -> dict[Path, bytes]:
+    return {path: path.read_bytes() for path in paths}
+
+
+@pytest.mark.parametrize(("inputs", "output", "message"), [
+    (["video"], "video", "is the input"),
+    (["photo"], "photo", "is the input"),
+    (["folder"], "photos/b.jpg", "is an image in the input folder"),
+    (["video", "photo"], "photo", "is the input"),
+    (["video"], "link-to-video", "is the input"),  # a symlink resolving to the input
+])
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(media, tmp_path, capsys, inputs, output,
+                                                                   message, overwrite):
+    (tmp_path / "link-to-video").symlink_to(media["video"])
+    files = [media["video"], media["photo"], *media["folder"].iterdir()]
+    before = snapshot(files)
+    target = media[output] if output in media else tmp_path / output
+    code = main(["analyze", *(str(media[name]) for name in inputs), "-o", str(target),
+                 *(["--overwrite"] if overwrite else [])])
+    assert code == 1
+    one_error_line(capsys, message)
+    assert snapshot(files) == before
+    assert (tmp_path / "link-to-video").is_symlink()
+
+
+def test_a_symlinked_output_and_a_bad_input_leave_link_and_target_alone(media, tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(PHOTO.read_bytes()[:300])
+    link = tmp_path / "link.csv"
+    link.symlink_to(media["notes"])
+    assert main(["analyze", str(bad), "-o", str(link), "--overwrite"]) == 1
+    one_error_line(capsys, "cannot read image")
+    assert link.is_symlink() and media["notes"].read_text() == "my,own\nprecious,data\n"
+
+
+def test_an_existing_output_is_replaced_only_with_overwrite(media, capsys):
+    assert main(["analyze", str(media["photo"]), "-o", str(media["notes"])]) == 1
+    one_error_line(capsys, "already exists; pass --overwrite")
+    assert media["notes"].read_text() == "my,own\nprecious,data\n"
+    assert main(["analyze", str(media["photo"]), "-o", str(media["notes"]), "--overwrite"]) == 0
+    assert pd.read_csv(media["notes"])["dominant"].tolist() == ["happy"]
+
+
+def test_a_second_run_on_an_output_being_written_is_refused_naming_the_holder(tmp_path):
+    """A real second process holds the recording open; our run must not touch it, and say who holds it."""
+    out = tmp_path / "session.csv"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys
+        from emolens.record import CsvRecorder
+        with CsvRecorder({str(out)!r}, {LABELS!r}):
+            print("recording", flush=True)
+            sys.stdin.readline()
+    """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "recording"
+        result = emolens("analyze", DEMO, "-o", out, "--overwrite")
+        assert_one_line_error(result, f"is being written by another process (pid {holder.pid})")
+        assert out.read_text().count("\n") == 1  # the holder's header, not interleaved with our rows
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert holder.returncode == 0
+    result = emolens("analyze", DEMO, "-o", out, "--overwrite")  # the lock went with its holder
+    assert result.returncode == 0, result.stderr
+    timelines, warnings = load_timelines(out)
+    assert len(timelines) == 1 and not warnings and len(timelines[0].faces) == 240
+
+
+def test_the_lock_is_held_by_the_recorder_in_this_process_too(tmp_path):
+    with CsvRecorder(tmp_path / "t.csv", LABELS):
+        with pytest.raises(Exception, match=f"pid {os.getpid()}"):
+            CsvRecorder(tmp_path / "t.csv", LABELS)
+
+
+def run_with_file_size_limit(limit: int, *args) -> subprocess.CompletedProcess:
+    """``emolens`` with writes failing past ``limit`` bytes, as on a full disk."""
+    def limit_writes():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "emolens", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=limit_writes)
+
+
+def test_a_full_disk_at_start_leaves_no_file(tmp_path):
+    out = tmp_path / "t.csv"
+    result = run_with_file_size_limit(20, "analyze", DEMO, "-o", out)
+    assert_one_line_error(result, "no row was written")
+    assert not out.exists()
+
+
+def test_a_full_disk_mid_run_reports_the_rows_on_disk(tmp_path):
+    out = tmp_path / "t.csv"
+    result = run_with_file_size_limit(30_000, "analyze", DEMO, "-o", out)
+    assert_one_line_error(result, "row(s) written before are kept")
+    claimed = int(result.stderr.split("the ")[-1].split(" row(s)")[0])
+    assert out.read_text().endswith("\n")
+    assert claimed == len(pd.read_csv(out)) > 0
+
+
+@pytest.mark.parametrize("output", ["/dev/null", "fifo"])
+def test_devices_and_pipes_are_outputs_too(tmp_path, output):
+    if output == "fifo":
+        output = tmp_path / "fifo"
+        os.mkfifo(output)
+        reader = subprocess.Popen(["cat", str(output)], stdout=subprocess.PIPE, text=True)
+    result = emolens("analyze", DEMO, "-o", output)
+    assert result.returncode == 0, result.stderr
+    if output != "/dev/null":
+        assert reader.communicate(timeout=30)[0].count("\n") == 241 and output.exists()
+
+
+def loaded(pid: int, library: str) -> bool:
+    """Whether process ``pid`` has mapped a shared library whose path contains ``library``."""
+    try:
+        return library in Path(f"/proc/{pid}/maps").read_text()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see what the process is loading")
+@pytest.mark.parametrize("moment", ["onnxruntime_pybind11_state", "libmediapipe", "output appears", 1.5])
+def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_no_header_only_file(tmp_path, moment):
+    """Ctrl+C while ONNX Runtime or MediaPipe loads, just after the output is created, or while frames run."""
+    out = tmp_path / "t.csv"
+    run = subprocess.Popen([sys.executable, "-m", "emolens", "analyze", str(DEMO), "-o", str(out)],
+                           stderr=subprocess.PIPE, text=True)
+    reached = {"output appears": out.exists}.get(moment, lambda: loaded(run.pid, str(moment)))
+    if isinstance(moment, float):
+        time.sleep(moment)
+    else:
+        deadline = time.monotonic() + 120
+        while not reached() and run.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+    run.send_signal(signal.SIGINT)
+    stderr = run.communicate(timeout=120)[1]
+    # 130, or killed by the signal itself when it lands while a native library holds it
+    assert "Traceback" not in stderr and run.returncode in (130, -signal.SIGINT), stderr
+    assert stderr.strip().splitlines()[-1] == "emolens: interrupted"
+    assert not out.exists() or len(pd.read_csv(out)) > 0, "a header-only file was left behind"

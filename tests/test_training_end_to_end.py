@@ -70,7 +70,7 @@ def test_shipped_cards_command_reproduces_its_config():
     ignored = ("cache_dir",)  # where decoded data is cached, not what is trained
     assert {k: v for k, v in parsed.items() if k not in ignored} == \
         {k: v for k, v in training["config"].items() if k not in ignored}
-    assert Path(config.data).name == "fer2013"
+    assert Path(config.data).name == "ferplus"
 
 
 def test_warm_start_reproduces_the_shipped_model(fer_faces):

@@ -57,7 +57,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     """The service for ``config``; see the module docstring for what starting it does."""
     limits = config.limits
     engine = Engine(config.analyzer, config.workers, limits.queue)
-    jobs = JobStore(config.jobs_root(), engine, limits)
+    jobs = JobStore(config.jobs_root(), engine, limits, owns_root=config.jobs_dir is None)
     streams = {"open": 0}
     metrics = Metrics(lambda: engine.in_flight, jobs.active, lambda: streams["open"])
 

@@ -64,8 +64,9 @@ class Job:
 class JobStore:
     """Creates, runs, finds and expires jobs under ``root``."""
 
-    def __init__(self, root: Path, engine: Engine, limits: Limits):
+    def __init__(self, root: Path, engine: Engine, limits: Limits, owns_root: bool = False):
         self.root = root
+        self.owns_root = owns_root
         self.engine = engine
         self.limits = limits
         self.jobs: dict[str, Job] = {}
@@ -154,9 +155,11 @@ class JobStore:
         return len(expired)
 
     def close(self) -> None:
-        """Stop the running job and delete every job folder."""
+        """Stop the running job and delete every job folder (and the root, when it was made for us)."""
         self._stop.set()
         self._executor.shutdown(wait=True, cancel_futures=True)
         for job in self.jobs.values():
             shutil.rmtree(job.folder, ignore_errors=True)
         self.jobs.clear()
+        if self.owns_root:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
@@ -34,7 +35,9 @@ class Engine:
     """``workers`` analyzers, loaded by ``load()`` (in a thread, so ``/healthz`` answers meanwhile)."""
 
     def __init__(self, options: AnalyzerOptions, workers: int, queue_size: int):
-        self.options = options
+        # One classifier thread per worker unless asked otherwise: ONNX Runtime's default pool (all cores,
+        # spinning between calls) competes with the event loop and the other workers for the same cores.
+        self.options = replace(options, threads=options.threads or 1)
         self.workers = workers
         self.queue_size = queue_size
         self.in_flight = 0

@@ -29,6 +29,7 @@ from emolens.errors import EmolensError
 from emolens.palette import emotion_hex
 from emolens.serve import auth
 from emolens.serve.config import ServeConfig
+from emolens.serve.demo import demo_webm
 from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError, install_handlers
 from emolens.serve.jobs import Job, JobStore
@@ -215,6 +216,11 @@ def create_app(config: ServeConfig) -> FastAPI:
     @app.get("/", include_in_schema=False)
     async def client() -> FileResponse:
         return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/demo.webm", include_in_schema=False)
+    async def demo() -> Response:
+        """The bundled demo clip of real faces, for the client's "no camera" state."""
+        return Response(await asyncio.to_thread(demo_webm), media_type="video/webm")
 
     @app.get("/palette.json", include_in_schema=False)
     async def palette() -> dict[str, str]:

@@ -35,6 +35,7 @@ from emolens.assets.make_demo import write_video  # noqa: E402
 from emolens.card import ModelCard  # noqa: E402
 from emolens.cli import main  # noqa: E402
 from emolens.record import timeline_columns  # noqa: E402
+from emolens.pipeline import AnalyzerOptions  # noqa: E402
 from emolens.serve.config import Limits, ServeConfig  # noqa: E402
 from emolens.serve.server import bind_socket, make_server  # noqa: E402
 
@@ -46,8 +47,9 @@ TOKEN = "s3cret-token"
 
 
 @contextmanager
-def running(config: ServeConfig) -> Iterator[str]:
-    """Serve ``config`` on a free 127.0.0.1 port in a thread until the block ends; yields the base URL."""
+def running(config: ServeConfig, wait_for: str = "/readyz") -> Iterator[str]:
+    """Serve ``config`` on a free 127.0.0.1 port in a thread until the block ends; yields the base URL
+    once ``wait_for`` answers 200."""
     sock = bind_socket("127.0.0.1", 0)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = make_server(config)
@@ -57,11 +59,11 @@ def running(config: ServeConfig) -> Iterator[str]:
     deadline = time.monotonic() + 60
     while True:
         try:
-            if httpx.get(f"{url}/readyz", headers=headers).status_code == 200:
+            if httpx.get(f"{url}{wait_for}", headers=headers).status_code == 200:
                 break
         except httpx.TransportError:
             pass
-        assert time.monotonic() < deadline, "the server did not become ready in 60 s"
+        assert time.monotonic() < deadline, f"{wait_for} did not answer 200 in 60 s"
         time.sleep(0.1)
     try:
         yield url
@@ -136,6 +138,20 @@ def test_health_ready_and_model(base):
     card = ModelCard.load()
     assert model["labels"] == list(card.labels) and model["sha256"] == card.sha256
     assert model["input"] == card.info["input"] and model["metrics"] == card.info["metrics"]
+
+
+def test_not_ready_is_503_with_the_reason(tmp_path):
+    """A model that cannot load: alive, not ready, and every analysis request says why."""
+    config = ServeConfig(analyzer=AnalyzerOptions(model=str(tmp_path / "missing.json")), jobs_dir=tmp_path / "jobs")
+    with running(config, wait_for="/healthz") as url:
+        deadline = time.monotonic() + 30
+        while (ready := httpx.get(f"{url}/readyz")).json()["detail"] == "loading the model":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert ready.status_code == 503 and not ready.json()["ready"] and "model card not found" in ready.json()["detail"]
+        refused = httpx.post(f"{url}/v1/images", content=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"})
+        assert_error(refused, 503, "model card not found")
+        assert_error(httpx.get(f"{url}/v1/model"), 503, "model card not found")
 
 
 def test_openapi_documents_the_real_schemas(base):
@@ -327,7 +343,7 @@ def test_video_job_runs_to_the_analyze_csv_and_report(base, jobs_dir, tmp_path):
     same = [c for c in cli.columns if c not in ("timestamp", "source")]
     pd.testing.assert_frame_equal(served[same], cli[same], check_exact=False, atol=2e-3)
 
-    report = httpx.get(f"{base}{status['report']}")
+    report = httpx.get(f"{base}{status['report']}", timeout=120)  # built on first request: charts
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert "<html" in report.text and "happy" in report.text
 

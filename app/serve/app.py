@@ -3,8 +3,8 @@
 ``create_app(config)`` builds an app that, once started, loads ``config.workers`` analyzers on a
 thread (``/healthz`` answers at once, ``/readyz`` once they are loaded), sweeps expired jobs, and
 on shutdown stops the job thread and deletes every job folder. Open without a token: ``/healthz``,
-the browser client (``/``, ``/static/*``, ``/palette.json``) and the OpenAPI pages, which hold no
-data; everything else follows the token rule (``emolens.serve.auth``).
+the browser client (``/``, ``/static/*``, ``/palette.json``, ``/demo.webm``) and the OpenAPI pages,
+which hold no data; everything else follows the token rule (``emolens.serve.auth``).
 """
 
 from __future__ import annotations
@@ -189,7 +189,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         """The job's HTML report (as ``emolens report`` writes it), built on first request."""
         job = _finished(jobs.get(job_id))
         try:
-            html = await engine.run(jobs.report, job)
+            html = await asyncio.to_thread(jobs.report, job)  # not on the inference threads: charts take seconds
         except EmolensError as error:
             raise ApiError(422, f"cannot build the report: {error}") from None
         return FileResponse(html, media_type="text/html")

@@ -172,6 +172,7 @@ def run_serve_bench(out: Path, quick: bool = False, log: Callable[[str], None] =
     stream_frames = 40 if quick else 600
     image = render_frame(face_tiles(1), (640, 480), 0.0)
     body = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+    load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     process, url = _start_server()
     try:
         asyncio.run(_load(url, body, 2, 20, 10.0))  # warm-up: first calls allocate
@@ -192,7 +193,7 @@ def run_serve_bench(out: Path, quick: bool = False, log: Callable[[str], None] =
     batching = _batching(30 if quick else 300)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(_markdown(levels, stream, batching, (rss_before, rss_after, rss_stream), quick, requests,
-                             budget_s, len(body)))
+                             budget_s, len(body), load_before))
     log(f"wrote {out}")
     return 0
 
@@ -202,12 +203,13 @@ def _fmt_mib(value: float | None) -> str:
 
 
 def _markdown(levels: list[dict], stream: dict, batching: list, rss: tuple, quick: bool, requests: int,
-              budget_s: float, jpeg_bytes: int) -> str:
+              budget_s: float, jpeg_bytes: int, load: float | None) -> str:
     lines = ["# `emolens serve` under load", "",
              f"`emolens bench serve{' --quick' if quick else ''}` on {platform.machine()}, {os.cpu_count()} CPU core(s), "
              f"Python {platform.python_version()}, fastapi {version('fastapi')}, uvicorn {version('uvicorn')}, "
              f"onnxruntime {version('onnxruntime-gpu') if _has('onnxruntime-gpu') else version('onnxruntime')}; "
-             f"server: `emolens serve` with its defaults (1 worker, CPU) in its own process, clients in another.",
+             f"server: `emolens serve` with its defaults (1 worker, CPU) in its own process, clients in another. "
+             + (f"Load average when it started: {load:.1f} (other work shares these cores)." if load else ""),
              "" if not quick else "\n**--quick: a smoke run, not figures to quote.**", "",
              f"## `POST /v1/images`: a 640x480 JPEG ({jpeg_bytes // 1024} KiB) of one face",
              "", f"Each level: closed-loop httpx clients, at most {requests} requests or {budget_s:.0f} s; latency "

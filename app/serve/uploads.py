@@ -52,55 +52,66 @@ async def read_upload(request: Request, sink: BinaryIO, limit: int) -> Upload:
     return Upload(request.headers.get("content-type", ""), "", size)
 
 
+class _FilePart:
+    """python-multipart callbacks that copy the first part carrying a file name into ``sink``."""
+
+    def __init__(self, sink: BinaryIO, limit: int):
+        self.sink, self.limit = sink, limit
+        self.upload = Upload("", "", 0)
+        self.headers: dict[str, str] = {}
+        self.field = self.value = b""
+        self.in_file = self.found = False
+
+    def callbacks(self) -> dict:
+        return {"on_header_field": self.on_header_field, "on_header_value": self.on_header_value,
+                "on_header_end": self.on_header_end, "on_headers_finished": self.on_headers_finished,
+                "on_part_data": self.on_part_data, "on_part_end": self.on_part_end}
+
+    def on_header_field(self, data: bytes, start: int, end: int) -> None:
+        self.field += data[start:end]
+
+    def on_header_value(self, data: bytes, start: int, end: int) -> None:
+        self.value += data[start:end]
+
+    def on_header_end(self) -> None:
+        self.headers[self.field.decode("latin-1").lower()] = self.value.decode("latin-1")
+        self.field = self.value = b""
+
+    def on_headers_finished(self) -> None:
+        _, disposition = parse_options_header(self.headers.get("content-disposition", ""))
+        self.in_file = not self.found and b"filename" in disposition  # other fields are ignored
+        if self.in_file:
+            self.upload.filename = disposition[b"filename"].decode("utf-8", "replace")
+            self.upload.content_type = self.headers.get("content-type", "")
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.in_file:
+            self.upload.size += end - start
+            if self.upload.size <= self.limit:
+                self.sink.write(data[start:end])
+
+    def on_part_end(self) -> None:
+        self.found = self.found or self.in_file
+        self.in_file = False
+        self.headers = {}
+
+
 async def _read_form(request: Request, sink: BinaryIO, limit: int, boundary: bytes | None) -> Upload:
     if not boundary:
         raise ApiError(422, "malformed multipart form: no boundary in Content-Type")
-    state = {"headers": {}, "field": b"", "value": b"", "in_file": False, "done": False}
-    upload = Upload("", "", 0)
-
-    def on_header_field(data: bytes, start: int, end: int) -> None:
-        state["field"] += data[start:end]
-
-    def on_header_value(data: bytes, start: int, end: int) -> None:
-        state["value"] += data[start:end]
-
-    def on_header_end() -> None:
-        state["headers"][state["field"].decode("latin-1").lower()] = state["value"].decode("latin-1")
-        state["field"] = state["value"] = b""
-
-    def on_headers_finished() -> None:
-        _, disposition = parse_options_header(state["headers"].get("content-disposition", ""))
-        # The first part that carries a file name is the upload; other fields are ignored.
-        state["in_file"] = not state["done"] and b"filename" in disposition
-        if state["in_file"]:
-            upload.filename = disposition[b"filename"].decode("utf-8", "replace")
-            upload.content_type = state["headers"].get("content-type", "")
-
-    def on_part_data(data: bytes, start: int, end: int) -> None:
-        if state["in_file"]:
-            upload.size += end - start
-            if upload.size <= limit:
-                sink.write(data[start:end])
-
-    def on_part_end() -> None:
-        state["done"] = state["done"] or state["in_file"]
-        state["in_file"] = False
-        state["headers"] = {}
-
-    parser = MultipartParser(boundary, {
-        "on_header_field": on_header_field, "on_header_value": on_header_value, "on_header_end": on_header_end,
-        "on_headers_finished": on_headers_finished, "on_part_data": on_part_data, "on_part_end": on_part_end})
+    part = _FilePart(sink, limit)
+    parser = MultipartParser(boundary, part.callbacks())
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
-        if upload.size > limit or received > limit + _FORM_OVERHEAD:
+        if part.upload.size > limit or received > limit + _FORM_OVERHEAD:
             raise _too_large(limit)
         try:
             parser.write(chunk)
         except Exception as error:  # python-multipart's parse errors
             raise ApiError(422, f"malformed multipart form: {error}") from None
-    if upload.size > limit:
+    if part.upload.size > limit:
         raise _too_large(limit)
-    if not state["done"]:
+    if not part.found:
         raise ApiError(422, "the multipart form has no file part: send the file as a field with a file name")
-    return upload
+    return part.upload

@@ -10,6 +10,8 @@ ARG BASE=python:3.11-slim
 
 FROM ${BASE} AS build
 ARG ONNXRUNTIME=onnxruntime
+# Behind a TLS-inspecting proxy: mount its CA bundle into the build and name it here (scripts/container.sh does).
+ARG CA_BUNDLE=
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -17,7 +19,8 @@ COPY app app
 COPY training training
 COPY models models
 COPY assets assets
-RUN python3 -m venv /opt/emolens \
+RUN if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
+ && python3 -m venv /opt/emolens \
  && /opt/emolens/bin/pip install -q '.[serve]' \
  # The base install picks onnxruntime-gpu on Linux x86-64; a CPU image needs only the CPU build (a tenth of
  # the size). Both provide the same onnxruntime module.

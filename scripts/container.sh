@@ -42,7 +42,10 @@ if ! podman image exists "$BASE"; then
 fi
 
 echo "== build"
-nice -n 10 podman build --network host --format docker --build-arg BASE="$BASE" -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
+# The host's CA bundle goes into the build (read-only), for a network that inspects TLS.
+nice -n 10 podman build --network host --format docker --build-arg BASE="$BASE" \
+  -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg CA_BUNDLE=/run/host-ca.crt \
+  -t "$IMAGE" . >"$WORK/build.log" 2>&1 \
   || { tail -30 "$WORK/build.log"; exit 1; }
 size=$(podman image inspect --format '{{.Size}}' "$IMAGE")
 echo "image $IMAGE: $((size / 1000000)) MB"

@@ -205,7 +205,8 @@ def _fmt_mib(value: float | None) -> str:
 def _markdown(levels: list[dict], stream: dict, batching: list, rss: tuple, quick: bool, requests: int,
               budget_s: float, jpeg_bytes: int, load: float | None) -> str:
     lines = ["# `emolens serve` under load", "",
-             f"`emolens bench serve{' --quick' if quick else ''}` on {platform.machine()}, {os.cpu_count()} CPU core(s), "
+             f"`emolens bench serve{' --quick' if quick else ''}` on {platform.machine()}, "
+             f"{os.cpu_count()} CPU core(s), "
              f"Python {platform.python_version()}, fastapi {version('fastapi')}, uvicorn {version('uvicorn')}, "
              f"onnxruntime {version('onnxruntime-gpu') if _has('onnxruntime-gpu') else version('onnxruntime')}; "
              f"server: `emolens serve` with its defaults (1 worker, CPU) in its own process, clients in another. "

@@ -6,6 +6,7 @@
     emolens bench [pipeline|detection|report|gui|behaviour]    speed and detection figures
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
+    emolens serve [--host H] [--port P] [--token T]           HTTP/WebSocket service (extra "serve")
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
 
 Each subcommand parses its options, calls one library function and prints. A user mistake
@@ -146,7 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
     bench.add_argument("what", nargs="?", default="pipeline",
-                       choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation", "soak"))
+                       choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation", "soak",
+                                "serve"))
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
@@ -164,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
     commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
                                       "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
+    _add_serve_parser(commands)
     return parser
 
 
@@ -181,6 +184,30 @@ def _analyzer_defaults() -> AnalyzerOptions:
     from emolens.pipeline import AnalyzerOptions  # MediaPipe and ONNX Runtime: loaded inside main's try
 
     return AnalyzerOptions()
+
+
+def _add_serve_parser(commands) -> None:
+    """``emolens serve``; its defaults are ``ServeConfig``'s and ``Limits``' (no FastAPI import needed)."""
+    from emolens.serve.config import Limits, ServeConfig
+
+    config, limits = ServeConfig(), Limits()
+    serve = commands.add_parser("serve", help="HTTP and WebSocket service with a browser client (extra 'serve')")
+    serve.add_argument("--host", default=config.host, help=f"address to bind (default {config.host}; "
+                                                           f"any other needs a token)")
+    serve.add_argument("--port", type=int, default=config.port, help="TCP port (0 = any free port) (default %(default)s)")
+    serve.add_argument("--workers", type=int, default=config.workers, help="inference threads, one model each (default %(default)s)")
+    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: $EMOLENS_TOKEN)")
+    serve.add_argument("--jobs-dir", help="folder for the per-job folders (default: a new temporary folder)")
+    serve.add_argument("--job-ttl", type=float, default=limits.job_ttl_s, metavar="SECONDS",
+                       help="delete a finished job's folder this long after it ends (default %(default)s)")
+    serve.add_argument("--queue", type=int, default=limits.queue, help="image requests admitted at once before 503 (default %(default)s)")
+    serve.add_argument("--max-image-mb", type=float, default=limits.image_bytes / 2**20, help="largest image (MiB) (default %(default)s)")
+    serve.add_argument("--max-video-mb", type=float, default=limits.video_bytes / 2**20, help="largest video (MiB) (default %(default)s)")
+    serve.add_argument("--max-megapixels", type=float, default=limits.pixels / 1e6,
+                       help="most pixels per image or video frame, in millions (default %(default)s)")
+    serve.add_argument("--max-video-s", type=float, default=limits.video_s, help="longest video, in seconds (default %(default)s)")
+    _add_analyzer_options(serve)
+    serve.set_defaults(handler=_serve)
 
 
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
@@ -301,6 +328,10 @@ def _bench(args: argparse.Namespace) -> int:
         from emolens.soak import run_soak_bench
 
         return run_soak_bench(out, minutes=0.2 if args.quick else args.minutes, log=_log)
+    if args.what == "serve":
+        from emolens.serve.bench import run_serve_bench
+
+        return run_serve_bench(out, quick=args.quick, log=_log)
     module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
     return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])], command=command)
 
@@ -312,6 +343,25 @@ def _report(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         _log(f"warning: {warning}")
     _log(f"report: {result.html}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+
+    try:
+        from emolens.serve import Limits, ServeConfig, run_server
+    except ImportError as error:
+        raise EmolensError(f"emolens serve needs the 'serve' extra ({error.name} is missing): "
+                           f"pip install 'emolens[serve]'") from None
+    limits = Limits(image_bytes=int(args.max_image_mb * 2**20), video_bytes=int(args.max_video_mb * 2**20),
+                    pixels=int(args.max_megapixels * 1e6), video_s=args.max_video_s, queue=args.queue,
+                    job_ttl_s=args.job_ttl)
+    config = ServeConfig(host=args.host, port=args.port, workers=args.workers,
+                         token=args.token or os.environ.get("EMOLENS_TOKEN") or None,
+                         analyzer=analyzer_options(args), limits=limits,
+                         jobs_dir=Path(args.jobs_dir) if args.jobs_dir else None)
+    run_server(config)
     return 0
 
 

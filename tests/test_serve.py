@@ -1,0 +1,527 @@
+"""``emolens serve`` over real HTTP and WebSocket: a real Uvicorn server on a free 127.0.0.1 port,
+the real model, real media (the astronaut photo, the demo clip), real clients (httpx, websockets).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("fastapi", reason="emolens serve needs the 'serve' extra: pip install '.[serve]'")
+
+import httpx  # noqa: E402
+from PIL import Image  # noqa: E402
+from websockets.exceptions import InvalidStatus  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+from emolens.analyze import analyze_inputs  # noqa: E402
+from emolens.assets.make_demo import write_video  # noqa: E402
+from emolens.card import ModelCard  # noqa: E402
+from emolens.cli import main  # noqa: E402
+from emolens.record import timeline_columns  # noqa: E402
+from emolens.pipeline import AnalyzerOptions  # noqa: E402
+from emolens.serve.config import Limits, ServeConfig  # noqa: E402
+from emolens.serve.server import bind_socket, make_server  # noqa: E402
+
+ASSETS = Path(str(resources.files("emolens.assets")))
+PHOTO = ASSETS / "astronaut.jpg"
+DEMO = ASSETS / "demo.mp4"
+LABELS = ModelCard.load().labels
+TOKEN = "s3cret-token"
+
+
+@contextmanager
+def running(config: ServeConfig, wait_for: str = "/readyz") -> Iterator[str]:
+    """Serve ``config`` on a free 127.0.0.1 port in a thread until the block ends; yields the base URL
+    once ``wait_for`` answers 200."""
+    sock = bind_socket("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = make_server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}{wait_for}", headers=headers).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"{wait_for} did not answer 200 in 60 s"
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+        assert not thread.is_alive()
+
+
+@pytest.fixture(scope="module")
+def jobs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("jobs")
+
+
+@pytest.fixture(scope="module")
+def base(jobs_dir) -> Iterator[str]:
+    """The service with its defaults."""
+    with running(ServeConfig(jobs_dir=jobs_dir)) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Iterator[str]:
+    """The service with tiny limits: 200 kB uploads, 0.2 megapixels, 3 s videos, one request at a time,
+    jobs deleted one second after they end."""
+    limits = Limits(image_bytes=200_000, video_bytes=3_000_000, pixels=200_000, video_s=3.0, queue=1,
+                    job_ttl_s=1.0)
+    with running(ServeConfig(limits=limits, jobs_dir=tmp_path_factory.mktemp("small-jobs"))) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory) -> Iterator[str]:
+    with running(ServeConfig(token=TOKEN, jobs_dir=tmp_path_factory.mktemp("guarded-jobs"))) as url:
+        yield url
+
+
+def encoded(image: np.ndarray, ext: str) -> bytes:
+    ok, data = cv2.imencode(ext, image)
+    assert ok
+    return data.tobytes()
+
+
+def assert_error(response: httpx.Response, status: int, words: str) -> None:
+    """A 4xx/5xx answer is exactly one JSON line ``{"error": ...}`` that says what went wrong."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert "\n" not in response.text and "Traceback" not in response.text
+    body = response.json()
+    assert list(body) == ["error"] and words in body["error"], body
+
+
+def assert_astronaut(face: dict) -> None:
+    """The astronaut's face: where the detector finds it, smiling, probabilities in card order."""
+    assert list(face["probs"]) == list(LABELS)
+    assert sum(face["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert face["dominant"] == "happy"
+    box = face["box"]
+    assert abs(box["x"] - 177) < 12 and abs(box["y"] - 82) < 12 and 80 < box["w"] < 115
+    assert len(face["keypoints"]) == 6 and face["det_score"] > 0.6
+
+
+# ---------------------------------------------------------------- service endpoints
+
+
+def test_health_ready_and_model(base):
+    assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{base}/readyz").json()
+    assert ready["ready"] and ready["provider"] in ("CPU", "CUDA") and ready["workers"] == 1
+    assert f"on {ready['provider']}" in ready["device"]
+    model = httpx.get(f"{base}/v1/model").json()
+    card = ModelCard.load()
+    assert model["labels"] == list(card.labels) and model["sha256"] == card.sha256
+    assert model["input"] == card.info["input"] and model["metrics"] == card.info["metrics"]
+
+
+def test_not_ready_is_503_with_the_reason(tmp_path):
+    """A model that cannot load: alive, not ready, and every analysis request says why."""
+    config = ServeConfig(analyzer=AnalyzerOptions(model=str(tmp_path / "missing.json")), jobs_dir=tmp_path / "jobs")
+    with running(config, wait_for="/healthz") as url:
+        deadline = time.monotonic() + 30
+        while (ready := httpx.get(f"{url}/readyz")).json()["detail"] == "loading the model":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        assert ready.status_code == 503 and not ready.json()["ready"]
+        assert "model card not found" in ready.json()["detail"]
+        refused = httpx.post(f"{url}/v1/images", content=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"})
+        assert_error(refused, 503, "model card not found")
+        assert_error(httpx.get(f"{url}/v1/model"), 503, "model card not found")
+
+
+def test_openapi_documents_the_real_schemas(base):
+    spec = httpx.get(f"{base}/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    for name in ("ImageResult", "Face", "Box", "JobStatus", "ModelInfo", "Ready", "ErrorOut"):
+        assert name in schemas
+    post = spec["paths"]["/v1/images"]["post"]
+    assert {"multipart/form-data", "image/jpeg", "image/png", "image/webp"} <= set(post["requestBody"]["content"])
+    assert post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ImageResult")
+    assert {"401", "413", "415", "422", "503"} <= set(post["responses"])
+    assert httpx.get(f"{base}/docs").status_code == 200
+
+
+# ---------------------------------------------------------------- images
+
+
+@pytest.mark.parametrize("ext, media, form", [(".jpg", "image/jpeg", False), (".png", "image/png", False),
+                                              (".webp", "image/webp", True), (".jpg", "image/jpeg", True)])
+def test_image_faces(base, astronaut, ext, media, form):
+    data = encoded(astronaut, ext)
+    if form:
+        response = httpx.post(f"{base}/v1/images", files={"file": (f"photo{ext}", data, media)})
+    else:
+        response = httpx.post(f"{base}/v1/images", content=data, headers={"Content-Type": media})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert (result["width"], result["height"]) == (512, 512)
+    assert len(result["faces"]) == 1 and result["faces"][0]["face_id"] == 1
+    assert_astronaut(result["faces"][0])
+    assert result["timings"]["inference_ms"] > 0
+
+
+def test_image_without_a_face(base):
+    grey = np.full((240, 320, 3), 128, np.uint8)
+    response = httpx.post(f"{base}/v1/images", content=encoded(grey, ".png"), headers={"Content-Type": "image/png"})
+    assert response.status_code == 200 and response.json()["faces"] == []
+
+
+def test_exif_orientation_is_applied(base, astronaut):
+    """A phone photo stored sideways with an EXIF 'rotate' tag is analysed upright."""
+    sideways = Image.fromarray(np.ascontiguousarray(np.rot90(astronaut[:, :, ::-1])))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: the viewer turns it 90 degrees clockwise
+    buffer = io.BytesIO()
+    sideways.save(buffer, "JPEG", exif=exif, quality=92)
+    faces = httpx.post(f"{base}/v1/images", content=buffer.getvalue(),
+                       headers={"Content-Type": "image/jpeg"}).json()["faces"]
+    assert len(faces) == 1 and faces[0]["dominant"] == "happy"
+
+
+def _gif() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), "red").save(buffer, "GIF")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("body, media, status, words", [
+    (b"hello, not an image", "text/plain", 415, "unsupported content type 'text/plain'"),
+    (b"hello, not an image", "image/jpeg", 422, "not an image"),
+    (PHOTO.read_bytes()[:30_000], "image/jpeg", 422, "truncated or corrupt"),
+    (_gif(), "image/gif", 415, "unsupported content type 'image/gif'"),
+    (_gif(), "application/octet-stream", 415, "unsupported image format GIF"),
+    (b"", "image/png", 422, "empty upload"),
+])
+def test_bad_images_are_one_line_4xx(base, body, media, status, words):
+    assert_error(httpx.post(f"{base}/v1/images", content=body, headers={"Content-Type": media}), status, words)
+
+
+def test_bad_forms(base):
+    form = b'--b0undary\r\nContent-Disposition: form-data; name="note"\r\n\r\nno file here\r\n--b0undary--\r\n'
+    assert_error(httpx.post(f"{base}/v1/images", content=form,
+                            headers={"Content-Type": "multipart/form-data; boundary=b0undary"}), 422, "no file part")
+    assert_error(httpx.post(f"{base}/v1/images", files={"file": ("notes.txt", b"text", "text/plain")}), 415,
+                 "unsupported content type")
+    assert_error(httpx.post(f"{base}/v1/videos?every=0", content=DEMO.read_bytes(),
+                            headers={"Content-Type": "video/mp4"}), 422, "every")
+    assert_error(httpx.get(f"{base}/v1/nothing"), 404, "Not Found")
+
+
+# ---------------------------------------------------------------- limits
+
+
+def test_upload_size_limit(small, astronaut):
+    big = encoded(astronaut, ".png")  # about 480 kB, over the 200 kB limit
+    assert len(big) > 200_000
+    assert_error(httpx.post(f"{small}/v1/images", content=big, headers={"Content-Type": "image/png"}), 413,
+                 "upload too large")
+    assert_error(httpx.post(f"{small}/v1/images", files={"file": ("big.png", big, "image/png")}), 413,
+                 "upload too large")
+
+    def chunks():  # no Content-Length: the limit must hold while the body streams in
+        for start in range(0, len(big), 16_384):
+            yield big[start:start + 16_384]
+
+    assert_error(httpx.post(f"{small}/v1/images", content=chunks(), headers={"Content-Type": "image/png"}), 413,
+                 "upload too large")
+
+
+def test_pixel_limit(small, astronaut):
+    data = encoded(astronaut, ".jpg")  # 512x512 = 262,144 pixels > 200,000, but under 200 kB
+    assert_error(httpx.post(f"{small}/v1/images", content=data, headers={"Content-Type": "image/jpeg"}), 413,
+                 "262144 pixels")
+    fits = encoded(cv2.resize(astronaut, (400, 400)), ".jpg")
+    assert httpx.post(f"{small}/v1/images", content=fits, headers={"Content-Type": "image/jpeg"}).status_code == 200
+
+
+def test_video_limits(small, tmp_path):
+    assert DEMO.stat().st_size < 3_000_000
+    assert_error(httpx.post(f"{small}/v1/videos", files={"file": ("demo.mp4", DEMO.read_bytes(), "video/mp4")}),
+                 413, "video frames too large: 640x480")
+    long_clip = write_video(tmp_path / "long.mp4", (320, 240), faces=1, seconds=4.0, fps=5)
+    assert_error(httpx.post(f"{small}/v1/videos", content=long_clip.read_bytes(),
+                            headers={"Content-Type": "video/mp4"}), 413, "video too long: 4 s, the limit is 3 s")
+    big = tmp_path / "big.mp4"
+    big.write_bytes(DEMO.read_bytes() * 4)
+    assert_error(httpx.post(f"{small}/v1/videos", content=big.read_bytes(), headers={"Content-Type": "video/mp4"}),
+                 413, "upload too large")
+    assert_error(httpx.post(f"{small}/v1/videos", content=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"}),
+                 415, "send a video")
+    assert_error(httpx.post(f"{small}/v1/videos", content=b"\x00" * 5000, headers={"Content-Type": "video/mp4"}),
+                 422, "cannot read the video")
+
+
+def test_full_queue_is_503_with_retry_after(small, astronaut):
+    """With a queue of one, a request still uploading holds the place; the next one is refused at once."""
+    data = encoded(cv2.resize(astronaut, (400, 400)), ".jpg")
+    release = threading.Event()
+    answers = []
+
+    def slow_body():
+        yield data[:1000]
+        release.wait(30)
+        yield data[1000:]
+
+    def slow_client():
+        answers.append(httpx.post(f"{small}/v1/images", content=slow_body(), headers={"Content-Type": "image/jpeg"},
+                                  timeout=60))
+
+    thread = threading.Thread(target=slow_client)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while "emolens_queue_depth 1.0" not in httpx.get(f"{small}/metrics").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        refused = httpx.post(f"{small}/v1/images", content=data, headers={"Content-Type": "image/jpeg"})
+        assert_error(refused, 503, "busy")
+        assert refused.headers["Retry-After"] == "1"
+    finally:
+        release.set()
+        thread.join(60)
+    assert answers[0].status_code == 200 and len(answers[0].json()["faces"]) == 1
+    assert httpx.post(f"{small}/v1/images", content=data, headers={"Content-Type": "image/jpeg"}).status_code == 200
+
+
+# ---------------------------------------------------------------- video jobs
+
+
+def wait_for_job(base: str, job_id: str, headers: dict | None = None, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = httpx.get(f"{base}/v1/jobs/{job_id}", headers=headers).json()
+        assert 0.0 <= status["progress"] <= 1.0
+        if status["state"] in ("done", "failed"):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(0.2)
+
+
+def test_video_job_runs_to_the_analyze_csv_and_report(base, jobs_dir, tmp_path):
+    response = httpx.post(f"{base}/v1/videos?every=3", files={"file": ("demo.mp4", DEMO.read_bytes(), "video/mp4")})
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["state"] in ("queued", "running") and job["frames_total"] == 40 and job["timeline"] is None
+    status = wait_for_job(base, job["id"])
+    assert status["state"] == "done" and status["progress"] == 1.0 and status["frames_done"] == 40
+    assert status["timeline"] == f"/v1/jobs/{job['id']}/timeline.csv" and status["expires"]
+
+    csv = httpx.get(f"{base}{status['timeline']}")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    served = pd.read_csv(io.StringIO(csv.text))
+    assert list(served.columns) == timeline_columns(LABELS)
+    assert set(served["source"]) == {"demo.mp4"} and status["faces"] == len(served)
+
+    # The same rows as emolens analyze: frames, ids, boxes, probabilities (timestamps are wall-clock).
+    analyze_inputs([str(DEMO)], tmp_path / "cli.csv", every=3, log=lambda _: None)
+    cli = pd.read_csv(tmp_path / "cli.csv")
+    same = [c for c in cli.columns if c not in ("timestamp", "source")]
+    pd.testing.assert_frame_equal(served[same], cli[same], check_exact=False, atol=2e-3)
+
+    report = httpx.get(f"{base}{status['report']}", timeout=120)  # built on first request: charts
+    assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
+    assert "<html" in report.text and "happy" in report.text
+
+    # Everything the job wrote is inside its own folder.
+    folder = jobs_dir / job["id"]
+    assert sorted(p.name for p in folder.iterdir()) == ["input.mp4", "report", "timeline.csv"]
+    assert [p.name for p in jobs_dir.iterdir()] == [job["id"]]
+
+
+def test_job_survives_a_client_disconnect(base):
+    """The uploader hangs up at once; the job still runs to its CSV."""
+    with httpx.Client() as client:
+        job_id = client.post(f"{base}/v1/videos?every=6", content=DEMO.read_bytes(),
+                             headers={"Content-Type": "video/mp4"}).json()["id"]
+    status = wait_for_job(base, job_id)
+    assert status["state"] == "done" and status["frames_done"] == 20
+    rows = pd.read_csv(io.StringIO(httpx.get(f"{base}/v1/jobs/{job_id}/timeline.csv").text))
+    assert len(rows) == status["faces"] and set(rows["source"]) == {"upload.mp4"}
+
+
+def test_unknown_job_and_job_cleanup(small, two_face_video):
+    assert_error(httpx.get(f"{small}/v1/jobs/0123456789abcdef"), 404, "no job")
+    job_id = httpx.post(f"{small}/v1/videos", files={"file": ("two.mp4", two_face_video.read_bytes(),
+                                                              "video/mp4")}).json()["id"]
+    assert wait_for_job(small, job_id)["state"] == "done"
+    deadline = time.monotonic() + 10
+    while httpx.get(f"{small}/v1/jobs/{job_id}").status_code != 404:  # deleted 1 s after it ended
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert_error(httpx.get(f"{small}/v1/jobs/{job_id}/timeline.csv"), 404, "expired")
+
+
+# ---------------------------------------------------------------- the stream
+
+
+def demo_frames(count: int) -> list[bytes]:
+    capture = cv2.VideoCapture(str(DEMO))
+    frames = []
+    while len(frames) < count:
+        ok, image = capture.read()
+        assert ok
+        frames.append(encoded(image, ".jpg"))
+    capture.release()
+    return frames
+
+
+def ws_url(base: str) -> str:
+    return base.replace("http://", "ws://") + "/v1/stream"
+
+
+def test_stream_tracks_faces_frame_by_frame(base):
+    with connect(ws_url(base)) as ws:
+        messages = []
+        for frame in demo_frames(20):
+            ws.send(frame)
+            messages.append(json.loads(ws.recv(timeout=30)))
+    assert [m["frame"] for m in messages] == list(range(20)) and messages[-1]["dropped"] == 0
+    for message in messages:
+        assert {face["face_id"] for face in message["faces"]} == {1, 2}  # two faces, IDs stable throughout
+        for face in message["faces"]:
+            assert list(face["probs"]) == list(LABELS) == list(face["raw"])
+            assert sum(face["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+        assert message["latency_ms"] > 0
+    last = messages[-1]["faces"][0]
+    assert last["dominant"] == "happy" and last["probs"] != last["raw"]  # smoothed differs from raw
+
+
+def test_stream_drops_stale_frames_latest_wins(base):
+    frames = demo_frames(60)
+    with connect(ws_url(base)) as ws:
+        for frame in frames:  # far faster than the server analyses
+            ws.send(frame)
+        answered = []
+        while not answered or answered[-1]["frame"] != len(frames) - 1:
+            answered.append(json.loads(ws.recv(timeout=30)))
+    indices = [m["frame"] for m in answered]
+    assert indices == sorted(indices) and len(answered) < len(frames)
+    assert answered[-1]["dropped"] == len(frames) - len(answered) > 0
+
+
+def test_stream_bad_frame_gets_an_error_and_the_stream_goes_on(base):
+    with connect(ws_url(base)) as ws:
+        ws.send("not a frame")
+        assert "binary message" in json.loads(ws.recv(timeout=30))["error"]
+        ws.send(b"\xff\xd8 broken jpeg")
+        assert json.loads(ws.recv(timeout=30)) == {"frame": 1, "error": "not an image: the upload is not a JPEG, "
+                                                                         "PNG or WebP file"}
+        ws.send(demo_frames(1)[0])
+        assert len(json.loads(ws.recv(timeout=30))["faces"]) == 2
+
+
+def test_metrics_count_requests_faces_and_frames(base):
+    httpx.post(f"{base}/v1/images", content=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"})
+    text = httpx.get(f"{base}/metrics").text
+    assert re.search(r'emolens_requests_total\{method="POST",route="/v1/images",status="200"\} [1-9]', text)
+    assert re.search(r'emolens_request_seconds_bucket\{le="0.1",route="/v1/images"\} [1-9]', text)
+    assert re.search(r'emolens_faces_total\{endpoint="images"\} [1-9]', text)
+    assert re.search(r'emolens_stream_frames_total\{outcome="dropped"\} [1-9]', text)
+    assert "emolens_queue_depth 0.0" in text and "emolens_jobs_active" in text
+
+
+# ---------------------------------------------------------------- the token rule
+
+
+def test_token_rule_over_http(guarded):
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    for path in ("/readyz", "/v1/model", "/metrics", "/v1/jobs/abc"):
+        assert_error(httpx.get(f"{guarded}{path}"), 401, "Authorization: Bearer")
+        assert_error(httpx.get(f"{guarded}{path}", headers={"Authorization": "Bearer wrong"}), 401, "token")
+    refused = httpx.post(f"{guarded}/v1/images", content=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"})
+    assert_error(refused, 401, "token")
+    assert refused.headers["WWW-Authenticate"] == "Bearer"
+    answered = httpx.post(f"{guarded}/v1/images", content=PHOTO.read_bytes(),
+                          headers={"Content-Type": "image/jpeg", **auth})
+    assert answered.status_code == 200 and len(answered.json()["faces"]) == 1
+    assert httpx.get(f"{guarded}/v1/model", headers=auth).status_code == 200
+    assert httpx.get(f"{guarded}/healthz").status_code == 200  # open: the container's health check
+    assert httpx.get(f"{guarded}/").status_code == 200  # the page holds no data; it asks for the token
+
+
+def test_token_rule_over_websocket(guarded):
+    with pytest.raises(InvalidStatus) as refused:
+        with connect(ws_url(guarded)):
+            pass
+    assert refused.value.response.status_code == 403
+    frame = demo_frames(1)[0]
+    with connect(ws_url(guarded), additional_headers={"Authorization": f"Bearer {TOKEN}"}) as ws:
+        ws.send(frame)
+        assert len(json.loads(ws.recv(timeout=30))["faces"]) == 2
+    with connect(ws_url(guarded), subprotocols=["emolens", f"bearer.{TOKEN}"]) as ws:  # as the browser sends it
+        assert ws.subprotocol == "emolens"
+        ws.send(frame)
+        assert len(json.loads(ws.recv(timeout=30))["faces"]) == 2
+
+
+def test_non_local_bind_needs_a_token(capsys, monkeypatch):
+    monkeypatch.delenv("EMOLENS_TOKEN", raising=False)
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("emolens: error: binding to 0.0.0.0") and "--token" in err[0]
+
+
+def test_the_serve_command_starts_answers_and_stops(tmp_path):
+    """The very command a user (and the container) runs, in its own process, stopped by SIGTERM."""
+    process = subprocess.Popen([sys.executable, "-m", "emolens", "serve", "--port", "0", "--jobs-dir",
+                                str(tmp_path / "jobs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "EMOLENS_TOKEN": ""})
+    try:
+        first = process.stdout.readline()
+        url = re.search(r"serving (http://127\.0\.0\.1:\d+)", first).group(1)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.2)
+        faces = httpx.post(f"{url}/v1/images", content=PHOTO.read_bytes(),
+                           headers={"Content-Type": "image/jpeg"}).json()["faces"]
+        assert_astronaut(faces[0])
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    # Uvicorn shuts down gracefully, then re-raises the signal, so the exit reports SIGTERM as usual.
+    assert process.returncode == -signal.SIGTERM and "Traceback" not in err
+    assert "worker(s) ready" in err
+    assert not any((tmp_path / "jobs").iterdir())
+
+
+def test_busy_port_is_one_line(capsys):
+    taken = bind_socket("127.0.0.1", 0)
+    port = str(taken.getsockname()[1])
+    try:
+        assert main(["serve", "--port", port]) == 1
+    finally:
+        taken.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"emolens: error: cannot listen on 127.0.0.1:{port}")

@@ -61,7 +61,8 @@ HISTORY = "history.csv"
 
 @dataclass
 class TrainConfig:
-    """Everything that decides the trained model; the defaults reproduce the shipped one."""
+    """Everything that decides the trained model; the card's ``training.command`` (these defaults plus
+    the flags it names) reproduces the shipped one."""
 
     data: str
     out: str = "runs/emotion"

@@ -69,7 +69,7 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
             with recorder:
                 for spec in inputs:
                     with open_source(spec, every=every) as source:
-                        _analyze_source(analyzer, source, recorder, summary, progress)
+                        analyze_source(analyzer, source, recorder, summary, progress)
         except EmolensError:
             if recorder.rows == 0:
                 output.unlink(missing_ok=True)
@@ -79,8 +79,10 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
     return summary
 
 
-def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,
-                    progress: Callable[[int, int], None] | None) -> None:
+def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,
+                   progress: Callable[[int, int], None] | None = None) -> None:
+    """Record every frame of one open source and add its counts to ``summary`` (shared with
+    ``emolens batch``, so both write the same rows); a file that ends early adds a warning."""
     analyzer.reset()
     expected = -(-source.frame_count // source.every)  # ceil: frames kept by --every
     frames = 0

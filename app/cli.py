@@ -2,8 +2,9 @@
 
     emolens [--source S] [--screenshot OUT.png --frames N]     the live window
     emolens analyze INPUT... -o OUT.csv                        frames -> CSV timeline
+    emolens batch INPUT... --out DIR [--engine local|ray]      archives -> Parquet dataset (extra "batch")
     emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
-    emolens bench [pipeline|report|gui]                        speed figures
+    emolens bench [pipeline|report|gui|batch]                  speed figures
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
 
@@ -78,10 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md")
-    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui"), default="pipeline")
+    bench.add_argument("what", nargs="?", choices=("pipeline", "report", "gui", "batch"), default="pipeline")
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md)")
     bench.add_argument("--quick", action="store_true", help="a short smoke run of any benchmark, not figures to quote")
     bench.set_defaults(handler=_bench)
+
+    _add_batch_parser(commands)
 
     report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page")
     report.add_argument("sessions", nargs="+", metavar="SESSION.csv")
@@ -89,6 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--align", help="marker to align several sessions on (default: their starts)")
     report.set_defaults(handler=_report)
     return parser
+
+
+def _add_batch_parser(commands) -> None:
+    batch = commands.add_parser("batch", help="many recordings -> one Parquet dataset, resumable (local or Ray)")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="video or image file, folder (recursive), glob pattern, or a .txt/.csv list of inputs")
+    batch.add_argument("--out", required=True, help="output folder (or an fsspec URL): timelines/, manifest.parquet")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: a process pool here (default); ray: a Ray cluster")
+    batch.add_argument("--address", help="Ray cluster to join (host:port, ray://host:10001, auto); "
+                                         "default: start a local one")
+    batch.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
+    batch.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs per Ray worker, e.g. 0.25")
+    batch.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
+    batch.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    batch.add_argument("--csv", action="store_true", help="also write DIR/csv/<input id>.csv")
+    batch.add_argument("--retry-failed", action="store_true", help="run the inputs that failed before again")
+    _add_analyzer_options(batch)
+    batch.set_defaults(handler=_batch)
 
 
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
@@ -135,6 +157,24 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    try:
+        from emolens.batch import BatchSettings, run_batch
+    except ImportError as error:
+        raise EmolensError(f"emolens batch needs {error.name}: pip install 'emolens[batch]'") from None
+
+    settings = BatchSettings(analyzer_options(args), every=args.every, keypoints=args.keypoints,
+                             write_csv=args.csv)
+    summary = run_batch(args.inputs, args.out, settings, engine=args.engine, workers=args.workers,
+                        address=args.address, worker_gpus=args.worker_gpus, retry_failed=args.retry_failed,
+                        log=_log)
+    _log(summary.format())
+    if summary.failed:
+        raise EmolensError(f"{len(summary.failed)} of {summary.inputs} input(s) failed (listed above and in the "
+                           f"manifest); fix them and rerun with --retry-failed")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from emolens.evaluate import evaluate_folder, format_report
 
@@ -151,7 +191,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 # --quick for the window and report benchmarks: a short video, a five-minute session built once.
-_QUICK_BENCH = {"gui": ["--seconds", "4"], "report": ["--minutes", "5", "--repeat", "1"]}
+_QUICK_BENCH = {"gui": ["--seconds", "4"], "report": ["--minutes", "5", "--repeat", "1"], "batch": ["--quick"]}
 
 
 def _bench(args: argparse.Namespace) -> int:

@@ -55,6 +55,7 @@ def clips(tmp_path_factory) -> list[Path]:
 def ray_address() -> str:
     """A real single-machine Ray cluster with 2 CPUs, on 127.0.0.1 only; its GCS address."""
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # loopback only: nothing leaves this machine
+    os.environ["RAY_worker_niceness"] = "0"  # Ray's default +15 starves its workers beside other work
     ray = pytest.importorskip("ray", reason="the Ray engine needs the 'batch' extra (ray)")
     try:
         context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -83,7 +84,7 @@ def test_analyze_local_and_ray_give_the_same_rows(clips, local_out, ray_address,
     out, local = local_out
     assert local.returncode == 0, local.stderr
     ray_out = tmp_path / "ray"
-    remote = emolens("batch", *clips, "--out", ray_out, "--engine", "ray", "--address", ray_address)
+    remote = emolens("batch", *clips, "--out", f"file://{ray_out}", "--engine", "ray", "--address", ray_address)
     assert remote.returncode == 0, remote.stderr
     for folder in (out, ray_out):
         dataset = pd.read_parquet(folder / "timelines")
@@ -168,6 +169,41 @@ def test_a_killed_run_resumes_and_nothing_half_written_counts(tmp_path):
     assert len(files) == 4 and victim in files
     assert [pq.read_metadata(p).num_rows for p in files] == [60] * 4
     assert pd.read_parquet(out / "manifest.parquet")["status"].eq("done").all()
+
+
+def _ray_workers_running() -> list[int]:
+    """PIDs of the Ray actor processes that are analysing an input now (Ray titles them ray::Class.method)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"ray::BatchWorker.run" in (entry / "cmdline").read_bytes():
+                pids.append(int(entry.name))
+        except OSError:
+            continue
+    return pids
+
+
+def test_a_ray_worker_killed_mid_input_is_retried(ray_address, tmp_path):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for index in range(3):
+        write_video(folder / f"clip{index}.mp4", (320, 240), faces=1, seconds=6.0, fps=10)
+    out = tmp_path / "out"
+    run = subprocess.Popen([sys.executable, "-m", "emolens", "batch", str(folder), "--out", str(out),
+                            "--engine", "ray", "--address", ray_address, "--workers", "1"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (busy := _ray_workers_running()) and time.monotonic() < deadline and run.poll() is None:
+        time.sleep(0.05)
+    assert busy, "no Ray worker was seen analysing an input"
+    os.kill(busy[0], signal.SIGKILL)
+    _, stderr = run.communicate(timeout=300)
+    assert run.returncode == 0, stderr
+    assert "3 analysed now, 0 already done, 0 failed" in stderr
+    assert [pq.read_metadata(p).num_rows for p in timelines(out)] == [60] * 3
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert manifest["status"].eq("done").all()
+    assert manifest["worker"].str.endswith(f":{busy[0]}").sum() < 3  # a fresh worker took over
 
 
 def test_retry_failed_reruns_only_the_failures(clips, tmp_path):

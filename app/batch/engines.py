@@ -135,6 +135,9 @@ def _connect(ray, address: str | None, workers: int) -> bool:
         return False  # the caller's own cluster (a notebook, the tests, the benchmark)
     quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
     if address is None:
+        # Ray lowers its workers' priority by 15 (nice 19 under an already niced driver), which starves
+        # them beside any other work; a local batch gets the same priority as the local engine.
+        os.environ.setdefault("RAY_worker_niceness", "0")
         ray.init(num_cpus=workers or None, include_dashboard=False, **quiet)
         return True
     if address != "auto":

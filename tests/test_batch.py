@@ -22,7 +22,7 @@ from emolens.assets.make_demo import write_video
 from emolens.card import ModelCard
 
 pa = pytest.importorskip("pyarrow", reason="emolens batch needs the 'batch' extra (pyarrow)")
-import pyarrow.parquet as pq  # noqa: E402
+import pyarrow.parquet as pq
 
 pytestmark = pytest.mark.slow
 LABELS = ModelCard.load().labels

@@ -110,7 +110,8 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
             summary.skipped_failed += 1
         else:
             manifest[item.input_id] = {**row, "status": "pending"}
-            tasks.append(Task(item, store.url, stamp, settings))
+            # Workers get an absolute location: a Ray worker's working directory is not the driver's.
+            tasks.append(Task(item, store.root if store.local else store.url, stamp, settings))
     write_manifest(store, manifest)
     if tasks:
         log(f"batch: {len(tasks)} of {len(items)} input(s) to analyse on the {engine} engine"

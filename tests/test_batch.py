@@ -222,6 +222,9 @@ def test_retry_failed_reruns_only_the_failures(clips, tmp_path):
     manifest = pd.read_parquet(out / "manifest.parquet").set_index("input")
     assert manifest.loc[str(noise), "finished_at"] > finished[str(noise)]
     assert manifest.loc[str(clips[1]), "finished_at"] == finished[str(clips[1])]
+    shutil.copy(clips[1], noise)  # the file is fixed (size and mtime change): it runs without the flag
+    fixed = emolens("batch", clips[1], noise, "--out", out)
+    assert fixed.returncode == 0 and "1 analysed now, 1 already done, 0 failed" in fixed.stderr, fixed.stderr
 
 
 def test_bad_inputs_are_recorded_and_never_fail_the_batch(clips, tmp_path):

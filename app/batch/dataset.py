@@ -106,9 +106,11 @@ class DatasetStore:
             self.fs.rm(path)
         return len(stale)
 
-    def is_done(self, input_id: str, fingerprint: dict) -> bool:
+    def is_done(self, input_id: str, fingerprint: dict, with_csv: bool = False) -> bool:
         """True when the input's timeline exists, is a complete Parquet file and was made from
-        ``fingerprint`` (same input size and mtime, model and options)."""
+        ``fingerprint`` (same input size and mtime, model and options), and, ``with_csv``, its CSV exists."""
+        if with_csv and not self.fs.exists(self.csv(input_id)):
+            return False
         try:
             with self.fs.open(self.timeline(input_id), "rb") as file:
                 metadata = pq.ParquetFile(file).schema_arrow.metadata or {}
@@ -119,21 +121,22 @@ class DatasetStore:
     def publish(self, csv_path: Path, input_id: str, input_path: str, schema: pa.Schema, fingerprint: dict,
                 with_csv: bool = False) -> None:
         """Convert a finished timeline CSV (`emolens analyze`'s rows) to ``timelines/<id>.parquet``,
-        streaming, under a temporary name renamed when complete; with ``with_csv`` also copy the CSV."""
+        streaming, under a temporary name renamed when complete; with ``with_csv`` also copy the CSV
+        to ``csv/<id>.csv`` first."""
         csv_schema = pa.schema([field for field in schema if field.name not in ("input_id", "input")])
         reader = pa_csv.open_csv(csv_path, convert_options=pa_csv.ConvertOptions(
             column_types=csv_schema, strings_can_be_null=True, quoted_strings_can_be_null=False,
             include_columns=csv_schema.names))
+        if with_csv:  # before the Parquet file, whose rename is what marks the input done
+            with self._atomic(self.csv(input_id)) as file, open(csv_path, "rb") as source:
+                while chunk := source.read(1 << 20):
+                    file.write(chunk)
         schema = schema.with_metadata({FINGERPRINT_KEY: json.dumps(fingerprint).encode()})
         with self._atomic(self.timeline(input_id)) as file, pq.ParquetWriter(file, schema) as writer:
             for batch in reader:
                 constant = [pa.array([input_id] * batch.num_rows, pa.string()),
                             pa.array([input_path] * batch.num_rows, pa.string())]
                 writer.write_batch(pa.RecordBatch.from_arrays(constant + batch.columns, schema=schema))
-        if with_csv:
-            with self._atomic(self.csv(input_id)) as file, open(csv_path, "rb") as source:
-                while chunk := source.read(1 << 20):
-                    file.write(chunk)
 
     def read_bytes(self, path: str) -> bytes | None:
         try:

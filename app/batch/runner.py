@@ -102,7 +102,7 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
         row = _row(item, stamp)
         if item.error is not None:
             manifest[item.input_id] = {**row, "status": "failed", "error": item.error, "finished_at": now_utc()}
-        elif store.is_done(item.input_id, stamp):
+        elif store.is_done(item.input_id, stamp, settings.write_csv):
             summary.already_done += 1
             if manifest.get(item.input_id, {}).get("status") != "done":  # the manifest lagged behind a kill
                 manifest[item.input_id] = {**row, "status": "done", "output": _output(item)}

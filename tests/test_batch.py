@@ -131,6 +131,10 @@ def test_a_second_run_does_nothing_and_says_so(clips, local_out):
     changed = emolens("batch", clips[0].parent, "--out", out, "--every", "2")  # other options: all pending
     assert changed.returncode == 0, changed.stderr
     assert "2 analysed now" in changed.stderr
+    shutil.rmtree(out / "csv")
+    with_csv = emolens("batch", clips[0].parent, "--out", out, "--every", "2", "--csv")  # CSVs asked, absent
+    assert with_csv.returncode == 0 and "2 analysed now" in with_csv.stderr, with_csv.stderr
+    assert len(list((out / "csv").glob("*.csv"))) == 2
 
 
 def test_a_killed_run_resumes_and_nothing_half_written_counts(tmp_path):

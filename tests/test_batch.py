@@ -21,8 +21,7 @@ import pytest
 from emolens.assets.make_demo import write_video
 from emolens.card import ModelCard
 
-pa = pytest.importorskip("pyarrow", reason="emolens batch needs the 'batch' extra (pyarrow)")
-import pyarrow.parquet as pq
+pq = pytest.importorskip("pyarrow.parquet", reason="emolens batch needs the 'batch' extra (pyarrow)")
 
 pytestmark = pytest.mark.slow
 LABELS = ModelCard.load().labels

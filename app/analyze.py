@@ -114,7 +114,7 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
             extras = _Extras(recorder, marker_list, markers, annotated)
             for spec in inputs:
                 with open_source(spec, every=every) as source:
-                    _analyze_source(analyzer, source, extras.feed, summary, progress, extras.video)
+                    analyze_source(analyzer, source, extras.feed, summary, progress, extras.video)
         except BaseException:  # Ctrl+C too: a run stopped before its first row leaves no file
             kept = recorder is not None and recorder.rows > 0
             if extras is not None:  # the video keeps what the CSV keeps
@@ -180,8 +180,10 @@ def check_output(inputs: list[str], output: Path, overwrite: bool = False) -> No
         raise EmolensError(f"{output} already exists; pass --overwrite to replace it, or choose another file")
 
 
-def _analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,
-                    progress: Callable[[int, int], None] | None, video: AnnotatedVideo | None = None) -> None:
+def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,
+                   progress: Callable[[int, int], None] | None = None, video: AnnotatedVideo | None = None) -> None:
+    """Record every frame of one open source and add its counts to ``summary`` (shared with
+    ``emolens batch``, so both write the same rows); a file that ends early adds a warning."""
     analyzer.reset()
     expected = -(-source.frame_count // source.every)  # ceil: frames kept by --every
     frames = 0

@@ -2,8 +2,10 @@
 
     emolens [--source S] [--screenshot OUT.png --frames N]     the live window
     emolens analyze INPUT... -o OUT.csv                        frames -> CSV timeline
+    emolens batch INPUT... --out DIR [--engine local|ray]      archives -> Parquet dataset (extra "batch")
     emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
     emolens bench [pipeline|detection|report|gui|behaviour]    speed and detection figures
+    emolens bench [batch|serve|soak]                           batch, service and memory figures
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens serve [--host H] [--port P] [--token T]           HTTP/WebSocket service (extra "serve")
@@ -148,13 +150,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
     bench.add_argument("what", nargs="?", default="pipeline",
                        choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation", "soak",
-                                "serve"))
+                                "serve", "batch"))
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
     bench.add_argument("--minutes", type=float, default=10.0,
                        help="soak: how long to run (default 10); fails above 5%% RSS growth")
     bench.set_defaults(handler=_bench)
+
+    _add_batch_parser(commands)
 
     report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page",
                                  parents=[verbose])
@@ -208,6 +212,25 @@ def _add_serve_parser(commands) -> None:
     serve.add_argument("--max-video-s", type=float, default=limits.video_s, help="longest video, in seconds (default %(default)s)")
     _add_analyzer_options(serve)
     serve.set_defaults(handler=_serve)
+
+
+def _add_batch_parser(commands) -> None:
+    batch = commands.add_parser("batch", help="many recordings -> one Parquet dataset, resumable (local or Ray)")
+    batch.add_argument("inputs", nargs="+", metavar="INPUT",
+                       help="video or image file, folder (recursive), glob pattern, or a .txt/.csv list of inputs")
+    batch.add_argument("--out", required=True, help="output folder (or an fsspec URL): timelines/, manifest.parquet")
+    batch.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local: a process pool here (default); ray: a Ray cluster")
+    batch.add_argument("--address", help="Ray cluster to join (host:port, ray://host:10001, auto); "
+                                         "default: start a local one")
+    batch.add_argument("--workers", type=int, default=0, help="worker processes (default: one per CPU)")
+    batch.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs per Ray worker, e.g. 0.25")
+    batch.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
+    batch.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    batch.add_argument("--csv", action="store_true", help="also write DIR/csv/<input id>.csv")
+    batch.add_argument("--retry-failed", action="store_true", help="run the inputs that failed before again")
+    _add_analyzer_options(batch)
+    batch.set_defaults(handler=_batch)
 
 
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
@@ -274,6 +297,24 @@ def _analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _batch(args: argparse.Namespace) -> int:
+    try:
+        from emolens.batch import BatchSettings, run_batch
+    except ImportError as error:
+        raise EmolensError(f"emolens batch needs {error.name}: pip install 'emolens[batch]'") from None
+
+    settings = BatchSettings(analyzer_options(args), every=args.every, keypoints=args.keypoints,
+                             write_csv=args.csv)
+    summary = run_batch(args.inputs, args.out, settings, engine=args.engine, workers=args.workers,
+                        address=args.address, worker_gpus=args.worker_gpus, retry_failed=args.retry_failed,
+                        log=_log)
+    _log(summary.format())
+    if summary.failed:
+        raise EmolensError(f"{len(summary.failed)} of {summary.inputs} input(s) failed (listed above and in the "
+                           f"manifest); fix them and rerun with --retry-failed")
+    return 0
+
+
 def _evaluate(args: argparse.Namespace) -> int:
     from emolens.evaluate import evaluate_folder, format_report
 
@@ -328,6 +369,10 @@ def _bench(args: argparse.Namespace) -> int:
         from emolens.soak import run_soak_bench
 
         return run_soak_bench(out, minutes=0.2 if args.quick else args.minutes, log=_log)
+    if args.what == "batch":
+        from emolens.batch.bench import main as run_batch_bench
+
+        return run_batch_bench([str(out), *(["--quick"] if args.quick else [])])
     if args.what == "serve":
         from emolens.serve.bench import run_serve_bench
 

@@ -1,0 +1,186 @@
+"""Where batch tasks run: ``local`` (a process pool on this machine) or ``ray`` (a Ray cluster).
+
+Both run the same ``Task``s on ``BatchWorker``s that load the model once per worker process
+(``local``: a per-process worker made by the pool's initializer; ``ray``: one actor per worker)
+and call ``on_result(task, result)`` in the driver as each input finishes, in completion order.
+
+A worker that dies mid-input (killed, out of memory, its node lost) takes no output with it:
+its timeline was still under a temporary name. The input is run again on a fresh worker, up to
+``MAX_ATTEMPTS`` times in all, then recorded as failed.
+
+Ray: ``address=None`` starts a local single-machine cluster bound to 127.0.0.1 (nothing is
+reachable from the network); an address (``host:port`` of the head's GCS, ``ray://host:10001``
+or ``auto``) joins an existing cluster. A host:port that does not answer within
+``CONNECT_TIMEOUT_S`` is a one-line error, not Ray's minutes of retries.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import multiprocessing
+import os
+import socket
+from collections import Counter, deque
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+
+from emolens.batch.tasks import BatchWorker, Task, TaskResult, worker_options
+from emolens.errors import EmolensError
+from emolens.pipeline import AnalyzerOptions
+
+MAX_ATTEMPTS = 3
+CONNECT_TIMEOUT_S = 5.0
+OnResult = Callable[[Task, TaskResult], None]
+
+_worker: BatchWorker | None = None  # the local engine's per-process worker
+
+
+def run_local(tasks: list[Task], options: AnalyzerOptions, workers: int, on_result: OnResult) -> None:
+    """Run ``tasks`` in ``workers`` processes (0 = one per core), each with its share of the cores."""
+    workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # spawn, not fork: the detector and ONNX Runtime start threads, which fork does not carry over safely.
+    context = multiprocessing.get_context("spawn")
+    attempts: Counter = Counter()
+    pending = deque(tasks)
+    while pending:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(worker_options(options, threads),)) as pool:
+            running = {pool.submit(_run_task, task): task for task in pending}
+            pending.clear()
+            while running:
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    task = running.pop(future)
+                    try:
+                        on_result(task, future.result())
+                    except BrokenProcessPool:  # a worker died: every unfinished task comes back here
+                        _retry_or_fail(task, attempts, pending, on_result,
+                                       "its worker process died (killed or out of memory)")
+
+
+def _start_worker(options: AnalyzerOptions) -> None:
+    global _worker
+    _worker = BatchWorker(options)
+
+
+def _run_task(task: Task) -> TaskResult:
+    assert _worker is not None, "the pool initializer did not run"
+    return _worker.run(task)
+
+
+def run_ray(tasks: list[Task], options: AnalyzerOptions, workers: int, on_result: OnResult,
+            address: str | None = None, worker_gpus: float = 0.0) -> None:
+    """Run ``tasks`` on ``workers`` Ray actors (0 = one per CPU of the cluster), one CPU each."""
+    ray = _import_ray(address)
+    started_here = _connect(ray, address, workers)
+    try:
+        workers = max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)), len(tasks)))
+        actor_class = ray.remote(num_cpus=1, num_gpus=worker_gpus)(BatchWorker)
+        options = worker_options(options, threads=1)
+        idle = [actor_class.remote(options) for _ in range(workers)]
+        pending, running, attempts = deque(tasks), {}, Counter()
+        try:
+            while pending or running:
+                while idle and pending:
+                    actor, task = idle.pop(), pending.popleft()
+                    running[actor.run.remote(task)] = (actor, task)
+                (ref,), _ = ray.wait(list(running), num_returns=1)
+                actor, task = running.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except ray.exceptions.RayActorError as error:  # the actor's process died, or could not start
+                    ray.kill(actor)
+                    idle.append(actor_class.remote(options))
+                    _retry_or_fail(task, attempts, pending, on_result, _actor_error(error))
+                    continue
+                except ray.exceptions.RayError as error:  # e.g. the task could not be sent
+                    idle.append(actor)
+                    on_result(task, TaskResult(task.item.input_id, "failed", _first_line(str(error))))
+                    continue
+                idle.append(actor)
+                on_result(task, result)
+        finally:
+            for actor in idle + [actor for actor, _ in running.values()]:
+                ray.kill(actor)
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _retry_or_fail(task: Task, attempts: Counter, pending: deque, on_result: OnResult, why: str) -> None:
+    attempts[task.item.input_id] += 1
+    if attempts[task.item.input_id] < MAX_ATTEMPTS:
+        pending.append(task)
+    else:
+        on_result(task, TaskResult(task.item.input_id, "failed", f"{why}; gave up after {MAX_ATTEMPTS} attempts"))
+
+
+def _import_ray(address: str | None):
+    if address is None or _is_loopback(address):
+        # A single-machine cluster listens on 127.0.0.1 only (Ray's own switch, read when ray is imported).
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError:
+        raise EmolensError("--engine ray needs Ray: pip install 'emolens[batch]'") from None
+    return ray
+
+
+def _connect(ray, address: str | None, workers: int) -> bool:
+    """Join the cluster at ``address`` (or start a local one); True when this call started Ray."""
+    if ray.is_initialized():
+        return False  # the caller's own cluster (a notebook, the tests, the benchmark)
+    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address is None:
+        # Ray lowers its workers' priority by 15 (nice 19 under an already niced driver), which starves
+        # them beside any other work; a local batch gets the same priority as the local engine.
+        os.environ.setdefault("RAY_worker_niceness", "0")
+        ray.init(num_cpus=workers or None, include_dashboard=False, **quiet)
+        return True
+    if address != "auto":
+        host, port = _host_port(address)
+        try:
+            socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise EmolensError(f"the Ray cluster at {address} does not answer ({reason} within "
+                               f"{CONNECT_TIMEOUT_S:.0f} s); start one with `ray start --head` "
+                               f"or leave out --address for a local one") from None
+    try:
+        ray.init(address=address, **quiet)
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        raise EmolensError(f"cannot join the Ray cluster at {address}: {_first_line(str(error))}") from None
+    return True
+
+
+def _host_port(address: str) -> tuple[str, int]:
+    text = address.split("://", 1)[-1]
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise EmolensError(f"--address must be host:port, ray://host:port or auto, got {address}")
+    return host.strip("[]"), int(port)
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "auto":
+        return False
+    host = address.split("://", 1)[-1].rpartition(":")[0].strip("[]")
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _actor_error(error: Exception) -> str:
+    text = str(error)
+    if "creation task" in text:  # the worker could not load the model (e.g. not installed on that node)
+        return "the Ray worker could not start: " + _first_line(text.split("creation task", 1)[1])
+    return "its Ray worker died (killed, out of memory, or its node was lost)"
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[0] if lines else "unknown error")[:300]

@@ -118,6 +118,7 @@ class CsvRecorder:
         self._pending_markers: list[str] = []
         self._epoch: dict[str, datetime] = {}
         self._last_frame: tuple[str, float] | None = None
+        self._latest: datetime | None = None
         self._last_write = self._last_sync = time.monotonic()
         self._good_size = 0
         self._fd: int | None = None
@@ -184,13 +185,16 @@ class CsvRecorder:
         """The recording's start (per source run) plus the frame's media time, in UTC.
 
         A source that starts again (the same file given twice, ``time_s`` going back) gets
-        a new start, so its timestamps do not overlap the previous run's.
+        a new start, no earlier than the last timestamp written (a file's media time runs ahead
+        of the wall clock when it is analysed faster than real time), so runs never overlap.
         """
         key = frame.origin or frame.source  # the images of a folder share one clock
         previous, self._last_frame = self._last_frame, (key, frame.t_s)
         if previous is None or previous[0] != key or frame.t_s < previous[1]:
-            self._epoch[key] = datetime.now(timezone.utc) - timedelta(seconds=frame.t_s)
-        return self._epoch[key] + timedelta(seconds=frame.t_s)
+            start = max(datetime.now(timezone.utc), self._latest or datetime.min.replace(tzinfo=timezone.utc))
+            self._epoch[key] = start - timedelta(seconds=frame.t_s)
+        self._latest = self._epoch[key] + timedelta(seconds=frame.t_s)
+        return self._latest
 
     def _queue(self, table: list[list], rows: int) -> None:
         """Add whole lines to the block the next write hands to the OS; ``rows`` of them are timeline rows."""

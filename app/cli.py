@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from emolens import __version__
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr
+from emolens.quiet import captured_native_stderr, quiet_interrupted_teardown
 
 if TYPE_CHECKING:
     from emolens.pipeline import AnalyzerOptions
@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emolens: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        quiet_interrupted_teardown()
         print("emolens: interrupted", file=sys.stderr)
         return 130
     except ImportError as error:
@@ -463,9 +464,14 @@ class _Progress:
         tqdm.write(message, file=sys.stderr)
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-        self._bar, self._done = None, 0
+        bar, self._bar, self._done = self._bar, None, 0
+        if bar is None:
+            return
+        try:
+            bar.close()
+        except KeyboardInterrupt:  # tqdm marks a bar closed before it ends its line: end it here
+            sys.stderr.write("\n")
+            raise
 
     def __enter__(self) -> _Progress:
         return self

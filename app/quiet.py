@@ -54,3 +54,16 @@ def captured_native_stderr() -> Iterator[list[str]]:
                 os.close(saved)
                 buffer.seek(0)
                 lines.extend(buffer.read().decode(errors="replace").splitlines())
+
+
+def _drop_mediapipe_image_teardown(unraisable: sys.UnraisableHookArgs) -> None:
+    """MediaPipe 0.10.33's ``Image.__del__`` fails on an image whose constructor was interrupted
+    (Ctrl+C mid-frame) and Python prints that as a traceback at exit; nothing is lost, so say nothing."""
+    if isinstance(unraisable.exc_value, AttributeError) and "_image_ptr" in str(unraisable.exc_value):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def quiet_interrupted_teardown() -> None:
+    """Keep library destructors interrupted by Ctrl+C from printing tracebacks after our one line."""
+    sys.unraisablehook = _drop_mediapipe_image_teardown

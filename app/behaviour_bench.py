@@ -18,7 +18,6 @@ import platform
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import numpy as np
 
 from emolens.assets.make_demo import write_video
 from emolens.behaviour import BehaviourEstimator, landmarker_model_path
-from emolens.bench import median_p95
+from emolens.bench import Scenario, median_p95
 from emolens.detect import BaseOptions, FaceDetector, mp, vision
 from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
 from emolens.quiet import captured_native_stderr
@@ -37,27 +36,14 @@ from emolens.sources import open_source
 TARGET_FPS = {1: 100.0, 4: 40.0}
 
 
-@dataclass(frozen=True)
-class Scene:
-    size_wh: tuple[int, int]
-    faces: int
-    framing: str
-    detector: str
-
-    @property
-    def title(self) -> str:
-        scene = {"room": "room", "gallery": "video-call gallery"}[self.framing]
-        return f"{self.size_wh[0]}x{self.size_wh[1]}, {self.faces} face(s) ({scene}), {self.detector} detector"
-
-
 # One viewer at a webcam; four participants of a video call (the full-range detector finds all
 # four there; in a room framing at this size it finds about 3.3 of 4).
-SCENES = (Scene((640, 480), 1, "room", "short"), Scene((1280, 720), 4, "gallery", "full"))
+SCENES = (Scenario((640, 480), 1, "room", "short"), Scenario((1280, 720), 4, "gallery", "full"))
 # For the landmarker alone: the same four faces smaller, as a room camera sees viewers.
-SMALL_FACES = Scene((1280, 720), 4, "room", "full")
+SMALL_FACES = Scenario((1280, 720), 4, "room", "full")
 
 
-def _video(scene: Scene, folder: Path, seconds: float) -> Path:
+def _video(scene: Scenario, folder: Path, seconds: float) -> Path:
     path = folder / f"{scene.size_wh[0]}x{scene.size_wh[1]}_{scene.faces}_{scene.framing}.mp4"
     if not path.exists():
         write_video(path, scene.size_wh, scene.faces, seconds, fps=25.0, framing=scene.framing)
@@ -83,7 +69,7 @@ def _timed(call) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
-def landmarker_costs(scene: Scene, video: Path, calls: int) -> dict[str, tuple[float, float, float]]:
+def landmarker_costs(scene: Scenario, video: Path, calls: int) -> dict[str, tuple[float, float, float]]:
     """Median / p95 wall ms and mean CPU ms: per face on crops (BlazeFace boxes), per frame on the whole frame."""
     frames = _frames(video, calls)
     out: dict[str, tuple[float, float, float]] = {}
@@ -118,7 +104,7 @@ def landmarker_costs(scene: Scene, video: Path, calls: int) -> dict[str, tuple[f
     return out
 
 
-def end_to_end(scene: Scene, video: Path, folder: Path, behaviour: bool, hz: float) -> dict:
+def end_to_end(scene: Scenario, video: Path, folder: Path, behaviour: bool, hz: float) -> dict:
     """The analyze loop over the clip: fps, stage medians / p95, landmarker readings per frame."""
     options = AnalyzerOptions(detector=scene.detector, behaviour=behaviour, behaviour_hz=hz)
     stages = (*STAGES, "behaviour", "behaviour_wait") if behaviour else STAGES

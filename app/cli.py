@@ -67,10 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         quiet_interrupted_teardown()
         print("emolens: interrupted", file=sys.stderr)
         return 130
-    except ImportError as error:
+    except Exception as error:
+        # Libraries turn a Ctrl+C into their own error: ONNX Runtime's loader an ImportError,
+        # tqdm an AttributeError when it lands while its lock is being made.
         if not _caused_by_interrupt(error):
             raise
-        print("emolens: interrupted", file=sys.stderr)  # a native module (ONNX Runtime) wraps Ctrl+C while loading
+        quiet_interrupted_teardown()
+        print("emolens: interrupted", file=sys.stderr)
         return 130
 
 

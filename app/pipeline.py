@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -95,7 +96,10 @@ class Analyzer:
     def __init__(self, options: AnalyzerOptions | None = None):
         self.options = options or AnalyzerOptions()
         self.card = ModelCard.load(self.options.model)
-        self.classifier = Classifier(self.card, self.options.device, self.options.threads)
+        # With behaviour on, the landmarker's thread needs the second core: ONNX Runtime's default
+        # pool would take it (and spin on it between calls).
+        threads = self.options.threads or (1 if self.options.behaviour else 0)
+        self.classifier = Classifier(self.card, self.options.device, threads)
         self.detector = FaceDetector(self.options.detector, self.options.min_confidence, self.options.max_faces,
                                      self.options.tiles, self.options.squares)
         self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
@@ -173,10 +177,16 @@ class Analyzer:
         lap("track")
         return FrameResult(frame, faces, timings)
 
-    def run(self, source: FrameSource, recorder: CsvRecorder | None = None) -> Iterator[FrameResult]:
-        """Process every frame of ``source``, recording each when a recorder is given."""
+    def run(self, source: FrameSource, recorder: CsvRecorder | None = None,
+            lookahead: int = 8) -> Iterator[FrameResult]:
+        """Process every frame of ``source``, recording each when a recorder is given.
+
+        With behaviour on, the landmarker reads frames on its own thread while this one goes on
+        with later frames: up to ``lookahead`` frames wait for it (results stay in frame order).
+        More absorbs bursts (every face due at once) at the cost of latency; a live view wants 1-2.
+        """
         frames = iter(source)
-        pending: tuple[FrameResult, np.ndarray, Future] | None = None
+        pending: deque[tuple[FrameResult, np.ndarray, Future]] = deque()
         while True:
             started = time.perf_counter()
             frame = next(frames, None)
@@ -188,18 +198,15 @@ class Analyzer:
             if self.behaviour is None:
                 yield self._record(result, recorder)
                 continue
-            # Frame n goes to the landmarker's thread before frame n-1 is collected, so the
-            # landmarker works on n while this thread decodes, detects and classifies n+1.
             rows = self.behaviour_tracker.due(result.faces, frame.t_s)
-            job = self._behaviour_pool.submit(self._timed_estimate, frame.image, result.faces, rows)
-            if source.independent:  # face IDs restart on every image: nothing to overlap with
-                yield self._record(self._with_behaviour(result, rows, job), recorder)
-                continue
-            if pending is not None:
-                yield self._record(self._with_behaviour(*pending), recorder)
-            pending = (result, rows, job)
-        if pending is not None:
-            yield self._record(self._with_behaviour(*pending), recorder)
+            pending.append((result, rows, self._behaviour_pool.submit(self._timed_estimate, frame.image,
+                                                                       result.faces, rows)))
+            # Each image of a folder restarts face IDs: nothing to overlap with
+            limit = 0 if source.independent else lookahead
+            while pending and (len(pending) > limit or pending[0][2].done()):
+                yield self._record(self._with_behaviour(*pending.popleft()), recorder)
+        while pending:
+            yield self._record(self._with_behaviour(*pending.popleft()), recorder)
 
     def _timed_estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray):
         started = time.perf_counter()

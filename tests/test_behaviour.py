@@ -217,6 +217,21 @@ def test_a_short_closure_is_one_blink_and_a_long_one_is_none(estimator, astronau
     assert totals.blink_rate_per_min == pytest.approx(15.0, abs=0.5)
 
 
+def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astronaut, tmp_path):
+    """Frames waiting for the landmarker come out in frame order with the readings of no lookahead."""
+    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.sources import open_source
+
+    video = blink_video(tmp_path / "blink.mp4", astronaut, read(estimator, astronaut).landmarks[0])
+    runs = {}
+    for lookahead in (1, 8):
+        with Analyzer(AnalyzerOptions(behaviour=True, behaviour_hz=15.0)) as analyzer:
+            runs[lookahead] = [(r.frame.index, r.faces.blink[0], r.faces.aus[0].round(4).tolist())
+                               for r in analyzer.run(open_source(str(video)), lookahead=lookahead)]
+    assert [index for index, *_ in runs[8]] == list(range(120))
+    assert runs[8] == runs[1]
+
+
 # --- the pipeline, the CSV and the API ------------------------------------------------------------
 
 def test_analyze_with_behaviour_writes_columns_pandas_reads(tmp_path):

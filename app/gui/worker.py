@@ -42,6 +42,8 @@ from emolens.types import Faces, Frame
 
 _FPS_TAU_S = 1.0
 _MAX_SKIP_S = 1.0
+# Frames that may wait for the landmarker: a live view shows a frame at most this many frames late.
+LIVE_LOOKAHEAD = 2
 
 
 @dataclass(frozen=True)
@@ -295,7 +297,7 @@ class PipelineWorker(QThread):
         classifier = self._analyzer.classifier
         self.analyzer_ready.emit(AnalyzerInfo(self._analyzer.labels, classifier.provider, classifier.describe()))
         if self._playback is not None:
-            self._results = self._analyzer.run(self._playback, self._recording)
+            self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD)
 
     def _open(self, request: OpenSource) -> None:
         self._close_source()
@@ -310,7 +312,7 @@ class PipelineWorker(QThread):
         self._analyzer.reset()
         self._source = source
         self._playback = _Playback(source, self._realtime and not source.live, self._interrupt)
-        self._results = self._analyzer.run(self._playback, self._recording)
+        self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD)
         self._processed, self._fps, self._last_done_s = 0, 0.0, None
         self.source_opened.emit(source.name)
 

@@ -41,6 +41,8 @@ TARGET_FPS = {1: 100.0, 4: 40.0}
 SCENES = (Scenario((640, 480), 1, "room", "short"), Scenario((1280, 720), 4, "gallery", "full"))
 # For the landmarker alone: the same four faces smaller, as a room camera sees viewers.
 SMALL_FACES = Scenario((1280, 720), 4, "room", "full")
+# Landmarker rates measured besides the default (readings per face per second of media time).
+RATES_HZ = (15.0, 10.0, 5.0)
 
 
 def _video(scene: Scenario, folder: Path, seconds: float) -> Path:
@@ -104,9 +106,10 @@ def landmarker_costs(scene: Scenario, video: Path, calls: int) -> dict[str, tupl
     return out
 
 
-def end_to_end(scene: Scenario, video: Path, folder: Path, behaviour: bool, hz: float) -> dict:
+def end_to_end(scene: Scenario, video: Path, folder: Path, behaviour: bool, hz: float, budget_hz: float = 0.0) -> dict:
     """The analyze loop over the clip: fps, stage medians / p95, landmarker readings per frame."""
-    options = AnalyzerOptions(detector=scene.detector, behaviour=behaviour, behaviour_hz=hz)
+    options = AnalyzerOptions(detector=scene.detector, behaviour=behaviour, behaviour_hz=hz,
+                              behaviour_budget_hz=budget_hz)
     stages = (*STAGES, "behaviour", "behaviour_wait") if behaviour else STAGES
     timings: dict[str, list[float]] = {stage: [] for stage in stages}
     faces_seen = []
@@ -143,7 +146,8 @@ def run_behaviour_bench(out: Path, quick: bool = False, log: Callable[[str], Non
            "targets cannot be checked from this run. Compare behaviour off with benchmarks/pipeline.md, "
            "measured on the idle machine.", ""] if load > 1.0 else []),
         f"Clips: 25 fps, {seconds:.0f} s, the astronaut's real face (`assets/make_demo.py`). Times in ms, "
-        "median / p95.",
+        "median / p95. With behaviour on, the landmarker reads frames on a thread of its own while up to 8 later "
+        "frames are detected and classified (`Analyzer.run`), and the classifier keeps to one thread.",
         "",
     ]
     passed = True
@@ -170,15 +174,21 @@ def run_behaviour_bench(out: Path, quick: bool = False, log: Callable[[str], Non
                   "|---|---|---:|---|---|---|---|---:|---:|---:|---|"]
         for scene in SCENES:
             video = _video(scene, folder, seconds)
-            for behaviour, hz in ((False, 0.0), (True, AnalyzerOptions().behaviour_hz), (True, 0.0)):
-                result = end_to_end(scene, video, folder, behaviour, hz)
+            defaults = AnalyzerOptions()
+            modes = [(False, 0.0, 0.0), (True, defaults.behaviour_hz, defaults.behaviour_budget_hz),
+                     *((True, rate, 0.0) for rate in RATES_HZ), (True, 0.0, 0.0)]
+            for behaviour, hz, budget in modes:
+                result = end_to_end(scene, video, folder, behaviour, hz, budget)
                 stages = result["stages"]
 
                 def cell(stage: str, stages: dict = stages) -> str:
                     return f"{stages[stage][0]:.2f} / {stages[stage][1]:.2f}" if stage in stages else "-"
                 mode = "off" if not behaviour else (f"{hz:g} Hz per face" if hz else "every frame")
+                default = behaviour and (hz, budget) == (defaults.behaviour_hz, defaults.behaviour_budget_hz)
+                if default:
+                    mode = f"**default**: {mode}, at most {budget:g} readings/s over all faces"
                 target = ""
-                if behaviour and hz == AnalyzerOptions().behaviour_hz:
+                if default:
                     met = result["fps"] >= TARGET_FPS[scene.faces]
                     passed &= met
                     target = f"≥ {TARGET_FPS[scene.faces]:.0f}: {'met' if met else 'MISSED'}"

@@ -1,9 +1,10 @@
 """Behaviour over time, per face ID: which faces to measure, held values, blinks, totals.
 
-The landmarker is the slowest stage (about 8-9 ms per face on one core), so each face is
-measured at ``hz`` times a second of media time on average (``hz = 0``: every frame); in
-between, its last reading is held (landmarks move with the box). Emotions are still read on
-every frame. Blinks are found only on fresh readings: the eyes close (mean eye closure
+The landmarker is the slowest stage (about 15-20 ms per face on one core with MediaPipe
+0.10.33), so each face is measured at ``hz`` times a second of media time on average (``hz = 0``:
+every frame), and at most ``budget_hz`` readings a second are shared by all faces in view (four
+faces at a budget of 30: 7.5 Hz each); in between, a face's last reading is held (landmarks move
+with the box). Emotions are still read on every frame. Blinks are found only on fresh readings: the eyes close (mean eye closure
 ``>= closed``) and open again (``< opened``) within ``blink_max_s``; a longer closure is not a
 blink. A closure shorter than about one reading interval (``1 / hz``) can be missed.
 
@@ -65,6 +66,8 @@ class BehaviourTracker:
     Args:
         hz: readings per face per second of media time (0 = every frame). Lower is cheaper;
             held values lag by up to ``1 / hz`` and blinks shorter than that can be missed.
+        budget_hz: at most this many readings per second over all faces of a frame (0 = no cap):
+            with ``n`` faces each is read at ``min(hz, budget_hz / n)``. Ignored when ``hz`` is 0.
         attention_yaw_deg, attention_pitch_deg: half-angles of the attention cone
             (``emolens.behaviour_signals.attentive``). Wider counts more glances as attention.
         blink_max_s: the longest closure that still counts as a blink.
@@ -73,10 +76,12 @@ class BehaviourTracker:
     """
 
     def __init__(self, hz: float = 15.0, attention_yaw_deg: float = 25.0, attention_pitch_deg: float = 20.0,
-                 blink_max_s: float = 0.5, closed: float = 0.5, opened: float = 0.35, max_gap_s: float = 1.0):
-        if hz < 0:
-            raise ValueError("hz must not be negative")
+                 blink_max_s: float = 0.5, closed: float = 0.5, opened: float = 0.35, max_gap_s: float = 1.0,
+                 budget_hz: float = 0.0):
+        if hz < 0 or budget_hz < 0:
+            raise ValueError("hz and budget_hz must not be negative")
         self.period_s = 1.0 / hz if hz else 0.0
+        self.budget_period_s = 1.0 / budget_hz if hz and budget_hz else 0.0
         self.attention_yaw_deg, self.attention_pitch_deg = attention_yaw_deg, attention_pitch_deg
         self.blink_max_s, self.closed, self.opened, self.max_gap_s = blink_max_s, closed, opened, max_gap_s
         self._faces: dict[int, _FaceState] = {}
@@ -93,13 +98,14 @@ class BehaviourTracker:
         Schedules them: call once per frame, in frame order, before that frame's ``update``.
         """
         rows = []
+        period_s = max(self.period_s, len(faces) * self.budget_period_s)
         for row, face_id in enumerate(faces.face_id):
             state = self._faces.get(int(face_id))
             if state is None:
                 state = self._faces[int(face_id)] = _FaceState(next_due_s=t_s, last_seen_s=t_s)
             if t_s >= state.next_due_s - 1e-9:
                 rows.append(row)
-                state.next_due_s = max(state.next_due_s + self.period_s, t_s)
+                state.next_due_s = max(state.next_due_s + period_s, t_s)
         return np.array(rows, np.int64)
 
     def update(self, faces: Faces, t_s: float, rows: np.ndarray, sample: BehaviourSample) -> Faces:

@@ -117,6 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--behaviour-hz", type=float, default=_analyzer_defaults().behaviour_hz, metavar="HZ",
                          help=f"landmarker readings per face per second (0 = every frame; default "
                               f"{_analyzer_defaults().behaviour_hz:g})")
+    analyze.add_argument("--behaviour-budget", type=float, default=_analyzer_defaults().behaviour_budget_hz,
+                         metavar="HZ", help="at most this many landmarker readings per second over all faces: with "
+                         f"more faces each is read less often (0 = no cap; default "
+                         f"{_analyzer_defaults().behaviour_budget_hz:g})")
     analyze.add_argument("--video", metavar="OUT.mp4", help="also write the frames with boxes, IDs and scores drawn "
                          "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
     analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
@@ -288,9 +292,11 @@ def _analyze(args: argparse.Namespace) -> int:
 
     if args.landmarks and not args.behaviour:
         raise EmolensError("--landmarks needs --behaviour")
-    if args.behaviour_hz < 0:
-        raise EmolensError(f"--behaviour-hz must be 0 or more, got {args.behaviour_hz}")
-    options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz)
+    for flag, value in (("--behaviour-hz", args.behaviour_hz), ("--behaviour-budget", args.behaviour_budget)):
+        if value < 0:
+            raise EmolensError(f"{flag} must be 0 or more, got {value}")
+    options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz,
+                      behaviour_budget_hz=args.behaviour_budget)
     with _Progress("frame") as progress:
         summary = analyze_inputs(args.inputs, Path(args.output), options, every=args.every,
                                  keypoints=args.keypoints, log=progress.write, progress=progress,

@@ -62,6 +62,8 @@ class AnalyzerOptions:
         behaviour: also read landmarks, action units, head pose, eyes, attention and blinks.
         behaviour_hz: landmarker readings per face per second of media time (0 = every frame);
             values are held in between (see ``emolens.behaviour_track`` for what that costs).
+        behaviour_budget_hz: at most this many readings per second over all faces in view
+            (0 = no cap): with more faces, each is read less often and the frame rate holds.
         attention_yaw_deg, attention_pitch_deg: half-angles of the "looking at the camera" cone.
     """
 
@@ -77,6 +79,7 @@ class AnalyzerOptions:
     threads: int = 0
     behaviour: bool = False
     behaviour_hz: float = 15.0
+    behaviour_budget_hz: float = 30.0
     attention_yaw_deg: float = 25.0
     attention_pitch_deg: float = 20.0
 
@@ -111,7 +114,7 @@ class Analyzer:
 
     def _behaviour_tracker(self, hz: float) -> BehaviourTracker:
         return BehaviourTracker(hz, self.options.attention_yaw_deg, self.options.attention_pitch_deg,
-                                max_gap_s=self.options.max_gap_s)
+                                max_gap_s=self.options.max_gap_s, budget_hz=self.options.behaviour_budget_hz)
 
     @property
     def labels(self) -> tuple[str, ...]:

@@ -232,6 +232,18 @@ def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astro
     assert runs[8] == runs[1]
 
 
+@pytest.mark.parametrize(("faces", "budget", "per_face_hz"), [(1, 30.0, 15.0), (4, 30.0, 7.5), (4, 0.0, 15.0)])
+def test_the_budget_shares_readings_among_the_faces_in_view(faces, budget, per_face_hz):
+    from emolens.behaviour_track import BehaviourTracker
+
+    tracker = BehaviourTracker(hz=15.0, budget_hz=budget)
+    view = Faces(xyxy=np.zeros((faces, 4), np.float32), det_score=np.ones(faces, np.float32)).with_fields(
+        face_id=np.arange(1, faces + 1))
+    fps, seconds = 30, 4
+    readings = sum(len(tracker.due(view, index / fps)) for index in range(fps * seconds))
+    assert readings / (faces * seconds) == pytest.approx(per_face_hz, abs=0.3)
+
+
 # --- the pipeline, the CSV and the API ------------------------------------------------------------
 
 def test_analyze_with_behaviour_writes_columns_pandas_reads(tmp_path):
@@ -292,4 +304,14 @@ def test_landmarks_without_behaviour_is_one_clear_error(tmp_path, capsys):
     demo = Path(str(packaged_model_dir())).parent / "assets" / "demo.mp4"
     assert main(["analyze", str(demo), "-o", str(tmp_path / "t.csv"), "--landmarks"]) == 1
     assert capsys.readouterr().err.strip() == "emolens: error: --landmarks needs --behaviour"
+    assert not (tmp_path / "t.csv").exists()
+
+
+@pytest.mark.parametrize("flag", ["--behaviour-hz", "--behaviour-budget"])
+def test_a_negative_rate_is_one_clear_error(tmp_path, capsys, flag):
+    from emolens.cli import main
+
+    demo = Path(str(packaged_model_dir())).parent / "assets" / "demo.mp4"
+    assert main(["analyze", str(demo), "-o", str(tmp_path / "t.csv"), "--behaviour", flag, "-1"]) == 1
+    assert capsys.readouterr().err.strip() == f"emolens: error: {flag} must be 0 or more, got -1.0"
     assert not (tmp_path / "t.csv").exists()

@@ -4,9 +4,10 @@ The landmarker is the slowest stage (about 15-20 ms per face on one core with Me
 0.10.33), so each face is measured at ``hz`` times a second of media time on average (``hz = 0``:
 every frame), and at most ``budget_hz`` readings a second are shared by all faces in view (four
 faces at a budget of 30: 7.5 Hz each); in between, a face's last reading is held (landmarks move
-with the box). Emotions are still read on every frame. Blinks are found only on fresh readings: the eyes close (mean eye closure
-``>= closed``) and open again (``< opened``) within ``blink_max_s``; a longer closure is not a
-blink. A closure shorter than about one reading interval (``1 / hz``) can be missed.
+with the box). Emotions are still read on every frame. Blinks are found only on fresh readings:
+the eyes close (mean eye closure ``>= closed``) and open again (``< opened``) within
+``blink_max_s``; a longer closure is not a blink. A closure shorter than about one reading
+interval can be missed.
 
 Example::
 

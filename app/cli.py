@@ -207,7 +207,8 @@ def _add_serve_parser(commands) -> None:
     serve.add_argument("--host", default=config.host, help=f"address to bind (default {config.host}; "
                                                            f"any other needs a token)")
     serve.add_argument("--port", type=int, default=config.port, help="TCP port (0 = any free port) (default %(default)s)")
-    serve.add_argument("--workers", type=int, default=config.workers, help="inference threads, one model each (default %(default)s)")
+    serve.add_argument("--workers", type=int, default=config.workers,
+                       help="inference threads, one model each (default %(default)s: one per CPU core, at most 2)")
     serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: $EMOLENS_TOKEN)")
     serve.add_argument("--jobs-dir", help="folder for the per-job folders (default: a new temporary folder)")
     serve.add_argument("--job-ttl", type=float, default=limits.job_ttl_s, metavar="SECONDS",

@@ -36,7 +36,7 @@ from emolens.card import ModelCard  # noqa: E402
 from emolens.cli import main  # noqa: E402
 from emolens.record import timeline_columns  # noqa: E402
 from emolens.pipeline import AnalyzerOptions  # noqa: E402
-from emolens.serve.config import Limits, ServeConfig  # noqa: E402
+from emolens.serve.config import DEFAULT_WORKERS, Limits, ServeConfig  # noqa: E402
 from emolens.serve.server import bind_socket, make_server  # noqa: E402
 
 ASSETS = Path(str(resources.files("emolens.assets")))
@@ -132,7 +132,7 @@ def assert_astronaut(face: dict) -> None:
 def test_health_ready_and_model(base):
     assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{base}/readyz").json()
-    assert ready["ready"] and ready["provider"] in ("CPU", "CUDA") and ready["workers"] == 1
+    assert ready["ready"] and ready["provider"] in ("CPU", "CUDA") and ready["workers"] == DEFAULT_WORKERS
     assert f"on {ready['provider']}" in ready["device"]
     model = httpx.get(f"{base}/v1/model").json()
     card = ModelCard.load()

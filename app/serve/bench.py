@@ -33,8 +33,11 @@ import numpy as np
 from websockets.asyncio.client import connect
 
 from emolens.assets.make_demo import DEMO, face_tiles, render_frame
+from emolens.serve.config import DEFAULT_WORKERS
 
 _CONCURRENCY = (1, 4, 16)
+# Inference workers the image levels are measured with: the default first (the stream runs on it).
+_WORKERS = tuple(dict.fromkeys((DEFAULT_WORKERS, 1, 2)))
 
 
 def _percentiles(samples_s: list[float]) -> tuple[float, float, float]:
@@ -52,8 +55,9 @@ def _rss_mib(pid: int) -> float | None:
     return int(match.group(1)) / 1024 if match else None
 
 
-def _start_server() -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-m", "emolens", "serve", "--port", "0"], stdout=subprocess.PIPE,
+def _start_server(workers: int) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, "-m", "emolens", "serve", "--port", "0", "--workers", str(workers)],
+                               stdout=subprocess.PIPE,
                                stderr=subprocess.DEVNULL, text=True, env={**os.environ, "EMOLENS_TOKEN": ""})
     match = re.search(r"serving (http://\S+?) ", process.stdout.readline())
     if match is None:
@@ -173,26 +177,28 @@ def run_serve_bench(out: Path, quick: bool = False, log: Callable[[str], None] =
     image = render_frame(face_tiles(1), (640, 480), 0.0)
     body = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    process, url = _start_server()
-    try:
-        asyncio.run(_load(url, body, 2, 20, 10.0))  # warm-up: first calls allocate
-        rss_before = _rss_mib(process.pid)
-        levels = []
-        for clients in _CONCURRENCY:
-            result = asyncio.run(_load(url, body, clients, requests, budget_s))
-            log(f"images, {clients} client(s): {result['throughput']:.1f}/s, p95 {result['p95']:.1f} ms, "
-                f"errors {result['errors'] or 0}")
-            levels.append(result)
-        rss_after = _rss_mib(process.pid)
-        stream = asyncio.run(_stream(url, _demo_frames(120), stream_frames, budget_s))
-        log(f"stream: {stream['fps']:.1f} frames/s, p95 {stream['p95']:.1f} ms")
-        rss_stream = _rss_mib(process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    levels, rss, stream = [], {}, None
+    for workers in _WORKERS:
+        process, url = _start_server(workers)
+        try:
+            asyncio.run(_load(url, body, 2, 20, 10.0))  # warm-up: first calls allocate
+            rss[workers] = [_rss_mib(process.pid)]
+            for clients in _CONCURRENCY:
+                result = {**asyncio.run(_load(url, body, clients, requests, budget_s)), "workers": workers}
+                log(f"images, {workers} worker(s), {clients} client(s): {result['throughput']:.1f}/s, "
+                    f"p95 {result['p95']:.1f} ms, errors {result['errors'] or 0}")
+                levels.append(result)
+            rss[workers].append(_rss_mib(process.pid))
+            if stream is None:
+                stream = asyncio.run(_stream(url, _demo_frames(120), stream_frames, budget_s))
+                log(f"stream: {stream['fps']:.1f} frames/s, p95 {stream['p95']:.1f} ms")
+                rss[workers].append(_rss_mib(process.pid))
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
     batching = _batching(30 if quick else 300)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(_markdown(levels, stream, batching, (rss_before, rss_after, rss_stream), quick, requests,
+    out.write_text(_markdown(levels, stream, batching, rss, quick, requests,
                              budget_s, len(body), load_before))
     log(f"wrote {out}")
     return 0
@@ -202,28 +208,32 @@ def _fmt_mib(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} MiB"
 
 
-def _markdown(levels: list[dict], stream: dict, batching: list, rss: tuple, quick: bool, requests: int,
+def _markdown(levels: list[dict], stream: dict, batching: list, rss: dict[int, list], quick: bool, requests: int,
               budget_s: float, jpeg_bytes: int, load: float | None) -> str:
     lines = ["# `emolens serve` under load", "",
              f"`emolens bench serve{' --quick' if quick else ''}` on {platform.machine()}, "
              f"{os.cpu_count()} CPU core(s), "
              f"Python {platform.python_version()}, fastapi {version('fastapi')}, uvicorn {version('uvicorn')}, "
              f"onnxruntime {version('onnxruntime-gpu') if _has('onnxruntime-gpu') else version('onnxruntime')}; "
-             f"server: `emolens serve` with its defaults (1 worker, CPU) in its own process, clients in another. "
+             f"server: `emolens serve` (CPU; `--workers` as in each row, default {DEFAULT_WORKERS}) in its own "
+             "process, clients in another. "
              + (f"Load average when it started: {load:.1f} (other work shares these cores)." if load else ""),
              "" if not quick else "\n**--quick: a smoke run, not figures to quote.**", "",
              f"## `POST /v1/images`: a 640x480 JPEG ({jpeg_bytes // 1024} KiB) of one face",
              "", f"Each level: closed-loop httpx clients, at most {requests} requests or {budget_s:.0f} s; latency "
              "is the client's, from sending the request to reading the answer.", "",
-             "| clients | requests | errors | images/s | p50 ms | p95 ms | p99 ms |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| workers | clients | requests | errors | images/s | p50 ms | p95 ms | p99 ms |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for level in levels:
         errors = sum(level["errors"].values())
         detail = f" ({', '.join(f'{k}: {v}' for k, v in level['errors'].items())})" if errors else ""
-        lines.append(f"| {level['clients']} | {level['ok'] + errors} | {errors}{detail} | "
+        lines.append(f"| {level['workers']} | {level['clients']} | {level['ok'] + errors} | {errors}{detail} | "
                      f"**{level['throughput']:.1f}** | {level['p50']:.1f} | {level['p95']:.1f} | {level['p99']:.1f} |")
-    lines += ["", f"Server RSS: {_fmt_mib(rss[0])} after warm-up, {_fmt_mib(rss[1])} after the image levels, "
-              f"{_fmt_mib(rss[2])} after the stream.", "",
+    lines += [""] + [f"Server RSS with {workers} worker(s): {_fmt_mib(values[0])} after warm-up, "
+                     f"{_fmt_mib(values[1])} after the image levels"
+                     + (f", {_fmt_mib(values[2])} after the stream." if len(values) > 2 else ".")
+                     for workers, values in rss.items()]
+    lines += ["", f"The stream below ran on the server with {next(iter(rss))} worker(s).", "",
               "## `WS /v1/stream`: one client, the demo clip's 640x480 frames (two faces)", "",
               "The client sends the next JPEG frame when the previous one is answered; latency is the round trip.",
               "", "| frames | frames/s | p50 ms | p95 ms | faces per frame |", "| ---: | ---: | ---: | ---: | ---: |",

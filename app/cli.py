@@ -465,8 +465,12 @@ class _Progress:
             return
         if self._bar is None or done < self._done:
             self.close()
-            # disable=None: no bar unless stderr is a terminal (a log file gets no carriage returns)
-            self._bar = tqdm(total=total or None, unit=self.unit, file=sys.stderr, disable=None, dynamic_ncols=True)
+            try:  # disable=None: no bar unless stderr is a terminal (a log file gets no carriage returns)
+                self._bar = tqdm(total=total or None, unit=self.unit, file=sys.stderr, disable=None,
+                                 dynamic_ncols=True)
+            except KeyboardInterrupt:  # the new bar may be drawn already but is not ours to close: end its line
+                sys.stderr.write("\n")
+                raise
         self._bar.update(done - self._done)
         self._done = done
 

@@ -22,6 +22,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -31,7 +32,7 @@ from tqdm import tqdm
 
 from emolens import __version__
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr, quiet_interrupted_teardown
+from emolens.quiet import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
 
 if TYPE_CHECKING:
     from emolens.pipeline import AnalyzerOptions
@@ -51,7 +52,9 @@ _EXAMPLES = """examples:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv_given = argv
     argv = sys.argv[1:] if argv is None else argv
+    deliver_swallowed_interrupts()
     try:  # everything, imports included: Ctrl+C while MediaPipe loads is an interruption, not a traceback
         leading = argv[:argv.index("train")] if "train" in argv else None
         if leading is not None and set(leading) <= {"--verbose"}:  # the trainer owns its options ("train" extra)
@@ -64,17 +67,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emolens: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        quiet_interrupted_teardown()
-        print("emolens: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(process=argv_given is None)
     except Exception as error:
         # Libraries turn a Ctrl+C into their own error: ONNX Runtime's loader an ImportError,
         # tqdm an AttributeError when it lands while its lock is being made.
         if not _caused_by_interrupt(error):
             raise
-        quiet_interrupted_teardown()
-        print("emolens: interrupted", file=sys.stderr)
-        return 130
+        return _interrupted(process=argv_given is None)
+
+
+def _interrupted(process: bool) -> int:
+    """Say "interrupted" as the last line: when ``main`` is the process, native libraries' teardown
+    (MediaPipe's logs) must not print after it, so their stderr is closed."""
+    quiet_interrupted_teardown()
+    print("emolens: interrupted", file=sys.stderr, flush=True)
+    if process:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+    return 130
 
 
 def _caused_by_interrupt(error: BaseException) -> bool:

@@ -9,6 +9,7 @@ Two tools: ``quiet_native_logs()`` sets the libraries' own log-level switches (r
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 import threading
@@ -56,14 +57,33 @@ def captured_native_stderr() -> Iterator[list[str]]:
                 lines.extend(buffer.read().decode(errors="replace").splitlines())
 
 
-def _drop_mediapipe_image_teardown(unraisable: sys.UnraisableHookArgs) -> None:
-    """MediaPipe 0.10.33's ``Image.__del__`` fails on an image whose constructor was interrupted
-    (Ctrl+C mid-frame) and Python prints that as a traceback at exit; nothing is lost, so say nothing."""
-    if isinstance(unraisable.exc_value, AttributeError) and "_image_ptr" in str(unraisable.exc_value):
+class _Interrupts:
+    """Whether ``emolens.cli.main`` has already turned a Ctrl+C into its one line."""
+
+    handled = False
+
+
+def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
+    """Ctrl+C inside a destructor (MediaPipe's ``Image.__del__``) is "ignored" by Python, with a
+    traceback, and the run would go on to the end: deliver it again instead, once it is outside.
+    After our one line, say nothing of destructors that the interruption broke (``Image.__del__``
+    on an image whose constructor was interrupted)."""
+    error = unraisable.exc_value
+    if isinstance(error, KeyboardInterrupt):
+        if not _Interrupts.handled:
+            signal.raise_signal(signal.SIGINT)
+        return
+    if _Interrupts.handled and isinstance(error, AttributeError) and "_image_ptr" in str(error):
         return
     sys.__unraisablehook__(unraisable)
 
 
+def deliver_swallowed_interrupts() -> None:
+    """Install the hook above: a Ctrl+C is never lost in a library's destructor."""
+    sys.unraisablehook = _unraisable
+
+
 def quiet_interrupted_teardown() -> None:
     """Keep library destructors interrupted by Ctrl+C from printing tracebacks after our one line."""
-    sys.unraisablehook = _drop_mediapipe_image_teardown
+    _Interrupts.handled = True
+    sys.unraisablehook = _unraisable

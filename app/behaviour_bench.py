@@ -172,11 +172,11 @@ def run_behaviour_bench(out: Path, quick: bool = False, log: Callable[[str], Non
                   "(worker thread) | main thread waited for it | CPU ms per frame | 2-core estimate fps | "
                   "end-to-end fps (measured) | target |",
                   "|---|---|---:|---|---|---|---|---:|---:|---:|---|"]
+        defaults = AnalyzerOptions()
+        modes = [(False, 0.0, 0.0), (True, defaults.behaviour_hz, defaults.behaviour_budget_hz),
+                 *((True, rate, 0.0) for rate in RATES_HZ), (True, 0.0, 0.0)]
         for scene in SCENES:
             video = _video(scene, folder, seconds)
-            defaults = AnalyzerOptions()
-            modes = [(False, 0.0, 0.0), (True, defaults.behaviour_hz, defaults.behaviour_budget_hz),
-                     *((True, rate, 0.0) for rate in RATES_HZ), (True, 0.0, 0.0)]
             for behaviour, hz, budget in modes:
                 result = end_to_end(scene, video, folder, behaviour, hz, budget)
                 stages = result["stages"]

@@ -52,7 +52,7 @@ _EXAMPLES = """examples:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv_given = argv
+    is_process = argv is None  # not called by a test or a script with its own arguments
     argv = sys.argv[1:] if argv is None else argv
     deliver_swallowed_interrupts()
     try:  # everything, imports included: Ctrl+C while MediaPipe loads is an interruption, not a traceback
@@ -67,13 +67,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"emolens: error: {error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        return _interrupted(process=argv_given is None)
+        return _interrupted(process=is_process)
     except Exception as error:
         # Libraries turn a Ctrl+C into their own error: ONNX Runtime's loader an ImportError,
         # tqdm an AttributeError when it lands while its lock is being made.
         if not _caused_by_interrupt(error):
             raise
-        return _interrupted(process=argv_given is None)
+        return _interrupted(process=is_process)
 
 
 def _interrupted(process: bool) -> int:

@@ -189,6 +189,7 @@ class Analyzer:
         More absorbs bursts (every face due at once) at the cost of latency; a live view wants 1-2.
         """
         frames = iter(source)
+        limit = 0 if source.independent else lookahead  # each image of a folder restarts face IDs: no overlap
         pending: deque[tuple[FrameResult, np.ndarray, Future]] = deque()
         while True:
             started = time.perf_counter()
@@ -204,8 +205,6 @@ class Analyzer:
             rows = self.behaviour_tracker.due(result.faces, frame.t_s)
             pending.append((result, rows, self._behaviour_pool.submit(self._timed_estimate, frame.image,
                                                                        result.faces, rows)))
-            # Each image of a folder restarts face IDs: nothing to overlap with
-            limit = 0 if source.independent else lookahead
             while pending and (len(pending) > limit or pending[0][2].done()):
                 yield self._record(self._with_behaviour(*pending.popleft()), recorder)
         while pending:

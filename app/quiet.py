@@ -3,7 +3,9 @@
 Two tools: ``quiet_native_logs()`` sets the libraries' own log-level switches (run at
 ``import emolens``), and ``captured_native_stderr()`` catches what a library prints anyway
 (libpng's ``libpng error: ...`` on a damaged PNG, MediaPipe's start-up lines such as
-``WARNING: Logging before InitGoogle()``), keeping it for an error message.
+``WARNING: Logging before InitGoogle()``), keeping it for an error message. For Ctrl+C,
+``deliver_swallowed_interrupts()`` re-raises one that a library's destructor swallowed, and
+``quiet_interrupted_teardown()`` hides the destructor tracebacks the interruption causes.
 """
 
 from __future__ import annotations
@@ -57,10 +59,8 @@ def captured_native_stderr() -> Iterator[list[str]]:
                 lines.extend(buffer.read().decode(errors="replace").splitlines())
 
 
-class _Interrupts:
-    """Whether ``emolens.cli.main`` has already turned a Ctrl+C into its one line."""
-
-    handled = False
+# Set once ``emolens.cli.main`` has turned a Ctrl+C into its one line.
+_INTERRUPT_HANDLED = threading.Event()
 
 
 def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
@@ -70,20 +70,21 @@ def _unraisable(unraisable: sys.UnraisableHookArgs) -> None:
     on an image whose constructor was interrupted)."""
     error = unraisable.exc_value
     if isinstance(error, KeyboardInterrupt):
-        if not _Interrupts.handled:
+        if not _INTERRUPT_HANDLED.is_set():
             signal.raise_signal(signal.SIGINT)
         return
-    if _Interrupts.handled and isinstance(error, AttributeError) and "_image_ptr" in str(error):
+    if _INTERRUPT_HANDLED.is_set() and isinstance(error, AttributeError) and "_image_ptr" in str(error):
         return
     sys.__unraisablehook__(unraisable)
 
 
 def deliver_swallowed_interrupts() -> None:
-    """Install the hook above: a Ctrl+C is never lost in a library's destructor."""
+    """Install the hook above for one run of ``main``: a Ctrl+C is never lost in a library's destructor."""
+    _INTERRUPT_HANDLED.clear()
     sys.unraisablehook = _unraisable
 
 
 def quiet_interrupted_teardown() -> None:
-    """Keep library destructors interrupted by Ctrl+C from printing tracebacks after our one line."""
-    _Interrupts.handled = True
-    sys.unraisablehook = _unraisable
+    """Keep library destructors interrupted by Ctrl+C from printing tracebacks after our one line
+    (through the hook ``deliver_swallowed_interrupts`` installed)."""
+    _INTERRUPT_HANDLED.set()

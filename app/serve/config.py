@@ -15,8 +15,8 @@ from emolens.pipeline import AnalyzerOptions
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TOKEN_ENV = "EMOLENS_TOKEN"
-# Two inference workers keep both cores of a small machine busy (benchmarks/serve.md: 128.6 images/s at
-# 4 clients against 109.7 with one); more than two were not measured.
+# Two inference workers keep both cores of a small machine busy (benchmarks/serve.md measures 1 and 2);
+# more than two were not measured.
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
 
 

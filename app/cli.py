@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--squares", choices=tuple(_SQUARES), default="auto",
                          help="detect on overlapping full-height squares of the frame: auto (default: the short "
                          "detector on frames 1.5x as wide as high), always, or never (one letterboxed pass)")
+    analyze.add_argument("--second-look", choices=("on", "off"), default="on",
+                         help="look again, closer, at faces that scored under --min-confidence but at least half "
+                         "of it; they count if either look reaches it: on (default) or off (one look)")
     analyze.add_argument("--overwrite", action="store_true", help="replace OUT.csv if it exists")
     _add_analyzer_options(analyze)
     for action in analyze._actions:  # the CSV never holds smoothed scores: say what --smoothing changes here
@@ -267,7 +270,8 @@ def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = 
     group.add_argument("--tiles", type=int, default=defaults.tiles,
                        help="also detect on NxN overlapping tiles (rooms of viewers)")
     group.add_argument("--min-confidence", type=float, default=default(defaults.min_confidence),
-                       help="detector threshold, 0..1")
+                       help="the detector score, 0..1, a face must reach (default "
+                       f"{defaults.min_confidence:g})")
     group.add_argument("--max-faces", type=int, default=default(defaults.max_faces),
                        help="at most N faces per frame (0 = all)")
     group.add_argument("--smoothing", dest="tau_s", type=float, default=default(defaults.tau_s), metavar="SECONDS",
@@ -292,7 +296,8 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
         raise EmolensError(f"--tiles must be between 1 and {MAX_TILES}, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
-                           squares=_SQUARES[getattr(args, "squares", "auto")])
+                           squares=_SQUARES[getattr(args, "squares", "auto")],
+                           second_look=getattr(args, "second_look", "on") == "on")
 
 
 def _analyze(args: argparse.Namespace) -> int:

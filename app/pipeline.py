@@ -54,7 +54,9 @@ class AnalyzerOptions:
         squares: detect on overlapping full-height squares of the frame (False: one letterboxed
             pass, faster, finds only faces over about a third of the frame's width; None: auto,
             squares for the short-range detector on wide frames, see ``emolens.detect``).
-        min_confidence: detector threshold, 0..1.
+        min_confidence: the score, 0..1, a face must reach in one of its looks.
+        second_look: look again, closer, at faces scoring between half of ``min_confidence`` and
+            ``min_confidence`` (see ``emolens.detect``); False: one look, a little faster.
         max_faces: keep at most this many faces per frame, most confident first (0 = all).
         max_gap_s: how long an unseen face keeps its ID.
         tau_s: score smoothing time constant in seconds (0 = raw scores).
@@ -72,7 +74,8 @@ class AnalyzerOptions:
     detector: str = "short"
     tiles: int = 1
     squares: bool | None = None
-    min_confidence: float = 0.5
+    min_confidence: float = 0.6
+    second_look: bool = True
     max_faces: int = 0
     max_gap_s: float = 1.0
     tau_s: float = 0.5
@@ -104,7 +107,7 @@ class Analyzer:
         threads = self.options.threads or (1 if self.options.behaviour else 0)
         self.classifier = Classifier(self.card, self.options.device, threads)
         self.detector = FaceDetector(self.options.detector, self.options.min_confidence, self.options.max_faces,
-                                     self.options.tiles, self.options.squares)
+                                     self.options.tiles, self.options.squares, self.options.second_look)
         self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
         self.behaviour: BehaviourEstimator | None = None
         if self.options.behaviour:

@@ -460,6 +460,22 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+class _LineState:
+    """A stream as tqdm writes to it, remembering whether its last write left the cursor mid-line."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.mid_line = False
+
+    def write(self, text: str) -> int:
+        if text:
+            self.mid_line = not text.endswith("\n")
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str):  # isatty, fileno, flush, encoding: the stream's own
+        return getattr(self._stream, name)
+
+
 class _Progress:
     """tqdm progress bars on stderr (none when stderr is not a terminal), one per input.
 
@@ -473,6 +489,7 @@ class _Progress:
         self.enabled = enabled
         self._bar: tqdm | None = None
         self._done = 0
+        self._stderr = _LineState(sys.stderr)
 
     def __call__(self, done: int, total: int) -> None:
         if not self.enabled:
@@ -480,10 +497,10 @@ class _Progress:
         if self._bar is None or done < self._done:
             self.close()
             try:  # disable=None: no bar unless stderr is a terminal (a log file gets no carriage returns)
-                self._bar = tqdm(total=total or None, unit=self.unit, file=sys.stderr, disable=None,
+                self._bar = tqdm(total=total or None, unit=self.unit, file=self._stderr, disable=None,
                                  dynamic_ncols=True)
-            except KeyboardInterrupt:  # the new bar may be drawn already but is not ours to close: end its line
-                sys.stderr.write("\n")
+            except KeyboardInterrupt:  # the new bar may be drawn already but is not ours to close
+                self._end_line()
                 raise
         self._bar.update(done - self._done)
         self._done = done
@@ -497,9 +514,14 @@ class _Progress:
             return
         try:
             bar.close()
-        except KeyboardInterrupt:  # tqdm marks a bar closed before it ends its line: end it here
-            sys.stderr.write("\n")
+        except KeyboardInterrupt:  # tqdm marks a bar closed before it ends its line
+            self._end_line()
             raise
+
+    def _end_line(self) -> None:
+        """End a bar's line that a Ctrl+C left open, and only then: no empty line between bars and the message."""
+        if self._stderr.mid_line:
+            self._stderr.write("\n")
 
     def __enter__(self) -> _Progress:
         return self

@@ -181,7 +181,7 @@ class FaceDetector:
         centre = (box[:2] + box[2:]) / 2
         half = SECOND_LOOK_SIDE * float((box[2:] - box[:2]).max()) / 2
         x0, y0 = (max(int(c - half), 0) for c in centre)
-        x1, y1 = min(int(centre[0] + half), width), min(int(centre[1] + half), height)
+        x1, y1 = (min(int(c + half), side) for c, side in zip(centre, (width, height)))
         if min(x1 - x0, y1 - y0) < MIN_TILE_PX:
             return 0.0
         xyxy, scores, _ = self._detect_region(image[y0:y1, x0:x1], x0, y0)

@@ -377,9 +377,18 @@ class StreamSource(_LiveSource):
         return False
 
 
-def _drain(items: queue.Queue) -> None:
+def _drain(items: queue.Queue, timeout_s: float = 1.0) -> None:
+    """Empty ``items`` and wake a producer waiting for room.
+
+    Gives up when the queue's lock stays taken: a Ctrl+C can leave it held by the ``get`` it
+    interrupted (Python's locks are not safe against asynchronous exceptions), and waiting on it
+    would hang the interrupted run's exit. ``Queue.mutex``, ``queue`` and ``not_full`` are the
+    attributes ``queue.Queue`` keeps for this.
+    """
+    if not items.mutex.acquire(timeout=timeout_s):
+        return
     try:
-        while True:
-            items.get_nowait()
-    except queue.Empty:
-        pass
+        items.queue.clear()
+        items.not_full.notify_all()
+    finally:
+        items.mutex.release()

@@ -44,6 +44,19 @@ def test_closing_early_stops_the_decoder(two_face_video):
     assert first.index == 0
 
 
+def test_closing_after_a_ctrl_c_that_left_the_queue_locked_does_not_hang(two_face_video):
+    """A Ctrl+C inside ``Queue.get`` can leave the queue's lock held by the consumer (seen once in CI: the
+    interrupted run hung in ``close``); closing then gives up on the lock instead of waiting forever."""
+    import threading
+
+    source = VideoSource(two_face_video)
+    next(iter(source))
+    source._queue.mutex.acquire()  # what the interrupted get leaves behind
+    closed = threading.Event()
+    threading.Thread(target=lambda: (source.close(), closed.set()), daemon=True).start()
+    assert closed.wait(timeout=15), "close() waited forever on the queue's lock"
+
+
 def test_folder_skips_and_counts_unreadable_images(tmp_path, astronaut):
     cv2.imwrite(str(tmp_path / "a.png"), astronaut)
     (tmp_path / "b.jpg").write_bytes(b"not really a jpeg")

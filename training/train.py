@@ -81,6 +81,8 @@ class TrainConfig:
     targets: str = "auto"  # FER+ votes: majority | crossentropy | probability; auto: crossentropy on FER+
     drop_single_votes: bool = True  # the FER+ paper's outlier rule
     scene_views: float = 0.0  # probability of showing a face as the app's pipeline crops it
+    mixup: float = 0.0  # Beta(a, a) of mixup's blend (0: off)
+    ema: float | None = None  # momentum per step of an average of the weights, validated and shipped (None: off)
     init_from: str | None = None  # an exported .onnx to start from (same architecture)
     report_fer2013: str | None = None  # a FER2013 test folder: report its original labels next to FER+
     patience: int | None = None  # None: run the whole schedule; its low-rate tail gains the most
@@ -157,7 +159,8 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
         trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
                                    name="trainer")
         trainer.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, use_ema=bool(config.ema),
+                                             ema_momentum=config.ema or 0.99),
             loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )
@@ -166,7 +169,8 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
           f"{num_classes} classes, {network.count_params():,} parameters, keras backend {keras.backend.backend()}",
           flush=True)
     callbacks = [
-        keras.callbacks.ModelCheckpoint(out / CHECKPOINT),
+        keras.callbacks.ModelCheckpoint(out / CHECKPOINT),  # before the swap: it keeps the raw weights to resume
+        *([keras.callbacks.SwapEMAWeights(swap_on_epoch=True)] if config.ema else []),
         _BestWeights(network, out / BEST_WEIGHTS, out / STATE),
         keras.callbacks.CSVLogger(out / HISTORY, append=resume),
         _Throughput(len(y_train), config.epochs, out / STATE),
@@ -179,7 +183,7 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
         views, found = _scene_views(config, x_train)
         batches = TrainingBatches(x_train, targets, sample_weight, config.batch_size, config.seed + state["epoch"],
                                   views=views, view_found=found, view_probability=config.scene_views,
-                                  draw_labels=mode == "probability")
+                                  draw_labels=mode == "probability", mixup=config.mixup)
         trainer.fit(batches, validation_data=(x_val.astype("float32"), y_val_1h), epochs=config.epochs, initial_epoch=state["epoch"], callbacks=callbacks,
                     verbose=1 if sys.stdout.isatty() else 2)  # a live bar on a terminal, a line per epoch in logs
     state = _read_state(out)
@@ -463,6 +467,10 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                         help="FER+: keep classes with a single vote (default: the paper's outlier rule drops them)")
     parser.add_argument("--scene-views", type=float, default=defaults.scene_views, metavar="P",
                         help="show a face as the app's pipeline crops it from a camera-like frame with probability P")
+    parser.add_argument("--mixup", type=float, default=defaults.mixup, metavar="ALPHA",
+                        help="blend pairs of faces and their targets by a Beta(ALPHA, ALPHA) weight (0: off)")
+    parser.add_argument("--ema", type=float, default=defaults.ema, metavar="MOMENTUM",
+                        help="validate and ship a moving average of the weights (momentum per step, e.g. 0.999)")
     parser.add_argument("--init-from", metavar="MODEL.onnx",
                         help="start from an exported model's weights (same architecture; its card beside it)")
     parser.add_argument("--report-fer2013", metavar="FER2013_TEST_DIR",
@@ -488,7 +496,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power, targets=args.targets, drop_single_votes=not args.keep_single_votes,
-        scene_views=args.scene_views, init_from=args.init_from, report_fer2013=args.report_fer2013,
+        scene_views=args.scene_views, mixup=args.mixup, ema=args.ema, init_from=args.init_from,
+        report_fer2013=args.report_fer2013,
         patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
         quantize=args.quantize,

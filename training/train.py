@@ -16,7 +16,9 @@ The story, top to bottom:
    (``--init-from``, ``warm_start.py``), and wrap it with the augmentation layers, which run
    only in training, so the network we export never sees them.
 5. **Fit** with AdamW, label smoothing and a warm-up + cosine learning-rate schedule
-   that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly.
+   that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly;
+   optionally with mixup (``--mixup``) and a moving average of the weights (``--ema``),
+   which is then what is validated and exported.
    Early stopping watches validation accuracy and keeps the best weights.
 6. **Evaluate** on val (temperature fitted there: against the crowd's votes when there are
    any) and on test (reported once).

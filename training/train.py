@@ -161,8 +161,8 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
         trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
                                    name="trainer")
         trainer.compile(
-            optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, use_ema=bool(config.ema),
-                                             ema_momentum=config.ema or 0.99),
+            optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay,
+                                             **({"use_ema": True, "ema_momentum": config.ema} if config.ema else {})),
             loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=config.label_smoothing),
             metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
         )

@@ -62,6 +62,16 @@ def test_train_without_data_is_one_clear_line(tmp_path):
     assert "emolens: error: data set not found" in result.stderr
 
 
+@pytest.mark.parametrize("flag, value", [("--mixup", "-1"), ("--mixup", "nan"), ("--ema", "1.5"), ("--ema", "0")])
+def test_an_out_of_range_mixup_or_average_is_one_clear_line(tmp_path, flag, value):
+    result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path), "--out", str(tmp_path / "run"),
+                             flag, value], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(f"emolens: error: {flag} must be")
+    assert not (tmp_path / "run").exists(), "nothing is written before the options are checked"
+
+
 def test_shipped_cards_command_reproduces_its_config():
     """Every setting of the shipped run is either a default or spelled in the card's command."""
     training = ModelCard.load().info["training"]

@@ -46,6 +46,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from emolens.errors import EmolensError
 from emolens.labels import DataError
 from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
@@ -491,6 +492,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                         help="ship int8 weights; auto: only if val accuracy drops by <= 0.5 points")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     args = parser.parse_args(argv)
+    # "not (...)" so that NaN, which fails every comparison, is out of range too.
+    if not args.mixup >= 0 or math.isinf(args.mixup):
+        raise EmolensError(f"--mixup must be 0 (off) or a positive Beta parameter such as 0.2, got {args.mixup}")
+    if args.ema is not None and not 0 < args.ema < 1:
+        raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)
     config = TrainConfig(
         data=args.data, out=args.out, image_size=args.image_size, channels=args.channels,

@@ -1,0 +1,148 @@
+"""One-off checks on FER+ val behind rows of the README's "what we tried" table (never touches test).
+
+    python scripts/val_checks.py views                      # more test-time views for the shipped model
+    python scripts/val_checks.py int8 runs/v2-mixup         # int8 calibrations of a run's float model
+    python scripts/val_checks.py timing runs/v2-mixup/emotion.onnx models/emotion.onnx   # ms per face
+
+Run from the checkout with ``../shared`` beside it and the ``train`` extra installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+FERPLUS = "../shared/datasets/ferplus"
+
+
+def val_and_train_faces() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from emolens.training.data import load_dataset
+
+    dataset = load_dataset(FERPLUS, 48, 1, cache_dir=str(Path("~/.cache/emolens/datasets").expanduser()))
+    x_val, y_val = dataset.splits["val"]
+    return x_val, y_val, dataset.splits["train"][0]
+
+
+def zoomed(face: np.ndarray, scale: float) -> np.ndarray:
+    """The face zoomed in (scale < 1: a centre crop) or out (scale > 1: padded by edge replication)."""
+    side = face.shape[0]
+    if scale < 1:
+        crop = int(round(side * scale))
+        start = (side - crop) // 2
+        return cv2.resize(face[start:start + crop, start:start + crop], (side, side), interpolation=cv2.INTER_LINEAR)
+    pad = (int(round(side * scale)) - side) // 2
+    padded = cv2.copyMakeBorder(face, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    return cv2.resize(padded, (side, side), interpolation=cv2.INTER_AREA)
+
+
+def shifted(face: np.ndarray, dx: int, dy: int) -> np.ndarray:
+    move = np.float32([[1, 0, dx], [0, 1, dy]])
+    return cv2.warpAffine(face, move, face.shape[::-1], borderMode=cv2.BORDER_REPLICATE)
+
+
+def views() -> None:
+    """v2's two views (face, mirror) against four: each extra view with its mirror added."""
+    from emolens.card import ModelCard
+    from emolens.training.evaluate import softmax
+    from emolens.training.model import build_model
+    from emolens.training.warm_start import load_onnx_weights
+
+    x_val, y_val, x_train = val_and_train_faces()
+    card = ModelCard.load()
+    config = card.info["training"]["config"]
+    network = build_model(len(card.labels), (48, 48, 1), tuple(config["widths"]), tuple(config["convs"]))
+    load_onnx_weights(network, card.model_path, x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]])
+    transforms = {"face": lambda face: face, "zoom in 10%": lambda face: zoomed(face, 0.9),
+                  "zoom out 12%": lambda face: zoomed(face, 1.12), "2 px right": lambda face: shifted(face, 2, 0),
+                  "2 px left": lambda face: shifted(face, -2, 0), "2 px up": lambda face: shifted(face, 0, -2)}
+    temperature = card.info["output"]["temperature"]
+    probs = {}
+    for name, transform in transforms.items():
+        faces = np.stack([transform(face[..., 0]) for face in x_val])[..., None]
+        for mirrored in (False, True):
+            pixels = (faces[:, :, ::-1] if mirrored else faces).astype("float32")
+            probs[name, mirrored] = softmax(np.asarray(network.predict(pixels, batch_size=512, verbose=0)), temperature)
+
+    def accuracy(names: list[str]) -> float:
+        return float((sum(probs[key] for key in itertools.product(names, (False, True))).argmax(1) == y_val).mean())
+
+    print(f"face + mirror: {accuracy(['face']):.4f}")
+    for name in list(transforms)[1:]:
+        print(f"face + mirror + {name} + its mirror: {accuracy(['face', name]):.4f}")
+
+
+def int8(run: Path) -> None:
+    """Val accuracy of the run's float model and of int8 copies calibrated three ways."""
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    x_val, y_val, x_train = val_and_train_faces()
+    sample = x_train[np.random.default_rng(1337).permutation(len(x_train))]
+    float_model = run / "emotion_fp32.onnx"
+    print(f"float32: {onnx_accuracy(float_model, x_val, y_val):.4f}")
+    with tempfile.TemporaryDirectory() as folder:
+        prepared = Path(folder) / "prepared.onnx"
+        quant_pre_process(str(float_model), str(prepared), skip_symbolic_shape=True)
+        for count, method in ((2048, CalibrationMethod.MinMax), (512, CalibrationMethod.Percentile),
+                              (512, CalibrationMethod.Entropy)):
+            batches = iter([{"pixels": sample[i:i + 32]} for i in range(0, count, 32)])
+
+            class Reader(CalibrationDataReader):
+                def get_next(self):
+                    return next(batches, None)
+
+            quantized = Path(folder) / f"{method.name}.onnx"
+            # The settings of emolens.training.export.quantize_int8, only the calibration changes.
+            quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            op_types_to_quantize=["Conv"], calibrate_method=method)
+            print(f"int8, {method.name} on {count} training faces: {onnx_accuracy(quantized, x_val, y_val):.4f}")
+
+
+def onnx_accuracy(model: Path, images: np.ndarray, labels: np.ndarray) -> float:
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    probs = np.concatenate([session.run(None, {"pixels": images[i:i + 512]})[0] for i in range(0, len(images), 512)])
+    return float((probs.argmax(1) == labels).mean())
+
+
+def timing(models: list[Path]) -> None:
+    """Median and p95 ms per face at batch 1 on one thread, 500 runs after 50 to warm up."""
+    face = np.random.default_rng(0).integers(0, 256, (1, 48, 48, 1), dtype=np.uint8)
+    for model in models:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        seconds = []
+        for index in range(550):
+            started = time.perf_counter()
+            session.run(None, {"pixels": face})
+            if index >= 50:
+                seconds.append(time.perf_counter() - started)
+        print(f"{model}: median {1e3 * np.median(seconds):.2f} ms, p95 {1e3 * np.percentile(seconds, 95):.2f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="check", required=True)
+    commands.add_parser("views")
+    commands.add_parser("int8").add_argument("run", type=Path)
+    commands.add_parser("timing").add_argument("models", type=Path, nargs="+")
+    args = parser.parse_args()
+    if args.check == "views":
+        views()
+    elif args.check == "int8":
+        int8(args.run)
+    else:
+        timing(args.models)
+
+
+if __name__ == "__main__":
+    main()

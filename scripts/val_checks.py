@@ -22,12 +22,11 @@ import onnxruntime as ort
 FERPLUS = "../shared/datasets/ferplus"
 
 
-def val_and_train_faces() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def ferplus():
+    """FER+ as ``emolens train`` reads it (the same cache); only its train and val splits are used here."""
     from emolens.training.data import load_dataset
 
-    dataset = load_dataset(FERPLUS, 48, 1, cache_dir=str(Path("~/.cache/emolens/datasets").expanduser()))
-    x_val, y_val = dataset.splits["val"]
-    return x_val, y_val, dataset.splits["train"][0]
+    return load_dataset(FERPLUS, 48, 1, cache_dir=str(Path("~/.cache/emolens/datasets").expanduser()))
 
 
 def zoomed(face: np.ndarray, scale: float) -> np.ndarray:
@@ -54,7 +53,8 @@ def views() -> None:
     from emolens.training.model import build_model
     from emolens.training.warm_start import load_onnx_weights
 
-    x_val, y_val, x_train = val_and_train_faces()
+    dataset = ferplus()
+    (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
     card = ModelCard.load()
     config = card.info["training"]["config"]
     network = build_model(len(card.labels), (48, 48, 1), tuple(config["widths"]), tuple(config["convs"]))
@@ -80,37 +80,19 @@ def views() -> None:
 
 def int8(run: Path) -> None:
     """Val accuracy of the run's float model and of int8 copies calibrated three ways."""
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
-    from onnxruntime.quantization.shape_inference import quant_pre_process
+    from emolens.training.export import quantize_int8
+    from emolens.training.train import onnx_metrics
 
-    x_val, y_val, x_train = val_and_train_faces()
+    dataset = ferplus()
+    (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
     sample = x_train[np.random.default_rng(1337).permutation(len(x_train))]
     float_model = run / "emotion_fp32.onnx"
-    print(f"float32: {onnx_accuracy(float_model, x_val, y_val):.4f}")
+    print(f"float32: {onnx_metrics(float_model, x_val, y_val, dataset.labels)['accuracy']:.4f}")
     with tempfile.TemporaryDirectory() as folder:
-        prepared = Path(folder) / "prepared.onnx"
-        quant_pre_process(str(float_model), str(prepared), skip_symbolic_shape=True)
-        for count, method in ((2048, CalibrationMethod.MinMax), (512, CalibrationMethod.Percentile),
-                              (512, CalibrationMethod.Entropy)):
-            batches = iter([{"pixels": sample[i:i + 32]} for i in range(0, count, 32)])
-
-            class Reader(CalibrationDataReader):
-                def get_next(self):
-                    return next(batches, None)
-
-            quantized = Path(folder) / f"{method.name}.onnx"
-            # The settings of emolens.training.export.quantize_int8, only the calibration changes.
-            quantize_static(str(prepared), str(quantized), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                            op_types_to_quantize=["Conv"], calibrate_method=method)
-            print(f"int8, {method.name} on {count} training faces: {onnx_accuracy(quantized, x_val, y_val):.4f}")
-
-
-def onnx_accuracy(model: Path, images: np.ndarray, labels: np.ndarray) -> float:
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    probs = np.concatenate([session.run(None, {"pixels": images[i:i + 512]})[0] for i in range(0, len(images), 512)])
-    return float((probs.argmax(1) == labels).mean())
+        for count, calibration in ((2048, "MinMax"), (512, "Percentile"), (512, "Entropy")):
+            quantized = quantize_int8(float_model, Path(folder) / f"{calibration}.onnx", sample[:count], calibration)
+            accuracy = onnx_metrics(quantized, x_val, y_val, dataset.labels)["accuracy"]
+            print(f"int8, {calibration} on {count} training faces: {accuracy:.4f}")
 
 
 def timing(models: list[Path]) -> None:

@@ -305,9 +305,9 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
     float_path = export_onnx(network, out / "emotion_fp32.onnx", temperature, flip_tta)
     parity = check_parity(network, float_path, x_val[:256], temperature, flip_tta)
     onnx_path, quantization = _choose_precision(config, float_path, sample[:512], x_val, y_val, labels)
-    metrics = {"val": _onnx_metrics(onnx_path, x_val, y_val, labels, votes_val)}
+    metrics = {"val": onnx_metrics(onnx_path, x_val, y_val, labels, votes_val)}
     if "test" in dataset.splits:
-        metrics["test"] = _onnx_metrics(onnx_path, *dataset.splits["test"], labels, dataset.distributions.get("test"))
+        metrics["test"] = onnx_metrics(onnx_path, *dataset.splits["test"], labels, dataset.distributions.get("test"))
     for split, report in metrics.items():
         save_confusion_png(report["confusion"], labels, out / f"confusion_{split}.png", f"{split}: confusion")
     save_curves_png(out / HISTORY, out / "curves.png")
@@ -361,12 +361,12 @@ def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.nda
                       y_val: np.ndarray, labels: tuple[str, ...]) -> tuple[Path, dict]:
     """Ship ``emotion.onnx`` as int8 when that keeps val accuracy within 0.5 points (``auto``), else float."""
     shipped = float_path.with_name("emotion.onnx")
-    float_accuracy = _onnx_metrics(float_path, x_val, y_val, labels)["accuracy"]
+    float_accuracy = onnx_metrics(float_path, x_val, y_val, labels)["accuracy"]
     if config.quantize == "off":
         shutil.copyfile(float_path, shipped)
         return shipped, {"dtype": "float32", "val_accuracy_float32": float_accuracy}
     int8_path = quantize_int8(float_path, float_path.with_name("emotion_int8.onnx"), calibration)
-    int8_accuracy = _onnx_metrics(int8_path, x_val, y_val, labels)["accuracy"]
+    int8_accuracy = onnx_metrics(int8_path, x_val, y_val, labels)["accuracy"]
     keep_int8 = config.quantize == "on" or float_accuracy - int8_accuracy <= 0.005
     shutil.copyfile(int8_path if keep_int8 else float_path, shipped)
     print(f"emolens train: int8 val accuracy {int8_accuracy:.4f} vs float32 {float_accuracy:.4f}: "
@@ -378,8 +378,8 @@ def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.nda
                      "val_accuracy_float32": float_accuracy, "val_accuracy_int8": int8_accuracy}
 
 
-def _onnx_metrics(onnx_path: Path, images: np.ndarray, targets: np.ndarray, labels: tuple[str, ...],
-                  distribution: np.ndarray | None = None) -> dict:
+def onnx_metrics(onnx_path: Path, images: np.ndarray, targets: np.ndarray, labels: tuple[str, ...],
+                 distribution: np.ndarray | None = None) -> dict:
     """Metrics of the exported model through ONNX Runtime, exactly as ``emolens evaluate --crops`` runs it."""
     import onnxruntime as ort
 

@@ -187,7 +187,8 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
         batches = TrainingBatches(x_train, targets, sample_weight, config.batch_size, config.seed + state["epoch"],
                                   views=views, view_found=found, view_probability=config.scene_views,
                                   draw_labels=mode == "probability", mixup=config.mixup)
-        trainer.fit(batches, validation_data=(x_val.astype("float32"), y_val_1h), epochs=config.epochs, initial_epoch=state["epoch"], callbacks=callbacks,
+        trainer.fit(batches, validation_data=(x_val.astype("float32"), y_val_1h), epochs=config.epochs,
+                    initial_epoch=state["epoch"], callbacks=callbacks,
                     verbose=1 if sys.stdout.isatty() else 2)  # a live bar on a terminal, a line per epoch in logs
     state = _read_state(out)
     network.load_weights(out / BEST_WEIGHTS)

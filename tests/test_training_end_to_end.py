@@ -57,9 +57,24 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
 
 def test_train_without_data_is_one_clear_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path / "none")],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "emolens: error: data set not found" in result.stderr
+    assert not (tmp_path / "runs").exists(), "a mistyped data path leaves no run folder behind"
+
+
+def test_a_fresh_run_never_overwrites_a_run_folder(tmp_path):
+    checkpoint = tmp_path / "run" / "last.keras"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"hours of training")
+    config = checkpoint.with_name("config.json")
+    config.write_text('{"epochs": 30}')
+    result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path), "--out", str(checkpoint.parent)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip() == (f"emolens: error: {checkpoint.parent} already holds a run: continue it with "
+                                     "--resume, or start this one in another --out")
+    assert checkpoint.read_bytes() == b"hours of training" and config.read_text() == '{"epochs": 30}'
 
 
 @pytest.mark.parametrize("flag, value", [("--mixup", "-1"), ("--mixup", "nan"), ("--ema", "1.5"), ("--ema", "0")])

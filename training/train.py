@@ -522,11 +522,14 @@ def main(argv: list[str] | None = None) -> int:
         config, warnings = resumed_config(config, json.loads((out / "config.json").read_text()), args.epochs)
         for warning in warnings:
             print(f"emolens train: warning: {warning}", file=sys.stderr, flush=True)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+    if not args.resume and any((out / name).exists() for name in (CHECKPOINT, BEST_WEIGHTS, "emotion.onnx")):
+        raise EmolensError(f"{out} already holds a run: continue it with --resume, or start this one in another --out")
     started = time.perf_counter()
     dataset = load_dataset(config.data, config.image_size, config.channels, config.classes, config.label_map,
                            seed=config.seed, cache_dir=config.cache_dir, drop_single_votes=config.drop_single_votes)
+    # Written only once the data has loaded, so a mistyped path leaves no run folder behind.
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
     if config.limit_per_class:
         limit_per_class(dataset, config.limit_per_class, config.seed)
     print(f"emolens train: loaded {dataset.sizes()} from {config.data} in {time.perf_counter() - started:.1f} s"

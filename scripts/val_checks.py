@@ -89,7 +89,7 @@ def int8(run: Path) -> None:
     float_model = run / "emotion_fp32.onnx"
     print(f"float32: {onnx_metrics(float_model, x_val, y_val, dataset.labels)['accuracy']:.4f}")
     with tempfile.TemporaryDirectory() as folder:
-        for count, calibration in ((2048, "MinMax"), (512, "Percentile"), (512, "Entropy")):
+        for count, calibration in ((2048, "minmax"), (512, "percentile"), (512, "entropy")):
             quantized = quantize_int8(float_model, Path(folder) / f"{calibration}.onnx", sample[:count], calibration)
             accuracy = onnx_metrics(quantized, x_val, y_val, dataset.labels)["accuracy"]
             print(f"int8, {calibration} on {count} training faces: {accuracy:.4f}")

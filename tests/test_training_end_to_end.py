@@ -30,8 +30,8 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
                 shutil.copy(file, data / split / emotion_dir.name / file.name)
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(out),
-                             "--epochs", "1", "--batch-size", "16", "--cache-dir", ""],
-                            capture_output=True, text=True, timeout=600)
+                             "--epochs", "1", "--batch-size", "16", "--cache-dir", "", "--quantize", "on",
+                             "--calibration", "percentile"], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
     assert "images/s" in result.stdout and "parity max |dp|" in result.stdout
     for name in ("emotion.onnx", "emotion_fp32.onnx", "emotion.json", "confusion_val.png", "confusion_test.png",
@@ -40,7 +40,8 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
         assert (out / name).is_file(), name
     card = ModelCard.load(out / "emotion.json")
     assert card.info["training"]["parity_max_abs_diff"] <= 1e-4
-    assert card.info["quantization"]["dtype"] in ("int8", "float32")
+    assert card.info["quantization"]["dtype"] == "int8"
+    assert "percentile calibration on" in card.info["quantization"]["method"]
     assert card.info["metrics"]["test"]["n"] == 7 and card.info["data"]["sizes"]["train"] == 28
     assert set(json.loads((out / "evaluation.json").read_text())["val_variants"]) == {"plain", "flip_tta"}
     with Analyzer(AnalyzerOptions(model=str(out / "emotion.onnx"), device="cpu")) as analyzer:
@@ -48,11 +49,13 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
     assert len(faces) == 1 and faces.probs.shape == (1, 7)
 
     resumed = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(out),
-                              "--epochs", "2", "--resume", "--cache-dir", ""],
+                              "--epochs", "2", "--resume", "--cache-dir", "", "--calibration", "entropy"],
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "epoch 2/2" in resumed.stdout and "epoch 1/2" not in resumed.stdout
     assert json.loads((out / "state.json").read_text())["epoch"] == 2
+    assert "ignored" not in resumed.stderr, "the calibration decides only the export: a resumed run takes it"
+    assert "entropy calibration on" in ModelCard.load(out / "emotion.json").info["quantization"]["method"]
 
 
 def test_train_without_data_is_one_clear_line(tmp_path):

@@ -25,6 +25,8 @@ INPUT_NAME = "pixels"
 OUTPUT_NAME = "probs"
 OPSET = 17
 PARITY_TOLERANCE = 1e-4
+# emolens train --calibration: onnxruntime's CalibrationMethod of each choice.
+CALIBRATIONS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 
 
 class ExportError(RuntimeError):
@@ -82,9 +84,10 @@ def check_parity(network, onnx_path: Path, images: np.ndarray, temperature: floa
 
 
 def quantize_int8(float_path: Path, out_path: Path, calibration_images: np.ndarray,
-                  calibration: str = "MinMax") -> Path:
+                  calibration: str = "minmax") -> Path:
     """Static int8 quantization of the convolutions (per-channel weights, QDQ), calibrated on real faces
-    by onnxruntime's ``CalibrationMethod`` named ``calibration`` (MinMax, Percentile, Entropy).
+    by one of onnxruntime's methods (``CALIBRATIONS``): min-max takes each activation's whole range,
+    percentile clips its rare extremes, entropy minimises the information lost.
 
     On CPUs with int8 dot-product instructions this makes the classifier several times
     faster; the trainer keeps it only when validation accuracy stays within a tolerance.
@@ -107,7 +110,7 @@ def quantize_int8(float_path: Path, out_path: Path, calibration_images: np.ndarr
     # softmax) stays float so the probabilities keep full resolution and sum to 1.
     quantize_static(str(prepared), str(out_path), _Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=["Conv"],
-                    calibrate_method=CalibrationMethod[calibration])
+                    calibrate_method=CalibrationMethod[CALIBRATIONS[calibration]])
     prepared.unlink()
     return out_path
 

@@ -52,7 +52,7 @@ from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
-from emolens.training.export import add_metrics, check_parity, export_onnx, quantize_int8, write_card
+from emolens.training.export import CALIBRATIONS, add_metrics, check_parity, export_onnx, quantize_int8, write_card
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 from emolens.training.warm_start import load_onnx_weights
 
@@ -91,6 +91,7 @@ class TrainConfig:
     patience: int | None = None  # None: run the whole schedule; its low-rate tail gains the most
     flip_tta: str = "auto"
     quantize: str = "auto"
+    calibration: str = "minmax"  # how int8 ranges are set from training faces: minmax | percentile | entropy
     geometry_samples: int = 1000
     seed: int = 1337
     classes: list[str] | None = None
@@ -358,7 +359,7 @@ def _pipeline_metrics(config: TrainConfig, card: Path) -> dict:
     return metrics
 
 
-def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.ndarray, x_val: np.ndarray,
+def _choose_precision(config: TrainConfig, float_path: Path, calibration_faces: np.ndarray, x_val: np.ndarray,
                       y_val: np.ndarray, labels: tuple[str, ...]) -> tuple[Path, dict]:
     """Ship ``emotion.onnx`` as int8 when that keeps val accuracy within 0.5 points (``auto``), else float."""
     shipped = float_path.with_name("emotion.onnx")
@@ -366,7 +367,8 @@ def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.nda
     if config.quantize == "off":
         shutil.copyfile(float_path, shipped)
         return shipped, {"dtype": "float32", "val_accuracy_float32": float_accuracy}
-    int8_path = quantize_int8(float_path, float_path.with_name("emotion_int8.onnx"), calibration)
+    int8_path = quantize_int8(float_path, float_path.with_name("emotion_int8.onnx"), calibration_faces,
+                              config.calibration)
     int8_accuracy = onnx_metrics(int8_path, x_val, y_val, labels)["accuracy"]
     keep_int8 = config.quantize == "on" or float_accuracy - int8_accuracy <= 0.005
     shutil.copyfile(int8_path if keep_int8 else float_path, shipped)
@@ -375,7 +377,7 @@ def _choose_precision(config: TrainConfig, float_path: Path, calibration: np.nda
     return shipped, {"dtype": "int8" if keep_int8 else "float32",
                      "method": "onnxruntime static quantization of the convolutions, QDQ, per-channel int8 weights, "
                                "uint8 activations; dense head and softmax in float32, "
-                               f"calibrated on {len(calibration)} training faces",
+                               f"{config.calibration} calibration on {len(calibration_faces)} training faces",
                      "val_accuracy_float32": float_accuracy, "val_accuracy_int8": int8_accuracy}
 
 
@@ -404,16 +406,19 @@ def _command(config: TrainConfig) -> str:
 
 def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple[TrainConfig, list[str]]:
     """The run's own config (``--epochs`` may re-plan it) and a warning per flag ``--resume`` ignores."""
-    config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"]),
-                            **({"epochs": epochs} if epochs else {}),
-                            **({"report_fer2013": given.report_fer2013} if given.report_fer2013 else {})})
     defaults = asdict(TrainConfig(data=given.data))
+    # These decide only what the export reports and how it quantizes, not the fit: a resumed run takes them.
+    export_settings = {name: getattr(given, name) for name in ("report_fer2013", "calibration")
+                       if getattr(given, name) != defaults[name]}
+    config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"]),
+                            **({"epochs": epochs} if epochs else {}), **export_settings})
     warnings = []
     for name, value in asdict(given).items():
         if name in ("data", "out", "epochs") or value == defaults[name] or value == asdict(config)[name]:
             continue
         warnings.append(f"--resume continues the run in {given.out} with its own {name.replace('_', '-')} "
-                        f"({asdict(config)[name]}); the {value} given is ignored (only --epochs can change)")
+                        f"({asdict(config)[name]}); the {value} given is ignored (only --epochs, --report-fer2013 "
+                        "and --calibration can change)")
     return config, warnings
 
 
@@ -491,6 +496,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                         help="average with the mirrored face; auto: only if it gains >= 0.5 points on val")
     parser.add_argument("--quantize", choices=("auto", "on", "off"), default=defaults.quantize,
                         help="ship int8 weights; auto: only if val accuracy drops by <= 0.5 points")
+    parser.add_argument("--calibration", choices=tuple(CALIBRATIONS), default=defaults.calibration,
+                        help="how the int8 ranges are set from 512 training faces (onnxruntime's calibrations)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     args = parser.parse_args(argv)
     # "not (...)" so that NaN, which fails every comparison, is out of range too.
@@ -509,7 +516,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         report_fer2013=args.report_fer2013,
         patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
-        quantize=args.quantize,
+        quantize=args.quantize, calibration=args.calibration,
         cache_dir=os.path.expanduser(args.cache_dir) if args.cache_dir else None,
     )
     return config, args

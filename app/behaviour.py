@@ -36,7 +36,7 @@ from emolens.behaviour_signals import BLENDSHAPE_NAMES, N_LANDMARKS, action_unit
 from emolens.card import packaged_model_dir, sha256_of
 from emolens.detect import _OPEN_DETECTORS, BaseOptions, mp, vision  # MediaPipe, imported quietly by detect
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr
+from emolens.quiet import captured_native_stderr, interrupts_held
 from emolens.types import Faces
 
 
@@ -103,14 +103,15 @@ class BehaviourEstimator:
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
         )
-        with captured_native_stderr():  # start-up and first-call logs (TFLite delegates); later calls are quiet
-            self._landmarker = vision.FaceLandmarker.create_from_options(options)
-            self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
         self.crop_scale = crop_scale
         self.crop_px = crop_px
         self._lock = threading.Lock()
-        self._closed = False
-        _OPEN_DETECTORS.add(self)  # closed before MediaPipe's executor shuts down at exit, like the detector
+        # Start-up and first-call logs (TFLite delegates); later calls are quiet.
+        with interrupts_held(), captured_native_stderr():
+            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+            self._closed = False
+            _OPEN_DETECTORS.add(self)  # closed before MediaPipe's executor shuts down at exit, like the detector
+            self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
 
     def estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray | None = None) -> BehaviourSample:
         """Landmarks and signals of ``faces[rows]`` (default: all) in a BGR ``image``."""

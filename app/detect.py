@@ -47,7 +47,7 @@ import numpy as np
 
 from emolens.card import packaged_model_dir, sha256_of
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr
+from emolens.quiet import captured_native_stderr, interrupts_held
 from emolens.types import Faces
 
 # MediaPipe's C++ core logs through glog; keep its start-up chatter off the user's terminal.
@@ -138,11 +138,11 @@ class FaceDetector:
             running_mode=vision.RunningMode.IMAGE,
             min_detection_confidence=min_confidence / 2 if second_look else min_confidence,
         )
-        with captured_native_stderr():
+        with interrupts_held(), captured_native_stderr():
             self._detector = vision.FaceDetector.create_from_options(options)
+            self._closed = False
+            _OPEN_DETECTORS.add(self)
             self._detect_region(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
-        self._closed = False
-        _OPEN_DETECTORS.add(self)
         self.model = model
         self.max_faces = max_faces
         self.tiles = tiles

@@ -5,7 +5,8 @@ Two tools: ``quiet_native_logs()`` sets the libraries' own log-level switches (r
 (libpng's ``libpng error: ...`` on a damaged PNG, MediaPipe's start-up lines such as
 ``WARNING: Logging before InitGoogle()``), keeping it for an error message. For Ctrl+C,
 ``deliver_swallowed_interrupts()`` re-raises one that a library's destructor swallowed, and
-``quiet_interrupted_teardown()`` hides the destructor tracebacks the interruption causes.
+``quiet_interrupted_teardown()`` hides the destructor tracebacks the interruption causes, and
+``interrupts_held()`` keeps a Ctrl+C out of a library's start-up until it is done.
 """
 
 from __future__ import annotations
@@ -82,6 +83,30 @@ def deliver_swallowed_interrupts() -> None:
     """Install the hook above for one run of ``main``: a Ctrl+C is never lost in a library's destructor."""
     _INTERRUPT_HANDLED.clear()
     sys.unraisablehook = _unraisable
+
+
+@contextmanager
+def interrupts_held() -> Iterator[None]:
+    """Hold a Ctrl+C that arrives inside the block and deliver it when the block ends.
+
+    For start-up code that is not safe against an interruption: MediaPipe starts its call
+    thread as a task is created, and a ``KeyboardInterrupt`` landing between the thread's start
+    and its registration for shutdown leaves a thread that nothing stops, so the interrupted
+    process would never exit. Only the main thread receives signals; elsewhere, or when the
+    handler was not set from Python, the block runs as it is.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            signal.raise_signal(signal.SIGINT)
 
 
 def quiet_interrupted_teardown() -> None:

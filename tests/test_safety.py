@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from emolens.cli import main
+from emolens.quiet import interrupts_held
 from emolens.record import CsvRecorder
 from emolens.report.timeline import load_timelines
 
@@ -168,6 +169,17 @@ def loaded(pid: int, library: str) -> bool:
         return library in Path(f"/proc/{pid}/maps").read_text()
     except OSError:
         return False
+
+
+def test_a_ctrl_c_during_a_held_start_up_arrives_once_the_start_up_is_done():
+    """MediaPipe's task creation runs to its end (its call thread registered for shutdown), then the Ctrl+C lands."""
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_held():
+            signal.raise_signal(signal.SIGINT)
+            finished.append("start-up")
+    assert finished == ["start-up"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see what the process is loading")

@@ -8,6 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("tensorflow", reason="training needs the 'train' extra (tensorflow, tf2onnx)")
@@ -105,8 +106,6 @@ def test_shipped_cards_command_reproduces_its_config():
 
 def test_warm_start_reproduces_the_shipped_model(fer_faces):
     """Weights read back out of the shipped ONNX give the shipped model's predictions in Keras."""
-    import numpy as np
-
     from emolens.classify import Classifier
     from emolens.training.evaluate import tta_probs
     from emolens.training.model import build_model
@@ -125,6 +124,54 @@ def test_warm_start_reproduces_the_shipped_model(fer_faces):
     # The shipped graph runs int8 activations; the Keras copy runs float: close, not equal.
     assert np.abs(keras_probs - onnx_probs).max() < 0.1
     assert (keras_probs.argmax(axis=1) == onnx_probs.argmax(axis=1)).mean() >= 0.9
+
+
+WIDER = (40, 80, 160, 320)
+
+
+def _warm_started(widths: tuple[int, ...], faces, noise: float):
+    from emolens.training.model import build_model
+    from emolens.training.warm_start import load_onnx_weights
+
+    card = ModelCard.load()
+    network = build_model(len(card.labels), (48, 48, 1), widths, tuple(card.info["training"]["config"]["convs"]))
+    load_onnx_weights(network, card.model_path, np.concatenate([faces] * 8), noise=noise)
+    return network
+
+
+def test_a_wider_network_starts_as_the_shipped_model(fer_faces):
+    """Net2Wider: extra filters copy existing ones and the next layer shares their weights, so without noise the
+    wider network computes what the shipped one does; the default noise parts the copies without changing that."""
+    faces = np.stack([face for _, face in fer_faces])[..., None]
+    shipped = tuple(ModelCard.load().info["training"]["config"]["widths"])
+    same = _warm_started(shipped, faces, noise=0.0).predict(faces.astype("float32"), verbose=0)
+    exact = _warm_started(WIDER, faces, noise=0.0)
+    assert np.abs(exact.predict(faces.astype("float32"), verbose=0) - same).max() < 1e-3
+    noisy = _warm_started(WIDER, faces, noise=0.03)
+    assert (noisy.predict(faces.astype("float32"), verbose=0).argmax(1) == same.argmax(1)).mean() >= 0.9
+    for network in (exact, noisy):
+        kernel = network.get_layer("stage4_conv2").kernel.numpy()
+        originals, copies = kernel[..., :shipped[-1]], kernel[..., shipped[-1]:]
+        nearest = np.abs(copies[..., :, None] - originals[..., None, :]).max(axis=(0, 1, 2)).min(axis=1)
+        # Each copy equals some original exactly without noise, and none does with it.
+        assert (nearest < 1e-6).all() if network is exact else (nearest > 1e-4).all()
+
+
+def test_init_from_a_wider_model_is_one_clear_line(tmp_path):
+    data = tmp_path / "data"
+    for emotion_dir in FER_FIXTURES.iterdir():
+        for split in ("train", "val"):
+            (data / split / emotion_dir.name).mkdir(parents=True)
+            for file in sorted(emotion_dir.glob("*.jpg"))[:2]:
+                shutil.copy(file, data / split / emotion_dir.name / file.name)
+    result = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(tmp_path / "run"),
+                             "--epochs", "1", "--cache-dir", "", "--widths", "16", "32", "64", "128",
+                             "--init-from", str(ModelCard.load().model_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("emolens: error: --init-from") and "fewer than" in last, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
@@ -163,7 +210,6 @@ def assert_best_weights_are_the_average(out: Path) -> None:
 
     The run has one epoch, so without the average its best weights would be the checkpoint's."""
     import keras
-    import numpy as np
 
     from emolens.training.model import RandomErasing
 

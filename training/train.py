@@ -86,7 +86,7 @@ class TrainConfig:
     scene_views: float = 0.0  # probability of showing a face as the app's pipeline crops it
     mixup: float = 0.0  # Beta(a, a) of mixup's blend (0: off)
     ema: float | None = None  # momentum per step of an average of the weights, validated and shipped (None: off)
-    init_from: str | None = None  # an exported .onnx to start from (same architecture)
+    init_from: str | None = None  # an exported .onnx to start from (same architecture, or a narrower one)
     report_fer2013: str | None = None  # a FER2013 test folder: report its original labels next to FER+
     patience: int | None = None  # None: run the whole schedule; its low-rate tail gains the most
     flip_tta: str = "auto"
@@ -158,8 +158,11 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
     else:
         network = build_model(num_classes, input_shape, config.widths, config.convs, config.dropout)
         if config.init_from:
-            load_onnx_weights(network, Path(config.init_from), x_train[np.random.default_rng(config.seed)
-                                                                        .permutation(len(x_train))[:2048]])
+            sample = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:2048]]
+            try:
+                load_onnx_weights(network, Path(config.init_from), sample, seed=config.seed)
+            except ValueError as error:
+                raise EmolensError(f"--init-from {config.init_from} does not fit --widths/--convs: {error}") from None
         trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
                                    name="trainer")
         trainer.compile(
@@ -481,7 +484,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--ema", type=float, default=defaults.ema, metavar="MOMENTUM",
                         help="validate and ship a moving average of the weights (momentum per step, e.g. 0.999)")
     parser.add_argument("--init-from", metavar="MODEL.onnx",
-                        help="start from an exported model's weights (same architecture; its card beside it)")
+                        help="start from an exported model's weights (its card beside it): the same architecture, "
+                             "or a narrower one with as many convolutions per stage, whose filters the wider "
+                             "--widths copy")
     parser.add_argument("--report-fer2013", metavar="FER2013_TEST_DIR",
                         help="also report FER2013 test accuracy with its original labels (FER+ runs)")
     parser.add_argument("--patience", type=int, default=defaults.patience,

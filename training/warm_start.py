@@ -10,6 +10,12 @@ with per-channel mean ``mu`` and deviation ``sigma`` of ``conv(x)`` on training 
 Training-mode batch statistics then start near the folded ones, and the network computes the
 exported function from its first step.
 
+The network may also be wider than the exported one (more filters in a stage, the same number of
+convolutions): each extra filter starts as a copy of a random existing one, and the layer after it
+divides the copied channel's weights among its copies, so the wider network computes the same
+function (Net2WiderNet, Chen et al., 2016). Small noise on the copies' weights lets them part ways
+in training; without it they would get the same gradients and stay copies for good.
+
 Example::
 
     network = build_model(7, (48, 48, 1))
@@ -24,8 +30,11 @@ import keras
 import numpy as np
 
 
-def load_onnx_weights(network: keras.Model, onnx_path: Path, sample: np.ndarray) -> None:
-    """Copy an exported emolens CNN's weights into ``network`` (same architecture).
+def load_onnx_weights(network: keras.Model, onnx_path: Path, sample: np.ndarray, seed: int = 0,
+                      noise: float = 0.03) -> None:
+    """Copy an exported emolens CNN's weights into ``network``: the same architecture, or a wider one.
+
+    ``noise``: the deviation of the noise added to copied filters, relative to their layer's weights.
 
     Raises:
         ValueError: the graph's convolutions or dense head do not match ``network``.
@@ -34,7 +43,15 @@ def load_onnx_weights(network: keras.Model, onnx_path: Path, sample: np.ndarray)
     conv_layers = [layer for layer in network.layers if isinstance(layer, keras.layers.Conv2D)]
     if len(convs) != len(conv_layers):
         raise ValueError(f"{onnx_path} has {len(convs)} convolutions, the network {len(conv_layers)}")
+    rng = np.random.default_rng(seed)
+    sources = None  # for each input channel of the next layer, the exported channel it copies
     for layer, (weight, bias) in zip(conv_layers, convs):
+        weight = _share_among_copies(weight, sources, axis=1)
+        exported = weight.shape[0]
+        sources = _filter_sources(layer.name, exported, layer.filters, rng)
+        weight, bias = weight[sources], bias[sources]
+        copies = np.arange(len(sources)) >= exported
+        weight[copies] += rng.normal(0.0, noise * weight.std(), weight[copies].shape).astype(weight.dtype)
         kernel = weight.transpose(2, 3, 1, 0)  # ONNX (out, in, kh, kw) -> Keras (kh, kw, in, out)
         if kernel.shape != tuple(layer.kernel.shape):
             raise ValueError(f"{layer.name}: {onnx_path} has a {kernel.shape} kernel, the network {layer.kernel.shape}")
@@ -45,7 +62,27 @@ def load_onnx_weights(network: keras.Model, onnx_path: Path, sample: np.ndarray)
         std = outputs.reshape(-1, outputs.shape[-1]).std(axis=0) + 1e-3
         batch_norm.set_weights([std, mean + bias, mean, std ** 2 - batch_norm.epsilon])
     head = network.get_layer("logits")
-    head.set_weights([dense[0].reshape(head.kernel.shape), dense[1]])
+    head_weight = _share_among_copies(dense[0].reshape(-1, head.kernel.shape[-1]), sources, axis=0)
+    if head_weight.shape != tuple(head.kernel.shape):
+        raise ValueError(f"logits: {onnx_path} has a {head_weight.shape} kernel, the network {head.kernel.shape}")
+    head.set_weights([head_weight, dense[1]])
+
+
+def _filter_sources(name: str, exported: int, filters: int, rng: np.random.Generator) -> np.ndarray:
+    """The exported filter each of ``filters`` starts from: all of them in order, then random copies."""
+    if filters < exported:
+        raise ValueError(f"{name}: the network has {filters} filters, fewer than the exported model's {exported}")
+    return np.concatenate([np.arange(exported), rng.integers(0, exported, filters - exported)])
+
+
+def _share_among_copies(weight: np.ndarray, sources: np.ndarray | None, axis: int) -> np.ndarray:
+    """Weights on widened inputs: each copied channel's share, so that the copies sum to the original."""
+    if sources is None:
+        return weight
+    copies = np.bincount(sources, minlength=weight.shape[axis])
+    shape = [1] * weight.ndim
+    shape[axis] = len(sources)
+    return np.take(weight, sources, axis=axis) / copies[sources].reshape(shape)
 
 
 def _onnx_layers(onnx_path: Path) -> tuple[list[tuple[np.ndarray, np.ndarray]], tuple[np.ndarray, np.ndarray]]:

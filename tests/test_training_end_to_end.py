@@ -20,15 +20,20 @@ from emolens.training.train import TrainConfig, parse_args  # noqa: E402
 from .conftest import FER_FIXTURES  # noqa: E402
 
 
-@pytest.mark.slow
-def test_train_one_epoch_export_and_use(tmp_path, astronaut):
-    data = tmp_path / "data"
+def fixture_splits(data: Path, splits: dict[str, slice]) -> Path:
+    """``data/<split>/<emotion>/*.jpg`` from the FER fixtures: each split takes its slice of each emotion's files."""
     for emotion_dir in FER_FIXTURES.iterdir():
         files = sorted(emotion_dir.glob("*.jpg"))
-        for split, chosen in (("train", files[:4]), ("val", files[4:5]), ("test", files[5:])):
+        for split, chosen in splits.items():
             (data / split / emotion_dir.name).mkdir(parents=True)
-            for file in chosen:
+            for file in files[chosen]:
                 shutil.copy(file, data / split / emotion_dir.name / file.name)
+    return data
+
+
+@pytest.mark.slow
+def test_train_one_epoch_export_and_use(tmp_path, astronaut):
+    data = fixture_splits(tmp_path / "data", {"train": slice(0, 4), "val": slice(4, 5), "test": slice(5, None)})
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(out),
                              "--epochs", "1", "--batch-size", "16", "--cache-dir", "", "--quantize", "on",
@@ -104,18 +109,28 @@ def test_shipped_cards_command_reproduces_its_config():
     assert Path(config.data).name == "ferplus"
 
 
-def test_warm_start_reproduces_the_shipped_model(fer_faces):
-    """Weights read back out of the shipped ONNX give the shipped model's predictions in Keras."""
-    from emolens.classify import Classifier
-    from emolens.training.evaluate import tta_probs
+WIDER = (40, 80, 160, 320)
+
+
+def warm_started(widths: tuple[int, ...], faces: np.ndarray, noise: float = 0.0):
+    """A network of the shipped model's depth and ``widths``, started from the shipped weights."""
     from emolens.training.model import build_model
     from emolens.training.warm_start import load_onnx_weights
 
     card = ModelCard.load()
+    network = build_model(len(card.labels), (48, 48, 1), widths, tuple(card.info["training"]["config"]["convs"]))
+    load_onnx_weights(network, card.model_path, np.concatenate([faces] * 8), noise=noise)
+    return network
+
+
+def test_warm_start_reproduces_the_shipped_model(fer_faces):
+    """Weights read back out of the shipped ONNX give the shipped model's predictions in Keras."""
+    from emolens.classify import Classifier
+    from emolens.training.evaluate import tta_probs
+
+    card = ModelCard.load()
     faces = np.stack([face for _, face in fer_faces])[..., None]
-    config = ModelCard.load().info["training"]["config"]
-    network = build_model(len(card.labels), (48, 48, 1), tuple(config["widths"]), tuple(config["convs"]))
-    load_onnx_weights(network, card.model_path, np.concatenate([faces] * 8))
+    network = warm_started(tuple(card.info["training"]["config"]["widths"]), faces)
     logits = network.predict(faces.astype("float32"), verbose=0)
     flipped = network.predict(faces[:, :, ::-1].astype("float32"), verbose=0)
     output = card.info["output"]
@@ -126,28 +141,15 @@ def test_warm_start_reproduces_the_shipped_model(fer_faces):
     assert (keras_probs.argmax(axis=1) == onnx_probs.argmax(axis=1)).mean() >= 0.9
 
 
-WIDER = (40, 80, 160, 320)
-
-
-def _warm_started(widths: tuple[int, ...], faces, noise: float):
-    from emolens.training.model import build_model
-    from emolens.training.warm_start import load_onnx_weights
-
-    card = ModelCard.load()
-    network = build_model(len(card.labels), (48, 48, 1), widths, tuple(card.info["training"]["config"]["convs"]))
-    load_onnx_weights(network, card.model_path, np.concatenate([faces] * 8), noise=noise)
-    return network
-
-
 def test_a_wider_network_starts_as_the_shipped_model(fer_faces):
     """Net2Wider: extra filters copy existing ones and the next layer shares their weights, so without noise the
     wider network computes what the shipped one does; the default noise parts the copies without changing that."""
     faces = np.stack([face for _, face in fer_faces])[..., None]
     shipped = tuple(ModelCard.load().info["training"]["config"]["widths"])
-    same = _warm_started(shipped, faces, noise=0.0).predict(faces.astype("float32"), verbose=0)
-    exact = _warm_started(WIDER, faces, noise=0.0)
+    same = warm_started(shipped, faces, noise=0.0).predict(faces.astype("float32"), verbose=0)
+    exact = warm_started(WIDER, faces, noise=0.0)
     assert np.abs(exact.predict(faces.astype("float32"), verbose=0) - same).max() < 1e-3
-    noisy = _warm_started(WIDER, faces, noise=0.03)
+    noisy = warm_started(WIDER, faces, noise=0.03)
     assert (noisy.predict(faces.astype("float32"), verbose=0).argmax(1) == same.argmax(1)).mean() >= 0.9
     for network in (exact, noisy):
         kernel = network.get_layer("stage4_conv2").kernel.numpy()
@@ -158,12 +160,7 @@ def test_a_wider_network_starts_as_the_shipped_model(fer_faces):
 
 
 def test_init_from_a_wider_model_is_one_clear_line(tmp_path):
-    data = tmp_path / "data"
-    for emotion_dir in FER_FIXTURES.iterdir():
-        for split in ("train", "val"):
-            (data / split / emotion_dir.name).mkdir(parents=True)
-            for file in sorted(emotion_dir.glob("*.jpg"))[:2]:
-                shutil.copy(file, data / split / emotion_dir.name / file.name)
+    data = fixture_splits(tmp_path / "data", {"train": slice(0, 2), "val": slice(0, 2)})
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(tmp_path / "run"),
                              "--epochs", "1", "--cache-dir", "", "--widths", "16", "32", "64", "128",
                              "--init-from", str(ModelCard.load().model_path)],

@@ -3,6 +3,8 @@
     python scripts/val_checks.py views                      # more test-time views for the shipped model
     python scripts/val_checks.py int8 runs/v2-mixup         # int8 calibrations of a run's float model
     python scripts/val_checks.py timing runs/v2-mixup/emotion.onnx models/emotion.onnx   # ms per face
+    python scripts/val_checks.py widths 32,64,160,320 40,80,160,320   # ms per face of untrained int8 models
+    python scripts/val_checks.py grown 40,80,160,320                  # the shipped model grown wider, untrained
 
 Run from the checkout with ``../shared`` beside it and the ``train`` extra installed.
 """
@@ -50,15 +52,12 @@ def views() -> None:
     """v2's two views (face, mirror) against four: each extra view with its mirror added."""
     from emolens.card import ModelCard
     from emolens.training.evaluate import softmax
-    from emolens.training.model import build_model
-    from emolens.training.warm_start import load_onnx_weights
 
     dataset = ferplus()
     (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
     card = ModelCard.load()
-    config = card.info["training"]["config"]
-    network = build_model(len(card.labels), (48, 48, 1), tuple(config["widths"]), tuple(config["convs"]))
-    load_onnx_weights(network, card.model_path, x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]])
+    network = shipped_network(card, tuple(card.info["training"]["config"]["widths"]),
+                              x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]])
     transforms = {"face": lambda face: face, "zoom in 10%": lambda face: zoomed(face, 0.9),
                   "zoom out 12%": lambda face: zoomed(face, 1.12), "2 px right": lambda face: shifted(face, 2, 0),
                   "2 px left": lambda face: shifted(face, -2, 0), "2 px up": lambda face: shifted(face, 0, -2)}
@@ -111,17 +110,65 @@ def timing(models: list[Path]) -> None:
         print(f"{model}: median {1e3 * np.median(seconds):.2f} ms, p95 {1e3 * np.percentile(seconds, 95):.2f} ms")
 
 
+def widths(specs: list[str]) -> None:
+    """ms per face of untrained networks of other widths, exported as the trainer ships them (int8, flip-TTA)."""
+    from emolens.training.export import export_onnx, quantize_int8
+    from emolens.training.model import build_model
+
+    faces = np.random.default_rng(0).integers(0, 256, (256, 48, 48, 1), dtype=np.uint8)
+    with tempfile.TemporaryDirectory() as folder:
+        models = []
+        for spec in specs:
+            network = build_model(7, (48, 48, 1), tuple(int(width) for width in spec.split(",")))
+            float_model = export_onnx(network, Path(folder) / f"{spec}_fp32.onnx", temperature=1.0, flip_tta=True)
+            models.append(quantize_int8(float_model, Path(folder) / f"{spec}.onnx", faces, "percentile"))
+        timing([Path("models/emotion.onnx"), *models])
+
+
+def grown(spec: str) -> None:
+    """Val accuracy (flip-TTA, float) of the shipped model grown to other widths, before any training."""
+    from emolens.card import ModelCard
+    from emolens.training.evaluate import softmax
+
+    dataset = ferplus()
+    (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
+    card = ModelCard.load()
+    sample = x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]]
+    wider = tuple(int(width) for width in spec.split(","))
+    for widths, noise in ((tuple(card.info["training"]["config"]["widths"]), 0.0), (wider, 0.0), (wider, 0.03)):
+        network = shipped_network(card, widths, sample, noise)
+        probs = sum(softmax(np.asarray(network.predict(pixels.astype("float32"), batch_size=512, verbose=0)),
+                            card.info["output"]["temperature"]) for pixels in (x_val, x_val[:, :, ::-1]))
+        print(f"widths {widths}, noise {noise}: {(probs.argmax(1) == y_val).mean():.4f}")
+
+
+def shipped_network(card, widths: tuple[int, ...], sample: np.ndarray, noise: float = 0.0):
+    """The shipped model in Keras (float), at its own widths or grown to wider ones."""
+    from emolens.training.model import build_model
+    from emolens.training.warm_start import load_onnx_weights
+
+    network = build_model(len(card.labels), (48, 48, 1), widths, tuple(card.info["training"]["config"]["convs"]))
+    load_onnx_weights(network, card.model_path, sample, noise=noise)
+    return network
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="check", required=True)
     commands.add_parser("views")
     commands.add_parser("int8").add_argument("run", type=Path)
     commands.add_parser("timing").add_argument("models", type=Path, nargs="+")
+    commands.add_parser("widths").add_argument("specs", nargs="+", help="comma-separated widths per stage")
+    commands.add_parser("grown").add_argument("spec", help="comma-separated widths per stage")
     args = parser.parse_args()
     if args.check == "views":
         views()
     elif args.check == "int8":
         int8(args.run)
+    elif args.check == "widths":
+        widths(args.specs)
+    elif args.check == "grown":
+        grown(args.spec)
     else:
         timing(args.models)
 

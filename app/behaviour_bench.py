@@ -26,12 +26,13 @@ import numpy as np
 
 from emolens.assets.make_demo import write_video
 from emolens.behaviour import BehaviourEstimator, landmarker_model_path
-from emolens.bench import Scenario, median_p95
+from emolens.bench import Scenario
 from emolens.detect import BaseOptions, FaceDetector, mp, vision
 from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
 from emolens.quiet import captured_native_stderr
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
+from emolens.timing import median_p95
 
 TARGET_FPS = {1: 100.0, 4: 40.0}
 

@@ -30,11 +30,7 @@ from emolens.classify import Classifier
 from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
-
-
-def median_p95(samples) -> tuple[float, float]:
-    """The median and 95th percentile of ``samples``, the two figures every benchmark reports."""
-    return float(np.median(samples)), float(np.percentile(samples, 95))
+from emolens.timing import median_p95, time_calls
 
 
 @dataclass(frozen=True)
@@ -91,15 +87,7 @@ def measure_classifier(card: ModelCard, device: str, batch: int, repeats: int = 
     """Median and p95 ms per call of the classifier alone (one thread on CPU), and the median CPU ms."""
     classifier = Classifier(card, device=device, threads=1)
     crops = np.random.default_rng(0).integers(0, 255, (batch, *card.input_hw, card.channels), dtype=np.uint8)
-    for _ in range(20):
-        classifier.predict(crops)
-    samples, cpu = [], []
-    for _ in range(repeats):
-        started, cpu_started = time.perf_counter(), time.process_time()
-        classifier.predict(crops)
-        samples.append((time.perf_counter() - started) * 1000)
-        cpu.append((time.process_time() - cpu_started) * 1000)
-    return (*median_p95(samples), float(np.median(cpu)))
+    return time_calls(lambda: classifier.predict(crops), repeats)
 
 
 def run_pipeline_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:

@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import itertools
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnxruntime as ort
+
+from emolens.timing import time_calls
 
 FERPLUS = "../shared/datasets/ferplus"
 
@@ -101,13 +103,8 @@ def timing(models: list[Path]) -> None:
         options = ort.SessionOptions()
         options.intra_op_num_threads = options.inter_op_num_threads = 1
         session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        seconds = []
-        for index in range(550):
-            started = time.perf_counter()
-            session.run(None, {"pixels": face})
-            if index >= 50:
-                seconds.append(time.perf_counter() - started)
-        print(f"{model}: median {1e3 * np.median(seconds):.2f} ms, p95 {1e3 * np.percentile(seconds, 95):.2f} ms")
+        median, p95, _ = time_calls(partial(session.run, None, {"pixels": face}), repeats=500, warmup=50)
+        print(f"{model}: median {median:.2f} ms, p95 {p95:.2f} ms")
 
 
 def widths(specs: list[str]) -> None:

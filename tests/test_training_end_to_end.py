@@ -50,18 +50,38 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
     assert "percentile calibration on" in card.info["quantization"]["method"]
     assert card.info["metrics"]["test"]["n"] == 7 and card.info["data"]["sizes"]["train"] == 28
     assert set(json.loads((out / "evaluation.json").read_text())["val_variants"]) == {"plain", "flip_tta"}
+    assert 0 < card.info["training"]["cost"]["ms_per_face_median"] <= card.info["training"]["cost"]["ms_per_face_p95"]
     with Analyzer(AnalyzerOptions(model=str(out / "emotion.onnx"), device="cpu")) as analyzer:
         faces = analyzer.analyze(astronaut)
     assert len(faces) == 1 and faces.probs.shape == (1, 7)
 
+    assert_a_slow_export_stops_before_test(data, out)
+
     resumed = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(out),
-                              "--epochs", "2", "--resume", "--cache-dir", "", "--calibration", "entropy"],
+                              "--epochs", "2", "--resume", "--cache-dir", "", "--calibration", "entropy",
+                              "--max-ms-per-face", "1000"],  # the run keeps the refused budget until one is given
                              capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "epoch 2/2" in resumed.stdout and "epoch 1/2" not in resumed.stdout
     assert json.loads((out / "state.json").read_text())["epoch"] == 2
     assert "ignored" not in resumed.stderr, "the calibration decides only the export: a resumed run takes it"
+    assert ModelCard.load(out / "emotion.json").info["training"]["config"]["max_ms_per_face"] == 1000
     assert "entropy calibration on" in ModelCard.load(out / "emotion.json").info["quantization"]["method"]
+
+
+def assert_a_slow_export_stops_before_test(data: Path, out: Path) -> None:
+    """Over ``--max-ms-per-face`` the export stops in one line, and the run's last export stays as it was."""
+    exported = {name: (out / name).read_bytes() for name in ("emotion.onnx", "emotion.json", "evaluation.json")}
+    refused = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--out", str(out), "--resume",
+                              "--cache-dir", "", "--max-ms-per-face", "0.001"], capture_output=True, text=True,
+                             timeout=600)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "ignored" not in refused.stderr, "the budget decides only the export: a resumed run takes it"
+    error = refused.stderr.strip().splitlines()[-1]
+    assert error.startswith("emolens: error: ") and "over --max-ms-per-face 0.001: not exported and test not read" \
+        in error
+    assert "ms per face" in refused.stdout and "int8 val accuracy" in refused.stdout
+    assert {name: (out / name).read_bytes() for name in exported} == exported
 
 
 def test_train_without_data_is_one_clear_line(tmp_path):
@@ -86,8 +106,9 @@ def test_a_fresh_run_never_overwrites_a_run_folder(tmp_path):
     assert checkpoint.read_bytes() == b"hours of training" and config.read_text() == '{"epochs": 30}'
 
 
-@pytest.mark.parametrize("flag, value", [("--mixup", "-1"), ("--mixup", "nan"), ("--ema", "1.5"), ("--ema", "0")])
-def test_an_out_of_range_mixup_or_average_is_one_clear_line(tmp_path, flag, value):
+@pytest.mark.parametrize("flag, value", [("--mixup", "-1"), ("--mixup", "nan"), ("--ema", "1.5"), ("--ema", "0"),
+                                         ("--max-ms-per-face", "0"), ("--max-ms-per-face", "nan")])
+def test_an_out_of_range_option_is_one_clear_line(tmp_path, flag, value):
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path), "--out", str(tmp_path / "run"),
                              flag, value], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr

@@ -24,7 +24,8 @@ The story, top to bottom:
    any) and on test (reported once).
 7. **Export** ONNX through tf2onnx with the temperature (and flip-TTA, if it pays on val)
    folded in, check parity against Keras on real images, quantize to int8 when that keeps
-   val accuracy within half a point (several times faster on CPU), and write the model card.
+   val accuracy within half a point (several times faster on CPU), time it per face (with
+   ``--max-ms-per-face``, a slower model stops here, before test is read), and write the model card.
 
 Runs unchanged on TensorFlow (default) or JAX (``KERAS_BACKEND=jax``); only the
 export step needs TensorFlow.
@@ -92,6 +93,7 @@ class TrainConfig:
     flip_tta: str = "auto"
     quantize: str = "auto"
     calibration: str = "minmax"  # how int8 ranges are set from training faces: minmax | percentile | entropy
+    max_ms_per_face: float | None = None  # refuse an export slower than this (batch 1, one CPU thread) before test
     geometry_samples: int = 1000
     seed: int = 1337
     classes: list[str] | None = None
@@ -309,7 +311,10 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
     geometry, geometry_stats = derive_crop_geometry(sample)
     float_path = export_onnx(network, out / "emotion_fp32.onnx", temperature, flip_tta)
     parity = check_parity(network, float_path, x_val[:256], temperature, flip_tta)
-    onnx_path, quantization = _choose_precision(config, float_path, sample[:512], x_val, y_val, labels)
+    chosen_path, quantization = _choose_precision(config, float_path, sample[:512], x_val, y_val, labels)
+    cost = _check_cost(config, chosen_path)
+    # Only a model within the budget replaces the run's emotion.onnx, so a refused one leaves the last export whole.
+    onnx_path = Path(shutil.copyfile(chosen_path, out / "emotion.onnx"))
     metrics = {"val": onnx_metrics(onnx_path, x_val, y_val, labels, votes_val)}
     if "test" in dataset.splits:
         metrics["test"] = onnx_metrics(onnx_path, *dataset.splits["test"], labels, dataset.distributions.get("test"))
@@ -328,7 +333,7 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
                   "best_epoch": state.get("best_epoch"),
                   "fit_wall_seconds": round(state["train_seconds"], 1),  # summed over resumed runs
                   "hardware": {"fit": state.get("fitted_on", []), "export": _hardware()},
-                  "software": _software(), "parity_max_abs_diff": parity},
+                  "software": _software(), "parity_max_abs_diff": parity, "cost": cost},
     )
     add_metrics(card, _pipeline_metrics(config, card))
     print(f"emolens train: wrote {onnx_path} and {card} (parity max |dp| {parity:.1e})")
@@ -362,22 +367,42 @@ def _pipeline_metrics(config: TrainConfig, card: Path) -> dict:
     return metrics
 
 
+def _check_cost(config: TrainConfig, onnx_path: Path) -> dict:
+    """ms per face at batch 1 on one CPU thread, as ``emolens bench`` times the classifier; over
+    ``--max-ms-per-face`` the export stops here, before test is read."""
+    import onnxruntime as ort
+
+    from emolens.timing import time_calls
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    face = np.zeros((1, *session.get_inputs()[0].shape[1:]), np.uint8)
+    median, p95, cpu = time_calls(lambda: session.run(None, {"pixels": face}), repeats=500)
+    print(f"emolens train: {onnx_path.name} takes {median:.2f} ms per face (p95 {p95:.2f}, CPU {cpu:.2f}) "
+          "at batch 1 on one CPU thread", flush=True)
+    if config.max_ms_per_face is not None and median > config.max_ms_per_face:
+        raise EmolensError(
+            f"{onnx_path} takes {median:.2f} ms per face at batch 1 on one CPU thread, over --max-ms-per-face "
+            f"{config.max_ms_per_face:g}: not exported and test not read (its val figures are above; on busy "
+            "cores, export again on idle ones with --resume)")
+    return {"ms_per_face_median": round(median, 3), "ms_per_face_p95": round(p95, 3), "cpu_ms_median": round(cpu, 3),
+            "measured": "batch 1, one CPU thread, 500 calls after 20 to warm up", "on": _hardware()}
+
+
 def _choose_precision(config: TrainConfig, float_path: Path, calibration_faces: np.ndarray, x_val: np.ndarray,
                       y_val: np.ndarray, labels: tuple[str, ...]) -> tuple[Path, dict]:
-    """Ship ``emotion.onnx`` as int8 when that keeps val accuracy within 0.5 points (``auto``), else float."""
-    shipped = float_path.with_name("emotion.onnx")
+    """The model to ship: int8 when that keeps val accuracy within 0.5 points (``auto``), else float."""
     float_accuracy = onnx_metrics(float_path, x_val, y_val, labels)["accuracy"]
     if config.quantize == "off":
-        shutil.copyfile(float_path, shipped)
-        return shipped, {"dtype": "float32", "val_accuracy_float32": float_accuracy}
+        return float_path, {"dtype": "float32", "val_accuracy_float32": float_accuracy}
     int8_path = quantize_int8(float_path, float_path.with_name("emotion_int8.onnx"), calibration_faces,
                               config.calibration)
     int8_accuracy = onnx_metrics(int8_path, x_val, y_val, labels)["accuracy"]
     keep_int8 = config.quantize == "on" or float_accuracy - int8_accuracy <= 0.005
-    shutil.copyfile(int8_path if keep_int8 else float_path, shipped)
     print(f"emolens train: int8 val accuracy {int8_accuracy:.4f} vs float32 {float_accuracy:.4f}: "
           f"shipping {'int8' if keep_int8 else 'float32'}", flush=True)
-    return shipped, {"dtype": "int8" if keep_int8 else "float32",
+    return int8_path if keep_int8 else float_path, {"dtype": "int8" if keep_int8 else "float32",
                      "method": "onnxruntime static quantization of the convolutions, QDQ, per-channel int8 weights, "
                                "uint8 activations; dense head and softmax in float32, "
                                f"{config.calibration} calibration on {len(calibration_faces)} training faces",
@@ -411,7 +436,7 @@ def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple
     """The run's own config (``--epochs`` may re-plan it) and a warning per flag ``--resume`` ignores."""
     defaults = asdict(TrainConfig(data=given.data))
     # These decide only what the export reports and how it quantizes, not the fit: a resumed run takes them.
-    export_settings = {name: getattr(given, name) for name in ("report_fer2013", "calibration")
+    export_settings = {name: getattr(given, name) for name in ("report_fer2013", "calibration", "max_ms_per_face")
                        if getattr(given, name) != defaults[name]}
     config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"]),
                             **({"epochs": epochs} if epochs else {}), **export_settings})
@@ -420,8 +445,8 @@ def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple
         if name in ("data", "out", "epochs") or value == defaults[name] or value == asdict(config)[name]:
             continue
         warnings.append(f"--resume continues the run in {given.out} with its own {name.replace('_', '-')} "
-                        f"({asdict(config)[name]}); the {value} given is ignored (only --epochs, --report-fer2013 "
-                        "and --calibration can change)")
+                        f"({asdict(config)[name]}); the {value} given is ignored (only --epochs, --report-fer2013, "
+                        "--calibration and --max-ms-per-face can change)")
     return config, warnings
 
 
@@ -503,11 +528,16 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                         help="ship int8 weights; auto: only if val accuracy drops by <= 0.5 points")
     parser.add_argument("--calibration", choices=tuple(CALIBRATIONS), default=defaults.calibration,
                         help="how the int8 ranges are set from 512 training faces (onnxruntime's calibrations)")
+    parser.add_argument("--max-ms-per-face", type=float, metavar="MS",
+                        help="stop before test is read if the exported model takes longer per face (batch 1, one "
+                             "CPU thread, as emolens bench times it; e.g. 2)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     args = parser.parse_args(argv)
     # "not (...)" so that NaN, which fails every comparison, is out of range too.
     if not args.mixup >= 0 or math.isinf(args.mixup):
         raise EmolensError(f"--mixup must be 0 (off) or a positive Beta parameter such as 0.2, got {args.mixup}")
+    if args.max_ms_per_face is not None and not args.max_ms_per_face > 0:
+        raise EmolensError(f"--max-ms-per-face must be a positive number of milliseconds, got {args.max_ms_per_face}")
     if args.ema is not None and not 0 < args.ema < 1:
         raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)
@@ -521,7 +551,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         report_fer2013=args.report_fer2013,
         patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
-        quantize=args.quantize, calibration=args.calibration,
+        quantize=args.quantize, calibration=args.calibration, max_ms_per_face=args.max_ms_per_face,
         cache_dir=os.path.expanduser(args.cache_dir) if args.cache_dir else None,
     )
     return config, args

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from importlib import resources
 from pathlib import Path
 
@@ -51,3 +52,14 @@ def analyzer():
 
     with Analyzer() as shared:
         yield shared
+
+
+def fixture_splits(data: Path, splits: dict[str, slice]) -> Path:
+    """``data/<split>/<emotion>/*.jpg`` from the FER fixtures: each split takes its slice of each emotion's files."""
+    for emotion_dir in FER_FIXTURES.iterdir():
+        files = sorted(emotion_dir.glob("*.jpg"))
+        for split, chosen in splits.items():
+            (data / split / emotion_dir.name).mkdir(parents=True)
+            for file in files[chosen]:
+                shutil.copy(file, data / split / emotion_dir.name / file.name)
+    return data

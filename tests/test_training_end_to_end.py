@@ -2,7 +2,6 @@
 
 import json
 import shlex
-import shutil
 import subprocess
 import sys
 from dataclasses import asdict
@@ -17,18 +16,7 @@ from emolens.card import ModelCard  # noqa: E402
 from emolens.pipeline import Analyzer, AnalyzerOptions  # noqa: E402
 from emolens.training.train import TrainConfig, parse_args  # noqa: E402
 
-from .conftest import FER_FIXTURES  # noqa: E402
-
-
-def fixture_splits(data: Path, splits: dict[str, slice]) -> Path:
-    """``data/<split>/<emotion>/*.jpg`` from the FER fixtures: each split takes its slice of each emotion's files."""
-    for emotion_dir in FER_FIXTURES.iterdir():
-        files = sorted(emotion_dir.glob("*.jpg"))
-        for split, chosen in splits.items():
-            (data / split / emotion_dir.name).mkdir(parents=True)
-            for file in files[chosen]:
-                shutil.copy(file, data / split / emotion_dir.name / file.name)
-    return data
+from .conftest import fixture_splits  # noqa: E402
 
 
 @pytest.mark.slow
@@ -107,7 +95,8 @@ def test_a_fresh_run_never_overwrites_a_run_folder(tmp_path):
 
 
 @pytest.mark.parametrize("flag, value", [("--mixup", "-1"), ("--mixup", "nan"), ("--ema", "1.5"), ("--ema", "0"),
-                                         ("--max-ms-per-face", "0"), ("--max-ms-per-face", "nan")])
+                                         ("--max-ms-per-face", "0"), ("--max-ms-per-face", "nan"),
+                                         ("--teacher-weight", "0"), ("--teacher-weight", "1.5")])
 def test_an_out_of_range_option_is_one_clear_line(tmp_path, flag, value):
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path), "--out", str(tmp_path / "run"),
                              flag, value], capture_output=True, text=True, timeout=300)
@@ -194,8 +183,8 @@ def test_init_from_a_wider_model_is_one_clear_line(tmp_path):
 
 @pytest.mark.slow
 def test_train_on_ferplus_votes_from_the_shipped_weights(tmp_path, fer_faces):
-    """FER+ layout, labels drawn from the votes, pipeline views, mixup and a weight average, started from the
-    shipped model."""
+    """FER+ layout, labels drawn from the votes, pipeline views, mixup, a weight average and a teacher, started from
+    the shipped model."""
     from .test_ferplus import votes, write_ferplus_split
 
     rows = [votes(**{column: 8, "neutral": 2}) for column in
@@ -205,16 +194,18 @@ def test_train_on_ferplus_votes_from_the_shipped_weights(tmp_path, fer_faces):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "emolens", "train", str(tmp_path / "data"), "--out", str(out), "--epochs", "1",
                "--batch-size", "16", "--cache-dir", "", "--targets", "probability", "--scene-views", "0.5",
-               "--init-from", str(ModelCard.load().model_path), "--mixup", "0.2", "--ema", "0.9"]
+               "--init-from", str(ModelCard.load().model_path), "--mixup", "0.2", "--ema", "0.9",
+               "--teacher", str(ModelCard.load().model_path), "--teacher-weight", "0.3"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
-    assert "pipeline views of" in result.stdout
+    assert "pipeline views of" in result.stdout and "each target is 0.3 " in result.stdout
     card = ModelCard.load(out / "emotion.json")
     assert {"kl_to_crowd", "crowd_ece"} <= set(card.info["metrics"]["test"])
     assert card.info["metrics"]["val_scenes"]["mode"] == "scenes"
     assert "--targets probability" in card.info["training"]["command"]
     assert "--init-from" in card.info["training"]["command"]
     assert "--mixup 0.2 --ema 0.9" in card.info["training"]["command"]
+    assert "--teacher-weight 0.3" in card.info["training"]["command"]
     assert_best_weights_are_the_average(out)
 
     resumed = subprocess.run(command[:7] + ["--resume", "--cache-dir", "", "--dropout", "0.5"],

@@ -17,8 +17,9 @@ The story, top to bottom:
    only in training, so the network we export never sees them.
 5. **Fit** with AdamW, label smoothing and a warm-up + cosine learning-rate schedule
    that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly;
-   optionally with mixup (``--mixup``) and a moving average of the weights (``--ema``),
-   which is then what is validated and exported.
+   optionally with mixup (``--mixup``), a moving average of the weights (``--ema``),
+   which is then what is validated and exported, and a teacher's scores blended into the
+   targets (``--teacher``, ``distill.py``).
    Early stopping watches validation accuracy and keeps the best weights.
 6. **Evaluate** on val (temperature fitted there: against the crowd's votes when there are
    any) and on test (reported once).
@@ -51,6 +52,7 @@ from emolens.errors import EmolensError
 from emolens.labels import DataError
 from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
+from emolens.training.distill import blend_with_teacher
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
 from emolens.training.export import CALIBRATIONS, add_metrics, check_parity, export_onnx, quantize_int8, write_card
@@ -88,6 +90,8 @@ class TrainConfig:
     mixup: float = 0.0  # Beta(a, a) of mixup's blend (0: off)
     ema: float | None = None  # momentum per step of an average of the weights, validated and shipped (None: off)
     init_from: str | None = None  # an exported .onnx to start from (same architecture, or a narrower one)
+    teacher: str | None = None  # an exported .onnx whose scores the targets blend in (distillation)
+    teacher_weight: float = 0.5  # the teacher's share of each target
     report_fer2013: str | None = None  # a FER2013 test folder: report its original labels next to FER+
     patience: int | None = None  # None: run the whole schedule; its low-rate tail gains the most
     flip_tta: str = "auto"
@@ -190,6 +194,10 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
         # A run may be resumed elsewhere (fitted on a GPU, exported here): the card names every machine.
         _write_state(out / STATE, fitted_on=sorted(set(state.get("fitted_on", [])) | {_hardware()}))
         views, found = _scene_views(config, x_train)
+        if config.teacher:
+            targets = blend_with_teacher(targets, x_train, Path(config.teacher), dataset.labels, config.teacher_weight)
+            print(f"emolens train: each target is {config.teacher_weight:g} {config.teacher}'s scores, the rest "
+                  "the data's own", flush=True)
         batches = TrainingBatches(x_train, targets, sample_weight, config.batch_size, config.seed + state["epoch"],
                                   views=views, view_found=found, view_probability=config.scene_views,
                                   draw_labels=mode == "probability", mixup=config.mixup)
@@ -512,6 +520,11 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                         help="start from an exported model's weights (its card beside it): the same architecture, "
                              "or a narrower one with as many convolutions per stage, whose filters the wider "
                              "--widths copy")
+    parser.add_argument("--teacher", metavar="MODEL.onnx",
+                        help="distil an exported model (its card beside it): each training target blends in its "
+                             "scores on the face")
+    parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight, metavar="W",
+                        help=f"the teacher's share of each target, 0-1 (default {defaults.teacher_weight})")
     parser.add_argument("--report-fer2013", metavar="FER2013_TEST_DIR",
                         help="also report FER2013 test accuracy with its original labels (FER+ runs)")
     parser.add_argument("--patience", type=int, default=defaults.patience,
@@ -538,6 +551,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         raise EmolensError(f"--mixup must be 0 (off) or a positive Beta parameter such as 0.2, got {args.mixup}")
     if args.max_ms_per_face is not None and not args.max_ms_per_face > 0:
         raise EmolensError(f"--max-ms-per-face must be a positive number of milliseconds, got {args.max_ms_per_face}")
+    if not 0 < args.teacher_weight <= 1:
+        raise EmolensError(f"--teacher-weight must be a share between 0 and 1 such as 0.5, got {args.teacher_weight}")
     if args.ema is not None and not 0 < args.ema < 1:
         raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)
@@ -548,6 +563,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power, targets=args.targets, drop_single_votes=not args.keep_single_votes,
         scene_views=args.scene_views, mixup=args.mixup, ema=args.ema, init_from=args.init_from,
+        teacher=args.teacher, teacher_weight=args.teacher_weight,
         report_fer2013=args.report_fer2013,
         patience=args.patience, seed=args.seed, classes=args.classes,
         label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,

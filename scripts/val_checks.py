@@ -5,6 +5,7 @@
     python scripts/val_checks.py timing runs/v2-mixup/emotion.onnx models/emotion.onnx   # ms per face
     python scripts/val_checks.py widths 32,64,160,320 40,80,160,320   # ms per face of untrained int8 models
     python scripts/val_checks.py grown 40,80,160,320                  # the shipped model grown wider, untrained
+    python scripts/val_checks.py teacher runs/v4-wide/emotion.onnx    # a teacher's scores against the votes
 
 Run from the checkout with ``../shared`` beside it and the ``train`` extra installed.
 """
@@ -139,6 +140,19 @@ def grown(spec: str) -> None:
         print(f"widths {widths}, noise {noise}: {(probs.argmax(1) == y_val).mean():.4f}")
 
 
+def teacher(model: Path) -> None:
+    """How sure a ``--teacher`` is, against the crowd, on the training faces it scores and on val."""
+    from emolens.ferplus import mean_kl
+    from emolens.training.distill import teacher_probabilities
+
+    dataset = ferplus()
+    for split in ("train", "val"):
+        (faces, majority), votes = dataset.splits[split], dataset.distributions[split]
+        probs = teacher_probabilities(model, faces, dataset.labels)
+        print(f"{split}: mean top score {probs.max(1).mean():.3f} (the crowd's top share {votes.max(1).mean():.3f}), "
+              f"accuracy {(probs.argmax(1) == majority).mean():.4f}, KL to the votes {mean_kl(votes, probs):.3f}")
+
+
 def shipped_network(card, widths: tuple[int, ...], sample: np.ndarray, noise: float = 0.0):
     """The shipped model in Keras (float), at its own widths or grown to wider ones."""
     from emolens.training.model import build_model
@@ -157,6 +171,7 @@ def main() -> None:
     commands.add_parser("timing").add_argument("models", type=Path, nargs="+")
     commands.add_parser("widths").add_argument("specs", nargs="+", help="comma-separated widths per stage")
     commands.add_parser("grown").add_argument("spec", help="comma-separated widths per stage")
+    commands.add_parser("teacher").add_argument("model", type=Path)
     args = parser.parse_args()
     if args.check == "views":
         views()
@@ -166,6 +181,8 @@ def main() -> None:
         widths(args.specs)
     elif args.check == "grown":
         grown(args.spec)
+    elif args.check == "teacher":
+        teacher(args.model)
     else:
         timing(args.models)
 

@@ -15,14 +15,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import tempfile
-from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
-import onnxruntime as ort
-
-from emolens.timing import time_calls
 
 FERPLUS = "../shared/datasets/ferplus"
 
@@ -55,11 +51,12 @@ def views() -> None:
     """v2's two views (face, mirror) against four: each extra view with its mirror added."""
     from emolens.card import ModelCard
     from emolens.training.evaluate import softmax
+    from emolens.training.warm_start import network_from_card
 
     dataset = ferplus()
     (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
     card = ModelCard.load()
-    network = shipped_network(card, tuple(card.info["training"]["config"]["widths"]),
+    network = network_from_card(card, tuple(card.info["training"]["config"]["widths"]),
                               x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]])
     transforms = {"face": lambda face: face, "zoom in 10%": lambda face: zoomed(face, 0.9),
                   "zoom out 12%": lambda face: zoomed(face, 1.12), "2 px right": lambda face: shifted(face, 2, 0),
@@ -99,12 +96,10 @@ def int8(run: Path) -> None:
 
 def timing(models: list[Path]) -> None:
     """Median and p95 ms per face at batch 1 on one thread, 500 runs after 50 to warm up."""
-    face = np.random.default_rng(0).integers(0, 256, (1, 48, 48, 1), dtype=np.uint8)
+    from emolens.training.export import time_per_face
+
     for model in models:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-        median, p95, _ = time_calls(partial(session.run, None, {"pixels": face}), repeats=500, warmup=50)
+        median, p95, _ = time_per_face(model, repeats=500, warmup=50)
         print(f"{model}: median {median:.2f} ms, p95 {p95:.2f} ms")
 
 
@@ -127,6 +122,7 @@ def grown(spec: str) -> None:
     """Val accuracy (flip-TTA, float) of the shipped model grown to other widths, before any training."""
     from emolens.card import ModelCard
     from emolens.training.evaluate import softmax
+    from emolens.training.warm_start import network_from_card
 
     dataset = ferplus()
     (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
@@ -134,7 +130,7 @@ def grown(spec: str) -> None:
     sample = x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]]
     wider = tuple(int(width) for width in spec.split(","))
     for widths, noise in ((tuple(card.info["training"]["config"]["widths"]), 0.0), (wider, 0.0), (wider, 0.03)):
-        network = shipped_network(card, widths, sample, noise)
+        network = network_from_card(card, widths, sample, noise)
         probs = sum(softmax(np.asarray(network.predict(pixels.astype("float32"), batch_size=512, verbose=0)),
                             card.info["output"]["temperature"]) for pixels in (x_val, x_val[:, :, ::-1]))
         print(f"widths {widths}, noise {noise}: {(probs.argmax(1) == y_val).mean():.4f}")
@@ -151,16 +147,6 @@ def teacher(model: Path) -> None:
         probs = teacher_probabilities(model, faces, dataset.labels)
         print(f"{split}: mean top score {probs.max(1).mean():.3f} (the crowd's top share {votes.max(1).mean():.3f}), "
               f"accuracy {(probs.argmax(1) == majority).mean():.4f}, KL to the votes {mean_kl(votes, probs):.3f}")
-
-
-def shipped_network(card, widths: tuple[int, ...], sample: np.ndarray, noise: float = 0.0):
-    """The shipped model in Keras (float), at its own widths or grown to wider ones."""
-    from emolens.training.model import build_model
-    from emolens.training.warm_start import load_onnx_weights
-
-    network = build_model(len(card.labels), (48, 48, 1), widths, tuple(card.info["training"]["config"]["convs"]))
-    load_onnx_weights(network, card.model_path, sample, noise=noise)
-    return network
 
 
 def main() -> None:

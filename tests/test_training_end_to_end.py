@@ -124,13 +124,9 @@ WIDER = (40, 80, 160, 320)
 
 def warm_started(widths: tuple[int, ...], faces: np.ndarray, noise: float = 0.0):
     """A network of the shipped model's depth and ``widths``, started from the shipped weights."""
-    from emolens.training.model import build_model
-    from emolens.training.warm_start import load_onnx_weights
+    from emolens.training.warm_start import network_from_card
 
-    card = ModelCard.load()
-    network = build_model(len(card.labels), (48, 48, 1), widths, tuple(card.info["training"]["config"]["convs"]))
-    load_onnx_weights(network, card.model_path, np.concatenate([faces] * 8), noise=noise)
-    return network
+    return network_from_card(ModelCard.load(), widths, np.concatenate([faces] * 8), noise)
 
 
 def test_warm_start_reproduces_the_shipped_model(fer_faces):

@@ -147,3 +147,17 @@ def add_metrics(card_path: Path, metrics: dict) -> None:
     card = json.loads(card_path.read_text())
     card["metrics"].update(metrics)
     card_path.write_text(json.dumps(card, indent=2) + "\n")
+
+
+def time_per_face(onnx_path: Path, repeats: int = 500, warmup: int = 20) -> tuple[float, float, float]:
+    """Median and p95 wall ms and median CPU ms of one face at batch 1 on one CPU thread (as ``emolens bench``
+    times the classifier)."""
+    import onnxruntime as ort
+
+    from emolens.timing import time_calls
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    face = np.random.default_rng(0).integers(0, 256, (1, *session.get_inputs()[0].shape[1:]), dtype=np.uint8)
+    return time_calls(lambda: session.run(None, {"pixels": face}), repeats, warmup)

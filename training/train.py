@@ -55,7 +55,8 @@ from emolens.training.data import Dataset, load_dataset
 from emolens.training.distill import blend_with_teacher
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
-from emolens.training.export import CALIBRATIONS, add_metrics, check_parity, export_onnx, quantize_int8, write_card
+from emolens.training.export import (CALIBRATIONS, add_metrics, check_parity, export_onnx, quantize_int8,
+                                     time_per_face, write_card)
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 from emolens.training.warm_start import load_onnx_weights
 
@@ -378,15 +379,7 @@ def _pipeline_metrics(config: TrainConfig, card: Path) -> dict:
 def _check_cost(config: TrainConfig, onnx_path: Path) -> dict:
     """ms per face at batch 1 on one CPU thread, as ``emolens bench`` times the classifier; over
     ``--max-ms-per-face`` the export stops here, before test is read."""
-    import onnxruntime as ort
-
-    from emolens.timing import time_calls
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    face = np.zeros((1, *session.get_inputs()[0].shape[1:]), np.uint8)
-    median, p95, cpu = time_calls(lambda: session.run(None, {"pixels": face}), repeats=500)
+    median, p95, cpu = time_per_face(onnx_path)
     print(f"emolens train: {onnx_path.name} takes {median:.2f} ms per face (p95 {p95:.2f}, CPU {cpu:.2f}) "
           "at batch 1 on one CPU thread", flush=True)
     if config.max_ms_per_face is not None and median > config.max_ms_per_face:
@@ -410,11 +403,12 @@ def _choose_precision(config: TrainConfig, float_path: Path, calibration_faces: 
     keep_int8 = config.quantize == "on" or float_accuracy - int8_accuracy <= 0.005
     print(f"emolens train: int8 val accuracy {int8_accuracy:.4f} vs float32 {float_accuracy:.4f}: "
           f"shipping {'int8' if keep_int8 else 'float32'}", flush=True)
-    return int8_path if keep_int8 else float_path, {"dtype": "int8" if keep_int8 else "float32",
-                     "method": "onnxruntime static quantization of the convolutions, QDQ, per-channel int8 weights, "
-                               "uint8 activations; dense head and softmax in float32, "
-                               f"{config.calibration} calibration on {len(calibration_faces)} training faces",
-                     "val_accuracy_float32": float_accuracy, "val_accuracy_int8": int8_accuracy}
+    chosen = int8_path if keep_int8 else float_path
+    return chosen, {"dtype": "int8" if keep_int8 else "float32",
+                    "method": "onnxruntime static quantization of the convolutions, QDQ, per-channel int8 weights, "
+                              "uint8 activations; dense head and softmax in float32, "
+                              f"{config.calibration} calibration on {len(calibration_faces)} training faces",
+                    "val_accuracy_float32": float_accuracy, "val_accuracy_int8": int8_accuracy}
 
 
 def onnx_metrics(onnx_path: Path, images: np.ndarray, targets: np.ndarray, labels: tuple[str, ...],

@@ -29,6 +29,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from emolens.card import ModelCard
+from emolens.training.model import build_model
+
+
+def network_from_card(card: ModelCard, widths: tuple[int, ...], sample: np.ndarray, noise: float = 0.0) -> keras.Model:
+    """The card's model in Keras (float): its depth, its weights, at its own ``widths`` or wider ones."""
+    config = card.info["training"]["config"]
+    network = build_model(len(card.labels), (*card.input_hw, card.channels), widths, tuple(config["convs"]))
+    load_onnx_weights(network, card.model_path, sample, noise=noise)
+    return network
+
 
 def load_onnx_weights(network: keras.Model, onnx_path: Path, sample: np.ndarray, seed: int = 0,
                       noise: float = 0.03) -> None:

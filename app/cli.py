@@ -10,6 +10,7 @@
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens serve [--host H] [--port P] [--token T]           HTTP/WebSocket service (extra "serve")
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
+    emolens sweep pack|run|unpack ...                          several recipes at once on a GPU machine
 
 Each subcommand parses its options, calls one library function and prints. A user mistake
 (``EmolensError``) becomes one line on stderr and exit status 1. ``--verbose`` shows the
@@ -37,6 +38,8 @@ from emolens.quiet import captured_native_stderr, deliver_swallowed_interrupts, 
 if TYPE_CHECKING:
     from emolens.pipeline import AnalyzerOptions
 
+# Commands that own their options and need the "train" extra: their modules' main(argv).
+TRAINING_COMMANDS = {"train": "emolens.training.train", "sweep": "emolens.training.sweep"}
 # At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face.
 MAX_TILES = 8
 _SQUARES = {"auto": None, "always": True, "never": False}
@@ -56,10 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     deliver_swallowed_interrupts()
     try:  # everything, imports included: Ctrl+C while MediaPipe loads is an interruption, not a traceback
-        leading = argv[:argv.index("train")] if "train" in argv else None
-        if leading is not None and set(leading) <= {"--verbose"}:  # the trainer owns its options ("train" extra)
-            _configure_logging(bool(leading))
-            return _train(argv[len(leading) + 1:])
+        for command in TRAINING_COMMANDS:  # the trainer owns its options ("train" extra)
+            leading = argv[:argv.index(command)] if command in argv else None
+            if leading is not None and set(leading) <= {"--verbose"}:
+                _configure_logging(bool(leading))
+                return _training(command, argv[len(leading) + 1:])
         args = build_parser().parse_args(argv)
         _configure_logging(args.verbose)
         return args.handler(args)
@@ -190,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
     commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
                                       "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
+    commands.add_parser("sweep", help="fit several recipes at once on a GPU machine, export them here "
+                                      "(emolens sweep --help)", add_help=False)
     _add_serve_parser(commands)
     return parser
 
@@ -441,16 +447,18 @@ def _gui(args: argparse.Namespace) -> int:
     return run_gui(args)
 
 
-def _train(argv: list[str]) -> int:
+def _training(command: str, argv: list[str]) -> int:
+    from importlib import import_module
+
     try:
         with captured_native_stderr():  # TensorFlow's start-up logs
-            from emolens.training.train import main as train_main
+            command_main = import_module(TRAINING_COMMANDS[command]).main
     except ImportError as error:
-        print(f"emolens: error: training needs TensorFlow ({error.name} is missing); "
+        print(f"emolens: error: training needs Keras and TensorFlow ({error.name} is missing); "
               f"install the extra: pip install 'emolens[train]'", file=sys.stderr)
         return 1
     try:
-        return train_main(argv)
+        return command_main(argv)
     except (EmolensError, ValueError) as error:
         print(f"emolens: error: {error}", file=sys.stderr)
         return 1

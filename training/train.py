@@ -138,8 +138,14 @@ def target_mode(config: TrainConfig, dataset: Dataset) -> str:
     return config.targets
 
 
-def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, dict]:
-    """Fit (or resume fitting) and return the best model and the training summary."""
+def fit(config: TrainConfig, dataset: Dataset, resume: bool,
+        views: tuple[np.ndarray | None, np.ndarray | None] | None = None,
+        extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> tuple[object, dict]:
+    """Fit (or resume fitting) and return the best model and the training summary.
+
+    ``views`` are the training faces' pipeline views ``(views, found)``, computed (and cached) when not given;
+    a machine without MediaPipe passes those computed elsewhere (``sweep.py``), as it passes its own callbacks.
+    """
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     num_classes = len(dataset.labels)
@@ -188,13 +194,14 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
         _BestWeights(network, out / BEST_WEIGHTS, out / STATE),
         keras.callbacks.CSVLogger(out / HISTORY, append=resume),
         _Throughput(len(y_train), config.epochs, out / STATE),
+        *extra_callbacks,
     ]
     if config.patience:
         callbacks.append(keras.callbacks.EarlyStopping("val_accuracy", patience=config.patience, mode="max"))
     if state["epoch"] < config.epochs and not state.get("stopped_early"):
         # A run may be resumed elsewhere (fitted on a GPU, exported here): the card names every machine.
         _write_state(out / STATE, fitted_on=sorted(set(state.get("fitted_on", [])) | {_hardware()}))
-        views, found = _scene_views(config, x_train)
+        views, found = views if views is not None else pipeline_views(config, x_train)
         if config.teacher:
             targets = blend_with_teacher(targets, x_train, Path(config.teacher), dataset.labels, config.teacher_weight)
             print(f"emolens train: each target is {config.teacher_weight:g} {config.teacher}'s scores, the rest "
@@ -210,7 +217,23 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool) -> tuple[object, di
     return network, state
 
 
-def _scene_views(config: TrainConfig, x_train: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+def load_data(config: TrainConfig) -> Dataset:
+    """The data set a config names, limited per class if it says so."""
+    dataset = load_dataset(config.data, config.image_size, config.channels, config.classes, config.label_map,
+                           seed=config.seed, cache_dir=config.cache_dir, drop_single_votes=config.drop_single_votes)
+    if config.limit_per_class:
+        limit_per_class(dataset, config.limit_per_class, config.seed)
+    return dataset
+
+
+def write_config(config: TrainConfig) -> None:
+    """The run's ``config.json``, which ``--resume`` continues from."""
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
+
+
+def pipeline_views(config: TrainConfig, x_train: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Pipeline views of the training faces, cropped with the geometry of the shipped model's card."""
     if config.scene_views <= 0:
         return None, None
@@ -440,8 +463,10 @@ def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple
     # These decide only what the export reports and how it quantizes, not the fit: a resumed run takes them.
     export_settings = {name: getattr(given, name) for name in ("report_fer2013", "calibration", "max_ms_per_face")
                        if getattr(given, name) != defaults[name]}
-    config = TrainConfig(**{**saved, "widths": tuple(saved["widths"]), "convs": tuple(saved["convs"]),
-                            **({"epochs": epochs} if epochs else {}), **export_settings})
+    # The folder given is the run's, wherever it was fitted (a GPU machine's runs/NAME, say).
+    config = TrainConfig(**{**saved, "out": given.out, "widths": tuple(saved["widths"]),
+                            "convs": tuple(saved["convs"]), **({"epochs": epochs} if epochs else {}),
+                            **export_settings})
     warnings = []
     for name, value in asdict(given).items():
         if name in ("data", "out", "epochs") or value == defaults[name] or value == asdict(config)[name]:
@@ -577,13 +602,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.resume and any((out / name).exists() for name in (CHECKPOINT, BEST_WEIGHTS, "emotion.onnx")):
         raise EmolensError(f"{out} already holds a run: continue it with --resume, or start this one in another --out")
     started = time.perf_counter()
-    dataset = load_dataset(config.data, config.image_size, config.channels, config.classes, config.label_map,
-                           seed=config.seed, cache_dir=config.cache_dir, drop_single_votes=config.drop_single_votes)
-    # Written only once the data has loaded, so a mistyped path leaves no run folder behind.
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
-    if config.limit_per_class:
-        limit_per_class(dataset, config.limit_per_class, config.seed)
+    dataset = load_data(config)
+    write_config(config)  # only once the data has loaded, so a mistyped path leaves no run folder behind
     print(f"emolens train: loaded {dataset.sizes()} from {config.data} in {time.perf_counter() - started:.1f} s"
           + (f", skipped {dataset.skipped} unreadable file(s)" if dataset.skipped else ""), flush=True)
     network, state = fit(config, dataset, args.resume)

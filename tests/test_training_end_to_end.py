@@ -39,6 +39,7 @@ def test_train_one_epoch_export_and_use(tmp_path, astronaut):
     assert card.info["metrics"]["test"]["n"] == 7 and card.info["data"]["sizes"]["train"] == 28
     assert set(json.loads((out / "evaluation.json").read_text())["val_variants"]) == {"plain", "flip_tta"}
     assert 0 < card.info["training"]["cost"]["ms_per_face_median"] <= card.info["training"]["cost"]["ms_per_face_p95"]
+    assert card.info["training"]["cost"]["shipped_model_ms_per_face_median"] > 0, "the machine's speed, for scale"
     with Analyzer(AnalyzerOptions(model=str(out / "emotion.onnx"), device="cpu")) as analyzer:
         faces = analyzer.analyze(astronaut)
     assert len(faces) == 1 and faces.probs.shape == (1, 7)

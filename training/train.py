@@ -48,6 +48,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from emolens.card import ModelCard
 from emolens.errors import EmolensError
 from emolens.labels import DataError
 from emolens.training.batches import TrainingBatches
@@ -237,8 +238,7 @@ def pipeline_views(config: TrainConfig, x_train: np.ndarray) -> tuple[np.ndarray
     """Pipeline views of the training faces, cropped with the geometry of the shipped model's card."""
     if config.scene_views <= 0:
         return None, None
-    from emolens.card import ModelCard  # MediaPipe: only when views are asked for
-    from emolens.training.scene_views import scene_views
+    from emolens.training.scene_views import scene_views  # MediaPipe: only when views are asked for
 
     started = time.perf_counter()
     views, found = scene_views(x_train, ModelCard.load(config.init_from), config.seed, config.cache_dir)
@@ -403,14 +403,17 @@ def _check_cost(config: TrainConfig, onnx_path: Path) -> dict:
     """ms per face at batch 1 on one CPU thread, as ``emolens bench`` times the classifier; over
     ``--max-ms-per-face`` the export stops here, before test is read."""
     median, p95, cpu = time_per_face(onnx_path)
+    # The shipped model in the same loop: how fast this machine is right now (it varies by day on a VM).
+    shipped = time_per_face(ModelCard.load().model_path)[0]
     print(f"emolens train: {onnx_path.name} takes {median:.2f} ms per face (p95 {p95:.2f}, CPU {cpu:.2f}) "
-          "at batch 1 on one CPU thread", flush=True)
+          f"at batch 1 on one CPU thread; the shipped model {shipped:.2f} ms", flush=True)
     if config.max_ms_per_face is not None and median > config.max_ms_per_face:
         raise EmolensError(
             f"{onnx_path} takes {median:.2f} ms per face at batch 1 on one CPU thread, over --max-ms-per-face "
             f"{config.max_ms_per_face:g}: not exported and test not read (its val figures are above; on busy "
             "cores, export again on idle ones with --resume)")
     return {"ms_per_face_median": round(median, 3), "ms_per_face_p95": round(p95, 3), "cpu_ms_median": round(cpu, 3),
+            "shipped_model_ms_per_face_median": round(shipped, 3),
             "measured": "batch 1, one CPU thread, 500 calls after 20 to warm up", "on": _hardware()}
 
 

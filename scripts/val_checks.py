@@ -6,6 +6,8 @@
     python scripts/val_checks.py widths 32,64,160,320 40,80,160,320   # ms per face of untrained int8 models
     python scripts/val_checks.py grown 40,80,160,320                  # the shipped model grown wider, untrained
     python scripts/val_checks.py teacher runs/v4-wide/emotion.onnx    # a teacher's scores against the votes
+    python scripts/val_checks.py offsets                    # per-class score offsets, fitted on half of val
+    python scripts/val_checks.py graphs                     # the shipped weights in other export graphs
 
 Run from the checkout with ``../shared`` beside it and the ``train`` extra installed.
 """
@@ -149,6 +151,80 @@ def teacher(model: Path) -> None:
               f"accuracy {(probs.argmax(1) == majority).mean():.4f}, KL to the votes {mean_kl(votes, probs):.3f}")
 
 
+def offsets() -> None:
+    """Per-class offsets to the shipped model's log scores, fitted on one random half of val by coordinate search,
+    scored on the other half: three halvings, each both ways."""
+    from emolens.card import ModelCard
+    from emolens.training.distill import teacher_probabilities
+
+    dataset = ferplus()
+    x_val, y_val = dataset.splits["val"]
+    log_scores = np.log(teacher_probabilities(ModelCard.load().model_path, x_val, dataset.labels) + 1e-9)
+
+    def accuracy(rows: np.ndarray, shift: np.ndarray) -> float:
+        return float(((log_scores[rows] + shift).argmax(1) == y_val[rows]).mean())
+
+    def fitted(rows: np.ndarray) -> np.ndarray:
+        shift = np.zeros(len(dataset.labels))
+        for _ in range(3):
+            for label in range(len(shift)):
+                trials = [np.where(np.arange(len(shift)) == label, value, shift) for value in np.linspace(-1, 1, 41)]
+                shift = max(trials, key=lambda trial: accuracy(rows, trial))
+        return shift
+
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        order = rng.permutation(len(y_val))
+        for fit_on, score_on in ((order[::2], order[1::2]), (order[1::2], order[::2])):
+            shift = fitted(fit_on)
+            print(f"held-out half: {accuracy(score_on, np.zeros_like(shift)):.4f} -> {accuracy(score_on, shift):.4f} "
+                  f"(offsets {np.round(shift, 2).tolist()})")
+
+
+def graphs() -> None:
+    """The shipped weights in the graph v2 shipped (face and mirror in two branches) and in the trainer's (both views
+    as one batch of two), each with int8 convolutions only or with their ReLU and max-pooling too: val and ms."""
+    import tensorflow as tf
+    import tf2onnx
+
+    from emolens.card import ModelCard
+    from emolens.training import export
+    from emolens.training.train import onnx_metrics
+    from emolens.training.warm_start import network_from_card
+
+    dataset = ferplus()
+    (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
+    card = ModelCard.load()
+    network = network_from_card(card, tuple(card.info["training"]["config"]["widths"]),
+                                x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]])
+    temperature = card.info["output"]["temperature"]
+    spec = tf.TensorSpec([None, 48, 48, 1], tf.uint8, name=export.INPUT_NAME)
+
+    @tf.function(input_signature=[spec])
+    def two_branches(pixels):
+        images = tf.cast(pixels, tf.float32)
+        probs = [tf.nn.softmax(network(view, training=False) / temperature)
+                 for view in (images, tf.reverse(images, axis=[2]))]
+        return tf.identity((probs[0] + probs[1]) / 2, name=export.OUTPUT_NAME)
+
+    calibration = x_train[np.random.default_rng(1337).permutation(len(x_train))[:512]]
+    with tempfile.TemporaryDirectory() as folder:
+        proto, _ = tf2onnx.convert.from_function(two_branches, input_signature=[spec], opset=export.OPSET)
+        export.rename_io(proto)
+        branched = Path(folder) / "two.onnx"
+        branched.write_bytes(proto.SerializeToString())
+        batched = export.export_onnx(network, Path(folder) / "batched.onnx", temperature, flip_tta=True)
+        print(f"shipped: val {onnx_metrics(card.model_path, x_val, y_val, dataset.labels)['accuracy']:.4f}, "
+              f"{export.time_per_face(card.model_path)[0]:.2f} ms")
+        for graph, float_model in (("two branches", branched), ("one batch of two", batched)):
+            for ops in (("Conv",), export.QUANTIZED_OPS):
+                quantized = export.quantize_int8(float_model, Path(folder) / f"{float_model.stem}-{len(ops)}.onnx",
+                                                 calibration, "percentile", ops)
+                print(f"{graph}, int8 {'+'.join(ops)}: val "
+                      f"{onnx_metrics(quantized, x_val, y_val, dataset.labels)['accuracy']:.4f}, "
+                      f"{export.time_per_face(quantized)[0]:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="check", required=True)
@@ -158,6 +234,8 @@ def main() -> None:
     commands.add_parser("widths").add_argument("specs", nargs="+", help="comma-separated widths per stage")
     commands.add_parser("grown").add_argument("spec", help="comma-separated widths per stage")
     commands.add_parser("teacher").add_argument("model", type=Path)
+    commands.add_parser("offsets")
+    commands.add_parser("graphs")
     args = parser.parse_args()
     if args.check == "views":
         views()
@@ -169,6 +247,10 @@ def main() -> None:
         grown(args.spec)
     elif args.check == "teacher":
         teacher(args.model)
+    elif args.check == "offsets":
+        offsets()
+    elif args.check == "graphs":
+        graphs()
     else:
         timing(args.models)
 

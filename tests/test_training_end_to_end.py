@@ -148,6 +148,40 @@ def test_warm_start_reproduces_the_shipped_model(fer_faces):
     assert (keras_probs.argmax(axis=1) == onnx_probs.argmax(axis=1)).mean() >= 0.9
 
 
+def test_the_exported_graph_runs_both_views_in_one_pass_and_warm_starts(tmp_path, fer_faces):
+    """The export's graph (face and mirror as one batch through one copy of the network, ReLU folded into the int8
+    convolutions) computes what Keras does, and ``--init-from`` reads it back as it reads the shipped one."""
+    import onnx
+    import onnxruntime as ort
+
+    from emolens.training.evaluate import tta_probs
+    from emolens.training.export import calibration_set, export_onnx, quantize_int8
+    from emolens.training.model import build_model
+    from emolens.training.warm_start import load_onnx_weights
+
+    card = ModelCard.load()
+    faces = np.stack([face for _, face in fer_faces])[..., None]
+    network = warm_started(tuple(card.info["training"]["config"]["widths"]), faces)
+    float_model = export_onnx(network, tmp_path / "fp32.onnx", temperature=0.8, flip_tta=True)
+    # 168 faces: five whole batches of 32 (a shorter sixth would break the histogram calibrations).
+    calibration = calibration_set(np.concatenate([faces] * 4))
+    assert len(calibration) == 160
+    int8_model = quantize_int8(float_model, tmp_path / "int8.onnx", calibration, "percentile")
+    nodes = [node.op_type for node in onnx.load(str(int8_model)).graph.node]
+    assert nodes.count("Conv") == 7 and "Relu" not in nodes, "one copy of the network; ReLU inside the convolutions"
+
+    keras_probs = tta_probs(network.predict(faces.astype("float32"), verbose=0),
+                            network.predict(faces[:, :, ::-1].astype("float32"), verbose=0), 0.8)
+    onnx_probs = ort.InferenceSession(str(int8_model), providers=["CPUExecutionProvider"]).run(
+        None, {"pixels": faces})[0]
+    assert np.abs(keras_probs - onnx_probs).max() < 0.1
+    assert (keras_probs.argmax(axis=1) == onnx_probs.argmax(axis=1)).mean() >= 0.9
+
+    again = build_model(7, (48, 48, 1), tuple(card.info["training"]["config"]["widths"]))
+    load_onnx_weights(again, int8_model, np.concatenate([faces] * 8))
+    assert (again.predict(faces.astype("float32"), verbose=0).argmax(1) == keras_probs.argmax(1)).mean() >= 0.9
+
+
 def test_a_wider_network_starts_as_the_shipped_model(fer_faces):
     """Net2Wider: extra filters copy existing ones and the next layer shares their weights, so without noise the
     wider network computes what the shipped one does; the default noise parts the copies without changing that."""

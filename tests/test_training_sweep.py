@@ -38,7 +38,8 @@ def ferplus_data(tmp_path, fer_faces) -> Path:
 def test_a_sweep_packs_fits_two_recipes_at_once_and_exports_here(tmp_path, ferplus_data):
     recipes = tmp_path / "recipes.json"
     recipes.write_text(json.dumps({
-        "views": f"--epochs 1 --batch-size 16 --cache-dir '' --scene-views 0.5 --init-from {ModelCard.load().model_path}",
+        "views": f"--epochs 1 --batch-size 16 --cache-dir '' --scene-views 0.5 "
+                 f"--init-from {ModelCard.load().model_path}",
         "endless": "--epochs 100000 --batch-size 16 --cache-dir ''",
     }))
     pack_dir = tmp_path / "pack"

@@ -56,8 +56,8 @@ from emolens.training.data import Dataset, load_dataset
 from emolens.training.distill import blend_with_teacher
 from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
                                        save_curves_png, tta_probs)
-from emolens.training.export import (CALIBRATIONS, add_metrics, check_parity, export_onnx, quantize_int8,
-                                     time_per_face, write_card)
+from emolens.training.export import (CALIBRATIONS, add_metrics, calibration_set, check_parity, export_onnx,
+                                     quantize_int8, time_per_face, write_card)
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 from emolens.training.warm_start import load_onnx_weights
 
@@ -343,7 +343,7 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
     geometry, geometry_stats = derive_crop_geometry(sample)
     float_path = export_onnx(network, out / "emotion_fp32.onnx", temperature, flip_tta)
     parity = check_parity(network, float_path, x_val[:256], temperature, flip_tta)
-    chosen_path, quantization = _choose_precision(config, float_path, sample[:512], x_val, y_val, labels)
+    chosen_path, quantization = _choose_precision(config, float_path, calibration_set(sample), x_val, y_val, labels)
     cost = _check_cost(config, chosen_path)
     # Only a model within the budget replaces the run's emotion.onnx, so a refused one leaves the last export whole.
     onnx_path = Path(shutil.copyfile(chosen_path, out / "emotion.onnx"))
@@ -431,8 +431,8 @@ def _choose_precision(config: TrainConfig, float_path: Path, calibration_faces: 
           f"shipping {'int8' if keep_int8 else 'float32'}", flush=True)
     chosen = int8_path if keep_int8 else float_path
     return chosen, {"dtype": "int8" if keep_int8 else "float32",
-                    "method": "onnxruntime static quantization of the convolutions, QDQ, per-channel int8 weights, "
-                              "uint8 activations; dense head and softmax in float32, "
+                    "method": "onnxruntime static quantization of the convolutions (with their ReLU and max-pooling), "
+                              "QDQ, per-channel int8 weights, uint8 activations; dense head and softmax in float32, "
                               f"{config.calibration} calibration on {len(calibration_faces)} training faces",
                     "val_accuracy_float32": float_accuracy, "val_accuracy_int8": int8_accuracy}
 

@@ -179,8 +179,8 @@ def read_manifest(pack_dir: Path) -> dict:
     try:
         return json.loads((pack_dir / MANIFEST).read_text())
     except (OSError, ValueError) as error:
-        raise EmolensError(f"{pack_dir} holds no pack ({error}); make one with: python -m "
-                           "emolens.training.sweep pack DATA RECIPES.json --out DIR") from None
+        raise EmolensError(f"{pack_dir} holds no pack ({error}); make one with: emolens sweep pack "
+                           "DATA RECIPES.json --out DIR") from None
 
 
 def run(pack_dir: Path, out: Path, runs: Path, minutes: float) -> dict[str, str]:
@@ -196,10 +196,10 @@ def run(pack_dir: Path, out: Path, runs: Path, minutes: float) -> dict[str, str]
     processes = {}
     for name in manifest["recipes"]:
         (runs / name).mkdir(exist_ok=True)
-        log = (runs / name / "fit.log").open("w")
-        processes[name] = subprocess.Popen(
-            [sys.executable, "-m", "emolens", "sweep", "fit", str(pack_dir), name, "--runs", str(runs)],
-            stdout=log, stderr=subprocess.STDOUT, env=env)
+        with (runs / name / "fit.log").open("w") as log:  # the child keeps its own copy of the handle
+            processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "emolens", "sweep", "fit", str(pack_dir), name, "--runs", str(runs)],
+                stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + minutes * 60
     while time.monotonic() < deadline and any(process.poll() is None for process in processes.values()):
         time.sleep(1)

@@ -257,7 +257,7 @@ def fit_recipe(pack_dir: Path, name: str, runs: Path) -> dict:
     distributions = {split: arrays[f"{split}_votes"] for split in ("train", "val") if f"{split}_votes" in arrays}
     dataset = Dataset(labels=tuple(manifest["labels"]), splits=splits, skipped=0, source=manifest["source"],
                       distributions=distributions)
-    views = (None, None)
+    views = None  # no views packed: the recipe shows none, and fit() computes none
     if recipe["views"]:
         own = read_part(pack_dir, manifest["parts"][recipe["views"]])
         views = own["views"], own["found"]

@@ -27,7 +27,7 @@ OPSET = 17
 PARITY_TOLERANCE = 1e-4
 # The convolutions hold nearly all the work. Quantizing ReLU and max-pooling too lets ONNX Runtime fold each
 # ReLU into its convolution's uint8 output and pool in uint8, with no dequantize/quantize pair between layers:
-# 10-22% less time per face on v2's weights, at the same val accuracy (python scripts/val_checks.py graphs).
+# about 10% less time per face on v2's weights, at the same val accuracy (python scripts/val_checks.py graphs).
 QUANTIZED_OPS = ("Conv", "Relu", "MaxPool")
 CALIBRATION_BATCH = 32
 # emolens train --calibration: onnxruntime's CalibrationMethod of each choice.

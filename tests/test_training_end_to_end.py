@@ -120,7 +120,8 @@ def test_shipped_cards_command_reproduces_its_config():
     assert Path(config.data).name == "ferplus"
 
 
-WIDER = (40, 80, 160, 320)
+SHIPPED_WIDTHS = tuple(ModelCard.load().info["training"]["config"]["widths"])
+WIDER = tuple(width + width // 4 for width in SHIPPED_WIDTHS)  # 40-80-160-320 is shipped: 50-100-200-400
 
 
 def warm_started(widths: tuple[int, ...], faces: np.ndarray, noise: float = 0.0):
@@ -235,6 +236,7 @@ def test_train_on_ferplus_votes_from_the_shipped_weights(tmp_path, fer_faces):
     assert card.info["metrics"]["val_scenes"]["mode"] == "scenes"
     assert "--targets probability" in card.info["training"]["command"]
     assert "--init-from" in card.info["training"]["command"]
+    assert tuple(card.info["training"]["config"]["widths"]) == SHIPPED_WIDTHS, "--init-from's width, not the default"
     assert "--mixup 0.2 --ema 0.9" in card.info["training"]["command"]
     assert "--teacher-weight 0.3" in card.info["training"]["command"]
     assert_best_weights_are_the_average(out)

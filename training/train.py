@@ -509,6 +509,15 @@ def _software() -> dict:
     return {"python": platform.python_version(), **found}
 
 
+def _widths(args: argparse.Namespace, defaults: TrainConfig) -> tuple[int, ...]:
+    """--widths as given; else the --init-from model's (a fine-tune keeps its model's width, whatever width the
+    shipped model has), else the default."""
+    if args.widths:
+        return tuple(args.widths)
+    start = ModelCard.load(args.init_from).info.get("training", {}).get("config", {}) if args.init_from else {}
+    return tuple(start.get("widths") or defaults.widths)
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
     defaults = TrainConfig(data="")
     parser = argparse.ArgumentParser(prog="emolens train", description=__doc__.split("\n\n")[0])
@@ -521,7 +530,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=defaults.channels)
-    parser.add_argument("--widths", type=int, nargs="+", default=list(defaults.widths))
+    parser.add_argument("--widths", type=int, nargs="+",
+                        help=f"filters per stage (default: the --init-from model's, else {' '.join(map(str, defaults.widths))})")
     parser.add_argument("--convs", type=int, nargs="+", default=list(defaults.convs))
     parser.add_argument("--dropout", type=float, default=defaults.dropout, help="dropout before the logits")
     parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
@@ -580,7 +590,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)
     config = TrainConfig(
         data=args.data, out=args.out, image_size=args.image_size, channels=args.channels,
-        widths=tuple(args.widths), convs=tuple(args.convs), dropout=args.dropout,
+        widths=_widths(args, defaults), convs=tuple(args.convs), dropout=args.dropout,
         epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power, targets=args.targets, drop_single_votes=not args.keep_single_votes,

@@ -531,7 +531,8 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     parser.add_argument("--image-size", type=int, default=defaults.image_size)
     parser.add_argument("--channels", type=int, choices=(1, 3), default=defaults.channels)
     parser.add_argument("--widths", type=int, nargs="+",
-                        help=f"filters per stage (default: the --init-from model's, else {' '.join(map(str, defaults.widths))})")
+                        help="filters per stage (default: the --init-from model's, else "
+                             f"{' '.join(map(str, defaults.widths))})")
     parser.add_argument("--convs", type=int, nargs="+", default=list(defaults.convs))
     parser.add_argument("--dropout", type=float, default=defaults.dropout, help="dropout before the logits")
     parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)

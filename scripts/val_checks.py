@@ -53,12 +53,12 @@ def views() -> None:
     """v2's two views (face, mirror) against four: each extra view with its mirror added."""
     from emolens.card import ModelCard
     from emolens.training.evaluate import softmax
-    from emolens.training.warm_start import network_from_card
+    from emolens.training.warm_start import network_from_card, trained_widths
 
     dataset = ferplus()
     (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
     card = ModelCard.load()
-    network = network_from_card(card, tuple(card.info["training"]["config"]["widths"]),
+    network = network_from_card(card, trained_widths(card),
                               x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]])
     transforms = {"face": lambda face: face, "zoom in 10%": lambda face: zoomed(face, 0.9),
                   "zoom out 12%": lambda face: zoomed(face, 1.12), "2 px right": lambda face: shifted(face, 2, 0),
@@ -124,14 +124,14 @@ def grown(spec: str) -> None:
     """Val accuracy (flip-TTA, float) of the shipped model grown to other widths, before any training."""
     from emolens.card import ModelCard
     from emolens.training.evaluate import softmax
-    from emolens.training.warm_start import network_from_card
+    from emolens.training.warm_start import network_from_card, trained_widths
 
     dataset = ferplus()
     (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
     card = ModelCard.load()
     sample = x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]]
     wider = tuple(int(width) for width in spec.split(","))
-    for widths, noise in ((tuple(card.info["training"]["config"]["widths"]), 0.0), (wider, 0.0), (wider, 0.03)):
+    for widths, noise in ((trained_widths(card), 0.0), (wider, 0.0), (wider, 0.03)):
         network = network_from_card(card, widths, sample, noise)
         probs = sum(softmax(np.asarray(network.predict(pixels.astype("float32"), batch_size=512, verbose=0)),
                             card.info["output"]["temperature"]) for pixels in (x_val, x_val[:, :, ::-1]))
@@ -190,12 +190,12 @@ def graphs() -> None:
     from emolens.card import ModelCard
     from emolens.training import export
     from emolens.training.train import onnx_metrics
-    from emolens.training.warm_start import network_from_card
+    from emolens.training.warm_start import network_from_card, trained_widths
 
     dataset = ferplus()
     (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
     card = ModelCard.load()
-    network = network_from_card(card, tuple(card.info["training"]["config"]["widths"]),
+    network = network_from_card(card, trained_widths(card),
                                 x_train[np.random.default_rng(0).permutation(len(x_train))[:2048]])
     temperature = card.info["output"]["temperature"]
     spec = tf.TensorSpec([None, 48, 48, 1], tf.uint8, name=export.INPUT_NAME)

@@ -15,6 +15,7 @@ pytest.importorskip("tensorflow", reason="training needs the 'train' extra (tens
 from emolens.card import ModelCard  # noqa: E402
 from emolens.pipeline import Analyzer, AnalyzerOptions  # noqa: E402
 from emolens.training.train import TrainConfig, parse_args  # noqa: E402
+from emolens.training.warm_start import trained_widths  # noqa: E402
 
 from .conftest import fixture_splits  # noqa: E402
 
@@ -120,7 +121,7 @@ def test_shipped_cards_command_reproduces_its_config():
     assert Path(config.data).name == "ferplus"
 
 
-SHIPPED_WIDTHS = tuple(ModelCard.load().info["training"]["config"]["widths"])
+SHIPPED_WIDTHS = trained_widths(ModelCard.load())
 WIDER = tuple(width + width // 4 for width in SHIPPED_WIDTHS)  # 40-80-160-320 is shipped: 50-100-200-400
 
 
@@ -138,7 +139,7 @@ def test_warm_start_reproduces_the_shipped_model(fer_faces):
 
     card = ModelCard.load()
     faces = np.stack([face for _, face in fer_faces])[..., None]
-    network = warm_started(tuple(card.info["training"]["config"]["widths"]), faces)
+    network = warm_started(SHIPPED_WIDTHS, faces)
     logits = network.predict(faces.astype("float32"), verbose=0)
     flipped = network.predict(faces[:, :, ::-1].astype("float32"), verbose=0)
     output = card.info["output"]
@@ -160,9 +161,8 @@ def test_the_exported_graph_runs_both_views_in_one_pass_and_warm_starts(tmp_path
     from emolens.training.model import build_model
     from emolens.training.warm_start import load_onnx_weights
 
-    card = ModelCard.load()
     faces = np.stack([face for _, face in fer_faces])[..., None]
-    network = warm_started(tuple(card.info["training"]["config"]["widths"]), faces)
+    network = warm_started(SHIPPED_WIDTHS, faces)
     float_model = export_onnx(network, tmp_path / "fp32.onnx", temperature=0.8, flip_tta=True)
     # 168 faces: five whole batches of 32 (a shorter sixth would break the histogram calibrations).
     calibration = calibration_set(np.concatenate([faces] * 4))
@@ -178,7 +178,7 @@ def test_the_exported_graph_runs_both_views_in_one_pass_and_warm_starts(tmp_path
     assert np.abs(keras_probs - onnx_probs).max() < 0.1
     assert (keras_probs.argmax(axis=1) == onnx_probs.argmax(axis=1)).mean() >= 0.9
 
-    again = build_model(7, (48, 48, 1), tuple(card.info["training"]["config"]["widths"]))
+    again = build_model(7, (48, 48, 1), SHIPPED_WIDTHS)
     load_onnx_weights(again, int8_model, np.concatenate([faces] * 8))
     assert (again.predict(faces.astype("float32"), verbose=0).argmax(1) == keras_probs.argmax(1)).mean() >= 0.9
 
@@ -187,15 +187,14 @@ def test_a_wider_network_starts_as_the_shipped_model(fer_faces):
     """Net2Wider: extra filters copy existing ones and the next layer shares their weights, so without noise the
     wider network computes what the shipped one does; the default noise parts the copies without changing that."""
     faces = np.stack([face for _, face in fer_faces])[..., None]
-    shipped = tuple(ModelCard.load().info["training"]["config"]["widths"])
-    same = warm_started(shipped, faces, noise=0.0).predict(faces.astype("float32"), verbose=0)
+    same = warm_started(SHIPPED_WIDTHS, faces, noise=0.0).predict(faces.astype("float32"), verbose=0)
     exact = warm_started(WIDER, faces, noise=0.0)
     assert np.abs(exact.predict(faces.astype("float32"), verbose=0) - same).max() < 1e-3
     noisy = warm_started(WIDER, faces, noise=0.03)
     assert (noisy.predict(faces.astype("float32"), verbose=0).argmax(1) == same.argmax(1)).mean() >= 0.9
     for network in (exact, noisy):
         kernel = network.get_layer("stage4_conv2").kernel.numpy()
-        originals, copies = kernel[..., :shipped[-1]], kernel[..., shipped[-1]:]
+        originals, copies = kernel[..., :SHIPPED_WIDTHS[-1]], kernel[..., SHIPPED_WIDTHS[-1]:]
         nearest = np.abs(copies[..., :, None] - originals[..., None, :]).max(axis=(0, 1, 2)).min(axis=1)
         # Each copy equals some original exactly without noise, and none does with it.
         assert (nearest < 1e-6).all() if network is exact else (nearest > 1e-4).all()
@@ -236,7 +235,7 @@ def test_train_on_ferplus_votes_from_the_shipped_weights(tmp_path, fer_faces):
     assert card.info["metrics"]["val_scenes"]["mode"] == "scenes"
     assert "--targets probability" in card.info["training"]["command"]
     assert "--init-from" in card.info["training"]["command"]
-    assert tuple(card.info["training"]["config"]["widths"]) == SHIPPED_WIDTHS, "--init-from's width, not the default"
+    assert trained_widths(card) == SHIPPED_WIDTHS, "--init-from's width, not the default"
     assert "--mixup 0.2 --ema 0.9" in card.info["training"]["command"]
     assert "--teacher-weight 0.3" in card.info["training"]["command"]
     assert_best_weights_are_the_average(out)

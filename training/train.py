@@ -59,7 +59,7 @@ from emolens.training.evaluate import (fit_temperature, metrics_report, predict_
 from emolens.training.export import (CALIBRATIONS, add_metrics, calibration_set, check_parity, export_onnx,
                                      quantize_int8, time_per_face, write_card)
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
-from emolens.training.warm_start import load_onnx_weights
+from emolens.training.warm_start import load_onnx_weights, trained_widths
 
 CHECKPOINT = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
@@ -514,8 +514,7 @@ def _widths(args: argparse.Namespace, defaults: TrainConfig) -> tuple[int, ...]:
     shipped model has), else the default."""
     if args.widths:
         return tuple(args.widths)
-    start = ModelCard.load(args.init_from).info.get("training", {}).get("config", {}) if args.init_from else {}
-    return tuple(start.get("widths") or defaults.widths)
+    return (args.init_from and trained_widths(ModelCard.load(args.init_from))) or defaults.widths
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:

@@ -33,6 +33,12 @@ from emolens.card import ModelCard
 from emolens.training.model import build_model
 
 
+def trained_widths(card: ModelCard) -> tuple[int, ...] | None:
+    """The filters per stage the card's model was trained with (None: the card does not say)."""
+    widths = card.info.get("training", {}).get("config", {}).get("widths")
+    return tuple(widths) if widths else None
+
+
 def network_from_card(card: ModelCard, widths: tuple[int, ...], sample: np.ndarray, noise: float = 0.0) -> keras.Model:
     """The card's model in Keras (float): its depth, its weights, at its own ``widths`` or wider ones."""
     config = card.info["training"]["config"]

@@ -76,9 +76,9 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
     """Analyze every input in turn into one CSV (the ``source`` column tells them apart).
 
     Everything that can be checked is checked before the output is opened: every input
-    exists and opens, the output is none of the inputs (nor an image in an input folder),
-    and the model card fits its model. An existing output is replaced only with
-    ``overwrite``; another run writing it is refused (see ``emolens.record``). A run that
+    exists and opens, no output (``output``, ``video``) is an input, the markers file, an image
+    in an input folder or the other output, and the model card fits its model. An existing
+    output is replaced only with ``overwrite``; another run writing it is refused (see ``emolens.record``). A run that
     fails or is interrupted before its first row removes the output it created, so it
     leaves no file behind; it never removes or truncates a file it did not create.
 
@@ -91,14 +91,12 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
         EmolensError: a missing or unreadable input, an output that is an input, exists or
             is locked, an unwritable output, a full disk.
     """
-    check_output(inputs, output, overwrite)
+    check_output(inputs, output, overwrite, video, markers)
     for spec in inputs:
         if not spec.isdigit() and not is_stream_url(spec):
             with open_source(spec, every=every):  # fails here, before any output exists
                 pass
     marker_list = read_markers(markers) if markers is not None else []
-    if video is not None and any(Path(spec).resolve() == video.resolve() for spec in inputs):
-        raise EmolensError(f"--video {video} is an input; writing it would destroy the input")
     summary = AnalyzeSummary(output=output)
     started = time.perf_counter()
     with Analyzer(options) as analyzer:
@@ -157,27 +155,48 @@ class _Extras:
             self.video.discard()
 
 
-def check_output(inputs: list[str], output: Path, overwrite: bool = False) -> None:
-    """Refuse an output that is (or resolves to) an input, or an image an input folder would read,
-    or that exists (a regular file) without ``overwrite``.
+def check_output(inputs: list[str], output: Path, overwrite: bool = False, video: Path | None = None,
+                 markers: Path | None = None) -> None:
+    """Refuse outputs (``output``, and ``video`` when given) that would destroy a file: one that is (or
+    resolves to) an input, an image an input folder would read, or the ``markers`` file; two outputs
+    on one path; an existing regular file without ``overwrite``.
 
     Raises:
-        EmolensError: naming the input the output would destroy, or the existing file.
+        EmolensError: naming the input, the other output or the existing file.
     """
+    outputs = {"-o": output, **({"--video": video} if video is not None else {})}
+    for flag, path in outputs.items():
+        _check_not_an_input(inputs, markers, flag, path)
+    if video is not None and _same_file(output, video):
+        raise EmolensError(f"-o {output} and --video {video} are the same file; one would replace the other: "
+                           f"give them different names")
+    for path in outputs.values():
+        if not overwrite and path.is_file():
+            raise EmolensError(f"{path} already exists; pass --overwrite to replace it, or choose another file")
+
+
+def _check_not_an_input(inputs: list[str], markers: Path | None, flag: str, output: Path) -> None:
     target = Path(os.path.realpath(output))
     for spec in inputs:
         if spec.isdigit():
             continue
         source = Path(os.path.realpath(spec))
-        same = target == source or (output.exists() and source.exists() and os.path.samefile(output, source))
-        if same:
+        if _same_file(output, Path(spec)):
             raise EmolensError(f"the output {output} is the input {spec}; writing it would destroy the input: "
-                               f"choose another -o")
+                               f"choose another {flag}")
         if source.is_dir() and target.parent == source and target.suffix.lower() in IMAGE_SUFFIXES:
             raise EmolensError(f"the output {output} is an image in the input folder {spec}; writing it would "
-                               f"replace that image: choose another -o, e.g. a .csv file")
-    if not overwrite and output.is_file():
-        raise EmolensError(f"{output} already exists; pass --overwrite to replace it, or choose another file")
+                               f"replace that image: choose another {flag}, e.g. a .csv file")
+    if markers is not None and _same_file(output, markers):
+        raise EmolensError(f"the output {output} is the markers file {markers}; writing it would destroy the "
+                           f"markers: choose another {flag}")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (through links too), existing or not."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    return a.exists() and b.exists() and os.path.samefile(a, b)
 
 
 def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,

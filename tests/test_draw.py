@@ -74,7 +74,8 @@ def test_a_run_that_fails_at_once_leaves_an_older_video_as_it_was(tmp_path, two_
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"\x00\x01" * 3000)
     with pytest.raises(EmolensError, match="cannot read video"):
-        analyze_inputs([str(broken), str(two_face_video)], tmp_path / "t.csv", video=out, log=lambda _: None)
+        analyze_inputs([str(broken), str(two_face_video)], tmp_path / "t.csv", video=out, log=lambda _: None,
+                       overwrite=True)
     assert out.read_bytes() == b"yesterday's video" and not list(tmp_path.glob(".*partial*"))
 
 
@@ -95,7 +96,7 @@ def test_a_run_that_fails_later_keeps_the_frames_it_drew_like_the_csv(tmp_path, 
 
 @pytest.mark.parametrize(("video", "message"), [
     (lambda d, v: d / "out.gif", "must end in .mp4 or .avi"),
-    (lambda d, v: v, "is an input"),
+    (lambda d, v: v, "is the input"),
 ])
 def test_bad_video_paths_are_refused_before_any_output(tmp_path, two_face_video, video, message):
     before = two_face_video.read_bytes()

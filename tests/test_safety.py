@@ -95,6 +95,34 @@ def test_an_existing_output_is_replaced_only_with_overwrite(media, capsys):
     assert pd.read_csv(media["notes"])["dominant"].tolist() == ["happy"]
 
 
+def test_an_existing_video_is_replaced_only_with_overwrite(media, tmp_path, capsys):
+    """Before: ``--video precious.mp4`` replaced the file without a word."""
+    precious, out = tmp_path / "precious.mp4", tmp_path / "t.csv"
+    shutil.copy(DEMO, precious)
+    assert main(["analyze", str(media["photo"]), "-o", str(out), "--video", str(precious)]) == 1
+    one_error_line(capsys, f"{precious} already exists; pass --overwrite")
+    assert precious.read_bytes() == DEMO.read_bytes() and not out.exists()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "same.mp4", "--video", "same.mp4"], "are the same file"),
+    (["-o", "same.mp4", "--video", "link.mp4", "--overwrite"], "are the same file"),
+    (["-o", "notes.csv", "--markers", "notes.csv", "--overwrite"], "is the markers file"),
+    (["-o", "t.csv", "--markers", "notes.csv", "--video", "notes.csv", "--overwrite"], "is the markers file"),
+])
+def test_outputs_on_one_path_or_on_the_markers_file_are_refused(media, tmp_path, capsys, args, message):
+    """Before: the video replaced the timeline, and ``-o`` destroyed the stimulus log it was reading."""
+    (tmp_path / "notes.csv").write_text("0,intro\n")
+    (tmp_path / "same.mp4").write_bytes(b"yesterday's timeline")
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "same.mp4")
+    files = [tmp_path / "notes.csv", tmp_path / "same.mp4"]
+    before = snapshot(files)
+    paths = [arg if arg.startswith("-") else str(tmp_path / arg) for arg in args]
+    assert main(["analyze", str(media["photo"]), *paths]) == 1
+    one_error_line(capsys, message)
+    assert snapshot(files) == before and not (tmp_path / "t.csv").exists()
+
+
 def test_a_second_run_on_an_output_being_written_is_refused_naming_the_holder(tmp_path):
     """A real second process holds the recording open; our run must not touch it, and say who holds it."""
     out = tmp_path / "session.csv"

@@ -27,9 +27,14 @@ prefixed with ``'``.
 The file is the recording in progress: while a recorder has it open it holds an exclusive
 lock on it (``flock``; the kernel drops it if the process dies), so a second recorder
 asked for the same file is refused with the holder's pid instead of interleaving rows.
-An existing file is replaced only with ``overwrite=True``; a recorder that fails before
-its first row removes the file if it created it, and never removes one it did not create.
-Devices and pipes (``/dev/null``, a FIFO) are written as they are: no lock, no fsync.
+An existing file is replaced only with ``overwrite=True``, and not at once: the new rows go
+to a hidden file beside it (``.NAME.*.partial``, locked too), which replaces it (``os.replace``)
+when the first block of rows is on disk, while the old file's lock is still held; until
+then the old file is as it was, so a run that fails or is interrupted early leaves it
+intact. A recorder that fails before its first row removes the file it made, and only
+while it holds that file's lock and the path still names it: it never removes a file it
+did not create, nor one another recorder put in its place. Devices and pipes (``/dev/null``,
+a FIFO) are written as they are: no lock, no fsync, nothing replaced.
 
 Example::
 
@@ -44,6 +49,7 @@ import csv
 import io
 import os
 import stat
+import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -57,6 +63,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 from emolens.types import Faces, Frame
 
+_OPEN_TRIES = 3  # opens of a path that another recorder keeps replacing, before giving up
 FACE_COLUMNS = ("face_id", "x", "y", "w", "h", "det_score")
 KEYPOINT_COLUMNS = tuple(f"kp{i}_{axis}" for i in range(6) for axis in ("x", "y"))
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -96,7 +103,7 @@ class CsvRecorder:
     Attributes:
         rows: rows written to the file so far (not counting the header); after a failure,
             exactly the rows the file holds.
-        created: whether this recorder created the file.
+        created: whether this recorder created the file (``False`` when it replaces one).
 
     Raises:
         EmolensError: the file cannot be created, exists (without ``overwrite``), or is
@@ -122,15 +129,13 @@ class CsvRecorder:
         self._last_write = self._last_sync = time.monotonic()
         self._good_size = 0
         self._fd: int | None = None
-        self._fd, self.created = _open_output(self.path, overwrite)
-        self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+        self._old_fd: int | None = None  # the file being replaced, held locked until the new one has rows
+        self._own: Path | None = None  # the file this recorder made, removable while it holds no row
+        self.regular = False
         try:
-            if self.regular:
-                self._lock()
-                try:
-                    os.ftruncate(self._fd, 0)
-                except OSError as error:
-                    self._fail(error)
+            self._open_locked(overwrite)
+            if self.regular and not self.created:
+                self._start_replacement()
             self._queue([self.columns], rows=0)
             self._write_pending(sync=True)
         except BaseException:  # Ctrl+C too: no half-made file is left behind
@@ -203,22 +208,64 @@ class CsvRecorder:
         self._pending.append(text.getvalue())
         self._pending_rows += rows
 
+    def _open_locked(self, overwrite: bool) -> None:
+        """Open the output and lock it, making sure the lock is on the file the path names.
+
+        Between the open and the lock another recorder may replace or remove the file (it held
+        the lock then); the file opened is then no longer the output, so it is opened again.
+        """
+        for _ in range(_OPEN_TRIES):
+            self._fd, self.created = _open_output(self.path, overwrite)
+            self._own = self.path if self.created else None
+            self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
+            if not self.regular:
+                return
+            self._lock()
+            if _names(self.path, self._fd):
+                return
+            self._close_fd()
+        raise EmolensError(f"{self.path} keeps being replaced by another process; wait for it to finish "
+                           f"or choose another output file")
+
+    def _start_replacement(self) -> None:
+        """Keep the existing file (locked) and write to a new hidden one beside it instead."""
+        target = Path(os.path.realpath(self.path))  # a symlinked output: the link stays, its target is replaced
+        self._old_fd, self._fd = self._fd, None
+        try:
+            self._fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+        except OSError as error:
+            raise EmolensError(f"cannot write {self.path}: {error.strerror or error}") from None
+        self._own = Path(name)
+        if hasattr(os, "fchmod"):  # the old file's permissions, not mkstemp's owner-only ones
+            os.fchmod(self._fd, stat.S_IMODE(os.fstat(self._old_fd).st_mode))
+        self._lock()
+
+    def _finish_replacement(self) -> None:
+        """Put the new file (synced, holding rows) in place of the old one, then let the old one go."""
+        os.fsync(self._fd)
+        if fcntl is None:  # no lock to keep; Windows cannot replace a file that is open
+            self._close_old()
+        os.replace(self._own, os.path.realpath(self.path))
+        self._own = None
+        self._close_old()
+
     def _lock(self) -> None:
-        """Take the exclusive lock, or refuse naming the process that holds it."""
+        """Take the exclusive lock, or refuse naming the process that holds it (closing the file, removing nothing)."""
         if fcntl is None:
             return
         try:
             fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = lock_holder(self._fd)
-            os.close(self._fd)
-            self._fd = None
+            self._close_fd()
+            self._close_old()
             who = f"another process (pid {holder})" if holder else "another process"
             raise EmolensError(f"{self.path} is being written by {who}; wait for it to finish "
                                f"or choose another output file") from None
 
-    def _write_pending(self, sync: bool) -> None:
-        """Hand the queued rows to the OS (whole blocks; a partial write is cut back on failure)."""
+    def _write_pending(self, sync: bool, final: bool = False) -> None:
+        """Hand the queued rows to the OS (whole blocks; a partial write is cut back on failure); the first
+        block of rows (or the end, ``final``) puts a replacing file in place."""
         data = "".join(self._pending).encode("utf-8")
         try:
             view = memoryview(data)
@@ -226,6 +273,8 @@ class CsvRecorder:
                 view = view[os.write(self._fd, view):]
             if sync and self.regular:
                 os.fsync(self._fd)
+            if self._old_fd is not None and (self._pending_rows or final):
+                self._finish_replacement()
         except OSError as error:
             self._fail(error)
         self.rows += self._pending_rows
@@ -244,26 +293,29 @@ class CsvRecorder:
                 os.ftruncate(self._fd, self._good_size)
             except OSError:
                 pass
-        self._pending.clear()
-        self._pending_rows = 0
-        self._close_fd()
-        if self.rows == 0:
-            self._remove_if_created()
+        replacing = self._old_fd is not None
+        self.discard()
         reason = "disk full" if error.errno == 28 else (error.strerror or str(error))
         kept = f"the {self.rows} row(s) written before are kept" if self.rows else "no row was written"
+        kept += " and the existing file was left as it was" if replacing and not self.rows else ""
         raise EmolensError(f"recording stopped: cannot write {self.path} ({reason}); {kept}") from None
 
     def _close_fd(self) -> None:
         if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
+            _close(self._fd)
             self._fd = None
 
-    def _remove_if_created(self) -> None:
-        if self.created and self.path.is_file():
-            self.path.unlink(missing_ok=True)
+    def _close_old(self) -> None:
+        if self._old_fd is not None:
+            _close(self._old_fd)
+            self._old_fd = None
+
+    def _remove_own(self) -> None:
+        """Remove the file this recorder made, only if it holds the file's lock (a Ctrl+C may land before it
+        was taken) and the path still names that file: never a file another recorder holds or put in its place."""
+        if self._own is not None and self._fd is not None and _try_lock(self._fd) and _names(self._own, self._fd):
+            self._own.unlink(missing_ok=True)
+        self._own = None
 
     @property
     def closed(self) -> bool:
@@ -274,9 +326,10 @@ class CsvRecorder:
         wrote no row (a run that failed or was interrupted before its first frame leaves nothing)."""
         self._pending.clear()
         self._pending_rows = 0
-        self._close_fd()
         if self.rows == 0:
-            self._remove_if_created()
+            self._remove_own()
+        self._close_fd()
+        self._close_old()
 
     def close(self) -> None:
         """Write what is queued, sync and close; pending markers go into a final marker-only row."""
@@ -286,7 +339,7 @@ class CsvRecorder:
             self._queue([self._sparse_row(timestamp=_iso(datetime.now(timezone.utc)),
                                           marker=" | ".join(self._pending_markers))], rows=1)
             self._pending_markers.clear()
-        self._write_pending(sync=True)
+        self._write_pending(sync=True, final=True)
         self._close_fd()
 
     def __enter__(self) -> CsvRecorder:
@@ -310,6 +363,33 @@ def _open_output(path: Path, overwrite: bool) -> tuple[int, bool]:
         return os.open(path, flags), False
     except OSError as error:
         raise EmolensError(f"cannot write {path}: {error.strerror or error}") from None
+
+
+def _names(path: Path, fd: int) -> bool:
+    """Whether ``path`` names the file open on ``fd`` (not one put in its place, nor nothing)."""
+    try:
+        named, held = os.stat(path), os.fstat(fd)
+    except OSError:
+        return False
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
+
+
+def _try_lock(fd: int) -> bool:
+    """Whether this process holds (or now takes) the exclusive lock on ``fd``; True where there are no locks."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _close(fd: int) -> None:
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def lock_holder(fd: int) -> int | None:

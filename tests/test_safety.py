@@ -19,9 +19,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from emolens import record
 from emolens.cli import main
 from emolens.quiet import interrupts_held
 from emolens.record import CsvRecorder
+from emolens.types import Faces, Frame
 from emolens.report.timeline import load_timelines
 
 from .test_cli import assert_one_line_error, emolens
@@ -151,6 +153,66 @@ def test_the_lock_is_held_by_the_recorder_in_this_process_too(tmp_path):
     with CsvRecorder(tmp_path / "t.csv", LABELS):
         with pytest.raises(Exception, match=f"pid {os.getpid()}"):
             CsvRecorder(tmp_path / "t.csv", LABELS)
+
+
+def partial_files(folder: Path) -> list[Path]:
+    return list(folder.glob(".*.partial"))
+
+
+def test_an_overwrite_keeps_the_old_timeline_until_the_new_one_has_rows(media, tmp_path):
+    """Before: the old file was truncated at open, so an end before the first row left it empty."""
+    previous = tmp_path / "prev.csv"
+    assert main(["analyze", str(media["photo"]), "-o", str(previous)]) == 0
+    previous.chmod(0o640)
+    old = previous.read_bytes()
+    recorder = CsvRecorder(previous, LABELS, overwrite=True)
+    assert previous.read_bytes() == old and len(partial_files(tmp_path)) == 1
+    recorder.discard()  # what a Ctrl+C or a failure before the first row does
+    assert previous.read_bytes() == old and not partial_files(tmp_path)
+    with CsvRecorder(previous, LABELS, overwrite=True) as recorder:
+        recorder.append(Frame(index=0, t_s=0.0, image=None, source="new.mp4"), Faces.empty())
+        assert pd.read_csv(previous)["source"].tolist() == ["new.mp4"]  # in place once the first block landed
+    assert not partial_files(tmp_path) and previous.stat().st_mode & 0o777 == 0o640
+
+
+def test_ctrl_c_early_in_an_overwrite_leaves_the_old_timeline(tmp_path):
+    """The issue's run: Ctrl+C as soon as the output is touched; the old timeline or a new one with rows, never empty."""
+    previous = tmp_path / "prev.csv"
+    shutil.copy(PHOTO, tmp_path / "photo.jpg")
+    assert main(["analyze", str(tmp_path / "photo.jpg"), "-o", str(previous)]) == 0
+    old = previous.read_bytes()
+    run = subprocess.Popen([sys.executable, "-m", "emolens", "analyze", *[str(DEMO)] * 20, "-o", str(previous),
+                            "--overwrite"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while (previous.read_bytes() == old and not partial_files(tmp_path) and run.poll() is None
+           and time.monotonic() < deadline):
+        time.sleep(0.001)
+    run.send_signal(signal.SIGINT)
+    stderr = run.communicate(timeout=120)[1]
+    assert run.returncode in (130, -signal.SIGINT), stderr
+    assert previous.read_bytes() == old or len(pd.read_csv(previous)) > 0
+    assert not partial_files(tmp_path)
+
+
+def test_the_loser_of_two_runs_creating_one_file_removes_nothing(tmp_path, monkeypatch):
+    """Before: run A created the file, run B (--overwrite) locked it first, and A's clean-up unlinked
+    B's recording while B wrote on into a deleted file. A delay between create and lock shows it."""
+    out = tmp_path / "t.csv"
+    create, runs = record._open_output, []
+
+    def create_then_let_another_run_in(path, overwrite):
+        opened = create(path, overwrite)
+        runs.append(path)
+        if len(runs) == 1:
+            runs.append(CsvRecorder(path, LABELS, overwrite=True))  # B, between A's create and A's lock
+        return opened
+
+    monkeypatch.setattr(record, "_open_output", create_then_let_another_run_in)
+    with pytest.raises(Exception, match=f"being written by another process \\(pid {os.getpid()}\\)"):
+        CsvRecorder(out, LABELS, overwrite=True)  # A
+    with runs[-1] as recorder:
+        recorder.append(Frame(index=0, t_s=0.0, image=None, source="b.mp4"), Faces.empty())
+    assert pd.read_csv(out)["source"].tolist() == ["b.mp4"] and not partial_files(tmp_path)
 
 
 def run_with_file_size_limit(limit: int, *args) -> subprocess.CompletedProcess:

@@ -149,7 +149,10 @@ class _Extras:
         if self.video is None:
             return
         if keep and self.video.frames:
-            self.video.finish()
+            try:
+                self.video.finish()
+            except EmolensError as error:
+                raise EmolensError(f"{error}; the timeline {summary.output} is complete") from None
             summary.notes.append(f"wrote {self.video.frames} annotated frames to {self.video.path}")
         else:
             self.video.discard()

@@ -23,6 +23,7 @@ import numpy as np
 
 from emolens.errors import EmolensError
 from emolens.palette import emotion_hex, face_hex
+from emolens.quiet import captured_native_stderr
 from emolens.types import Faces
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -135,9 +136,10 @@ _CODECS = {".mp4": "mp4v", ".avi": "MJPG"}
 class AnnotatedVideo:
     """Frames with their faces drawn, written to a video file that appears only when complete.
 
-    Frames go to a hidden temporary file beside ``path``; ``finish()`` renames it into place
-    (replacing an older file only then), ``discard()`` removes it, so a failed run never leaves
-    a half-written video nor destroys an existing one. The first frame sets the size; a later
+    Frames go to a hidden temporary file beside ``path``; ``finish()`` checks that it reads back
+    whole and renames it into place (replacing an older file only then), ``discard()`` removes
+    it, so a failed run (a full disk included) never leaves a half-written video nor destroys
+    an existing one. The first frame sets the size; a later
     frame of another size (another input) is scaled into it with black borders.
 
     Args:
@@ -173,11 +175,21 @@ class AnnotatedVideo:
         self.frames += 1
 
     def finish(self) -> None:
-        """Close the video and put it in place."""
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-            os.replace(self._partial, self.path)
+        """Close the video, check that it reads back whole, and put it in place.
+
+        Raises:
+            EmolensError: the file does not read back with every frame (OpenCV's writer reports no
+                failed write, so a full disk shows only here); it is removed, an older video kept.
+        """
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if not _reads_back(self._partial, self.frames):
+            self._partial.unlink(missing_ok=True)
+            raise EmolensError(f"cannot write the annotated video {self.path}: the file written does not read back "
+                               f"whole (disk full?); it was removed and {self.path} left as it was")
+        os.replace(self._partial, self.path)
 
     def discard(self) -> None:
         """Close and remove the partial video."""
@@ -185,6 +197,21 @@ class AnnotatedVideo:
             self._writer.release()
             self._writer = None
         self._partial.unlink(missing_ok=True)
+
+
+def _reads_back(path: Path, frames: int) -> bool:
+    """Whether a video file opens, holds ``frames`` frames by its index, and decodes its first and last."""
+    with captured_native_stderr():  # FFmpeg's own "moov atom not found"
+        capture = cv2.VideoCapture(str(path))
+        try:
+            if not capture.isOpened() or int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) != frames:
+                return False
+            if not capture.read()[0]:
+                return False
+            capture.set(cv2.CAP_PROP_POS_FRAMES, frames - 1)
+            return capture.read()[0]
+        finally:
+            capture.release()
 
 
 def _fit(image: np.ndarray, size_wh: tuple[int, int]) -> np.ndarray:

@@ -241,6 +241,17 @@ def test_a_full_disk_mid_run_reports_the_rows_on_disk(tmp_path):
     assert claimed == len(pd.read_csv(out)) > 0
 
 
+def test_a_full_disk_while_writing_the_video_keeps_the_older_video(tmp_path):
+    """Before: exit 0 and "wrote 120 annotated frames", the older video replaced by one with no index."""
+    out, video = tmp_path / "t.csv", tmp_path / "precious.mp4"
+    shutil.copy(DEMO, video)
+    result = run_with_file_size_limit(200_000, "analyze", DEMO, "-o", out, "--video", video, "--overwrite")
+    assert_one_line_error(result, f"cannot write the annotated video {video}: the file written does not read back")
+    assert "moov atom" not in result.stderr
+    assert video.read_bytes() == DEMO.read_bytes() and not partial_files(tmp_path)
+    assert len(pd.read_csv(out)) == 240  # the timeline fits and is complete
+
+
 @pytest.mark.parametrize("output", ["/dev/null", "fifo"])
 def test_devices_and_pipes_are_outputs_too(tmp_path, output):
     if output == "fifo":

@@ -34,12 +34,18 @@ class AnalyzeSummary:
     face_rows: int = 0
     rows: int = 0
     skipped_images: int = 0
+    truncated: int = 0  # inputs that ended well before their announced frame count
     seconds: float = 0.0
     dominant: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     behaviour: FaceBehaviourTotals | None = None
     vanished: int = 0  # face-frames where a tracked face went unseen and came back with its ID
     notes: list[str] = field(default_factory=list)  # what else was written (markers, video)
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether part of an input could not be read: a video that ended early, images skipped."""
+        return bool(self.truncated or self.skipped_images)
 
     def format(self) -> str:
         fps = self.frames / self.seconds if self.seconds else 0.0
@@ -223,6 +229,7 @@ def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorde
     summary.frames += frames
     summary.skipped_images += source.skipped
     if expected and frames < 0.9 * expected and not source.independent:
+        summary.truncated += 1
         summary.warnings.append(f"{source.name} ended after {frames} of about {expected} frames "
                                 f"(truncated or damaged file?)")
 

@@ -13,7 +13,8 @@
     emolens sweep pack|run|unpack ...                          several recipes at once on a GPU machine
 
 Each subcommand parses its options, calls one library function and prints. A user mistake
-(``EmolensError``) becomes one line on stderr and exit status 1. ``--verbose`` shows the
+(``EmolensError``) becomes one line on stderr and exit status 1; ``analyze`` exits with 3
+(``EXIT_INCOMPLETE``) when it finished but part of an input could not be read. ``--verbose`` shows the
 ``emolens`` logger's details (why CUDA did not load, say) on stderr.
 """
 
@@ -40,6 +41,8 @@ if TYPE_CHECKING:
 
 # Commands that own their options and need the "train" extra: their modules' main(argv).
 TRAINING_COMMANDS = {"train": "emolens.training.train", "sweep": "emolens.training.sweep"}
+# analyze's exit status when it finished but part of an input could not be read (a truncated video, a skipped image)
+EXIT_INCOMPLETE = 3
 # At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face.
 MAX_TILES = 8
 _SQUARES = {"auto": None, "always": True, "never": False}
@@ -119,7 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="details on stderr (e.g. why CUDA did not load)")
 
-    analyze = commands.add_parser("analyze", help="videos, images or folders -> CSV timeline", parents=[verbose])
+    analyze = commands.add_parser("analyze", help="videos, images or folders -> CSV timeline", parents=[verbose],
+                                  epilog=f"exit status: 0 done; 1 an error (one line on stderr); {EXIT_INCOMPLETE} done, "
+                                  "but part of an input could not be read (a truncated video, skipped images); "
+                                  "130 interrupted")
     analyze.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image, image folder or camera index")
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")
     analyze.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
@@ -325,7 +331,7 @@ def _analyze(args: argparse.Namespace) -> int:
                                  markers=Path(args.markers) if args.markers else None,
                                  overwrite=args.overwrite)
     _log(summary.format())
-    return 0
+    return EXIT_INCOMPLETE if summary.incomplete else 0
 
 
 def _batch(args: argparse.Namespace) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from importlib import resources
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,3 +98,23 @@ def test_a_normal_run_prints_only_our_lines(tmp_path, args):
     assert result.returncode == 0, result.stderr
     ours = ("emolens: ", "wrote ", "frames ", "dominant emotion: ")
     assert [line for line in result.stderr.splitlines() if not line.startswith(ours)] == []
+
+
+def test_a_truncated_recording_exits_3_so_that_scripts_can_tell(tmp_path):
+    """Before: exit 0, with only a warning line to tell a timeline of half the recording from a whole one."""
+    whole, cut = tmp_path / "whole.avi", tmp_path / "cut.avi"
+    capture = cv2.VideoCapture(str(DEMO))
+    writer = cv2.VideoWriter(str(whole), cv2.VideoWriter_fourcc(*"MJPG"), capture.get(cv2.CAP_PROP_FPS), (640, 360))
+    ok, image = capture.read()
+    while ok:
+        writer.write(cv2.resize(image, (640, 360)))
+        ok, image = capture.read()
+    writer.release()
+    data = whole.read_bytes()
+    cut.write_bytes(data[:len(data) // 2])  # a recording cut off: its header still announces every frame
+    result = emolens("analyze", whole, "-o", tmp_path / "whole.csv")
+    assert result.returncode == 0, result.stderr
+    result = emolens("analyze", cut, "-o", tmp_path / "cut.csv")
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    assert f"warning: {cut} ended after" in result.stderr
+    assert 0 < len(pd.read_csv(tmp_path / "cut.csv")) < len(pd.read_csv(tmp_path / "whole.csv"))

@@ -18,7 +18,7 @@ from pathlib import Path
 from emolens.behaviour_track import FaceBehaviourTotals
 from emolens.draw import AnnotatedVideo
 from emolens.errors import EmolensError
-from emolens.images import IMAGE_SUFFIXES
+from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from emolens.markers import MarkerFeed, read_markers
 from emolens.pipeline import Analyzer, AnalyzerOptions
 from emolens.record import CsvRecorder
@@ -61,7 +61,8 @@ class AnalyzeSummary:
             lines.append(f"faces likely missed: {self.vanished} face-frame(s) where a tracked face went unseen for "
                          f"under a second and came back (see the README on --detector and --tiles)")
         if self.skipped_images:
-            lines.insert(0, f"skipped {self.skipped_images} unreadable image(s)")
+            lines.insert(0, f"skipped {self.skipped_images} unreadable image(s): not images, corrupt, or over "
+                            f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
         return "\n".join(lines)
 
 

@@ -5,12 +5,16 @@ applies the EXIF orientation, so a phone photo taken upright but stored rotated 
 camera writes ``Orientation`` = 6 instead of turning the pixels) comes out upright, as every
 photo viewer shows it. OpenCV's ``IMREAD_UNCHANGED`` (needed to keep 16-bit and alpha)
 ignores that tag; Pillow reads it from the file's header without decoding the pixels.
+The header also gives the image's size, so an image of more than ``MAX_IMAGE_PIXELS`` (a
+decompression bomb: a 1 MB PNG can declare 20000x20000 pixels, 1.2 GB once decoded to BGR)
+is refused before any pixel is decoded.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import warnings
 from pathlib import Path
 
 import cv2
@@ -25,10 +29,13 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".t
 
 
 _EXIF_ORIENTATION = 0x0112
+# Pillow's own decompression-bomb limit (2 x Image.MAX_IMAGE_PIXELS): above it Image.open refuses the file.
+MAX_IMAGE_PIXELS = 178_956_970
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray | None:
-    """Pixels of an image file (any depth/channels), turned upright by its EXIF orientation; ``None`` if unreadable.
+    """Pixels of an image file (any depth/channels), turned upright by its EXIF orientation; ``None`` if unreadable
+    or larger than ``MAX_IMAGE_PIXELS`` (told by its header, before decoding).
 
     A damaged file gives ``None`` without a word on the terminal (libpng prints its errors
     to stderr itself; they are caught).
@@ -37,13 +44,34 @@ def read_image(path: str | os.PathLike) -> np.ndarray | None:
         buffer = np.fromfile(path, np.uint8)
     except OSError:
         return None
-    if not buffer.size:
+    if not buffer.size or too_many_pixels(buffer):
         return None
     with captured_native_stderr():
-        image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        try:
+            image = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)
+        except cv2.error:  # OpenCV's own size limit, for a header Pillow could not read
+            return None
     if image is None:
         return None
     return apply_orientation(image, exif_orientation(buffer.tobytes()))
+
+
+def too_many_pixels(data, limit: int = MAX_IMAGE_PIXELS) -> bool:
+    """Whether an encoded image's header declares more than ``limit`` pixels; its pixels are not decoded.
+
+    ``data`` is the file's bytes (any bytes-like object). An image whose header Pillow cannot read
+    is not judged here (``False``): OpenCV, which decodes it, has a limit of its own.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as header:
+                width, height = header.size
+    except Image.DecompressionBombError:  # over Pillow's own limit
+        return True
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        return False
+    return width * height > limit
 
 
 def exif_orientation(data: bytes) -> int:
@@ -134,7 +162,8 @@ def as_bgr8(image=None, rgb: np.ndarray | None = None) -> np.ndarray:
             raise EmolensError(f"image not found: {path}")
         pixels = read_image(path)
         if pixels is None:
-            raise EmolensError(f"cannot read image {path}: not an image, corrupt, or a format OpenCV lacks")
+            raise EmolensError(f"cannot read image {path}: not an image, corrupt, a format OpenCV lacks, or over "
+                               f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
         return np.ascontiguousarray(to_bgr8(pixels))
     if hasattr(image, "convert") and hasattr(image, "mode"):  # a PIL image, without importing PIL
         return cv2.cvtColor(np.asarray(image.convert("RGB")), cv2.COLOR_RGB2BGR)

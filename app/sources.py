@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 
 from emolens.errors import EmolensError
-from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8
+from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, read_image, to_bgr8
 from emolens.quiet import captured_native_stderr
 from emolens.types import Frame
 
@@ -182,7 +182,8 @@ class VideoSource(FrameSource):
 
 
 class FolderSource(FrameSource):
-    """One image, or every image of a folder in name order; unreadable ones are skipped and counted.
+    """One image, or every image of a folder in name order; unreadable ones (larger than ``MAX_IMAGE_PIXELS``
+    too) are skipped and counted.
 
     Each image is its own scene (``independent``): ``index`` is its position in the folder and
     ``t_s`` the same number in seconds (a slideshow of one image per second).
@@ -199,7 +200,8 @@ class FolderSource(FrameSource):
             self.frame_count = len(files)
         else:
             if read_image(path) is None:
-                raise EmolensError(f"cannot read image {path}: not an image or corrupt")
+                raise EmolensError(f"cannot read image {path}: not an image, corrupt, or over "
+                                   f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
             self._files = [(0, path)]
             self.frame_count = 1
         self.every = every

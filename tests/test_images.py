@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
+
 import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image, ImageOps
 
+from emolens.cli import main
 from emolens.evaluate import evaluate_folder
 from emolens.images import apply_orientation, exif_orientation, read_image
 
@@ -82,4 +86,42 @@ def test_damaged_images_give_no_native_noise(tmp_path, astronaut):
     assert all(not line.startswith("libpng") for line in result.stderr.splitlines()), result.stderr
     result = emolens("analyze", folder / "cut.png", "-o", tmp_path / "u.csv")
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
-        f"emolens: error: cannot read image {folder / 'cut.png'}: not an image or corrupt"]
+        f"emolens: error: cannot read image {folder / 'cut.png'}: not an image, corrupt, or over 179 megapixels"]
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def black_png(width: int, height: int) -> bytes:
+    """A real gray PNG of ``width`` x ``height`` black pixels, compressed row by row (20000x20000: about 400 kB)."""
+    compressor, row = zlib.compressobj(9), bytes(width + 1)  # filter byte 0, then the row
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", header) + png_chunk(b"IDAT", pixels) + png_chunk(b"IEND", b"")
+
+
+def declaring(png: bytes, width: int, height: int) -> bytes:
+    """``png`` with its header declaring another size (the CRC made right, so readers believe it)."""
+    header = struct.pack(">II", width, height) + png[24:29]
+    return png[:8] + png_chunk(b"IHDR", header) + png[33:]
+
+
+def test_image_bombs_are_skipped_before_decoding(tmp_path, astronaut, capsys):
+    """Before: the 20000x20000 PNG decoded to gigabytes then a traceback; the 60000x60000 one an OpenCV traceback."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(astronaut[:, :, ::-1]).save(folder / "a.png")
+    (folder / "b.png").write_bytes(black_png(20_000, 20_000))
+    (folder / "c.png").write_bytes(declaring((folder / "a.png").read_bytes(), 60_000, 60_000))
+    bomb = (folder / "b.png").read_bytes()
+    assert len(bomb) < 2_000_000 and struct.unpack(">II", bomb[16:24]) == (20_000, 20_000)
+    result = emolens("analyze", folder, "-o", tmp_path / "t.csv")
+    assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
+    assert "skipped 2 unreadable image(s): not images, corrupt, or over 179 megapixels" in result.stderr
+    assert pd.read_csv(tmp_path / "t.csv")["source"].tolist() == [str(folder / "a.png")]
+    for bomb in ("b.png", "c.png"):
+        assert main(["analyze", str(folder / bomb), "-o", str(tmp_path / f"{bomb}.csv")]) == 1
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"emolens: error: cannot read image {folder / bomb}: not an image, corrupt, or over 179 megapixels"]
+        assert not (tmp_path / f"{bomb}.csv").exists()

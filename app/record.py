@@ -77,13 +77,22 @@ def timeline_columns(labels: tuple[str, ...], keypoints: bool = False, behaviour
     return columns + behaviour_columns(landmarks) if behaviour else columns
 
 
+def writable(text: str) -> str:
+    """``text`` as UTF-8 can hold it: the bytes of a file name that are not UTF-8 (Python keeps them as
+    surrogates, e.g. ``bad\xff.jpg``) become the text ``\xff``, as Python shows them."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte of a name
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def safe_text(text: str) -> str:
-    """User text made inert for spreadsheets (no formulas), on one line."""
-    text = " ".join(str(text).split())
+    """User text made inert for spreadsheets (no formulas), on one line, writable as UTF-8 (``writable``)."""
+    text = " ".join(writable(str(text)).split())
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 

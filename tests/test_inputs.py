@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from importlib import resources
 
@@ -19,6 +20,7 @@ from emolens.report.timeline import load_timelines
 from .test_cli import assert_one_line_error, emolens
 
 DEMO = resources.files("emolens.assets") / "demo.mp4"
+PHOTO = resources.files("emolens.assets") / "astronaut.jpg"
 
 
 @pytest.mark.parametrize("tiles", [2, 3, 8])
@@ -118,3 +120,26 @@ def test_a_truncated_recording_exits_3_so_that_scripts_can_tell(tmp_path):
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
     assert f"warning: {cut} ended after" in result.stderr
     assert 0 < len(pd.read_csv(tmp_path / "cut.csv")) < len(pd.read_csv(tmp_path / "whole.csv"))
+
+
+def named(folder, name: bytes):
+    """A path whose file name is raw bytes (not UTF-8), as Python spells it (surrogates)."""
+    return type(folder)(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+
+
+def test_file_names_that_are_not_utf8_are_written_as_python_shows_them(tmp_path):
+    """Before: UnicodeEncodeError (twice) stopped the folder run, and the report of such a file failed."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(PHOTO, named(folder, b"bad\xff\xfename.jpg"))
+    shutil.copy(PHOTO, folder / "good.jpg")
+    out = named(tmp_path, b"ses\xffsion.csv")
+    result = emolens("analyze", folder, "-o", out)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert pd.read_csv(out)["source"].tolist() == [f"{folder}/bad\\xff\\xfename.jpg", f"{folder}/good.jpg"]
+    cut = named(tmp_path, b"cu\xfet.csv")
+    cut.write_bytes(out.read_bytes()[:-5])  # a last line cut off: the warning names the file too
+    report = build_report([out, cut], tmp_path / "report")
+    page = report.html.read_text(encoding="utf-8")
+    assert "ses\\xffsion" in page and "cu\\xfet.csv: the last line was cut off" in page
+    assert "ses\\xffsion" in pd.read_csv(report.segments_csv)["session"].iloc[0]

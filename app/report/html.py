@@ -19,6 +19,7 @@ import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pandas.io.formats.style import Styler
 
+from emolens.record import writable
 from emolens.report.charts import clock
 from emolens.report.compare import COMPARED
 from emolens.report.behaviour import behaviour_facts, behaviour_table_html
@@ -60,7 +61,7 @@ def write_page(path: Path, sessions: list[SessionView], comparison: ComparisonVi
         comparison=comparison and {"chart": _data_uri(comparison.chart), "align": comparison.align_text,
                                    "table": _comparison_table(comparison.table)},
         files=[file.name for file in files])
-    path.write_text(page, encoding="utf-8")
+    path.write_text(writable(page), encoding="utf-8")  # file names that are not UTF-8, in the warnings
     return path
 
 

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from emolens.errors import EmolensError
-from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, timeline_columns
+from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, timeline_columns, writable
 from emolens.report.behaviour import BEHAVIOUR_COLUMNS
 
 REQUIRED_COLUMNS = tuple(timeline_columns(()))
@@ -224,7 +224,7 @@ def _session(path: Path, rows: pd.DataFrame, labels: tuple[str, ...], several: b
     faces = rows.loc[rows["face_id"].notna(), kept]
     faces = faces.astype({"frame": "int64", "face_id": "int64", "dominant": pd.CategoricalDtype(labels)})
     source = display_text(rows["source"].dropna().head(1))
-    name = f"{path.stem} · {Path(source.iloc[0]).name}" if several and len(source) else path.stem
+    name = writable(f"{path.stem} · {Path(source.iloc[0]).name}" if several and len(source) else path.stem)
     return Timeline(name=name, labels=labels, faces=faces.reset_index(drop=True), frames=frames,
                     markers=markers.sort_values("time_s", kind="stable").reset_index(drop=True),
                     end_s=max(last_s, float(markers["time_s"].max()) if len(markers) else last_s))

@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("sessions", nargs="+", metavar="SESSION.csv")
     report.add_argument("-o", "--output", required=True, help="folder for the report")
     report.add_argument("--align", help="marker to align several sessions on (default: their starts)")
+    report.add_argument("--overwrite", action="store_true", help="replace the files of an earlier report in the folder")
     report.set_defaults(handler=_report)
 
     # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
@@ -421,7 +422,8 @@ def _bench(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from emolens.report import build_report
 
-    result = build_report([Path(p) for p in args.sessions], Path(args.output), align_marker=args.align)
+    result = build_report([Path(p) for p in args.sessions], Path(args.output), align_marker=args.align,
+                          overwrite=args.overwrite)
     for warning in result.warnings:
         _log(f"warning: {warning}")
     _log(f"report: {result.html}")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emolens.cli import main
 from emolens.errors import EmolensError
 from emolens.labels import FER2013_LABELS as LABELS
 from emolens.record import CsvRecorder, timeline_columns
@@ -410,6 +411,38 @@ def test_benchmark_writes_its_figures(tmp_path):
     results = tmp_path / "bench" / "report.md"
     assert bench_main([str(results), "--minutes", "0.1", "--repeat", "1"]) == 0
     assert re.search(r"\| [\d.]+ s \| [\d.]+ s \| \d+ MiB \| met \|", results.read_text())
+
+
+# --- never a user's file ---------------------------------------------------------------------------------------------
+
+def error_lines(capsys) -> list[str]:
+    return capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize("name", ["segments.csv", "moments.csv", "report.html"])
+def test_a_report_never_replaces_its_input(tmp_path, capsys, name):
+    """Before: ``report segments.csv -o .`` replaced the timeline with the segment table."""
+    csv = record_session(tmp_path / name, random_frames(20), {5: "logo"})
+    before = csv.read_bytes()
+    for overwrite in ([], ["--overwrite"]):
+        assert main(["report", str(csv), "-o", str(tmp_path), *overwrite]) == 1
+        assert error_lines(capsys) == [f"emolens: error: the report's {name} in {tmp_path} would replace the input "
+                                       f"{csv}: choose another -o"]
+    assert csv.read_bytes() == before and sorted(tmp_path.iterdir()) == [csv]
+
+
+def test_an_earlier_report_is_replaced_only_with_overwrite(tmp_path, capsys):
+    """Before: an existing report.html (or chart, or table) was replaced without a word, unlike ``analyze``."""
+    csv = record_session(tmp_path / "session.csv", random_frames(20), {5: "logo"})
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "session_group.png").write_bytes(b"my chart")
+    assert main(["report", str(csv), "-o", str(out)]) == 1
+    assert error_lines(capsys) == [f"emolens: error: {out} already holds a report (session_group.png); pass "
+                                   f"--overwrite to replace it, or choose another -o"]
+    assert [file.name for file in out.iterdir()] == ["session_group.png"]
+    assert main(["report", str(csv), "-o", str(out), "--overwrite"]) == 0
+    assert (out / "session_group.png").read_bytes().startswith(b"\x89PNG") and (out / "report.html").is_file()
 
 
 # --- end to end on real faces ---------------------------------------------------------------------------------------

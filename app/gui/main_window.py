@@ -425,7 +425,9 @@ class MainWindow(QMainWindow):
         from emolens.report import build_report
 
         try:
-            self.report_ready.emit(build_report([csv_path], csv_path.with_name(f"{csv_path.stem}_report")).html)
+            # the window's own report folder: built again each time the report is asked for
+            report = build_report([csv_path], csv_path.with_name(f"{csv_path.stem}_report"), overwrite=True)
+            self.report_ready.emit(report.html)
         except Exception as error:  # noqa: BLE001 -- whatever fails, the window says it in one line
             self.report_ready.emit(error_line(error))
 

@@ -9,6 +9,9 @@ report") call it and show ``ReportResult.warnings``. It writes into ``out_dir``:
     comparison.csv      with several sessions: each segment's group numbers, sessions across
     <session>_group.png, <session>_face<N>.png, comparison.png     the charts
 
+Before anything is written, every one of these files is checked: none may be an input
+timeline, and none may exist unless ``overwrite``.
+
 Example::
 
     result = build_report([Path("session.csv")], Path("report"), align_marker="ad starts")
@@ -17,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -55,27 +59,31 @@ class ReportResult:
     warnings: list[str]
 
 
-def build_report(csv_paths: list[Path], out_dir: Path, align_marker: str | None = None) -> ReportResult:
+def build_report(csv_paths: list[Path], out_dir: Path, align_marker: str | None = None,
+                 overwrite: bool = False) -> ReportResult:
     """Read the timelines, write the tables, charts and page into ``out_dir`` (created).
 
     Each source of each file is a session. With several sessions they are also compared,
     aligned on the first occurrence of ``align_marker`` (default: their first frames).
+    Files of an earlier report in ``out_dir`` are replaced only with ``overwrite``; an input
+    timeline never is.
 
     Raises:
         EmolensError: an input is not a usable timeline, ``align_marker`` is missing from a
-            session, or ``out_dir`` cannot be written; the message is one line.
+            session, a file to write is an input or exists (without ``overwrite``), or
+            ``out_dir`` cannot be written; the message is one line.
     """
     if not csv_paths:
         raise EmolensError("no timeline given: name at least one CSV written by emolens analyze or the GUI")
     try:
-        return _build(csv_paths, Path(out_dir), align_marker)
+        return _build(csv_paths, Path(out_dir), align_marker, overwrite)
     except EmolensError:
         raise
     except Exception as error:  # noqa: BLE001 -- a library's error (pandas, matplotlib) is still one line
         raise EmolensError(f"cannot build the report: {error_line(error)}") from error
 
 
-def _build(csv_paths: list[Path], out_dir: Path, align_marker: str | None) -> ReportResult:
+def _build(csv_paths: list[Path], out_dir: Path, align_marker: str | None, overwrite: bool) -> ReportResult:
     timelines, warnings = [], []
     for path in csv_paths:
         loaded, notes = load_timelines(Path(path))
@@ -86,6 +94,7 @@ def _build(csv_paths: list[Path], out_dir: Path, align_marker: str | None) -> Re
     if len({timeline.labels for timeline in timelines}) > 1:
         raise EmolensError("the sessions were recorded with different emotion labels; report them one at a time")
     offsets = alignment(timelines, align_marker)
+    _check_outputs(_files_to_write(timelines, out_dir), csv_paths, overwrite)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         return _write(timelines, offsets, align_marker, out_dir, warnings)
@@ -119,12 +128,12 @@ def _session_view(timeline: Timeline, curve: pd.DataFrame, out_dir: Path, stem: 
     """Tables and charts of one session (``curve``: its group mean); the charts are written as PNG files."""
     start_s, end_s, labels = timeline.start_s, timeline.end_s, timeline.labels
     faces = timeline.faces["face_id"].nunique()
+    group_path, face_paths = _chart_paths(timeline, out_dir, stem)
     group_chart = emotion_chart(curve, labels, timeline.markers,
                                 f"{timeline.name}: group mean of {faces} face{'s' if faces != 1 else ''}",
-                                out_dir / f"{stem}_group.png", start_s, end_s)
-    face_charts = {int(face): emotion_chart(rows, labels, timeline.markers, f"face {face}",
-                                            out_dir / f"{stem}_face{face}.png", start_s, end_s,
-                                            size_in=(6, 2.4), legend=False)
+                                group_path, start_s, end_s)
+    face_charts = {int(face): emotion_chart(rows, labels, timeline.markers, f"face {face}", face_paths[int(face)],
+                                            start_s, end_s, size_in=(6, 2.4), legend=False)
                    for face, rows in timeline.faces.groupby("face_id")}
     return SessionView(timeline, segment_table(timeline), strongest_moments(timeline), group_chart, face_charts)
 
@@ -137,6 +146,37 @@ def _comparison_view(timelines: list[Timeline], curves: list[pd.DataFrame], offs
     labels = timelines[0].labels
     chart = comparison_chart(aligned, [*labels, "valence"], align_text, out_dir / "comparison.png")
     return ComparisonView(comparison_table(segments, labels), chart, align_text)
+
+
+def _chart_paths(timeline: Timeline, out_dir: Path, stem: str) -> tuple[Path, dict[int, Path]]:
+    """Where a session's group chart and each face's chart go."""
+    return out_dir / f"{stem}_group.png", {int(face): out_dir / f"{stem}_face{face}.png"
+                                           for face in timeline.faces["face_id"].unique()}
+
+
+def _files_to_write(timelines: list[Timeline], out_dir: Path) -> list[Path]:
+    """Every file the report will write into ``out_dir``."""
+    files = [out_dir / name for name in ("report.html", "segments.csv", "moments.csv")]
+    if len(timelines) > 1:
+        files += [out_dir / "comparison.csv", out_dir / "comparison.png"]
+    for timeline, stem in zip(timelines, _file_stems(timelines)):
+        group, faces = _chart_paths(timeline, out_dir, stem)
+        files += [group, *faces.values()]
+    return files
+
+
+def _check_outputs(files: list[Path], csv_paths: list[Path], overwrite: bool) -> None:
+    """Refuse to write over an input timeline, or over an existing file without ``overwrite``."""
+    existing = [file for file in files if file.exists()]
+    for file in existing:
+        for csv_path in csv_paths:
+            if os.path.samefile(file, csv_path):
+                raise EmolensError(f"the report's {file.name} in {file.parent} would replace the input {csv_path}: "
+                                   f"choose another -o")
+    if existing and not overwrite:
+        names = ", ".join(file.name for file in existing[:3]) + (", ..." if len(existing) > 3 else "")
+        raise EmolensError(f"{existing[0].parent} already holds a report ({names}); pass --overwrite to replace "
+                           f"it, or choose another -o")
 
 
 def _file_stems(timelines: list[Timeline]) -> list[str]:

@@ -351,6 +351,22 @@ def test_bad_input_raises_one_clear_line(tmp_path, make_text, message):
     assert "\n" not in str(raised.value) and str(path) in str(raised.value)
 
 
+@pytest.mark.filterwarnings("error")  # numpy's "overflow encountered in cast" on the terminal too
+@pytest.mark.parametrize(("label", "value"), [("happy", "1e308"), ("sad", "-5"), ("fear", "1.5"), ("angry", "inf")])
+def test_a_probability_outside_0_1_is_refused_naming_its_line(tmp_path, label, value):
+    """Before: ``happy`` = 1e308 and ``sad`` = -5 were drawn and averaged into the tables."""
+    lines = good_lines(tmp_path)
+    face_row = next(number for number, line in enumerate(lines) if number and line.split(",")[4])
+    fields = lines[face_row].split(",")
+    fields[lines[0].split(",").index(label)] = value
+    path = tmp_path / "edited.csv"
+    path.write_text("\n".join([*lines[:face_row], ",".join(fields), *lines[face_row + 1:]]) + "\n")
+    with pytest.raises(EmolensError) as raised:
+        build_report([path], tmp_path / "out")
+    assert str(raised.value) == f"{path}, line {face_row + 1}: a probability outside 0-1"
+    assert not (tmp_path / "out").exists()
+
+
 def oversized_chart(curve, labels, markers, title, path, *args, **kwargs) -> Path:
     """A chart matplotlib refuses to write (a real ValueError: a file format it does not know)."""
     from matplotlib.figure import Figure

@@ -8,8 +8,8 @@ whose time keeps going back (two steps back in a row: a file sorted backwards) a
 A marker-only row after the last frame belongs to the last session.
 
 Bad input raises ``EmolensError`` with one line: an empty file, a file that is not a
-timeline, a missing column, a value that is not a number, or an incomplete row inside the
-file. A last line cut off by a crash (no final newline) is left out with a warning.
+timeline, a missing column, a value that is not a number, a probability outside 0-1, or an
+incomplete row inside the file. A last line cut off by a crash (no final newline) is left out with a warning.
 
 Example::
 
@@ -176,8 +176,9 @@ def _read_rows(path: Path, source: Path | io.BytesIO, labels: tuple[str, ...]) -
         source.seek(0)
     try:
         behaviour = {column: "float32" for column in BEHAVIOUR_COLUMNS}
-        rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes | behaviour),
-                           keep_default_na=False, na_values=[""])
+        with np.errstate(over="ignore"):  # a number too large for float32 becomes inf, refused by _check_rows
+            rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes | behaviour),
+                               keep_default_na=False, na_values=[""])
         return rows[list(dtypes) + [column for column in behaviour if column in rows.columns]]
     except (ValueError, pd.errors.ParserError) as error:
         reason = str(error).strip().splitlines()[-1]
@@ -196,6 +197,7 @@ def _check_rows(path: Path, rows: pd.DataFrame, labels: tuple[str, ...]) -> None
         "frame is empty": timed & rows["frame"].isna(),
         "a face without all its probabilities (cut off?)": face & rows[list(labels)].isna().any(axis=1),
         "probabilities without a face_id": ~face & rows[list(labels)].notna().any(axis=1),
+        "a probability outside 0-1": face & ~rows[list(labels)].apply(lambda p: p.between(0, 1)).all(axis=1),
         "dominant is not one of the emotion columns": face & ~rows["dominant"].isin(labels),
     }
     for problem, bad in problems.items():

@@ -123,8 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                          help="details on stderr (e.g. why CUDA did not load)")
 
     analyze = commands.add_parser("analyze", help="videos, images or folders -> CSV timeline", parents=[verbose],
-                                  epilog=f"exit status: 0 done; 1 an error (one line on stderr); {EXIT_INCOMPLETE} done, "
-                                  "but part of an input could not be read (a truncated video, skipped images); "
+                                  epilog=f"exit status: 0 done; 1 an error (one line on stderr); {EXIT_INCOMPLETE} "
+                                  "done, but part of an input could not be read (a truncated video, skipped images); "
                                   "130 interrupted")
     analyze.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image, image folder or camera index")
     analyze.add_argument("-o", "--output", required=True, help="CSV timeline to write")

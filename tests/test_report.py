@@ -442,8 +442,8 @@ def test_a_report_never_replaces_its_input(tmp_path, capsys, name):
     before = csv.read_bytes()
     for overwrite in ([], ["--overwrite"]):
         assert main(["report", str(csv), "-o", str(tmp_path), *overwrite]) == 1
-        assert error_lines(capsys) == [f"emolens: error: the report's {name} in {tmp_path} would replace the input "
-                                       f"{csv}: choose another -o"]
+        assert error_lines(capsys) == [(f"emolens: error: the report's {name} in {tmp_path} would replace the "
+                                        f"input {csv}: choose another -o")]
     assert csv.read_bytes() == before and sorted(tmp_path.iterdir()) == [csv]
 
 
@@ -454,8 +454,8 @@ def test_an_earlier_report_is_replaced_only_with_overwrite(tmp_path, capsys):
     out.mkdir()
     (out / "session_group.png").write_bytes(b"my chart")
     assert main(["report", str(csv), "-o", str(out)]) == 1
-    assert error_lines(capsys) == [f"emolens: error: {out} already holds a report (session_group.png); pass "
-                                   f"--overwrite to replace it, or choose another -o"]
+    assert error_lines(capsys) == [(f"emolens: error: {out} already holds a report (session_group.png); pass "
+                                    f"--overwrite to replace it, or choose another -o")]
     assert [file.name for file in out.iterdir()] == ["session_group.png"]
     assert main(["report", str(csv), "-o", str(out), "--overwrite"]) == 0
     assert (out / "session_group.png").read_bytes().startswith(b"\x89PNG") and (out / "report.html").is_file()

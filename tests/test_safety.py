@@ -23,8 +23,8 @@ from emolens import record
 from emolens.cli import main
 from emolens.quiet import interrupts_held
 from emolens.record import CsvRecorder
-from emolens.types import Faces, Frame
 from emolens.report.timeline import load_timelines
+from emolens.types import Faces, Frame
 
 from .test_cli import assert_one_line_error, emolens
 
@@ -176,7 +176,7 @@ def test_an_overwrite_keeps_the_old_timeline_until_the_new_one_has_rows(media, t
 
 
 def test_ctrl_c_early_in_an_overwrite_leaves_the_old_timeline(tmp_path):
-    """The issue's run: Ctrl+C as soon as the output is touched; the old timeline or a new one with rows, never empty."""
+    """The issue's run: Ctrl+C as soon as the output is touched; the old timeline or a new one with rows, not empty."""
     previous = tmp_path / "prev.csv"
     shutil.copy(PHOTO, tmp_path / "photo.jpg")
     assert main(["analyze", str(tmp_path / "photo.jpg"), "-o", str(previous)]) == 0

@@ -159,7 +159,7 @@ class _Extras:
 
 def check_output(inputs: list[str], output: Path, overwrite: bool = False) -> None:
     """Refuse an output that is (or resolves to) an input, or an image an input folder would read,
-    or that exists (a regular file) without ``overwrite``.
+    or not named ``.csv``, or that exists (a regular file) without ``overwrite``.
 
     Raises:
         EmolensError: naming the input the output would destroy, or the existing file.
@@ -176,6 +176,9 @@ def check_output(inputs: list[str], output: Path, overwrite: bool = False) -> No
         if source.is_dir() and target.parent == source and target.suffix.lower() in IMAGE_SUFFIXES:
             raise EmolensError(f"the output {output} is an image in the input folder {spec}; writing it would "
                                f"replace that image: choose another -o, e.g. a .csv file")
+    if output.suffix.lower() != ".csv":  # a name that promises another format would hold CSV text
+        raise EmolensError(f"-o {output}: emolens analyze writes a CSV timeline; name it .csv "
+                           f"(open it in a spreadsheet from there)")
     if not overwrite and output.is_file():
         raise EmolensError(f"{output} already exists; pass --overwrite to replace it, or choose another file")
 

@@ -196,6 +196,7 @@ def _connected(ray, address: str | None, workers: int) -> Iterator[None]:
 
 
 _QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
+_SOCKET_ROOM = 20  # characters of a temporary folder's path that Ray's socket paths leave (see below)
 
 
 @contextmanager
@@ -207,11 +208,9 @@ def _local_ray(ray, workers: int) -> Iterator[None]:
     and, when that file is absent, asks the cloud metadata services (169.254.169.254,
     metadata.google.internal) which cloud it runs on; the empty file put there keeps it from
     asking. The token Ray writes to ``~/.ray/auth_token`` lands there too, and the session logs,
-    which name the inputs, go under the same folder (``_temp_dir``; /tmp-short, as Ray's unix
-    sockets under it must stay within 107 bytes).
+    which name the inputs, go under the same folder (``_temp_dir``).
     """
-    # macOS's per-user temporary folder is too long a prefix for those sockets.
-    scratch = tempfile.mkdtemp(prefix="emolens-ray-", dir="/tmp" if sys.platform == "darwin" else None)
+    scratch = tempfile.mkdtemp(prefix="emolens-ray-", dir=_short_temporary_folder())
     home = os.path.join(scratch, "home")
     os.mkdir(home)
     with open(os.path.join(home, "ray_bootstrap_config.yaml"), "w") as config:
@@ -232,6 +231,14 @@ def _local_ray(ray, workers: int) -> Iterator[None]:
             ray.shutdown()
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _short_temporary_folder() -> str | None:
+    """The temporary folder, or /tmp where its path leaves Ray's unix sockets too little room (macOS's
+    per-user folder, a long $TMPDIR): 107 bytes must hold it, the scratch folder and
+    ``session_<date>_<time>_<pid>/sockets/plasma_store``."""
+    folder = tempfile.gettempdir()
+    return "/tmp" if len(folder) > _SOCKET_ROOM and os.path.isdir("/tmp") else None
 
 
 def _restore_home(home: str | None) -> None:

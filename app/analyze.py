@@ -169,7 +169,8 @@ def check_output(inputs: list[str], output: Path, overwrite: bool = False, video
                  markers: Path | None = None) -> None:
     """Refuse outputs (``output``, and ``video`` when given) that would destroy a file: one that is (or
     resolves to) an input, an image an input folder would read, or the ``markers`` file; two outputs
-    on one path; an existing regular file without ``overwrite``.
+    on one path; a timeline named for another format (``out.xlsx``); an existing regular file without
+    ``overwrite``.
 
     Raises:
         EmolensError: naming the input, the other output or the existing file.
@@ -177,6 +178,9 @@ def check_output(inputs: list[str], output: Path, overwrite: bool = False, video
     outputs = {"-o": output, **({"--video": video} if video is not None else {})}
     for flag, path in outputs.items():
         _check_not_an_input(inputs, markers, flag, path)
+    if output.suffix and output.suffix.lower() != ".csv":  # a name that promises another format would hold CSV text
+        raise EmolensError(f"-o {output}: emolens analyze writes a CSV timeline; name it .csv "
+                           f"(open it in a spreadsheet from there)")
     if video is not None and _same_file(output, video):
         raise EmolensError(f"-o {output} and --video {video} are the same file; one would replace the other: "
                            f"give them different names")

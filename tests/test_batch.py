@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import pandas as pd
@@ -21,6 +22,7 @@ import pytest
 from emolens.assets.make_demo import write_video
 from emolens.card import ModelCard
 
+pa = pytest.importorskip("pyarrow", reason="emolens batch needs the 'batch' extra (pyarrow)")
 pq = pytest.importorskip("pyarrow.parquet", reason="emolens batch needs the 'batch' extra (pyarrow)")
 
 pytestmark = pytest.mark.slow
@@ -286,3 +288,189 @@ def test_expand_inputs_globs_folders_and_lists(clips, tmp_path):
     assert [item.path for item in items] == sorted(str(clip) for clip in clips) + [str(copy)]
     assert all(item.error is None for item in items)
     assert len({item.input_id for item in items}) == 3 and input_id(str(copy)).startswith("two-")
+
+
+# Issue 26: what a user's own archive and terminal do to a batch (real media: assets/demo.mp4, astronaut.jpg).
+
+ASSETS = Path(str(resources.files("emolens.assets")))
+DEMO, PHOTO = ASSETS / "demo.mp4", ASSETS / "astronaut.jpg"
+
+
+def _no_face_photo(path: Path) -> Path:
+    """A real photo with no face in it: the astronaut's top-left corner, background only."""
+    import cv2
+
+    cv2.imwrite(str(path), cv2.imread(str(PHOTO))[:60, :60])
+    return path
+
+
+def _copies(folder: Path, source: Path, count: int) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    return [Path(shutil.copy(source, folder / f"{index:02d}{source.suffix}")) for index in range(count)]
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (the local engine's pool workers and its resource tracker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _alive(pids: list[int]) -> list[int]:
+    alive = []
+    for pid in pids:
+        try:
+            if (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                alive.append(pid)
+        except OSError:
+            continue
+    return alive
+
+
+def _wait_for(condition, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()
+
+
+def test_face_id_reads_back_as_an_integer_even_on_frames_without_a_face(tmp_path):
+    """Before: a frame with no face leaves face_id empty, and pandas read the column as float64."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(PHOTO, folder / "astronaut.jpg")
+    _no_face_photo(folder / "wall.jpg")
+    out = tmp_path / "out"
+    result = emolens("batch", folder, "--out", out, "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    frame = pd.read_parquet(out / "timelines").set_index("input")
+    assert str(frame["face_id"].dtype) == "Int64" and str(frame["frame"].dtype) == "Int64"
+    assert frame.loc[str(folder / "astronaut.jpg"), "face_id"] == 1
+    assert pd.isna(frame.loc[str(folder / "wall.jpg"), "face_id"])
+
+
+def test_a_manifest_that_is_not_a_batch_manifest_is_refused_and_kept(tmp_path):
+    """Before: a manifest.parquet without input_id stopped the batch with a KeyError traceback."""
+    out = tmp_path / "out"
+    out.mkdir()
+    pq.write_table(pa.table({"name": ["mine"], "value": [1]}), out / "manifest.parquet")
+    before = (out / "manifest.parquet").read_bytes()
+    result = emolens("batch", PHOTO, "--out", out)
+    assert result.returncode == 1
+    (error,) = error_lines(result)
+    assert "is not the manifest of an emolens batch (it has no input_id column)" in error
+    assert (out / "manifest.parquet").read_bytes() == before
+
+
+def test_a_recording_replaced_by_another_of_the_same_size_and_mtime_runs_again(tmp_path):
+    """Before: size and mtime alone made the fingerprint, so the replaced file was skipped as done."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    recording = Path(shutil.copy(PHOTO, folder / "session.jpg"))
+    out = tmp_path / "out"
+    first = emolens("batch", folder, "--out", out)
+    assert first.returncode == 0, first.stderr
+    assert pd.read_parquet(out / "timelines")["face_id"].tolist() == [1]
+    stat = recording.stat()
+    replacement = _no_face_photo(tmp_path / "wall.jpg").read_bytes()  # a JPEG ignores bytes after its end
+    recording.write_bytes(replacement + b"\0" * (stat.st_size - len(replacement)))
+    os.utime(recording, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (recording.stat().st_size, recording.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    second = emolens("batch", folder, "--out", out)
+    assert second.returncode == 0, second.stderr
+    assert "1 analysed now, 0 already done" in second.stderr
+    assert pd.read_parquet(out / "timelines")["face_id"].isna().all()  # the new content's rows
+
+
+def test_a_second_batch_on_one_out_is_refused_and_a_killed_driver_takes_its_workers_along(tmp_path):
+    """Before: a second batch ran beside the first, and after kill -9 of the driver its pool workers went
+    on analysing and writing into --out."""
+    folder = tmp_path / "archive"
+    _copies(folder, DEMO, 40)
+    out = tmp_path / "out"
+    first = subprocess.Popen([sys.executable, "-m", "emolens", "batch", str(folder), "--out", str(out),
+                              "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        assert _wait_for(lambda: timelines(out) or first.poll() is not None, 240) and first.poll() is None
+        second = emolens("batch", folder, "--out", out)
+        assert second.returncode == 1
+        (error,) = error_lines(second)
+        assert f"another emolens batch (pid {first.pid}) is writing to --out" in error
+        workers = _children(first.pid)
+        assert workers, "the driver's pool workers were not found"
+        os.kill(first.pid, signal.SIGKILL)  # the driver only, as `kill -9 PID` does
+        first.wait()
+        assert _wait_for(lambda: not _alive(workers), 15), f"workers {_alive(workers)} outlived their driver"
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # whatever is left of the group, should this test fail
+    settled = sorted(p.name for p in timelines(out))
+    time.sleep(1.0)
+    assert sorted(p.name for p in timelines(out)) == settled
+    resumed = emolens("batch", folder, "--out", out, "--workers", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{40 - len(settled)} analysed now, {len(settled)} already done, 0 failed" in resumed.stderr
+
+
+def test_ctrl_c_stops_the_local_engine_keeps_what_finished_and_exits_130(tmp_path):
+    """Before: after Ctrl+C the pool analysed almost every queued input for 20-30 s, a second Ctrl+C did
+    nothing, and the manifest said 1 done while 28 timelines were on disk."""
+    folder = tmp_path / "archive"
+    _copies(folder, DEMO, 30)
+    out = tmp_path / "out"
+    # A new session as a terminal's job: SIGINT goes to the whole group, driver and workers alike.
+    run = subprocess.Popen([sys.executable, "-m", "emolens", "batch", str(folder), "--out", str(out),
+                            "--workers", "2"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        assert _wait_for(lambda: timelines(out) or run.poll() is not None, 240) and run.poll() is None
+        workers = _children(run.pid)
+        os.killpg(run.pid, signal.SIGINT)
+        _, stderr = run.communicate(timeout=20)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, stderr
+    assert stderr.rstrip().endswith("emolens: interrupted") and "Traceback" not in stderr, stderr
+    assert not _alive(workers)
+    on_disk = {p.name for p in timelines(out)}
+    assert 1 <= len(on_disk) < 30, "the run must be stopped mid-batch"
+    time.sleep(1.0)
+    assert {p.name for p in timelines(out)} == on_disk  # nothing is written after the exit
+    manifest = pd.read_parquet(out / "manifest.parquet")
+    assert set(manifest.loc[manifest["status"] == "done", "output"]) == {f"timelines/{name}" for name in on_disk}
+    assert manifest["status"].isin(["done", "pending"]).all() and len(manifest) == 30
+    resumed = emolens("batch", folder, "--out", out, "--workers", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{30 - len(on_disk)} analysed now, {len(on_disk)} already done, 0 failed" in resumed.stderr
+
+
+def test_a_file_name_that_is_not_utf8_does_not_stop_the_batch(tmp_path):
+    """Before: hashing such a name for its input id raised UnicodeEncodeError, a traceback before any input ran."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    shutil.copy(PHOTO, folder / "good.jpg")
+    bad = os.fsdecode(bytes(folder) + b"/bad\xff\xfename.jpg")
+    shutil.copy(PHOTO, bad)
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "emolens", "batch", str(folder), "--out", str(out)],
+                            capture_output=True, timeout=300)
+    stderr = result.stderr.decode("utf-8", "backslashreplace")
+    assert "Traceback" not in stderr and "batch: 2 input(s)" in stderr, stderr
+    manifest = pd.read_parquet(out / "manifest.parquet").set_index("input")
+    shown = f"{folder}/bad\\xff\\xfename.jpg"  # the bytes that are not UTF-8, as a reader can see them
+    assert set(manifest.index) == {str(folder / "good.jpg"), shown}
+    assert manifest.loc[str(folder / "good.jpg"), "status"] == "done"
+    if manifest.loc[shown, "status"] == "done":  # once the recorder writes such names (app/record.py)
+        dataset = pd.read_parquet(out / "timelines")
+        assert shown in set(dataset["input"])
+    else:
+        assert shown in stderr  # its failure is listed under the name a user can read

@@ -304,3 +304,11 @@ def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_no_header_only_file(tm
     assert "Traceback" not in stderr and run.returncode in (130, -signal.SIGINT), stderr
     assert stderr.strip().splitlines()[-1] == "emolens: interrupted"
     assert not out.exists() or len(pd.read_csv(out)) > 0, "a header-only file was left behind"
+
+
+def test_an_output_named_for_another_format_is_refused(tmp_path, capsys):
+    """Before: -o out.xlsx wrote CSV text under a name that promised a spreadsheet."""
+    out = tmp_path / "out.xlsx"
+    assert main(["analyze", str(PHOTO), "-o", str(out)]) == 1
+    one_error_line(capsys, "emolens analyze writes a CSV timeline; name it .csv")
+    assert not out.exists()

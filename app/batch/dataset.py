@@ -6,6 +6,7 @@ Layout of ``--out DIR`` (a local path or an fsspec URL such as ``s3://bucket/run
     DIR/timelines/_common_metadata      the dataset's schema (Parquet summary file, no rows)
     DIR/csv/<input id>.csv              with --csv: the same rows as `emolens analyze` writes them
     DIR/manifest.parquet                one row per input: status, error, counts, timings (see manifest.py)
+    DIR/.emolens-batch.lock             held (flock) by the batch writing DIR, on a local DIR
 
 ``timelines/`` is a flat directory of Parquet files with one schema, plus a ``_common_metadata``
 summary file: pandas ``pd.read_parquet("DIR/timelines")``, pyarrow ``pq.read_table("DIR/timelines")``,
@@ -32,6 +33,8 @@ import json
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
@@ -41,7 +44,12 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from emolens.errors import EmolensError
-from emolens.record import timeline_columns
+from emolens.record import lock_holder, timeline_columns
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one batch per --out is then the user's to keep
+    fcntl = None
 
 FINGERPRINT_KEY = b"emolens.batch.fingerprint"
 _TEMP_MARK = ".tmp-"
@@ -62,8 +70,14 @@ def timeline_schema(labels: tuple[str, ...], keypoints: bool = False) -> pa.Sche
         else:  # time_s, the box, det_score, the probabilities, keypoints
             kind = pa.float64()
         fields.append(pa.field(column, kind))
-    return pa.schema(fields)
+    return _with_pandas_integers(pa.schema(fields))
 
+
+def _with_pandas_integers(schema: pa.Schema) -> pa.Schema:
+    """``schema`` with pandas metadata that reads the integer columns as pandas' nullable ``Int64``:
+    ``face_id`` is empty on a frame with no face, and pandas turns an int64 column with gaps into floats."""
+    frame = schema.empty_table().to_pandas().astype({name: "Int64" for name in _INTEGER_COLUMNS})
+    return schema.with_metadata(pa.Schema.from_pandas(frame, preserve_index=False).metadata)
 
 
 class DatasetStore:
@@ -79,12 +93,41 @@ class DatasetStore:
         self.timelines = posixpath.join(self.root, "timelines")
         self.csvs = posixpath.join(self.root, "csv")
         self.manifest = posixpath.join(self.root, "manifest.parquet")
+        self.lock = posixpath.join(self.root, ".emolens-batch.lock")
 
     def timeline(self, input_id: str) -> str:
         return posixpath.join(self.timelines, f"{input_id}.parquet")
 
     def csv(self, input_id: str) -> str:
         return posixpath.join(self.csvs, f"{input_id}.csv")
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold ``DIR/.emolens-batch.lock`` while the batch runs (a local DIR; the kernel drops it if the
+        process dies), so that a second batch on DIR cannot remove the first's temporary files or
+        overwrite its manifest.
+
+        Raises:
+            EmolensError: another batch holds it (naming its pid), or DIR cannot be written.
+        """
+        if not self.local or fcntl is None:
+            yield
+            return
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise EmolensError(f"cannot write to --out {self.url}: {error.strerror or error}") from None
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = lock_holder(fd)
+                raise EmolensError(f"another emolens batch{f' (pid {holder})' if holder else ''} is writing to "
+                                   f"--out {self.url}; wait for it to end, or choose another --out") from None
+            yield
+        finally:
+            os.close(fd)
 
     def prepare(self, schema: pa.Schema, with_csv: bool = False) -> int:
         """Create the folders, check they can be written, write ``_common_metadata`` and remove the
@@ -131,7 +174,7 @@ class DatasetStore:
             with self._atomic(self.csv(input_id)) as file, open(csv_path, "rb") as source:
                 while chunk := source.read(1 << 20):
                     file.write(chunk)
-        schema = schema.with_metadata({FINGERPRINT_KEY: json.dumps(fingerprint).encode()})
+        schema = schema.with_metadata({**schema.metadata, FINGERPRINT_KEY: json.dumps(fingerprint).encode()})
         with self._atomic(self.timeline(input_id)) as file, pq.ParquetWriter(file, schema) as writer:
             for batch in reader:
                 constant = [pa.array([input_id] * batch.num_rows, pa.string()),

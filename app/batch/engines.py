@@ -4,27 +4,40 @@ Both run the same ``Task``s on ``BatchWorker``s that load the model once per wor
 (``local``: a per-process worker made by the pool's initializer; ``ray``: one actor per worker)
 and call ``on_result(task, result)`` in the driver as each input finishes, in completion order.
 
+Local workers never see the terminal's Ctrl+C (they start with SIGINT blocked): the driver alone
+handles it, by cancelling what is queued and stopping the workers within ``STOP_TIMEOUT_S``, then
+raising ``KeyboardInterrupt``. On Linux a local worker is killed when its driver dies, even by
+``kill -9``, so no orphan goes on writing into ``--out``.
+
 A worker that dies mid-input (killed, out of memory, its node lost) takes no output with it:
 its timeline was still under a temporary name. The input is run again on a fresh worker, up to
 ``MAX_ATTEMPTS`` times in all, then recorded as failed.
 
 Ray: ``address=None`` starts a local single-machine cluster bound to 127.0.0.1 (nothing is
-reachable from the network); an address (``host:port`` of the head's GCS, ``ray://host:10001``
+reachable from the network) that keeps everything it writes, its session logs and its
+authentication token included, in a scratch folder of its own, removed when the run ends (see
+``_local_ray``); an address (``host:port`` of the head's GCS, ``ray://host:10001``
 or ``auto``) joins an existing cluster. A host:port that does not answer within
 ``CONNECT_TIMEOUT_S`` is a one-line error, not Ray's minutes of retries.
 """
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import logging
 import multiprocessing
 import os
+import shutil
+import signal
 import socket
+import sys
+import tempfile
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 
 from emolens.batch.tasks import BatchWorker, Task, TaskResult, worker_options
 from emolens.errors import EmolensError
@@ -32,6 +45,8 @@ from emolens.pipeline import AnalyzerOptions
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 3.0  # how long a stopped local worker gets to exit before it is killed
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 OnResult = Callable[[Task, TaskResult], None]
 
 _worker: BatchWorker | None = None  # the local engine's per-process worker
@@ -46,9 +61,16 @@ def run_local(tasks: list[Task], options: AnalyzerOptions, workers: int, on_resu
     attempts: Counter = Counter()
     pending = deque(tasks)
     while pending:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                 initargs=(worker_options(options, threads),)) as pool:
-            running = {pool.submit(_run_task, task): task for task in pending}
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(worker_options(options, threads), os.getpid()))
+        try:
+            # The pool starts its processes as tasks are submitted; they inherit this blocked SIGINT,
+            # and a Ctrl+C meanwhile waits, pending, until it is unblocked here.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                running = {pool.submit(_run_task, task): task for task in pending}
+            finally:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             pending.clear()
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -59,11 +81,42 @@ def run_local(tasks: list[Task], options: AnalyzerOptions, workers: int, on_resu
                     except BrokenProcessPool:  # a worker died: every unfinished task comes back here
                         _retry_or_fail(task, attempts, pending, on_result,
                                        "its worker process died (killed or out of memory)")
+        except BaseException:  # Ctrl+C, or on_result failed: stop now, not after every queued input
+            _stop_pool(pool)
+            raise
+        pool.shutdown()
 
 
-def _start_worker(options: AnalyzerOptions) -> None:
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Drop the queued tasks and end the workers: SIGTERM, then SIGKILL after ``STOP_TIMEOUT_S``."""
+    # Python 3.14 has pool.terminate_workers(); before it, the pool's processes are only in _processes.
+    processes = list(pool._processes.values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.join(STOP_TIMEOUT_S)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _start_worker(options: AnalyzerOptions, driver_pid: int) -> None:
     global _worker
+    _die_with_driver(driver_pid)
     _worker = BatchWorker(options)
+
+
+def _die_with_driver(driver_pid: int) -> None:
+    """Have the kernel kill this worker when its driver dies (Linux), so a ``kill -9`` of ``emolens batch``
+    leaves no worker writing into ``--out``; elsewhere a worker may outlive a killed driver."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        return
+    if os.getppid() != driver_pid:  # the driver died before the request was made
+        os._exit(1)
 
 
 def _run_task(task: Task) -> TaskResult:
@@ -75,8 +128,7 @@ def run_ray(tasks: list[Task], options: AnalyzerOptions, workers: int, on_result
             address: str | None = None, worker_gpus: float = 0.0) -> None:
     """Run ``tasks`` on ``workers`` Ray actors (0 = one per CPU of the cluster), one CPU each."""
     ray = _import_ray(address)
-    started_here = _connect(ray, address, workers)
-    try:
+    with _connected(ray, address, workers):
         workers = max(1, min(workers or int(ray.cluster_resources().get("CPU", 1)), len(tasks)))
         actor_class = ray.remote(num_cpus=1, num_gpus=worker_gpus)(BatchWorker)
         options = worker_options(options, threads=1)
@@ -105,9 +157,6 @@ def run_ray(tasks: list[Task], options: AnalyzerOptions, workers: int, on_result
         finally:
             for actor in idle + [actor for actor, _ in running.values()]:
                 ray.kill(actor)
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def _retry_or_fail(task: Task, attempts: Counter, pending: deque, on_result: OnResult, why: str) -> None:
@@ -129,17 +178,78 @@ def _import_ray(address: str | None):
     return ray
 
 
-def _connect(ray, address: str | None, workers: int) -> bool:
-    """Join the cluster at ``address`` (or start a local one); True when this call started Ray."""
+@contextmanager
+def _connected(ray, address: str | None, workers: int) -> Iterator[None]:
+    """Join the cluster at ``address`` (or start a local one) and leave it on the way out, unless
+    Ray was already initialised (a notebook's, the tests' or the benchmark's own cluster)."""
     if ray.is_initialized():
-        return False  # the caller's own cluster (a notebook, the tests, the benchmark)
-    quiet = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address is None:
-        # Ray lowers its workers' priority by 15 (nice 19 under an already niced driver), which starves
-        # them beside any other work; a local batch gets the same priority as the local engine.
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(num_cpus=workers or None, include_dashboard=False, **quiet)
-        return True
+        yield
+    elif address is None:
+        with _local_ray(ray, workers):
+            yield
+    else:
+        _join(ray, address)
+        try:
+            yield
+        finally:
+            ray.shutdown()
+
+
+_QUIET = {"log_to_driver": False, "logging_level": logging.ERROR}
+_SOCKET_ROOM = 20  # characters of a temporary folder's path that Ray's socket paths leave (see below)
+
+
+@contextmanager
+def _local_ray(ray, workers: int) -> Iterator[None]:
+    """A single-machine Ray cluster whose files all live in a scratch folder, removed at the end.
+
+    Its processes run with that folder as HOME: Ray's usage-stats module (loaded even without a
+    dashboard, and whatever ``RAY_USAGE_STATS_ENABLED`` says) reads ``~/ray_bootstrap_config.yaml``
+    and, when that file is absent, asks the cloud metadata services (169.254.169.254,
+    metadata.google.internal) which cloud it runs on; the empty file put there keeps it from
+    asking. The token Ray writes to ``~/.ray/auth_token`` lands there too, and the session logs,
+    which name the inputs, go under the same folder (``_temp_dir``).
+    """
+    scratch = tempfile.mkdtemp(prefix="emolens-ray-", dir=_short_temporary_folder())
+    home = os.path.join(scratch, "home")
+    os.mkdir(home)
+    with open(os.path.join(home, "ray_bootstrap_config.yaml"), "w") as config:
+        config.write("{}\n")
+    # Ray lowers its workers' priority by 15 (nice 19 under an already niced driver), which starves
+    # them beside any other work; a local batch gets the same priority as the local engine.
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    real_home = os.environ.get("HOME")
+    try:
+        os.environ["HOME"] = home  # read by the processes ray.init starts, and by its token writer
+        try:
+            ray.init(num_cpus=workers or None, include_dashboard=False, _temp_dir=scratch, **_QUIET)
+        finally:
+            _restore_home(real_home)
+        yield
+    finally:
+        try:
+            ray.shutdown()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _short_temporary_folder() -> str | None:
+    """The temporary folder, or /tmp where its path leaves Ray's unix sockets too little room (macOS's
+    per-user folder, a long $TMPDIR): 107 bytes must hold it, the scratch folder and
+    ``session_<date>_<time>_<pid>/sockets/plasma_store``."""
+    folder = tempfile.gettempdir()
+    return "/tmp" if len(folder) > _SOCKET_ROOM and os.path.isdir("/tmp") else None
+
+
+def _restore_home(home: str | None) -> None:
+    if home is None:
+        os.environ.pop("HOME", None)
+    else:
+        os.environ["HOME"] = home
+
+
+def _join(ray, address: str) -> None:
+    """Join the running cluster at ``address``."""
     if address != "auto":
         host, port = _host_port(address)
         try:
@@ -150,10 +260,9 @@ def _connect(ray, address: str | None, workers: int) -> bool:
                                f"{CONNECT_TIMEOUT_S:.0f} s); start one with `ray start --head` "
                                f"or leave out --address for a local one") from None
     try:
-        ray.init(address=address, **quiet)
+        ray.init(address=address, **_QUIET)
     except (ConnectionError, RuntimeError, ValueError) as error:
         raise EmolensError(f"cannot join the Ray cluster at {address}: {_first_line(str(error))}") from None
-    return True
 
 
 def _host_port(address: str) -> tuple[str, int]:

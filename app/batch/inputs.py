@@ -14,7 +14,14 @@ Rules, in the order they are tried for each INPUT:
   in the manifest as failed and never stops the rest of the batch.
 
 An input's id, ``<stem>-<10 hex digits of sha1(absolute path)>``, names its output file: the same
-path always gets the same id, and two ``clip.mp4`` in different folders do not collide.
+path always gets the same id, and two ``clip.mp4`` in different folders do not collide. A path is
+hashed as the bytes the filesystem holds (``os.fsencode``), so a name that is not valid UTF-8
+(``bad\\xff.jpg``, read by Python as surrogate escapes) has an id too; ``display_path`` is its text
+for the manifest and the Parquet ``input`` column, with such bytes written ``\\xff``.
+
+Each file's ``content_sha256`` hashes its first and last MiB: with its size and mtime it tells a
+recording replaced by another of the same size and mtime (a copy with ``cp -p``, a restored backup)
+from the one analysed, for the cost of reading 2 MiB per input, not the whole file.
 
 Example::
 
@@ -39,6 +46,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".m
 MEDIA_SUFFIXES = VIDEO_SUFFIXES | frozenset(IMAGE_SUFFIXES)
 LIST_SUFFIXES = (".txt", ".csv")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_SAMPLE_BYTES = 1 << 20  # how much of each end of a file its content hash reads
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class BatchInput:
         input_id: file-name-safe id, stable for a path (see the module docstring).
         size: bytes; with ``mtime_ns`` it tells whether the file changed since its output was written.
         mtime_ns: modification time in nanoseconds.
+        content_sha256: sha256 of the file's first and last MiB (see the module docstring).
         error: why this INPUT cannot be analysed (missing, a folder with no media, ...), else None.
     """
 
@@ -57,13 +66,36 @@ class BatchInput:
     input_id: str
     size: int = 0
     mtime_ns: int = 0
+    content_sha256: str = ""
     error: str | None = None
+
+    @property
+    def display_path(self) -> str:
+        """``path`` as valid UTF-8 text: bytes of a name that are not UTF-8 are written ``\\xff``."""
+        return display_path(self.path)
 
 
 def input_id(path: str) -> str:
     """``<stem>-<hash>``: readable, safe as a file name, unique per absolute path."""
     stem = _UNSAFE.sub("_", Path(path).stem).strip("._")[:60] or "input"
-    return f"{stem}-{hashlib.sha1(path.encode()).hexdigest()[:10]}"
+    return f"{stem}-{hashlib.sha1(os.fsencode(path)).hexdigest()[:10]}"
+
+
+def display_path(path: str) -> str:
+    """``path`` as valid UTF-8 text (a Parquet string, a line of the manifest): the bytes of a name that
+    is not UTF-8, which Python holds as surrogate escapes, are written as ``\\xff``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def content_sha256(path: str, size: int) -> str:
+    """sha256 of the first and the last MiB of a file of ``size`` bytes (the whole file when smaller)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        digest.update(file.read(_SAMPLE_BYTES))
+        if size > _SAMPLE_BYTES:
+            file.seek(max(_SAMPLE_BYTES, size - _SAMPLE_BYTES))
+            digest.update(file.read(_SAMPLE_BYTES))
+    return digest.hexdigest()
 
 
 def expand_inputs(specs: list[str]) -> list[BatchInput]:
@@ -126,8 +158,12 @@ def _hidden(relative: Path) -> bool:
 
 def _file(path: Path) -> BatchInput:
     absolute = os.path.abspath(path)
-    stat = os.stat(absolute)
-    return BatchInput(absolute, input_id(absolute), stat.st_size, stat.st_mtime_ns)
+    try:
+        stat = os.stat(absolute)
+        content = content_sha256(absolute, stat.st_size)
+    except OSError as error:
+        return _bad(path, f"cannot read the file: {error.strerror or error}")
+    return BatchInput(absolute, input_id(absolute), stat.st_size, stat.st_mtime_ns, content)
 
 
 def _bad(path: Path, error: str) -> BatchInput:

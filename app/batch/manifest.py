@@ -2,10 +2,12 @@
 
 Columns::
 
-    input_id, input         the input's id (its timeline's file name) and absolute path
+    input_id, input         the input's id (its timeline's file name) and absolute path (bytes of a name
+                            that are not UTF-8 written as ``\\xff``)
     status                  pending | done | failed
     error                   one line, for a failed input
     size, mtime_ns          the input file when it was analysed (with the model and options: its fingerprint)
+    content_sha256          sha256 of the file's first and last MiB (part of the fingerprint)
     duration_s              media duration (frame count / fps; 0 for an image)
     frames, faces, rows     processed frames, face rows and rows written
     wall_s                  seconds the worker spent on it (decode, analyse, publish)
@@ -30,10 +32,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from emolens.batch.dataset import DatasetStore
+from emolens.errors import EmolensError
 
 COLUMNS = {
     "input_id": pa.string(), "input": pa.string(), "status": pa.string(), "error": pa.string(),
-    "size": pa.int64(), "mtime_ns": pa.int64(), "duration_s": pa.float64(), "frames": pa.int64(),
+    "size": pa.int64(), "mtime_ns": pa.int64(), "content_sha256": pa.string(), "duration_s": pa.float64(),
+    "frames": pa.int64(),
     "faces": pa.int64(), "rows": pa.int64(), "wall_s": pa.float64(), "worker": pa.string(),
     "worker_rss_mb": pa.float64(), "model_sha256": pa.string(), "options": pa.string(), "output": pa.string(),
     "finished_at": pa.timestamp("ms", tz="UTC"),
@@ -42,7 +46,12 @@ SCHEMA = pa.schema(list(COLUMNS.items()))
 
 
 def read_manifest(store: DatasetStore) -> dict[str, dict]:
-    """The rows of an existing manifest by input id ({} when there is none or it is unreadable)."""
+    """The rows of an existing manifest by input id ({} when there is none or it is unreadable).
+
+    Raises:
+        EmolensError: the file is a Parquet table but not a batch manifest (no ``input_id`` column):
+            it is not ours to replace.
+    """
     data = store.read_bytes(store.manifest)
     if data is None:
         return {}
@@ -50,7 +59,10 @@ def read_manifest(store: DatasetStore) -> dict[str, dict]:
         table = pq.read_table(io.BytesIO(data))
     except pa.ArrowException:
         return {}  # a damaged manifest only forgets failures; the timelines still say what is done
-    return {row["input_id"]: row for row in table.to_pylist()}
+    if "input_id" not in table.column_names:
+        raise EmolensError(f"{store.manifest} is not the manifest of an emolens batch (it has no input_id "
+                           f"column); choose another --out, or move that file away")
+    return {row["input_id"]: row for row in table.to_pylist() if row["input_id"] is not None}
 
 
 def write_manifest(store: DatasetStore, rows: dict[str, dict]) -> None:
@@ -70,9 +82,9 @@ def failed_before(row: dict | None, fingerprint: dict) -> bool:
     """True when ``row`` records a failure of this same input file, model and options."""
     if not row or row.get("status") != "failed":
         return False
-    return (row.get("size"), row.get("mtime_ns"), row.get("model_sha256"), row.get("options")) == (
-        fingerprint["size"], fingerprint["mtime_ns"], fingerprint["model_sha256"],
-        options_json(fingerprint["options"]))
+    return (row.get("size"), row.get("mtime_ns"), row.get("content_sha256"), row.get("model_sha256"),
+            row.get("options")) == (fingerprint["size"], fingerprint["mtime_ns"], fingerprint["content_sha256"],
+                                    fingerprint["model_sha256"], options_json(fingerprint["options"]))
 
 
 def now_utc() -> datetime:

@@ -3,10 +3,14 @@
 Per input, in this order:
 
 1. a bad INPUT (missing, a folder with no media, ...) is recorded as failed at once;
-2. an input whose timeline exists with a matching fingerprint (file size and mtime, model sha256,
-   result-shaping options) is *done* and skipped;
+2. an input whose timeline exists with a matching fingerprint (file size, mtime and a hash of its first
+   and last MiB, model sha256, result-shaping options) is *done* and skipped;
 3. an input that failed before with the same fingerprint is skipped too, unless ``retry_failed``;
 4. everything else runs on the engine; its result updates the manifest as it arrives.
+
+One batch at a time writes a local ``out``: a second is refused while the first holds its lock.
+Stopped (Ctrl+C, an error), the engine stops its workers and the manifest is brought up to date
+with every timeline on disk before the exception goes on.
 
 Example::
 
@@ -91,36 +95,37 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
     started = time.perf_counter()
     card = ModelCard.load(settings.options.model)
     store = DatasetStore(out)
-    summary = BatchSummary(out=store.url.rstrip("/"))
-    summary.removed_temporary = store.prepare(timeline_schema(card.labels, settings.keypoints), settings.write_csv)
-    items = expand_inputs(specs)
-    summary.inputs = len(items)
-    manifest = read_manifest(store)
-    tasks: list[Task] = []
-    for item in items:
-        stamp = fingerprint(item, card.sha256, settings)
-        row = _row(item, stamp)
-        if item.error is not None:
-            manifest[item.input_id] = {**row, "status": "failed", "error": item.error, "finished_at": now_utc()}
-        elif store.is_done(item.input_id, stamp, settings.write_csv):
-            summary.already_done += 1
-            if manifest.get(item.input_id, {}).get("status") != "done":  # the manifest lagged behind a kill
-                manifest[item.input_id] = {**row, "status": "done", "output": _output(item)}
-        elif failed_before(manifest.get(item.input_id), stamp) and not retry_failed:
-            summary.skipped_failed += 1
-        else:
-            manifest[item.input_id] = {**row, "status": "pending"}
-            # Workers get an absolute location: a Ray worker's working directory is not the driver's.
-            tasks.append(Task(item, store.root if store.local else store.url, stamp, settings))
-    write_manifest(store, manifest)
-    if tasks:
-        log(f"batch: {len(tasks)} of {len(items)} input(s) to analyse on the {engine} engine"
-            + (f" ({summary.already_done} already done)" if summary.already_done else ""))
-        _run(tasks, engine, workers, address, worker_gpus, store, manifest, summary, progress)
-    summary.failed = [(row["input"], row["error"]) for row in (manifest[item.input_id] for item in items)
-                      if row.get("status") == "failed"]
-    summary.seconds = time.perf_counter() - started
-    return summary
+    with store.locked():  # held to the end: one batch at a time writes this out
+        summary = BatchSummary(out=store.url.rstrip("/"))
+        summary.removed_temporary = store.prepare(timeline_schema(card.labels, settings.keypoints), settings.write_csv)
+        items = expand_inputs(specs)
+        summary.inputs = len(items)
+        manifest = read_manifest(store)
+        tasks: list[Task] = []
+        for item in items:
+            stamp = fingerprint(item, card.sha256, settings)
+            row = _row(item, stamp)
+            if item.error is not None:
+                manifest[item.input_id] = {**row, "status": "failed", "error": item.error, "finished_at": now_utc()}
+            elif store.is_done(item.input_id, stamp, settings.write_csv):
+                summary.already_done += 1
+                if manifest.get(item.input_id, {}).get("status") != "done":  # the manifest lagged behind a kill
+                    manifest[item.input_id] = {**row, "status": "done", "output": _output(item)}
+            elif failed_before(manifest.get(item.input_id), stamp) and not retry_failed:
+                summary.skipped_failed += 1
+            else:
+                manifest[item.input_id] = {**row, "status": "pending"}
+                # Workers get an absolute location: a Ray worker's working directory is not the driver's.
+                tasks.append(Task(item, store.root if store.local else store.url, stamp, settings))
+        write_manifest(store, manifest)
+        if tasks:
+            log(f"batch: {len(tasks)} of {len(items)} input(s) to analyse on the {engine} engine"
+                + (f" ({summary.already_done} already done)" if summary.already_done else ""))
+            _run(tasks, engine, workers, address, worker_gpus, store, manifest, summary, progress)
+        summary.failed = [(row["input"], row["error"]) for row in (manifest[item.input_id] for item in items)
+                          if row.get("status") == "failed"]
+        summary.seconds = time.perf_counter() - started
+        return summary
 
 
 def _run(tasks: list[Task], engine: str, workers: int, address: str | None, worker_gpus: float,
@@ -141,8 +146,8 @@ def _run(tasks: list[Task], engine: str, workers: int, address: str | None, work
         summary.frames += result.frames
         summary.video_s += result.duration_s
         if result.status == "failed":
-            summary.failed_now.append(task.item.path)
-            bar.write(f"failed: {task.item.path}: {result.error}")
+            summary.failed_now.append(task.item.display_path)
+            bar.write(f"failed: {task.item.display_path}: {result.error}")
         elapsed = time.perf_counter() - analysing_since
         bar.set_postfix_str(f"{summary.frames / elapsed:.0f} frames/s, {len(summary.failed_now)} failed",
                             refresh=False)
@@ -158,13 +163,25 @@ def _run(tasks: list[Task], engine: str, workers: int, address: str | None, work
             engines.run_local(tasks, tasks[0].settings.options, workers, on_result)
     finally:
         bar.close()
+        _catch_up(tasks, store, manifest)
         write_manifest(store, manifest)
+
+
+def _catch_up(tasks: list[Task], store: DatasetStore, manifest: dict) -> None:
+    """Mark done the inputs still pending whose timeline is on disk: a run stopped (Ctrl+C) after a
+    worker published an input but before its result reached the driver."""
+    for task in tasks:
+        row = manifest[task.item.input_id]
+        if row["status"] == "pending" and store.is_done(task.item.input_id, task.fingerprint,
+                                                        task.settings.write_csv):
+            row.update(status="done", output=_output(task.item), finished_at=now_utc())
 
 
 def _row(item: BatchInput, stamp: dict) -> dict:
     """A manifest row with what is known before the input runs."""
-    return {"input_id": item.input_id, "input": item.path, "size": item.size, "mtime_ns": item.mtime_ns,
-            "model_sha256": stamp["model_sha256"], "options": options_json(stamp["options"]),
+    return {"input_id": item.input_id, "input": item.display_path, "size": item.size, "mtime_ns": item.mtime_ns,
+            "content_sha256": item.content_sha256, "model_sha256": stamp["model_sha256"],
+            "options": options_json(stamp["options"]),
             "output": None, "error": None, "finished_at": None}
 
 

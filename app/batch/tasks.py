@@ -59,7 +59,8 @@ class BatchSettings:
 
 def fingerprint(item: BatchInput, model_sha256: str, settings: BatchSettings) -> dict:
     """What a timeline was made from; an output whose stored fingerprint differs is stale."""
-    return {"input": item.path, "size": item.size, "mtime_ns": item.mtime_ns, "model_sha256": model_sha256,
+    return {"input": item.path, "size": item.size, "mtime_ns": item.mtime_ns,
+            "content_sha256": item.content_sha256, "model_sha256": model_sha256,
             "options": settings.fingerprint_options()}
 
 
@@ -126,7 +127,7 @@ class BatchWorker:
             if summary.warnings:  # a file that ended early is not published as complete
                 raise EmolensError(summary.warnings[0])
             store = DatasetStore(task.out)
-            store.publish(csv_path, task.item.input_id, task.item.path,
+            store.publish(csv_path, task.item.input_id, task.item.display_path,
                           timeline_schema(self.labels, settings.keypoints), task.fingerprint, settings.write_csv)
         return {"duration_s": duration_s, "frames": summary.frames, "faces": summary.face_rows,
                 "rows": recorder.rows}

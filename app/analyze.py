@@ -178,12 +178,12 @@ def check_output(inputs: list[str], output: Path, overwrite: bool = False, video
     outputs = {"-o": output, **({"--video": video} if video is not None else {})}
     for flag, path in outputs.items():
         _check_not_an_input(inputs, markers, flag, path)
-    if output.suffix and output.suffix.lower() != ".csv":  # a name that promises another format would hold CSV text
-        raise EmolensError(f"-o {output}: emolens analyze writes a CSV timeline; name it .csv "
-                           f"(open it in a spreadsheet from there)")
     if video is not None and _same_file(output, video):
         raise EmolensError(f"-o {output} and --video {video} are the same file; one would replace the other: "
                            f"give them different names")
+    if output.suffix and output.suffix.lower() != ".csv":  # a name that promises another format would hold CSV text
+        raise EmolensError(f"-o {output}: emolens analyze writes a CSV timeline; name it .csv "
+                           f"(open it in a spreadsheet from there)")
     for path in outputs.values():
         if not overwrite and path.is_file():
             raise EmolensError(f"{path} already exists; pass --overwrite to replace it, or choose another file")

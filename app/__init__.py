@@ -40,7 +40,7 @@ try:
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-_LAZY = {"Analyzer": "emolens.pipeline", "AnalyzerOptions": "emolens.pipeline", "FrameResult": "emolens.pipeline",
+_LAZY = {"Analyzer": "emolens.pipeline", "AnalyzerOptions": "emolens.options", "FrameResult": "emolens.pipeline",
          "ModelCard": "emolens.card", "CsvRecorder": "emolens.record", "Faces": "emolens.types",
          "Frame": "emolens.types", "open_source": "emolens.sources"}
 

@@ -20,7 +20,8 @@ from emolens.draw import AnnotatedVideo
 from emolens.errors import EmolensError
 from emolens.images import IMAGE_SUFFIXES
 from emolens.markers import MarkerFeed, read_markers
-from emolens.pipeline import Analyzer, AnalyzerOptions
+from emolens.options import AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource, is_stream_url, open_source
 

@@ -28,7 +28,8 @@ from emolens.assets.make_demo import write_video
 from emolens.behaviour import BehaviourEstimator, landmarker_model_path
 from emolens.bench import Scenario
 from emolens.detect import BaseOptions, FaceDetector, mp, vision
-from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
+from emolens.options import STAGES, AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.quiet import captured_native_stderr
 from emolens.record import CsvRecorder
 from emolens.sources import open_source

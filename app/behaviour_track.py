@@ -79,8 +79,6 @@ class BehaviourTracker:
     def __init__(self, hz: float = 15.0, attention_yaw_deg: float = 25.0, attention_pitch_deg: float = 20.0,
                  blink_max_s: float = 0.5, closed: float = 0.5, opened: float = 0.35, max_gap_s: float = 1.0,
                  budget_hz: float = 0.0):
-        if hz < 0 or budget_hz < 0:
-            raise ValueError("hz and budget_hz must not be negative")
         self.period_s = 1.0 / hz if hz else 0.0
         self.budget_period_s = 1.0 / budget_hz if hz and budget_hz else 0.0
         self.attention_yaw_deg, self.attention_pitch_deg = attention_yaw_deg, attention_pitch_deg

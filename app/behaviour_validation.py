@@ -74,7 +74,8 @@ def measure(folder: Path, per_class: int | None = None, log: Callable[[str], Non
     ``per_class`` keeps at most that many faces of each emotion (the first in file order);
     ``emotions`` keeps only faces with those labels.
     """
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
 
     test = folder / split
     if not (test / "label.csv").is_file():

@@ -27,7 +27,8 @@ import numpy as np
 from emolens.assets.make_demo import write_video
 from emolens.card import ModelCard
 from emolens.classify import Classifier
-from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
+from emolens.options import STAGES, AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
 from emolens.timing import median_p95, time_calls

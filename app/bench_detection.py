@@ -37,7 +37,7 @@ from emolens.assets.make_demo import FacePhoto, astronaut_photo, compose_scene
 from emolens.bench import median_p95
 from emolens.card import ModelCard
 from emolens.detect import FaceDetector
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 
 # Benchmarks run from a checkout (they write benchmarks/*.md there): its fixtures and the data beside it.
 FER_FIXTURES = Path("tests") / "fixtures" / "fer"

@@ -22,9 +22,9 @@ import onnxruntime as ort
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
+from emolens.options import DEVICES
 from emolens.quiet import captured_native_stderr
 
-DEVICES = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 _log = logging.getLogger(__name__)

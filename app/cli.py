@@ -22,27 +22,23 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from emolens import __version__
 from emolens.errors import EmolensError
+from emolens.options import AnalyzerOptions, OptionError
 from emolens.quiet import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
-
-if TYPE_CHECKING:
-    from emolens.pipeline import AnalyzerOptions
 
 # Commands that own their options and need the "train" extra: their modules' main(argv).
 TRAINING_COMMANDS = {"train": "emolens.training.train", "sweep": "emolens.training.sweep"}
-# At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face.
-MAX_TILES = 8
 _SQUARES = {"auto": None, "always": True, "never": False}
+# The flags whose names are not their AnalyzerOptions field's (``--max-faces`` is ``max_faces``).
+_FLAGS = {"tau_s": "--smoothing", "behaviour_budget_hz": "--behaviour-budget"}
 _EXAMPLES = """examples:
   emolens                                       the live window on the default camera
   emolens --source talk.mp4                     the live window on a video file (or an image folder)
@@ -67,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _configure_logging(args.verbose)
         return args.handler(args)
+    except OptionError as error:  # the library names the field; the user typed the flag
+        print(f"emolens: error: {_FLAGS.get(error.field, '--' + error.field.replace('_', '-'))} {error.problem}",
+              file=sys.stderr)
+        return 1
     except EmolensError as error:
         print(f"emolens: error: {error}", file=sys.stderr)
         return 1
@@ -127,13 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--behaviour", action="store_true",
                          help="add action units, head pose, eye openness, blinks, attention and expressiveness")
     analyze.add_argument("--landmarks", action="store_true", help="with --behaviour: add the 478 landmarks (956 columns)")
-    analyze.add_argument("--behaviour-hz", type=float, default=_analyzer_defaults().behaviour_hz, metavar="HZ",
+    analyze.add_argument("--behaviour-hz", type=float, default=AnalyzerOptions().behaviour_hz, metavar="HZ",
                          help=f"landmarker readings per face per second (0 = every frame; default "
-                              f"{_analyzer_defaults().behaviour_hz:g})")
-    analyze.add_argument("--behaviour-budget", type=float, default=_analyzer_defaults().behaviour_budget_hz,
+                              f"{AnalyzerOptions().behaviour_hz:g})")
+    analyze.add_argument("--behaviour-budget", type=float, default=AnalyzerOptions().behaviour_budget_hz,
                          metavar="HZ", help="at most this many landmarker readings per second over all faces: with "
                          f"more faces each is read less often (0 = no cap; default "
-                         f"{_analyzer_defaults().behaviour_budget_hz:g})")
+                         f"{AnalyzerOptions().behaviour_budget_hz:g})")
     analyze.add_argument("--video", metavar="OUT.mp4", help="also write the frames with boxes, IDs and scores drawn "
                          "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
     analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
@@ -210,12 +210,6 @@ def _configure_logging(verbose: bool) -> None:
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
-def _analyzer_defaults() -> AnalyzerOptions:
-    from emolens.pipeline import AnalyzerOptions  # MediaPipe and ONNX Runtime: loaded inside main's try
-
-    return AnalyzerOptions()
-
-
 def _add_serve_parser(commands) -> None:
     """``emolens serve``; its defaults are ``ServeConfig``'s and ``Limits``' (no FastAPI import needed)."""
     from emolens.serve.config import Limits, ServeConfig
@@ -262,7 +256,7 @@ def _add_batch_parser(commands) -> None:
 
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
     """Model and detection options; with ``use_defaults=False`` an option not given stays None."""
-    defaults = _analyzer_defaults()
+    defaults = AnalyzerOptions()
 
     def default(value):
         return value if use_defaults else None
@@ -288,18 +282,8 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
     """The ``AnalyzerOptions`` a parsed command line asks for.
 
     Raises:
-        EmolensError: an option out of its range (NaN and infinity are out of every range).
+        OptionError: an option out of its range (``main`` names its flag).
     """
-    from emolens.pipeline import AnalyzerOptions
-
-    if not 0.0 <= args.min_confidence <= 1.0:
-        raise EmolensError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
-    if args.max_faces < 0:
-        raise EmolensError(f"--max-faces must be 0 or more, got {args.max_faces}")
-    if not (math.isfinite(args.tau_s) and args.tau_s >= 0):
-        raise EmolensError(f"--smoothing must be a number of seconds, 0 or more, got {args.tau_s}")
-    if not 1 <= args.tiles <= MAX_TILES:
-        raise EmolensError(f"--tiles must be between 1 and {MAX_TILES}, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
                            squares=_SQUARES[getattr(args, "squares", "auto")],
@@ -313,9 +297,6 @@ def _analyze(args: argparse.Namespace) -> int:
 
     if args.landmarks and not args.behaviour:
         raise EmolensError("--landmarks needs --behaviour")
-    for flag, value in (("--behaviour-hz", args.behaviour_hz), ("--behaviour-budget", args.behaviour_budget)):
-        if value < 0:
-            raise EmolensError(f"{flag} must be 0 or more, got {value}")
     options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz,
                       behaviour_budget_hz=args.behaviour_budget)
     with _Progress("frame") as progress:

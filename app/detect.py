@@ -65,7 +65,6 @@ finally:
     if _hide_tensorflow:
         del sys.modules["tensorflow"]
 
-DETECTOR_MODELS = ("short", "full")
 # Frames at least this much wider than high (16:9, 16:10, not 4:3) get squares by default.
 SQUARES_FROM_ASPECT = 1.5
 # A tile narrower or lower than this holds no detectable face (and an empty one breaks MediaPipe's

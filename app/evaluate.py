@@ -40,7 +40,8 @@ from emolens.ferplus import crowd_ece, crowd_targets, is_ferplus_folder, match_e
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8, to_model_pixels
 from emolens.labels import DataError, normalise_label
 from emolens.metrics import classification_metrics, expected_calibration_error
-from emolens.pipeline import Analyzer, AnalyzerOptions
+from emolens.options import AnalyzerOptions
+from emolens.pipeline import Analyzer
 
 MODES = ("pipeline", "crops", "scenes")
 _BATCH = 256

@@ -200,7 +200,8 @@ def blink_video(path: Path, astronaut: np.ndarray, landmarks: np.ndarray, fps: f
 
 @pytest.mark.parametrize("hz", [0.0, 15.0])
 def test_a_short_closure_is_one_blink_and_a_long_one_is_none(estimator, astronaut, tmp_path, hz):
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
     from emolens.sources import open_source
 
     video = blink_video(tmp_path / "blink.mp4", astronaut, read(estimator, astronaut).landmarks[0])
@@ -219,7 +220,8 @@ def test_a_short_closure_is_one_blink_and_a_long_one_is_none(estimator, astronau
 
 def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astronaut, tmp_path):
     """Frames waiting for the landmarker come out in frame order with the readings of no lookahead."""
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
     from emolens.sources import open_source
 
     video = blink_video(tmp_path / "blink.mp4", astronaut, read(estimator, astronaut).landmarks[0])
@@ -271,7 +273,8 @@ def test_behaviour_off_changes_nothing(tmp_path, analyzer, astronaut):
 
 
 def test_api_one_image_and_faces_indexing_keep_the_fields(astronaut):
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
 
     with Analyzer(AnalyzerOptions(behaviour=True)) as analyzer:
         faces = analyzer.analyze(astronaut)

@@ -382,7 +382,7 @@ def _pipeline_metrics(config: TrainConfig, card: Path) -> dict:
     (histogram-equalised) images and on the raw FER+ pixels of the same faces.
     """
     from emolens.evaluate import evaluate_folder
-    from emolens.pipeline import AnalyzerOptions
+    from emolens.options import AnalyzerOptions
 
     root, metrics = Path(config.data), {}
     options = AnalyzerOptions(model=str(card), device="cpu")

@@ -29,7 +29,7 @@ from emolens.assets.make_demo import write_video
 from emolens.batch.runner import run_batch
 from emolens.batch.tasks import BatchSettings
 from emolens.bench import median_p95
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 
 CONFIGS = (("local", 1), ("ray", 1), ("local", 2), ("ray", 2))
 _NODE_SIZES = (16, 64)

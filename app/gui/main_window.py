@@ -36,7 +36,7 @@ from emolens.gui.worker import (AddMarker, AnalyzerInfo, MarkerOutcome, OpenSour
                                 SetOptions, SetTau, SourceEnd, StartRecording, StopRecording, Update)
 from emolens.errors import error_line
 from emolens.images import IMAGE_SUFFIXES
-from emolens.pipeline import STAGES
+from emolens.options import STAGES
 
 CAMERA_INDICES = range(5)
 _REFRESH_MS = 200

@@ -15,8 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, 
                                QFormLayout, QGridLayout, QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QSpinBox,
                                QWidget)
 
-from emolens.classify import DEVICES
-from emolens.detect import DETECTOR_MODELS
+from emolens.options import DETECTOR_MODELS, DEVICES
 from emolens.gui.settings import Settings, default_recording_folder
 from emolens.gui.side_panel import smoothing_box
 

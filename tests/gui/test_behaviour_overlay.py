@@ -20,7 +20,8 @@ def read_face():
 
     import cv2
 
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
 
     image = cv2.imread(str(resources.files("emolens.assets") / "astronaut.jpg"))
     with Analyzer(AnalyzerOptions(behaviour=True)) as analyzer:

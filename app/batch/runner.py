@@ -90,6 +90,7 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
         raise EmolensError(f"--workers must be 0 (all cores) or more, got {workers}")
     started = time.perf_counter()
     card = ModelCard.load(settings.options.model)
+    card.open_session()  # a card that does not fit its model stops the batch here, not in every worker
     store = DatasetStore(out)
     summary = BatchSummary(out=store.url.rstrip("/"))
     summary.removed_temporary = store.prepare(timeline_schema(card.labels, settings.keypoints), settings.write_csv)

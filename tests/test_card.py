@@ -102,7 +102,8 @@ def test_the_model_is_read_into_one_session_per_classifier(monkeypatch, device):
     monkeypatch.setattr(ort, "InferenceSession", counted)
     classifier = Classifier(ModelCard.load(), device)
     assert len(made) == 1
-    assert classifier.predict(np.zeros((2, *classifier.card.input_hw, classifier.card.channels), np.uint8)).shape == (2, 7)
+    crops = np.zeros((2, *classifier.card.input_hw, classifier.card.channels), np.uint8)
+    assert classifier.predict(crops).shape == (2, 7)
 
 
 @pytest.mark.parametrize(("damage", "message"), [CARD_DAMAGES[0], CARD_DAMAGES[7], CARD_DAMAGES[8]])

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emolens.behaviour_track import FaceBehaviourTotals
+from emolens.behaviour.track import FaceBehaviourTotals
 from emolens.draw import AnnotatedVideo
 from emolens.errors import EmolensError
 from emolens.images import IMAGE_SUFFIXES

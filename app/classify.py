@@ -22,8 +22,8 @@ import onnxruntime as ort
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
+from emolens.native import captured_native_stderr
 from emolens.options import DEVICES
-from emolens.quiet import captured_native_stderr
 
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"

@@ -31,8 +31,8 @@ from tqdm import tqdm
 
 from emolens import __version__
 from emolens.errors import EmolensError
+from emolens.native import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
 from emolens.options import AnalyzerOptions, OptionError
-from emolens.quiet import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
 
 # Commands that own their options and need the "train" extra: their modules' main(argv).
 TRAINING_COMMANDS = {"train": "emolens.training.train", "sweep": "emolens.training.sweep"}
@@ -328,7 +328,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from emolens.evaluate import evaluate_folder, format_report
+    from emolens.evaluation.evaluate import evaluate_folder, format_report
 
     label_map = dict(item.lower().split("=", 1) for item in args.map_label if "=" in item)
     with _Progress("image", enabled=not args.json) as progress:
@@ -364,21 +364,21 @@ def _bench(args: argparse.Namespace) -> int:
     command = " ".join(["emolens bench", *([args.what] if args.what != "pipeline" else []),
                         *(["--quick"] if args.quick else []), *(["--out", args.out] if args.out else [])])
     if args.what == "pipeline":
-        from emolens.bench import run_pipeline_bench
+        from emolens.bench.pipeline import run_pipeline_bench
 
         return run_pipeline_bench(out, quick=args.quick, log=_log)
     if args.what == "detection":
-        from emolens.bench_detection import run_detection_bench
+        from emolens.bench.detection import run_detection_bench
 
         return run_detection_bench(out, quick=args.quick, log=_log)
     if args.what.startswith("behaviour"):
-        from emolens import behaviour_bench, behaviour_validation
+        from emolens.bench import behaviour, behaviour_validation
 
         if args.what == "behaviour":
-            return behaviour_bench.run_behaviour_bench(out, quick=args.quick, log=_log)
+            return behaviour.run_behaviour_bench(out, quick=args.quick, log=_log)
         return behaviour_validation.run_validation(out, quick=args.quick, log=_log)
     if args.what == "soak":
-        from emolens.soak import run_soak_bench
+        from emolens.bench.soak import run_soak_bench
 
         return run_soak_bench(out, minutes=0.2 if args.quick else args.minutes, log=_log)
     if args.what == "batch":

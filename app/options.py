@@ -55,7 +55,7 @@ class AnalyzerOptions:
         threads: classifier CPU threads (0 = all cores).
         behaviour: also read landmarks, action units, head pose, eyes, attention and blinks.
         behaviour_hz: landmarker readings per face per second of media time (0 = every frame);
-            values are held in between (see ``emolens.behaviour_track`` for what that costs).
+            values are held in between (see ``emolens.behaviour.track`` for what that costs).
         behaviour_budget_hz: at most this many readings per second over all faces in view
             (0 = no cap): with more faces, each is read less often and the frame rate holds.
         attention_yaw_deg, attention_pitch_deg: half-angles of the "looking at the camera" cone.
@@ -89,7 +89,8 @@ class AnalyzerOptions:
             ("detector", self.detector in DETECTOR_MODELS,
              f"must be one of {', '.join(DETECTOR_MODELS)}, got {self.detector!r}"),
             ("tiles", 1 <= self.tiles <= MAX_TILES, f"must be between 1 and {MAX_TILES}, got {self.tiles}"),
-            ("min_confidence", 0.0 <= self.min_confidence <= 1.0, f"must be between 0 and 1, got {self.min_confidence}"),
+            ("min_confidence", 0.0 <= self.min_confidence <= 1.0,
+             f"must be between 0 and 1, got {self.min_confidence}"),
             ("max_faces", self.max_faces >= 0, f"must be 0 or more, got {self.max_faces}"),
             ("max_gap_s", _non_negative(self.max_gap_s), f"{seconds}, got {self.max_gap_s}"),
             ("tau_s", _non_negative(self.tau_s), f"{seconds}, got {self.tau_s}"),

@@ -4,8 +4,8 @@
 ``FrameResult`` (faces and per-stage milliseconds, never the accumulated frames), shared
 by the CLI, the GUI worker and the benchmarks; ``analyze(image)`` is the one-frame API.
 
-With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour``) reads the faces that are due
-(``emolens.behaviour_track``) on a worker thread of its own, so it runs on the second core
+With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour.landmarker``) reads the faces that are due
+(``emolens.behaviour.track``) on a worker thread of its own, so it runs on the second core
 while the next frame is decoded, detected and classified: ``run()`` yields each frame one frame
 later, complete and in order.
 
@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emolens.behaviour import BehaviourEstimator
-from emolens.behaviour_track import BehaviourTracker
+from emolens.behaviour.landmarker import BehaviourEstimator
+from emolens.behaviour.track import BehaviourTracker
 from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.crop import crop_faces

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emolens.behaviour import BehaviourEstimator, landmarker_model_path
-from emolens.behaviour_columns import behaviour_columns
-from emolens.behaviour_signals import (
+from emolens.behaviour.columns import behaviour_columns
+from emolens.behaviour.landmarker import BehaviourEstimator, landmarker_model_path
+from emolens.behaviour.signals import (
     AU_NAMES,
     AU_TABLE,
     BLENDSHAPE_NAMES,
@@ -236,7 +236,7 @@ def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astro
 
 @pytest.mark.parametrize(("faces", "budget", "per_face_hz"), [(1, 30.0, 15.0), (4, 30.0, 7.5), (4, 0.0, 15.0)])
 def test_the_budget_shares_readings_among_the_faces_in_view(faces, budget, per_face_hz):
-    from emolens.behaviour_track import BehaviourTracker
+    from emolens.behaviour.track import BehaviourTracker
 
     tracker = BehaviourTracker(hz=15.0, budget_hz=budget)
     view = Faces(xyxy=np.zeros((faces, 4), np.float32), det_score=np.ones(faces, np.float32)).with_fields(

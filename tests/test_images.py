@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageOps
 
-from emolens.evaluate import evaluate_folder
+from emolens.evaluation.evaluate import evaluate_folder
 from emolens.images import apply_orientation, exif_orientation, read_image
 
 from .test_cli import emolens

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from emolens.errors import EmolensError
-from emolens.labels import FER2013_LABELS as LABELS
+from emolens.evaluation.labels import FER2013_LABELS as LABELS
 from emolens.record import CsvRecorder, timeline_columns
 from emolens.report import build_report
 from emolens.report.bench import main as bench_main

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from emolens.cli import main
-from emolens.quiet import interrupts_held
+from emolens.native import interrupts_held
 from emolens.record import CsvRecorder
 from emolens.report.timeline import load_timelines
 

@@ -34,8 +34,8 @@ from emolens.analyze import analyze_inputs  # noqa: E402
 from emolens.assets.make_demo import write_video  # noqa: E402
 from emolens.card import ModelCard  # noqa: E402
 from emolens.cli import main  # noqa: E402
-from emolens.record import timeline_columns  # noqa: E402
 from emolens.options import AnalyzerOptions  # noqa: E402
+from emolens.record import timeline_columns  # noqa: E402
 from emolens.serve.config import DEFAULT_WORKERS, Limits, ServeConfig  # noqa: E402
 from emolens.serve.server import bind_socket, make_server  # noqa: E402
 

@@ -28,7 +28,7 @@ import pandas as pd
 from emolens.assets.make_demo import write_video
 from emolens.batch.runner import run_batch
 from emolens.batch.tasks import BatchSettings
-from emolens.bench import median_p95
+from emolens.bench.pipeline import median_p95
 from emolens.options import AnalyzerOptions
 
 CONFIGS = (("local", 1), ("ray", 1), ("local", 2), ("ray", 2))

@@ -25,7 +25,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QFontMetricsF, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QDockWidget, QWidget
 
-from emolens.behaviour_signals import AU_NAMES, rotation_from_pose
+from emolens.behaviour.signals import AU_NAMES, rotation_from_pose
 from emolens.gui.drawing import paint_score_bars, pixel_font
 from emolens.options import AnalyzerOptions
 from emolens.types import Faces

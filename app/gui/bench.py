@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emolens.timing import median_p95
+from emolens.bench.timing import median_p95
 
 _TICK_S = 0.010
 _WARM_UP_S = 1.0

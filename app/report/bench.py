@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emolens.labels import FER2013_LABELS
+from emolens.evaluation.labels import FER2013_LABELS
 from emolens.record import timeline_columns
 
 TARGET_S = 30.0

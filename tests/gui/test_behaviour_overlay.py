@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor, QImage
 
-from emolens.behaviour_signals import AU_NAMES
+from emolens.behaviour.signals import AU_NAMES
 from emolens.gui.behaviour_overlay import AuBars
 from emolens.gui.video_view import VideoView
 

@@ -5,8 +5,14 @@ from pathlib import Path
 
 import pytest
 
-from emolens.gui.settings import MARKER_PRESETS, Settings, default_recording_folder, load_settings, \
-    overrides_from_args, save_settings
+from emolens.gui.settings import (
+    MARKER_PRESETS,
+    Settings,
+    default_recording_folder,
+    load_settings,
+    overrides_from_args,
+    save_settings,
+)
 from emolens.options import AnalyzerOptions
 
 

@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from emolens.assets.make_demo import FacePhoto, astronaut_photo, compose_scene
-from emolens.bench import median_p95
+from emolens.bench.pipeline import median_p95
 from emolens.card import ModelCard
 from emolens.detect import FaceDetector
 from emolens.options import AnalyzerOptions

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from emolens.bench import median_p95
+from emolens.bench.pipeline import median_p95
 from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source

@@ -25,15 +25,17 @@ import cv2
 import numpy as np
 
 from emolens.assets.make_demo import write_video
-from emolens.behaviour import BehaviourEstimator, landmarker_model_path
-from emolens.bench import Scenario
-from emolens.detect import BaseOptions, FaceDetector, mp, vision
+from emolens.behaviour.landmarker import BehaviourEstimator, landmarker_model_path
+from emolens.bench.pipeline import Scenario
+from emolens.bench.timing import median_p95
+from emolens.detect import FaceDetector
+from emolens.native import captured_native_stderr, mediapipe_tasks
 from emolens.options import STAGES, AnalyzerOptions
 from emolens.pipeline import Analyzer
-from emolens.quiet import captured_native_stderr
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
-from emolens.timing import median_p95
+
+mp, BaseOptions, vision = mediapipe_tasks()
 
 TARGET_FPS = {1: 100.0, 4: 40.0}
 

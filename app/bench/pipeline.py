@@ -25,13 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from emolens.assets.make_demo import write_video
+from emolens.bench.timing import median_p95, time_calls
 from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.options import STAGES, AnalyzerOptions
 from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
-from emolens.timing import median_p95, time_calls
 
 
 @dataclass(frozen=True)

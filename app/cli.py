@@ -30,6 +30,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from emolens import __version__
+from emolens.bench.registry import BENCHES
 from emolens.errors import EmolensError
 from emolens.native import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
 from emolens.options import AnalyzerOptions, OptionError
@@ -127,13 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--behaviour", action="store_true",
                          help="add action units, head pose, eye openness, blinks, attention and expressiveness")
     analyze.add_argument("--landmarks", action="store_true", help="with --behaviour: add the 478 landmarks (956 columns)")
-    analyze.add_argument("--behaviour-hz", type=float, default=AnalyzerOptions().behaviour_hz, metavar="HZ",
+    analyze.add_argument("--behaviour-hz", type=float, default=AnalyzerOptions.behaviour_hz, metavar="HZ",
                          help=f"landmarker readings per face per second (0 = every frame; default "
-                              f"{AnalyzerOptions().behaviour_hz:g})")
-    analyze.add_argument("--behaviour-budget", type=float, default=AnalyzerOptions().behaviour_budget_hz,
+                              f"{AnalyzerOptions.behaviour_hz:g})")
+    analyze.add_argument("--behaviour-budget", type=float, default=AnalyzerOptions.behaviour_budget_hz,
                          metavar="HZ", help="at most this many landmarker readings per second over all faces: with "
                          f"more faces each is read less often (0 = no cap; default "
-                         f"{AnalyzerOptions().behaviour_budget_hz:g})")
+                         f"{AnalyzerOptions.behaviour_budget_hz:g})")
     analyze.add_argument("--video", metavar="OUT.mp4", help="also write the frames with boxes, IDs and scores drawn "
                          "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
     analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
@@ -172,9 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
-    bench.add_argument("what", nargs="?", default="pipeline",
-                       choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation", "soak",
-                                "serve", "batch"))
+    bench.add_argument("what", nargs="?", default="pipeline", choices=tuple(BENCHES),
+                       help="; ".join(f"{name}: {purpose}" for name, (_, purpose) in BENCHES.items())
+                       .replace("%", "%%"))
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
@@ -342,10 +343,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --quick for the window and report benchmarks: a short video, a five-minute session built once.
-_QUICK_BENCH = {"gui": ["--seconds", "4"], "report": ["--minutes", "5", "--repeat", "1"]}
-
-
 def bench_results_path(what: str, out: str | None, quick: bool) -> Path:
     """Where ``emolens bench WHAT`` writes: ``--out``, else ``benchmarks/WHAT.md`` (the committed
     figures), except for ``--quick``, whose smoke figures go to a temporary folder instead."""
@@ -363,34 +360,9 @@ def _bench(args: argparse.Namespace) -> int:
     # The command that reproduces this run, for the results file: this one, as typed.
     command = " ".join(["emolens bench", *([args.what] if args.what != "pipeline" else []),
                         *(["--quick"] if args.quick else []), *(["--out", args.out] if args.out else [])])
-    if args.what == "pipeline":
-        from emolens.bench.pipeline import run_pipeline_bench
+    from emolens.bench.registry import BenchRun, run_bench
 
-        return run_pipeline_bench(out, quick=args.quick, log=_log)
-    if args.what == "detection":
-        from emolens.bench.detection import run_detection_bench
-
-        return run_detection_bench(out, quick=args.quick, log=_log)
-    if args.what.startswith("behaviour"):
-        from emolens.bench import behaviour, behaviour_validation
-
-        if args.what == "behaviour":
-            return behaviour.run_behaviour_bench(out, quick=args.quick, log=_log)
-        return behaviour_validation.run_validation(out, quick=args.quick, log=_log)
-    if args.what == "soak":
-        from emolens.bench.soak import run_soak_bench
-
-        return run_soak_bench(out, minutes=0.2 if args.quick else args.minutes, log=_log)
-    if args.what == "batch":
-        from emolens.batch.bench import main as run_batch_bench
-
-        return run_batch_bench([str(out), *(["--quick"] if args.quick else [])])
-    if args.what == "serve":
-        from emolens.serve.bench import run_serve_bench
-
-        return run_serve_bench(out, quick=args.quick, log=_log)
-    module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
-    return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])], command=command)
+    return run_bench(args.what, BenchRun(out, quick=args.quick, minutes=args.minutes, log=_log, command=command))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ import sys
 import numpy as np
 import pytest
 
-from emolens.assets.make_demo import face_tiles, render_frame
+from emolens.bench.media import face_tiles, render_frame
 from emolens.bench.detection import OLD_DEFAULT, ONE_LOOK, Scene, Setting, measure, scene_frames
 from emolens.card import packaged_model_dir
 from emolens.detect import FaceDetector, detector_model_path, non_max_suppression, square_grid, tile_grid

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from emolens.behaviour.signals import AU_NAMES
+from emolens.bench.registry import BenchRun
 from emolens.errors import EmolensError
 from emolens.evaluation.ferplus import crowd_targets, read_label_csv
 
@@ -123,9 +124,9 @@ def auc_tables(table: pd.DataFrame) -> tuple[list[tuple[str, str, str, float, fl
     return checks, grid
 
 
-def run_validation(out: Path, quick: bool = False, folder: Path = FERPLUS_DEFAULT,
-                   log: Callable[[str], None] = print) -> int:
-    """Measure, print and write the tables to ``out``; 0 when every check meets its target."""
+def run(bench: BenchRun) -> int:
+    """Measure, print and write the tables to ``bench.out``; 0 when every check meets its target."""
+    out, quick, log, folder = bench.out, bench.quick, bench.log, FERPLUS_DEFAULT
     started = time.perf_counter()
     table = measure(folder, per_class=60 if quick else None, log=log)
     checks, grid = auc_tables(table)

@@ -18,17 +18,16 @@ Nothing heavy is imported eagerly: NumPy loads on first use of ``Faces`` or ``Fr
 model card on first use of ``ModelCard``, the pipeline (MediaPipe, ONNX Runtime) on first use
 of ``Analyzer`` or ``open_source``, so the command line starts inside its own error handling
 (Ctrl+C while loading is no traceback). Importing ``emolens`` first switches every
-dependency's telemetry off (``emolens.offline``) and quietens native logs (``emolens.quiet``).
+dependency's telemetry off and quietens native logs (``emolens.native``).
 """
 
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from emolens.offline import disable_telemetry
-from emolens.quiet import quiet_native_logs
+from emolens.native import disable_telemetry, quiet_native_logs
 
-disable_telemetry()  # before any module imports ONNX Runtime: see emolens.offline
+disable_telemetry()  # before any module imports ONNX Runtime: see emolens.native
 quiet_native_logs()
 
 from emolens.errors import EmolensError  # noqa: E402
@@ -40,7 +39,7 @@ try:
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-_LAZY = {"Analyzer": "emolens.pipeline", "AnalyzerOptions": "emolens.pipeline", "FrameResult": "emolens.pipeline",
+_LAZY = {"Analyzer": "emolens.pipeline", "AnalyzerOptions": "emolens.options", "FrameResult": "emolens.pipeline",
          "ModelCard": "emolens.card", "CsvRecorder": "emolens.record", "Faces": "emolens.types",
          "Frame": "emolens.types", "open_source": "emolens.sources"}
 

@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emolens.behaviour_track import FaceBehaviourTotals
+from emolens.behaviour.track import FaceBehaviourTotals
 from emolens.draw import AnnotatedVideo
 from emolens.errors import EmolensError
 from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from emolens.markers import MarkerFeed, read_markers
-from emolens.pipeline import Analyzer, AnalyzerOptions
+from emolens.options import AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource, is_stream_url, open_source
 

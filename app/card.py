@@ -4,9 +4,10 @@
 Everything else gets a validated, frozen ``ModelCard``: input size and channels, label
 order, crop geometry and the ONNX file it describes. ``load`` checks the whole card
 against its schema (``CardSchema``: every field's type and range, labels unique) and,
-unless ``verify=False``, against the model: its sha256 and the ONNX graph's input name,
-shape and dtype and output name and width. A card that does not fit its model is refused
-with one line naming the field, before anything else runs.
+unless ``verify=False``, against the model file's sha256. ``open_session`` opens the model in
+ONNX Runtime and checks its graph against the card (input name, shape and dtype, output name and
+width): a card that does not fit its model is refused with one line naming the field, before
+any frame is read.
 
 Example::
 
@@ -21,11 +22,14 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, field_validator
 
 from emolens.errors import EmolensError
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
 
 CARD_FORMAT = "emolens-model-card/1"
 
@@ -139,7 +143,7 @@ class ModelCard:
 
         Raises:
             EmolensError: the card or model is missing, the card breaks its schema, or (with
-                ``verify``) the model does not match it; one line naming the field.
+                ``verify``) the model file is not the one it describes; one line naming the field.
         """
         card_path = Path(path) if path else packaged_model_dir() / "emotion.json"
         if card_path.suffix == ".onnx":
@@ -171,25 +175,37 @@ class ModelCard:
         return card
 
     def verify(self) -> None:
-        """Check that the ONNX file exists, matches the card's sha256, and its graph the card's input and output."""
+        """Check that the ONNX file exists and matches the card's sha256 (the graph is checked when a session
+        opens it: ``open_session``)."""
         if not self.model_path.is_file():
             raise EmolensError(f"emotion model not found: {self.model_path}; reinstall emolens "
                                f"or pass --model with a trained .onnx")
         if sha256_of(self.model_path) != self.sha256:
             raise EmolensError(f"emotion model {self.model_path} does not match its card (sha256 differs): "
                                f"the file is corrupt or belongs to another card; reinstall or re-export it")
-        self._check_graph()
 
-    def _check_graph(self) -> None:
-        """The graph's input (name, NHWC shape, dtype) and output (name, one score per label) against the card."""
+    def open_session(self, options: ort.SessionOptions | None = None,
+                     providers: tuple[str, ...] = ("CPUExecutionProvider",)) -> ort.InferenceSession:
+        """An ONNX Runtime session on the model, its graph checked against the card: the one place a
+        session is made, so the model is read once per classifier.
+
+        Raises:
+            EmolensError: ONNX Runtime cannot load the file, or its input or output does not fit the card.
+        """
         import onnxruntime as ort  # only here: the card itself is light to import
 
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
+        if options is None:
+            options = ort.SessionOptions()
+            options.log_severity_level = 3
         try:
-            session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(self.model_path), options, providers=list(providers))
         except Exception as error:  # ONNX Runtime raises several private exception types
             raise EmolensError(f"cannot load emotion model {self.model_path}: {str(error).splitlines()[0]}") from None
+        self._check_graph(session)
+        return session
+
+    def _check_graph(self, session: ort.InferenceSession) -> None:
+        """The graph's input (name, NHWC shape, dtype) and output (name, one score per label) against the card."""
         where = f"model card {self.card_path} does not fit {self.model_path.name}"
         inputs = {node.name: node for node in session.get_inputs()}
         outputs = {node.name: node for node in session.get_outputs()}

@@ -22,9 +22,9 @@ import onnxruntime as ort
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr
+from emolens.native import captured_native_stderr
+from emolens.options import DEVICES
 
-DEVICES = ("auto", "cpu", "cuda")
 _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 _log = logging.getLogger(__name__)
@@ -53,18 +53,16 @@ class Classifier:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.log_severity_level = 3
-        self.session = None
         if device in ("auto", "cuda"):
             self.session, detail = _try_cuda(card, options)
-            if self.session is None:
+            if self.session.get_providers()[0] != _CUDA:
                 if device == "cuda":
                     raise EmolensError(f"--device cuda: CUDA is not usable here ({detail}); use --device auto or cpu")
                 self.fallback_reason = _plain_reason(detail)
                 _log.info("CUDA unavailable, the emotion model runs on the CPU: %s", detail)
-        if self.session is None:
-            self.session = _session(card, options, [_CPU])
+        else:
+            self.session = card.open_session(options, (_CPU,))
         self.provider = "CUDA" if self.session.get_providers()[0] == _CUDA else "CPU"
-        self._output = card.info["output"]["name"]
 
     def describe(self) -> str:
         """One line saying which provider runs and, on a CPU fallback, why."""
@@ -75,27 +73,21 @@ class Classifier:
         """``float32 (n, K)`` probabilities for ``uint8 (n, H, W, C)`` crops."""
         if len(crops) == 0:
             return np.zeros((0, len(self.card.labels)), np.float32)
-        return self.session.run([self._output], {self.card.input_name: crops})[0]
+        return self.session.run([self.card.output_name], {self.card.input_name: crops})[0]
 
 
-def _session(card: ModelCard, options: ort.SessionOptions, providers: list[str]) -> ort.InferenceSession:
-    try:
-        return ort.InferenceSession(str(card.model_path), options, providers=providers)
-    except Exception as error:  # ONNX Runtime raises several private exception types
-        raise EmolensError(f"cannot load emotion model {card.model_path}: {str(error).splitlines()[0]}") from None
-
-
-def _try_cuda(card: ModelCard, options: ort.SessionOptions) -> tuple[ort.InferenceSession | None, str]:
-    """A CUDA session if CUDA really loads, else ``(None, the library's reason)``; its error log stays quiet."""
+def _try_cuda(card: ModelCard, options: ort.SessionOptions) -> tuple[ort.InferenceSession, str]:
+    """A session asked to run on CUDA, and why it does not where it fell back to the CPU (the library's
+    reason); its error log stays quiet. A fallen-back session is a working CPU session: it is kept."""
     if _CUDA not in ort.get_available_providers():
-        return None, _NO_PROVIDER
+        return card.open_session(options, (_CPU,)), _NO_PROVIDER
     with captured_native_stderr() as log:
-        session = _session(card, options, [_CUDA, _CPU])
+        session = card.open_session(options, (_CUDA, _CPU))
     if session.get_providers()[0] == _CUDA:
         return session, ""
     errors = [line for line in log if "rror" in line]
     detail = errors[0].split("with error:")[-1].split("]")[-1].strip(" :") if errors else "its provider did not load"
-    return None, detail[:300]
+    return session, detail[:300]
 
 
 _NO_PROVIDER = "this onnxruntime build has no CUDA provider"

@@ -23,29 +23,26 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from emolens import __version__
+from emolens.bench.registry import BENCHES
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
-
-if TYPE_CHECKING:
-    from emolens.pipeline import AnalyzerOptions
+from emolens.native import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
+from emolens.options import AnalyzerOptions, OptionError
 
 # Commands that own their options and need the "train" extra: their modules' main(argv).
 TRAINING_COMMANDS = {"train": "emolens.training.train", "sweep": "emolens.training.sweep"}
 # analyze's exit status when it finished but part of an input could not be read (a truncated video, a skipped image)
 EXIT_INCOMPLETE = 3
-# At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face.
-MAX_TILES = 8
 _SQUARES = {"auto": None, "always": True, "never": False}
+# The flags whose names are not their AnalyzerOptions field's (``--max-faces`` is ``max_faces``).
+_FLAGS = {"tau_s": "--smoothing", "behaviour_budget_hz": "--behaviour-budget"}
 _EXAMPLES = """examples:
   emolens                                       the live window on the default camera
   emolens --source talk.mp4                     the live window on a video file (or an image folder)
@@ -70,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _configure_logging(args.verbose)
         return args.handler(args)
+    except OptionError as error:  # the library names the field; the user typed the flag
+        print(f"emolens: error: {_FLAGS.get(error.field, '--' + error.field.replace('_', '-'))} {error.problem}",
+              file=sys.stderr)
+        return 1
     except EmolensError as error:
         print(f"emolens: error: {error}", file=sys.stderr)
         return 1
@@ -133,13 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--behaviour", action="store_true",
                          help="add action units, head pose, eye openness, blinks, attention and expressiveness")
     analyze.add_argument("--landmarks", action="store_true", help="with --behaviour: add the 478 landmarks (956 columns)")
-    analyze.add_argument("--behaviour-hz", type=float, default=_analyzer_defaults().behaviour_hz, metavar="HZ",
+    analyze.add_argument("--behaviour-hz", type=float, default=AnalyzerOptions.behaviour_hz, metavar="HZ",
                          help=f"landmarker readings per face per second (0 = every frame; default "
-                              f"{_analyzer_defaults().behaviour_hz:g})")
-    analyze.add_argument("--behaviour-budget", type=float, default=_analyzer_defaults().behaviour_budget_hz,
+                              f"{AnalyzerOptions.behaviour_hz:g})")
+    analyze.add_argument("--behaviour-budget", type=float, default=AnalyzerOptions.behaviour_budget_hz,
                          metavar="HZ", help="at most this many landmarker readings per second over all faces: with "
                          f"more faces each is read less often (0 = no cap; default "
-                         f"{_analyzer_defaults().behaviour_budget_hz:g})")
+                         f"{AnalyzerOptions.behaviour_budget_hz:g})")
     analyze.add_argument("--video", metavar="OUT.mp4", help="also write the frames with boxes, IDs and scores drawn "
                          "(.mp4 or .avi; scores smoothed by --smoothing, as the window shows them)")
     analyze.add_argument("--markers", metavar="EVENTS.csv", help="merge markers from a time,label CSV into the "
@@ -178,9 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
 
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
-    bench.add_argument("what", nargs="?", default="pipeline",
-                       choices=("pipeline", "detection", "report", "gui", "behaviour", "behaviour-validation", "soak",
-                                "serve", "batch"))
+    bench.add_argument("what", nargs="?", default="pipeline", choices=tuple(BENCHES),
+                       help="; ".join(f"{name}: {purpose}" for name, (_, purpose) in BENCHES.items())
+                       .replace("%", "%%"))
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
@@ -215,12 +216,6 @@ def _configure_logging(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("emolens: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
-
-
-def _analyzer_defaults() -> AnalyzerOptions:
-    from emolens.pipeline import AnalyzerOptions  # MediaPipe and ONNX Runtime: loaded inside main's try
-
-    return AnalyzerOptions()
 
 
 def _add_serve_parser(commands) -> None:
@@ -269,7 +264,7 @@ def _add_batch_parser(commands) -> None:
 
 def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = True) -> None:
     """Model and detection options; with ``use_defaults=False`` an option not given stays None."""
-    defaults = _analyzer_defaults()
+    defaults = AnalyzerOptions()
 
     def default(value):
         return value if use_defaults else None
@@ -295,18 +290,8 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
     """The ``AnalyzerOptions`` a parsed command line asks for.
 
     Raises:
-        EmolensError: an option out of its range (NaN and infinity are out of every range).
+        OptionError: an option out of its range (``main`` names its flag).
     """
-    from emolens.pipeline import AnalyzerOptions
-
-    if not 0.0 <= args.min_confidence <= 1.0:
-        raise EmolensError(f"--min-confidence must be between 0 and 1, got {args.min_confidence}")
-    if args.max_faces < 0:
-        raise EmolensError(f"--max-faces must be 0 or more, got {args.max_faces}")
-    if not (math.isfinite(args.tau_s) and args.tau_s >= 0):
-        raise EmolensError(f"--smoothing must be a number of seconds, 0 or more, got {args.tau_s}")
-    if not 1 <= args.tiles <= MAX_TILES:
-        raise EmolensError(f"--tiles must be between 1 and {MAX_TILES}, got {args.tiles}")
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
                            squares=_SQUARES[getattr(args, "squares", "auto")],
@@ -320,9 +305,6 @@ def _analyze(args: argparse.Namespace) -> int:
 
     if args.landmarks and not args.behaviour:
         raise EmolensError("--landmarks needs --behaviour")
-    for flag, value in (("--behaviour-hz", args.behaviour_hz), ("--behaviour-budget", args.behaviour_budget)):
-        if value < 0:
-            raise EmolensError(f"{flag} must be 0 or more, got {value}")
     options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz,
                       behaviour_budget_hz=args.behaviour_budget)
     with _Progress("frame") as progress:
@@ -354,7 +336,7 @@ def _batch(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from emolens.evaluate import evaluate_folder, format_report
+    from emolens.evaluation.evaluate import evaluate_folder, format_report
 
     label_map = dict(item.lower().split("=", 1) for item in args.map_label if "=" in item)
     with _Progress("image", enabled=not args.json) as progress:
@@ -366,10 +348,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     else:
         print(format_report(report))
     return 0
-
-
-# --quick for the window and report benchmarks: a short video, a five-minute session built once.
-_QUICK_BENCH = {"gui": ["--seconds", "4"], "report": ["--minutes", "5", "--repeat", "1"]}
 
 
 def bench_results_path(what: str, out: str | None, quick: bool) -> Path:
@@ -389,34 +367,9 @@ def _bench(args: argparse.Namespace) -> int:
     # The command that reproduces this run, for the results file: this one, as typed.
     command = " ".join(["emolens bench", *([args.what] if args.what != "pipeline" else []),
                         *(["--quick"] if args.quick else []), *(["--out", args.out] if args.out else [])])
-    if args.what == "pipeline":
-        from emolens.bench import run_pipeline_bench
+    from emolens.bench.registry import BenchRun, run_bench
 
-        return run_pipeline_bench(out, quick=args.quick, log=_log)
-    if args.what == "detection":
-        from emolens.bench_detection import run_detection_bench
-
-        return run_detection_bench(out, quick=args.quick, log=_log)
-    if args.what.startswith("behaviour"):
-        from emolens import behaviour_bench, behaviour_validation
-
-        if args.what == "behaviour":
-            return behaviour_bench.run_behaviour_bench(out, quick=args.quick, log=_log)
-        return behaviour_validation.run_validation(out, quick=args.quick, log=_log)
-    if args.what == "soak":
-        from emolens.soak import run_soak_bench
-
-        return run_soak_bench(out, minutes=0.2 if args.quick else args.minutes, log=_log)
-    if args.what == "batch":
-        from emolens.batch.bench import main as run_batch_bench
-
-        return run_batch_bench([str(out), *(["--quick"] if args.quick else [])])
-    if args.what == "serve":
-        from emolens.serve.bench import run_serve_bench
-
-        return run_serve_bench(out, quick=args.quick, log=_log)
-    module = __import__(f"emolens.{args.what}.bench", fromlist=["main"])
-    return module.main([str(out), *(_QUICK_BENCH[args.what] if args.quick else [])], command=command)
+    return run_bench(args.what, BenchRun(out, quick=args.quick, minutes=args.minutes, log=_log, command=command))
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -36,10 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import sys
-import threading
-import weakref
 from pathlib import Path
 
 import cv2
@@ -47,25 +43,11 @@ import numpy as np
 
 from emolens.card import packaged_model_dir, sha256_of
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr, interrupts_held
+from emolens.native import captured_native_stderr, close_at_exit, interrupts_held, mediapipe_tasks
 from emolens.types import Faces
 
-# MediaPipe's C++ core logs through glog; keep its start-up chatter off the user's terminal.
-os.environ.setdefault("GLOG_minloglevel", "2")
-# MediaPipe imports TensorFlow when it is installed, only for documentation decorators; that
-# costs seconds and a screen of logs. Hide it during the import (MediaPipe falls back to no-op
-# decorators) unless TensorFlow is already loaded, e.g. by the trainer.
-_hide_tensorflow = "tensorflow" not in sys.modules
-if _hide_tensorflow:
-    sys.modules["tensorflow"] = None  # type: ignore[assignment]
-try:
-    import mediapipe as mp
-    from mediapipe.tasks.python import BaseOptions, vision
-finally:
-    if _hide_tensorflow:
-        del sys.modules["tensorflow"]
+mp, BaseOptions, vision = mediapipe_tasks()
 
-DETECTOR_MODELS = ("short", "full")
 # Frames at least this much wider than high (16:9, 16:10, not 4:3) get squares by default.
 SQUARES_FROM_ASPECT = 1.5
 # A tile narrower or lower than this holds no detectable face (and an empty one breaks MediaPipe's
@@ -73,21 +55,6 @@ SQUARES_FROM_ASPECT = 1.5
 MIN_TILE_PX = 32
 # The second look's square, in sides of the faint box (2: the scale the card's crop geometry was measured at).
 SECOND_LOOK_SIDE = 2.0
-_OPEN_DETECTORS: weakref.WeakSet = weakref.WeakSet()
-
-
-def _close_open_detectors() -> None:
-    for detector in list(_OPEN_DETECTORS):
-        detector.close()
-
-
-# MediaPipe runs its C calls on a ThreadPoolExecutor that Python shuts down before ordinary
-# atexit handlers; a detector still open then fails noisily in its __del__. Threading's
-# atexit hooks run in reverse order of registration: importing the executor module first
-# (it registers its shutdown on import) makes this hook run before that shutdown.
-import concurrent.futures.thread  # noqa: E402, F401
-
-threading._register_atexit(_close_open_detectors)
 
 
 def detector_model_path(name: str, model_dir: Path | None = None) -> Path:
@@ -141,7 +108,7 @@ class FaceDetector:
         with interrupts_held(), captured_native_stderr():
             self._detector = vision.FaceDetector.create_from_options(options)
             self._closed = False
-            _OPEN_DETECTORS.add(self)
+            close_at_exit(self)
             self._detect_region(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
         self.model = model
         self.max_faces = max_faces

@@ -2,9 +2,10 @@
 
 The same picture as the live window, without Qt: each face's box in its ID's colour, a tag
 ``#3 happy 87%`` above it (inside the box at the frame's top edge) and a panel of score bars
-beside it, right of the box, else left, else below, wherever it covers no other face, tag
-or panel (the window's rule). Colours come from ``emolens.palette``. Sizes follow the box and
-the frame, so a small face gets small text and a 1080p frame is as legible as a 480p one.
+beside it where it covers no other face, tag or panel, smaller or inside the box where it must
+(``emolens.layout``: the window's rule, the same code). Colours come from ``emolens.palette``.
+Sizes follow the box and the frame, so a small face gets small text and a 1080p frame is as
+legible as a 480p one.
 
 Example::
 
@@ -22,13 +23,12 @@ import cv2
 import numpy as np
 
 from emolens.errors import EmolensError
+from emolens.layout import BAR_LENGTH_ROWS, Rect, place_bars
+from emolens.native import captured_native_stderr
 from emolens.palette import emotion_hex, face_hex
-from emolens.quiet import captured_native_stderr
 from emolens.types import Faces
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-_BAR_LENGTH_ROWS = 5.0  # a full bar is this many rows long
-Rect = tuple[int, int, int, int]  # x0, y0, x1, y1
 
 
 def _bgr(hex_color: str) -> tuple[int, int, int]:
@@ -36,33 +36,9 @@ def _bgr(hex_color: str) -> tuple[int, int, int]:
     return blue, green, red
 
 
-def _overlaps(a: Rect, b: Rect) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def _inside(rect: Rect, width: int, height: int) -> bool:
-    return rect[0] >= 0 and rect[1] >= 0 and rect[2] <= width and rect[3] <= height
-
-
 def label_pixels(frame_height: int, box_width: float) -> float:
     """Text height: a 26th of the frame's height, less for a narrow box, 11 to 28 pixels."""
     return float(np.clip(min(frame_height / 26, box_width / 4.5), 11, 28))
-
-
-def place_panel(box: Rect, size_wh: tuple[int, int], frame_wh: tuple[int, int], gap: int,
-                avoid: Sequence[Rect]) -> Rect:
-    """Where a face's bar panel goes: right of the box, else left, else below; the first that lies
-    in the frame and covers nothing in ``avoid``, else the first in the frame, else inside the box."""
-    (width, height), (frame_w, frame_h) = size_wh, frame_wh
-    top = min(max(box[1], 0), frame_h - height)
-    left = min(max(box[0], 0), frame_w - width)
-    candidates = [(box[2] + gap, top), (box[0] - gap - width, top), (left, box[3] + gap)]
-    rects = [(x, y, x + width, y + height) for x, y in candidates]
-    fitting = [rect for rect in rects if _inside(rect, frame_w, frame_h)]
-    for rect in fitting:
-        if not any(_overlaps(rect, other) for other in avoid):
-            return rect
-    return fitting[0] if fitting else (box[2] - width, top, box[2], top + height)
 
 
 def draw_faces(image: np.ndarray, faces: Faces, labels: Sequence[str]) -> np.ndarray:
@@ -71,14 +47,21 @@ def draw_faces(image: np.ndarray, faces: Faces, labels: Sequence[str]) -> np.nda
     Scores drawn are ``faces.smoothed`` when present (what the window shows), else ``faces.probs``;
     IDs are ``faces.face_id`` when present, else 1..n.
     """
+    _draw_all(image, faces, labels)
+    return image
+
+
+def _draw_all(image: np.ndarray, faces: Faces, labels: Sequence[str]) -> list[Rect]:
+    """``draw_faces``'s work; returns where each face's bar panel went, in face order."""
     scores_all = faces.smoothed if faces.smoothed is not None else faces.probs
     if not len(faces) or scores_all is None:
-        return image
+        return []
     ids = faces.face_id if faces.face_id is not None else np.arange(1, len(faces) + 1)
-    frame_h, frame_w = image.shape[:2]
+    frame_h = image.shape[0]
     boxes: list[Rect] = [tuple(int(round(v)) for v in box) for box in faces.xyxy]
     colors = [_bgr(c) for c in emotion_hex(labels)]
     placed: list[Rect] = []  # tags and panels drawn so far, which later panels avoid
+    panels: list[Rect] = []
     for box, face_id, scores in zip(boxes, ids, scores_all):
         color = _bgr(face_hex(int(face_id)))
         text_px = label_pixels(frame_h, box[2] - box[0])
@@ -87,8 +70,9 @@ def draw_faces(image: np.ndarray, faces: Faces, labels: Sequence[str]) -> np.nda
         placed.append(_draw_tag(image, box, f"#{int(face_id)} {labels[top]} {scores[top]:.0%}", text_px, color))
         row_px = float(np.clip((box[3] - box[1]) / len(scores), 12, text_px))
         avoid = [other for other in boxes if other is not box] + placed
-        placed.append(_draw_bars(image, box, scores, labels, colors, row_px, avoid))
-    return image
+        panels.append(_draw_bars(image, box, scores, labels, colors, row_px, avoid))
+        placed.append(panels[-1])
+    return panels
 
 
 def _draw_tag(image: np.ndarray, box: Rect, text: str, text_px: float, color: tuple[int, int, int]) -> Rect:
@@ -107,17 +91,16 @@ def _draw_tag(image: np.ndarray, box: Rect, text: str, text_px: float, color: tu
 
 def _draw_bars(image: np.ndarray, box: Rect, scores: np.ndarray, labels: Sequence[str],
                colors: list[tuple[int, int, int]], row_px: float, avoid: list[Rect]) -> Rect:
-    """A dark half-transparent panel of one bar per score beside the box; returns the panel."""
+    """A dark half-transparent panel of one bar per score where ``emolens.layout`` places it; returns the panel."""
     names = [label[:3] for label in labels]
-    scale = cv2.getFontScaleFromHeight(_FONT, max(int(row_px * 0.55), 1), 1)
-    name_w = max(cv2.getTextSize(name, _FONT, scale, 1)[0][0] for name in names) + int(row_px * 0.3)
-    pad = int(row_px * 0.25)
-    bar_w = int(row_px * _BAR_LENGTH_ROWS)
-    size = (name_w + bar_w + 2 * pad, int(row_px * len(scores)) + 2 * pad)
-    x0, y0, x1, y1 = place_panel(box, size, (image.shape[1], image.shape[0]), int(row_px * 0.3), avoid)
+    picture = (0, 0, image.shape[1], image.shape[0])
+    place, row_px = place_bars(box, picture, row_px, len(scores), lambda rows_px: _bars_size(names, rows_px), avoid)
+    x0, y0, x1, y1 = (int(round(value)) for value in place)
     cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, image.shape[1]), min(y1, image.shape[0])
     if cx1 > cx0 and cy1 > cy0:
         image[cy0:cy1, cx0:cx1] = (image[cy0:cy1, cx0:cx1] * 0.37).astype(np.uint8)  # black at 63%
+    scale, name_w, pad = _bars_metrics(names, row_px)
+    bar_w = max(x1 - x0 - name_w - 2 * pad, 0)  # a panel inside a small box is narrower than asked
     for index, (name, score) in enumerate(zip(names, scores)):
         row_top = y0 + pad + int(index * row_px)
         baseline = row_top + int(row_px * 0.78)
@@ -128,6 +111,19 @@ def _draw_bars(image: np.ndarray, box: Rect, scores: np.ndarray, labels: Sequenc
         if length:
             cv2.rectangle(image, (bar_x, bar_y), (bar_x + length, bar_y + bar_h), colors[index], cv2.FILLED)
     return x0, y0, x1, y1
+
+
+def _bars_metrics(names: list[str], row_px: float) -> tuple[float, int, int]:
+    """The font scale, the names' column width and the padding of a bar panel with rows of ``row_px``."""
+    scale = cv2.getFontScaleFromHeight(_FONT, max(int(row_px * 0.55), 1), 1)
+    name_w = max(cv2.getTextSize(name, _FONT, scale, 1)[0][0] for name in names) + int(row_px * 0.3)
+    return scale, name_w, int(row_px * 0.25)
+
+
+def _bars_size(names: list[str], row_px: float) -> tuple[float, float]:
+    """A bar panel's size for rows of ``row_px`` pixels."""
+    _, name_w, pad = _bars_metrics(names, row_px)
+    return name_w + int(row_px * BAR_LENGTH_ROWS) + 2 * pad, int(row_px * len(names)) + 2 * pad
 
 
 _CODECS = {".mp4": "mp4v", ".avi": "MJPG"}

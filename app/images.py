@@ -21,9 +21,8 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from emolens.quiet import captured_native_stderr
-
 from emolens.errors import EmolensError
+from emolens.native import captured_native_stderr
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 

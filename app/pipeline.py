@@ -4,8 +4,8 @@
 ``FrameResult`` (faces and per-stage milliseconds, never the accumulated frames), shared
 by the CLI, the GUI worker and the benchmarks; ``analyze(image)`` is the one-frame API.
 
-With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour``) reads the faces that are due
-(``emolens.behaviour_track``) on a worker thread of its own, so it runs on the second core
+With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour.landmarker``) reads the faces that are due
+(``emolens.behaviour.track``) on a worker thread of its own, so it runs on the second core
 while the next frame is decoded, detected and classified: ``run()`` yields each frame one frame
 later, complete and in order.
 
@@ -27,64 +27,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emolens.behaviour import BehaviourEstimator
-from emolens.behaviour_track import BehaviourTracker
+from emolens.behaviour.landmarker import BehaviourEstimator
+from emolens.behaviour.track import BehaviourTracker
 from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.crop import crop_faces
 from emolens.detect import FaceDetector
 from emolens.images import as_bgr8
+from emolens.options import AnalyzerOptions
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource
 from emolens.track import FaceTracker
 from emolens.types import Faces, Frame
-
-STAGES = ("decode", "detect", "crop", "classify", "track", "record")
-
-
-@dataclass(frozen=True)
-class AnalyzerOptions:
-    """Settings shared by the CLI, the GUI and the API; each field's default is the product's.
-
-    Attributes:
-        model: a model card (.json) or its .onnx; ``None`` for the shipped model.
-        device: ``auto`` (CUDA if it loads, else CPU), ``cpu`` or ``cuda``.
-        detector: ``short`` (near faces, fastest) or ``full`` (small, distant faces too).
-        tiles: also detect on ``tiles x tiles`` overlapping tiles (1 = off), for rooms of viewers.
-        squares: detect on overlapping full-height squares of the frame (False: one letterboxed
-            pass, faster, finds only faces over about a third of the frame's width; None: auto,
-            squares for the short-range detector on wide frames, see ``emolens.detect``).
-        min_confidence: the score, 0..1, a face must reach in one of its looks.
-        second_look: look again, closer, at faces scoring between half of ``min_confidence`` and
-            ``min_confidence`` (see ``emolens.detect``); False: one look, a little faster.
-        max_faces: keep at most this many faces per frame, most confident first (0 = all).
-        max_gap_s: how long an unseen face keeps its ID.
-        tau_s: score smoothing time constant in seconds (0 = raw scores).
-        threads: classifier CPU threads (0 = all cores).
-        behaviour: also read landmarks, action units, head pose, eyes, attention and blinks.
-        behaviour_hz: landmarker readings per face per second of media time (0 = every frame);
-            values are held in between (see ``emolens.behaviour_track`` for what that costs).
-        behaviour_budget_hz: at most this many readings per second over all faces in view
-            (0 = no cap): with more faces, each is read less often and the frame rate holds.
-        attention_yaw_deg, attention_pitch_deg: half-angles of the "looking at the camera" cone.
-    """
-
-    model: str | None = None
-    device: str = "auto"
-    detector: str = "short"
-    tiles: int = 1
-    squares: bool | None = None
-    min_confidence: float = 0.6
-    second_look: bool = True
-    max_faces: int = 0
-    max_gap_s: float = 1.0
-    tau_s: float = 0.5
-    threads: int = 0
-    behaviour: bool = False
-    behaviour_hz: float = 15.0
-    behaviour_budget_hz: float = 30.0
-    attention_yaw_deg: float = 25.0
-    attention_pitch_deg: float = 20.0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Schema (columns in this order; emotion columns follow the model card's label ord
     dominant    the label with the highest probability
     marker      text of a marker added at this moment, else empty
     [kp0_x, kp0_y ... kp5_x, kp5_y]   keypoints, only with keypoints=True
-    [yaw ... bs_noseSneerRight, lm0_x ...]   behaviour, only with behaviour=True (emolens.behaviour_columns)
+    [yaw ... bs_noseSneerRight, lm0_x ...]   behaviour, only with behaviour=True (emolens.behaviour.columns)
 
 ``timestamp`` is the UTC time of the frame: the moment it was captured for a camera, and
 the recording's start plus ``time_s`` for files. A frame with no face writes one row with
@@ -54,7 +54,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from emolens.behaviour_columns import behaviour_cells, behaviour_columns, empty_behaviour_cells
+from emolens.behaviour.columns import behaviour_cells, behaviour_columns, empty_behaviour_cells
 from emolens.errors import EmolensError
 
 try:  # POSIX; elsewhere the output is not locked
@@ -103,7 +103,7 @@ class CsvRecorder:
         path: the CSV file; its folder is created.
         labels: emotion labels in the model's output order (``card.labels``).
         keypoints: add the 12 keypoint columns.
-        behaviour: add the behaviour columns (``emolens.behaviour_columns``); ``landmarks`` adds
+        behaviour: add the behaviour columns (``emolens.behaviour.columns``); ``landmarks`` adds
             the 956 landmark columns to them.
         flush_s: hand rows to the OS at least this often (0 = after every frame).
         overwrite: replace an existing file (the window's recorder and tests); ``emolens

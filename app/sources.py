@@ -36,7 +36,7 @@ import numpy as np
 
 from emolens.errors import EmolensError
 from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, read_image, to_bgr8
-from emolens.quiet import captured_native_stderr
+from emolens.native import captured_native_stderr
 from emolens.types import Frame
 
 _END = object()

@@ -54,8 +54,6 @@ class FaceTracker:
     """
 
     def __init__(self, max_gap_s: float = 1.0, tau_s: float = 0.5, min_iou: float = 0.2):
-        if max_gap_s < 0 or tau_s < 0:
-            raise ValueError("max_gap_s and tau_s must not be negative")
         self.max_gap_s = max_gap_s
         self.tau_s = tau_s
         self.min_iou = min_iou

@@ -61,7 +61,7 @@ class Faces:
         labels: the K label names of ``probs``' columns, in order (the card's), or None.
 
     Behaviour fields, None unless behaviour is on (``AnalyzerOptions(behaviour=True)``); rows of
-    faces the landmarker could not read are NaN (see ``emolens.behaviour_signals`` for units and signs):
+    faces the landmarker could not read are NaN (see ``emolens.behaviour.signals`` for units and signs):
         blendshapes: ``float32 (n, 52)`` MediaPipe blendshape scores 0..1 (``BLENDSHAPE_NAMES`` order).
         aus: ``float32 (n, A)`` action-unit intensities 0..1 (``AU_NAMES`` order).
         head_pose: ``float32 (n, 3)`` yaw, pitch, roll in degrees.

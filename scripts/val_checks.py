@@ -140,7 +140,7 @@ def grown(spec: str) -> None:
 
 def teacher(model: Path) -> None:
     """How sure a ``--teacher`` is, against the crowd, on the training faces it scores and on val."""
-    from emolens.ferplus import mean_kl
+    from emolens.evaluation.ferplus import mean_kl
     from emolens.training.distill import teacher_probabilities
 
     dataset = ferplus()

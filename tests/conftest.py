@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from emolens.assets.make_demo import write_video
+from emolens.bench.media import write_video
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FER_FIXTURES = FIXTURES / "fer"

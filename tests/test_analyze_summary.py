@@ -8,7 +8,7 @@ import sys
 import cv2
 
 from emolens.analyze import analyze_inputs
-from emolens.assets.make_demo import face_tiles, render_frame
+from emolens.bench.media import face_tiles, render_frame
 
 
 def test_a_face_that_vanishes_and_returns_is_counted_as_likely_missed(tmp_path):

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from emolens.assets.make_demo import write_video
+from emolens.bench.media import write_video
 from emolens.card import ModelCard
 
 pa = pytest.importorskip("pyarrow", reason="emolens batch needs the 'batch' extra (pyarrow)")

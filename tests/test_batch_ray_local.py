@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
-from emolens.assets.make_demo import write_video
+from emolens.bench.media import write_video
 
 pytest.importorskip("ray", reason="the Ray engine needs the 'batch' extra (ray)")
 pytestmark = pytest.mark.slow

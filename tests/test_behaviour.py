@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emolens.behaviour import BehaviourEstimator, landmarker_model_path
-from emolens.behaviour_columns import behaviour_columns
-from emolens.behaviour_signals import (
+from emolens.behaviour.columns import behaviour_columns
+from emolens.behaviour.landmarker import BehaviourEstimator, landmarker_model_path
+from emolens.behaviour.signals import (
     AU_NAMES,
     AU_TABLE,
     BLENDSHAPE_NAMES,
@@ -200,7 +200,8 @@ def blink_video(path: Path, astronaut: np.ndarray, landmarks: np.ndarray, fps: f
 
 @pytest.mark.parametrize("hz", [0.0, 15.0])
 def test_a_short_closure_is_one_blink_and_a_long_one_is_none(estimator, astronaut, tmp_path, hz):
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
     from emolens.sources import open_source
 
     video = blink_video(tmp_path / "blink.mp4", astronaut, read(estimator, astronaut).landmarks[0])
@@ -219,7 +220,8 @@ def test_a_short_closure_is_one_blink_and_a_long_one_is_none(estimator, astronau
 
 def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astronaut, tmp_path):
     """Frames waiting for the landmarker come out in frame order with the readings of no lookahead."""
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
     from emolens.sources import open_source
 
     video = blink_video(tmp_path / "blink.mp4", astronaut, read(estimator, astronaut).landmarks[0])
@@ -234,7 +236,7 @@ def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astro
 
 @pytest.mark.parametrize(("faces", "budget", "per_face_hz"), [(1, 30.0, 15.0), (4, 30.0, 7.5), (4, 0.0, 15.0)])
 def test_the_budget_shares_readings_among_the_faces_in_view(faces, budget, per_face_hz):
-    from emolens.behaviour_track import BehaviourTracker
+    from emolens.behaviour.track import BehaviourTracker
 
     tracker = BehaviourTracker(hz=15.0, budget_hz=budget)
     view = Faces(xyxy=np.zeros((faces, 4), np.float32), det_score=np.ones(faces, np.float32)).with_fields(
@@ -271,7 +273,8 @@ def test_behaviour_off_changes_nothing(tmp_path, analyzer, astronaut):
 
 
 def test_api_one_image_and_faces_indexing_keep_the_fields(astronaut):
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
 
     with Analyzer(AnalyzerOptions(behaviour=True)) as analyzer:
         faces = analyzer.analyze(astronaut)

@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from emolens.analyze import analyze_inputs
-from emolens.behaviour import BehaviourEstimator
-from emolens.pipeline import AnalyzerOptions
+from emolens.behaviour.landmarker import BehaviourEstimator
+from emolens.options import AnalyzerOptions
 from emolens.report import build_report
 from tests.test_behaviour import blink_video, read
 

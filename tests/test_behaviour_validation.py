@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emolens.behaviour_signals import AU_AT_REST
-from emolens.behaviour_validation import au_rest_levels, auc_tables, majority_labels, measure, roc_auc
+from emolens.behaviour.signals import AU_AT_REST
+from emolens.bench.behaviour_validation import au_rest_levels, auc_tables, majority_labels, measure, roc_auc
 
 from .conftest import SHARED_FER
 

@@ -3,9 +3,11 @@ import re
 import shutil
 from importlib import resources
 
+import numpy as np
 import pytest
 
 from emolens.card import ModelCard, packaged_model_dir
+from emolens.classify import Classifier
 from emolens.errors import EmolensError
 
 from .test_cli import assert_one_line_error, emolens
@@ -81,7 +83,27 @@ CARD_DAMAGES = [
 def test_a_card_that_does_not_fit_its_model_is_refused_at_load_naming_the_field(card_copy, damage, message):
     edited(card_copy, damage)
     with pytest.raises(EmolensError, match=re.escape(message)):
-        ModelCard.load(card_copy)
+        Classifier(ModelCard.load(card_copy), "cpu")  # the schema when the card loads, the graph when the model does
+
+
+@pytest.mark.parametrize("device", ["cpu", "auto"])
+def test_the_model_is_read_into_one_session_per_classifier(monkeypatch, device):
+    """Before: the card built a session only to check the graph, then the classifier built its own
+    (and ``auto`` a third, for CUDA, on a machine without it)."""
+    import onnxruntime as ort
+
+    made = []
+    real = ort.InferenceSession
+
+    def counted(*args, **kwargs):
+        made.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ort, "InferenceSession", counted)
+    classifier = Classifier(ModelCard.load(), device)
+    assert len(made) == 1
+    crops = np.zeros((2, *classifier.card.input_hw, classifier.card.channels), np.uint8)
+    assert classifier.predict(crops).shape == (2, 7)
 
 
 @pytest.mark.parametrize(("damage", "message"), [CARD_DAMAGES[0], CARD_DAMAGES[7], CARD_DAMAGES[8]])

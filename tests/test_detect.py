@@ -5,8 +5,8 @@ import sys
 import numpy as np
 import pytest
 
-from emolens.assets.make_demo import face_tiles, render_frame
-from emolens.bench_detection import OLD_DEFAULT, ONE_LOOK, Scene, Setting, measure, scene_frames
+from emolens.bench.detection import OLD_DEFAULT, ONE_LOOK, Scene, Setting, measure, scene_frames
+from emolens.bench.media import face_tiles, render_frame
 from emolens.card import packaged_model_dir
 from emolens.detect import FaceDetector, detector_model_path, non_max_suppression, square_grid, tile_grid
 from emolens.errors import EmolensError
@@ -54,7 +54,7 @@ def test_a_room_of_eight_needs_squares_or_tiles_not_one_letterboxed_pass():
 
 @pytest.fixture(scope="module")
 def face_pool_and_empty():
-    from emolens.bench_detection import face_pool, findable, no_face_photos
+    from emolens.bench.detection import face_pool, findable, no_face_photos
 
     return findable(face_pool(fer_folder=FER_FIXTURES, ferplus=None)), no_face_photos()
 

@@ -8,8 +8,9 @@ import pandas as pd
 import pytest
 
 from emolens.analyze import analyze_inputs
-from emolens.draw import draw_faces, place_panel
+from emolens.draw import _draw_all, draw_faces
 from emolens.errors import EmolensError
+from emolens.layout import overlaps
 from emolens.palette import face_hex
 
 
@@ -36,13 +37,21 @@ def test_no_face_draws_nothing(astronaut, analyzer):
     assert np.array_equal(draw_faces(blank.copy(), analyzer.analyze(blank), analyzer.labels), blank)
 
 
-@pytest.mark.parametrize(("box", "others", "expected"), [
-    ((100, 100, 200, 200), [], (206, 100, 286, 190)),                      # right of the box
-    ((500, 100, 600, 200), [], (414, 100, 494, 190)),                      # no room on the right: left
-    ((100, 100, 200, 200), [(210, 90, 300, 210), (0, 90, 95, 210)], (100, 206, 180, 296)),  # neighbours: below
-])
-def test_bar_panels_avoid_the_frame_edge_and_other_faces(box, others, expected):
-    assert place_panel(box, (80, 90), (640, 480), 6, others) == expected
+def test_bars_in_a_2x2_grid_cover_no_neighbour_as_in_the_window(astronaut, analyzer):
+    """Before: ``--video`` tried 3 places and then took the first in the frame, over a neighbour's face;
+    it now follows the window's rule (``emolens.layout``), bars inside the face's own box when crowded."""
+    face = cv2.resize(astronaut[60:200, 150:300], (320, 240))
+    frame = np.empty((480, 640, 3), np.uint8)
+    for row, column in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        frame[row * 240:(row + 1) * 240, column * 320:(column + 1) * 320] = face[:, ::-1] if column else face
+    faces = analyzer.analyze(frame)
+    assert len(faces) == 4
+    panels = _draw_all(frame.copy(), faces, analyzer.labels)
+    boxes = [tuple(int(round(v)) for v in box) for box in faces.xyxy]
+    for index, panel in enumerate(panels):
+        assert 0 <= panel[0] and 0 <= panel[1] and panel[2] <= 640 and panel[3] <= 480
+        assert not any(overlaps(panel, box) for other, box in enumerate(boxes) if other != index)
+        assert not any(overlaps(panel, bars) for other, bars in enumerate(panels) if other != index)
 
 
 def test_analyze_writes_an_annotated_video(tmp_path, two_face_video):

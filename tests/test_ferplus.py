@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from emolens.card import ModelCard
-from emolens.ferplus import VOTE_COLUMNS, crowd_ece, crowd_targets, mean_kl, read_label_csv
-from emolens.labels import FER2013_LABELS, DataError
+from emolens.evaluation.ferplus import VOTE_COLUMNS, crowd_ece, crowd_targets, mean_kl, read_label_csv
+from emolens.evaluation.labels import FER2013_LABELS, DataError
 
 from .conftest import SHARED_FER
 
@@ -185,7 +185,7 @@ def test_evaluate_reproduces_the_cards_ferplus_test_figures():
 
 
 def test_raw_faces_are_matched_to_their_equalised_jpegs(fer_faces):
-    from emolens.ferplus import match_equalised
+    from emolens.evaluation.ferplus import match_equalised
 
     raw = np.stack([face for _, face in fer_faces])
     order = np.random.default_rng(0).permutation(len(raw))

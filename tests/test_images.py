@@ -11,7 +11,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from emolens.cli import main
-from emolens.evaluate import evaluate_folder
+from emolens.evaluation.evaluate import evaluate_folder
 from emolens.images import apply_orientation, exif_orientation, read_image
 
 from .test_cli import emolens

@@ -1,7 +1,7 @@
 """Each emotion has one colour in the live window and in the report."""
 
+from emolens.evaluation.labels import FER2013_LABELS
 from emolens.gui.drawing import emotion_colors
-from emolens.labels import FER2013_LABELS
 from emolens.palette import EMOTION_COLORS
 from emolens.report.charts import colours
 

@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from emolens.bench.report import main as bench_main
+from emolens.bench.report import synthesize_timeline
 from emolens.cli import main
 from emolens.errors import EmolensError
-from emolens.labels import FER2013_LABELS as LABELS
+from emolens.evaluation.labels import FER2013_LABELS as LABELS
 from emolens.record import CsvRecorder, timeline_columns
 from emolens.report import build_report
-from emolens.report.bench import main as bench_main
-from emolens.report.bench import synthesize_timeline
 from emolens.report.compare import alignment
 from emolens.report.moments import strongest_moments
 from emolens.report.segments import segment_table, valence

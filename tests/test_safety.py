@@ -21,7 +21,7 @@ import pytest
 
 from emolens import record
 from emolens.cli import main
-from emolens.quiet import interrupts_held
+from emolens.native import interrupts_held
 from emolens.record import CsvRecorder
 from emolens.report.timeline import load_timelines
 from emolens.types import Faces, Frame

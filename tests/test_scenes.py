@@ -8,7 +8,7 @@ import numpy as np
 
 from emolens.card import ModelCard
 from emolens.detect import FaceDetector
-from emolens.scenes import FRAME_HW, pipeline_crops, render_scene
+from emolens.evaluation.scenes import FRAME_HW, pipeline_crops, render_scene
 
 from .conftest import FER_FIXTURES
 

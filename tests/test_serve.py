@@ -31,11 +31,11 @@ from websockets.exceptions import InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from emolens.analyze import analyze_inputs  # noqa: E402
-from emolens.assets.make_demo import write_video  # noqa: E402
+from emolens.bench.media import write_video  # noqa: E402
 from emolens.card import ModelCard  # noqa: E402
 from emolens.cli import main  # noqa: E402
+from emolens.options import AnalyzerOptions  # noqa: E402
 from emolens.record import timeline_columns  # noqa: E402
-from emolens.pipeline import AnalyzerOptions  # noqa: E402
 from emolens.serve.config import DEFAULT_WORKERS, Limits, ServeConfig  # noqa: E402
 from emolens.serve.server import bind_socket, make_server  # noqa: E402
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from emolens.soak import LIMIT_PCT, SoakResult
+from emolens.bench.soak import LIMIT_PCT, SoakResult
 
 from .test_cli import emolens
 

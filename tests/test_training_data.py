@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from emolens.labels import DataError
+from emolens.evaluation.labels import DataError
 from emolens.training.data import load_dataset
 
 from .conftest import FER_FIXTURES

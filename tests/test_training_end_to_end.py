@@ -13,7 +13,8 @@ import pytest
 pytest.importorskip("tensorflow", reason="training needs the 'train' extra (tensorflow, tf2onnx)")
 
 from emolens.card import ModelCard  # noqa: E402
-from emolens.pipeline import Analyzer, AnalyzerOptions  # noqa: E402
+from emolens.options import AnalyzerOptions  # noqa: E402
+from emolens.pipeline import Analyzer  # noqa: E402
 from emolens.training.train import TrainConfig, parse_args  # noqa: E402
 from emolens.training.warm_start import trained_widths  # noqa: E402
 

@@ -9,7 +9,7 @@ Five layouts are understood:
 * ``ROOT/<emotion>/*``, split into train/val/test with a seeded, stratified draw.
 
 FER+ faces keep their crowd votes: ``Dataset.distributions[split]`` holds each face's vote
-distribution over the labels (``emolens.ferplus`` has the rules), and the integer label is
+distribution over the labels (``emolens.evaluation.ferplus`` has the rules), and the integer label is
 the majority; faces without a majority among the labels are left out.
 
 Every image, whatever its size, mode (gray, RGB, RGBA, 16-bit) or format, becomes
@@ -32,9 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-from emolens.ferplus import USAGE_SPLITS, VOTE_COLUMNS, crowd_targets, is_ferplus_folder, read_label_csv, split_folders
+from emolens.evaluation.ferplus import (
+    USAGE_SPLITS,
+    VOTE_COLUMNS,
+    crowd_targets,
+    is_ferplus_folder,
+    read_label_csv,
+    split_folders,
+)
+from emolens.evaluation.labels import FER2013_LABELS, DataError, normalise_label
 from emolens.images import IMAGE_SUFFIXES, read_image, to_model_pixels
-from emolens.labels import FER2013_LABELS, DataError, normalise_label
 
 _SPLIT_ALIASES = {"train": "train", "training": "train", "val": "val", "valid": "val", "validation": "val",
                   "publictest": "val", "test": "test", "privatetest": "test"}

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from emolens.ferplus import crowd_ece, mean_kl
-from emolens.metrics import classification_metrics, expected_calibration_error
+from emolens.evaluation.ferplus import crowd_ece, mean_kl
+from emolens.evaluation.metrics import classification_metrics, expected_calibration_error
 
 
 def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:

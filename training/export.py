@@ -107,8 +107,13 @@ def quantize_int8(float_path: Path, out_path: Path, calibration_images: np.ndarr
     On CPUs with int8 dot-product instructions this makes the classifier several times
     faster; the trainer keeps it only when validation accuracy stays within a tolerance.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     class _Batches(CalibrationDataReader):
@@ -168,7 +173,7 @@ def time_per_face(onnx_path: Path, repeats: int = 500, warmup: int = 20) -> tupl
     times the classifier)."""
     import onnxruntime as ort
 
-    from emolens.timing import time_calls
+    from emolens.bench.timing import time_calls
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1

@@ -1,6 +1,6 @@
 """Pipeline views of the training faces: each face as the app would crop it from a camera frame.
 
-``emolens.scenes.pipeline_crops`` renders every face into a camera-like frame and cuts it out
+``emolens.evaluation.scenes.pipeline_crops`` renders every face into a camera-like frame and cuts it out
 again with the app's own detector and crop code (the card's geometry, edge replication where
 the face leaves the frame). The trainer shows a face's view instead of its clean crop with a
 given probability, so the network learns what the app will feed it. Views cost a detector
@@ -21,7 +21,7 @@ import numpy as np
 
 from emolens.card import ModelCard
 from emolens.detect import FaceDetector
-from emolens.scenes import pipeline_crops
+from emolens.evaluation.scenes import pipeline_crops
 
 _VERSION = "1"
 

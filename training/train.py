@@ -50,14 +50,28 @@ import numpy as np
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
-from emolens.labels import DataError
+from emolens.evaluation.labels import DataError
 from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
 from emolens.training.distill import blend_with_teacher
-from emolens.training.evaluate import (fit_temperature, metrics_report, predict_logits, save_confusion_png,
-                                       save_curves_png, tta_probs)
-from emolens.training.export import (CALIBRATIONS, add_metrics, calibration_set, check_parity, export_onnx,
-                                     quantize_int8, time_per_face, write_card)
+from emolens.training.evaluate import (
+    fit_temperature,
+    metrics_report,
+    predict_logits,
+    save_confusion_png,
+    save_curves_png,
+    tta_probs,
+)
+from emolens.training.export import (
+    CALIBRATIONS,
+    add_metrics,
+    calibration_set,
+    check_parity,
+    export_onnx,
+    quantize_int8,
+    time_per_face,
+    write_card,
+)
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
 from emolens.training.warm_start import load_onnx_weights, trained_widths
 
@@ -381,8 +395,8 @@ def _pipeline_metrics(config: TrainConfig, card: Path) -> dict:
     pipeline. With ``--report-fer2013``: FER2013 test with its original labels, on its own
     (histogram-equalised) images and on the raw FER+ pixels of the same faces.
     """
-    from emolens.evaluate import evaluate_folder
-    from emolens.pipeline import AnalyzerOptions
+    from emolens.evaluation.evaluate import evaluate_folder
+    from emolens.options import AnalyzerOptions
 
     root, metrics = Path(config.data), {}
     options = AnalyzerOptions(model=str(card), device="cpu")

@@ -41,7 +41,7 @@ from contextlib import contextmanager
 
 from emolens.batch.tasks import BatchWorker, Task, TaskResult, worker_options
 from emolens.errors import EmolensError
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 
 MAX_ATTEMPTS = 3
 CONNECT_TIMEOUT_S = 5.0

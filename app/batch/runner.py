@@ -94,6 +94,7 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
         raise EmolensError(f"--workers must be 0 (all cores) or more, got {workers}")
     started = time.perf_counter()
     card = ModelCard.load(settings.options.model)
+    card.open_session()  # a card that does not fit its model stops the batch here, not in every worker
     store = DatasetStore(out)
     with store.locked():  # held to the end: one batch at a time writes this out
         summary = BatchSummary(out=store.url.rstrip("/"))

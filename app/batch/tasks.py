@@ -33,7 +33,8 @@ from emolens.analyze import AnalyzeSummary, analyze_source
 from emolens.batch.dataset import DatasetStore, timeline_schema
 from emolens.batch.inputs import BatchInput
 from emolens.errors import EmolensError
-from emolens.pipeline import Analyzer, AnalyzerOptions
+from emolens.options import AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
 

@@ -18,8 +18,8 @@ from PySide6.QtCore import QEventLoop, QSettings
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from emolens.gui.main_window import MainWindow
 from emolens.errors import EmolensError
+from emolens.gui.main_window import MainWindow
 from emolens.gui.settings import Settings, overrides_from_args
 from emolens.gui.worker import SourceEnd, Update
 

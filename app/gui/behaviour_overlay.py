@@ -25,9 +25,9 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QFontMetricsF, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QDockWidget, QWidget
 
-from emolens.behaviour_signals import AU_NAMES, rotation_from_pose
+from emolens.behaviour.signals import AU_NAMES, rotation_from_pose
 from emolens.gui.drawing import paint_score_bars, pixel_font
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 from emolens.types import Faces
 
 _AXIS_COLOURS = (QColor(229, 57, 53), QColor(67, 160, 71), QColor(30, 136, 229))  # right, up, forward

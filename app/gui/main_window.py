@@ -25,6 +25,7 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import QApplication, QFileDialog, QGridLayout, QMainWindow, QPushButton, QSplitter, QWidget
 
+from emolens.errors import error_line
 from emolens.gui.behaviour_overlay import BehaviourControls
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
@@ -32,11 +33,22 @@ from emolens.gui.settings import PIPELINE_FIELDS, Settings, default_recording_fo
 from emolens.gui.side_panel import SidePanel
 from emolens.gui.status_bar import StatusField, StatusMessage
 from emolens.gui.video_view import VideoView
-from emolens.gui.worker import (AddMarker, AnalyzerInfo, MarkerOutcome, OpenSource, PipelineWorker, RecordingState,
-                                SetOptions, SetTau, SourceEnd, StartRecording, StopRecording, Update)
-from emolens.errors import error_line
+from emolens.gui.worker import (
+    AddMarker,
+    AnalyzerInfo,
+    MarkerOutcome,
+    OpenSource,
+    PipelineWorker,
+    RecordingState,
+    SetOptions,
+    SetTau,
+    SourceEnd,
+    StartRecording,
+    StopRecording,
+    Update,
+)
 from emolens.images import IMAGE_SUFFIXES
-from emolens.pipeline import STAGES
+from emolens.options import STAGES
 
 CAMERA_INDICES = range(5)
 _REFRESH_MS = 200

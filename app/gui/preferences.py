@@ -11,14 +11,26 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog,
-                               QFormLayout, QGridLayout, QHBoxLayout, QLineEdit, QMessageBox, QPushButton, QSpinBox,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSpinBox,
+    QWidget,
+)
 
-from emolens.classify import DEVICES
-from emolens.detect import DETECTOR_MODELS
 from emolens.gui.settings import Settings, default_recording_folder
 from emolens.gui.side_panel import smoothing_box
+from emolens.options import DETECTOR_MODELS, DEVICES
 
 _RESOLUTIONS = ("", "640x480", "1280x720", "1920x1080")
 

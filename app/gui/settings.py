@@ -22,9 +22,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from emolens.classify import DEVICES
-from emolens.detect import DETECTOR_MODELS
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 
 _PIPELINE = AnalyzerOptions()
 MARKER_PRESETS = ("start", "ad starts", "laugh", "surprise", "confused", "bored", "ad ends", "question", "end")
@@ -63,17 +61,13 @@ class Settings:
             (self.camera < 0, f"camera must be 0 or more, got {self.camera}"),
             (self.resolution != "" and not _RESOLUTION.match(self.resolution),
              f"resolution must look like 1280x720, got {self.resolution!r}"),
-            (self.device not in DEVICES, f"device must be one of {DEVICES}, got {self.device!r}"),
-            (self.detector not in DETECTOR_MODELS, f"detector must be one of {DETECTOR_MODELS}, got {self.detector!r}"),
-            (not 0.0 <= self.min_confidence <= 1.0, f"min_confidence must be in [0, 1], got {self.min_confidence}"),
-            (self.max_faces < 0, f"max_faces must be 0 or more, got {self.max_faces}"),
-            (self.tau_s < 0, f"tau_s must not be negative, got {self.tau_s}"),
             (len(self.marker_presets) != len(MARKER_PRESETS),
              f"marker_presets must hold {len(MARKER_PRESETS)} labels, got {len(self.marker_presets)}"),
         ]
         for failed, message in problems:
             if failed:
                 raise ValueError(message)
+        self.analyzer_options()  # the pipeline fields: AnalyzerOptions' checks (OptionError is a ValueError)
 
     @property
     def resolution_wh(self) -> tuple[int, int] | None:

@@ -17,20 +17,18 @@ Example::
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFontMetricsF, QImage, QMouseEvent, QPainter, QPaintEvent, QPen, QTransform
 from PySide6.QtWidgets import QWidget
 
 from emolens.gui.behaviour_overlay import BehaviourOverlay
 from emolens.gui.drawing import emotion_colors, face_color, names_width, paint_score_bars, pixel_font
+from emolens.layout import BAR_LENGTH_ROWS, Rect, place_bars
 from emolens.types import Faces
 
 PRESENTER_SCALE = 1.7
 _BACKGROUND = QColor(18, 18, 20)
 _PANEL = QColor(0, 0, 0, 160)
-_BAR_LENGTH_ROWS = 5.0
-_BAR_SCALES = (0.8, 0.65)  # smaller bars beside the face before bars inside its box...
-_MIN_ROW_PX = 9.0  # ...but no smaller than this
 
 
 class VideoView(QWidget):
@@ -189,21 +187,11 @@ class VideoView(QWidget):
 
     def _paint_bars(self, painter: QPainter, box: QRectF, target: QRectF, scores: np.ndarray, row_px: float,
                     avoid: list[QRectF]) -> QRectF:
-        """Seven compact bars on a dark panel beside the box, where they hide no other face, tag or
-        bars (see ``_bars_place``), smaller if that is what it takes; else inside the face's own box,
-        never over a neighbour. Returns the panel."""
+        """Seven compact bars on a dark panel where ``emolens.layout`` places them; returns the panel."""
         names = [label[:3] for label in self._labels]
-        panel = None
-        for rows_px in [row_px, *(row_px * scale for scale in _BAR_SCALES if row_px * scale >= _MIN_ROW_PX)]:
-            panel = _bars_place(box, target, _bars_size(names, rows_px), rows_px * 0.3, avoid)
-            if panel is not None:
-                row_px = rows_px
-                break
-        if panel is None:  # crowded: inside its own box, small, hiding as little of the face as can be read
-            row_px = min(max(row_px * _BAR_SCALES[-1], _MIN_ROW_PX), max(box.height() * 0.9 / (len(scores) + 0.5), 4.0))
-            size = _bars_size(names, row_px)
-            size = QSizeF(min(size.width(), box.width()), min(size.height(), box.height()))
-            panel = _inside(box, target, size, avoid)
+        place, row_px = place_bars(_rect(box), _rect(target), row_px, len(scores),
+                                   lambda rows_px: _bars_size(names, rows_px), [_rect(other) for other in avoid])
+        panel = QRectF(QPointF(place[0], place[1]), QPointF(place[2], place[3]))
         painter.setFont(pixel_font(row_px * 0.78))
         pad = row_px * 0.25
         painter.fillRect(panel, _PANEL)
@@ -229,41 +217,12 @@ class VideoView(QWidget):
         super().mousePressEvent(event)
 
 
-def _bars_size(names: list[str], row_px: float) -> QSizeF:
+def _bars_size(names: list[str], row_px: float) -> tuple[float, float]:
     """A bar panel's size for rows of ``row_px`` pixels."""
     pad = row_px * 0.25
-    return QSizeF(names_width(names, pixel_font(row_px * 0.78)) + row_px * _BAR_LENGTH_ROWS + 2 * pad,
-                  row_px * len(names) + 2 * pad)
+    return (names_width(names, pixel_font(row_px * 0.78)) + row_px * BAR_LENGTH_ROWS + 2 * pad,
+            row_px * len(names) + 2 * pad)
 
 
-def _bars_place(box: QRectF, target: QRectF, size: QSizeF, gap: float, avoid: list[QRectF]) -> QRectF | None:
-    """Where a face's bars go: right of its box, else left, else below (each also tried level with the
-    box's bottom); the first of these that lies in the picture and covers nothing in ``avoid``
-    (other faces, tags and bars), else None."""
-    top = min(max(box.top(), target.top()), target.bottom() - size.height())
-    low = min(max(box.bottom() - size.height(), target.top()), target.bottom() - size.height())
-    left = min(max(box.left(), target.left()), target.right() - size.width())
-    right_edge = min(max(box.right() - size.width(), target.left()), target.right() - size.width())
-    candidates = [QRectF(QPointF(box.right() + gap, top), size),
-                  QRectF(QPointF(box.left() - gap - size.width(), top), size),
-                  QRectF(QPointF(left, box.bottom() + gap), size),
-                  QRectF(QPointF(box.right() + gap, low), size),
-                  QRectF(QPointF(box.left() - gap - size.width(), low), size),
-                  QRectF(QPointF(right_edge, box.bottom() + gap), size)]
-    for place in candidates:
-        if target.contains(place) and not any(place.intersects(other) for other in avoid):
-            return place
-    return None
-
-
-def _inside(box: QRectF, target: QRectF, size: QSizeF, avoid: list[QRectF]) -> QRectF:
-    """``size`` in the top right corner of ``box`` (below its tag there), else the bottom right one,
-    kept in the picture."""
-    right = min(box.right(), target.right()) - size.width()
-    top = min(max(box.top(), target.top()), target.bottom() - size.height())
-    bottom = min(box.bottom(), target.bottom()) - size.height()
-    for other in avoid:
-        if other.intersects(QRectF(QPointF(right, top), size)):
-            top = max(top, other.bottom() + 1)
-    place = QRectF(QPointF(right, top), size)
-    return place if place.bottom() <= min(box.bottom(), target.bottom()) else QRectF(QPointF(right, bottom), size)
+def _rect(rect: QRectF) -> Rect:
+    return rect.left(), rect.top(), rect.right(), rect.bottom()

@@ -35,7 +35,8 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 
 from emolens.errors import EmolensError, error_line
-from emolens.pipeline import Analyzer, AnalyzerOptions, FrameResult
+from emolens.options import AnalyzerOptions
+from emolens.pipeline import Analyzer, FrameResult
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource, open_source
 from emolens.types import Faces, Frame

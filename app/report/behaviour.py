@@ -19,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from emolens.report.charts import clock
+from emolens.report.styles import MISSING, styled
+
 BEHAVIOUR_COLUMNS = ("attentive", "expressiveness", "blink")
 REPORTED = {"attention": "attention share", "expressiveness": "mean expressiveness",
             "blinks_per_min": "blinks per minute"}
@@ -52,15 +55,12 @@ def behaviour_table_html(segments: pd.DataFrame) -> str | None:
     """The behaviour columns of a segment table (``segment_table``) as HTML, or None."""
     if not all(column in segments.columns for column in REPORTED):
         return None
-    from emolens.report.charts import clock  # here, not at the top: emolens.report.html imports this module
-    from emolens.report.html import _styler
-
     shown = segments[["marker", "start_s", "face", *REPORTED]].rename(columns={**REPORTED, "marker": "segment",
                                                                                 "start_s": "start"})
-    return (_styler(shown)
+    return (styled(shown)
             .format(clock, subset=["start"])
-            .format("{:.0%}", subset=["attention share"], na_rep="–")
-            .format("{:.2f}", subset=["mean expressiveness"], na_rep="–")
-            .format("{:.1f}", subset=["blinks per minute"], na_rep="–")
+            .format("{:.0%}", subset=["attention share"], na_rep=MISSING)
+            .format("{:.2f}", subset=["mean expressiveness"], na_rep=MISSING)
+            .format("{:.1f}", subset=["blinks per minute"], na_rep=MISSING)
             .background_gradient(cmap="Greens", vmin=0, vmax=1, subset=["attention share", "mean expressiveness"])
             .to_html())

@@ -17,16 +17,15 @@ from pathlib import Path
 
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from pandas.io.formats.style import Styler
 
 from emolens.record import writable
+from emolens.report.behaviour import behaviour_facts, behaviour_table_html
 from emolens.report.charts import clock
 from emolens.report.compare import COMPARED
-from emolens.report.behaviour import behaviour_facts, behaviour_table_html
 from emolens.report.segments import GROUP, VALENCE_DEFINITION
+from emolens.report.styles import MISSING, styled
 from emolens.report.timeline import Timeline
 
-_MISSING = "–"
 _VALENCE_BAR = {"align": "zero", "vmin": -1, "vmax": 1, "color": ["#e07b7b", "#7bbf8a"], "height": 70,
                 "props": "width: 7em;"}
 
@@ -94,10 +93,10 @@ def _segment_table(segments: pd.DataFrame, labels: tuple[str, ...]) -> str:
          *(("mean probability", label) for label in labels), *(("share of time dominant", label) for label in labels),
          ("", "valence")])
     is_group = (segments["face"] == GROUP).to_numpy()
-    return (_styler(shown)
+    return (styled(shown)
             .format(clock, subset=[("", "start"), ("", "duration")])
             .format("{:.0%}", subset=[("", "coverage"), *(("share of time dominant", label) for label in labels)],
-                    na_rep=_MISSING)
+                    na_rep=MISSING)
             .background_gradient(cmap="Blues", vmin=0, vmax=1, subset=shown.columns[5:5 + len(labels)])
             .background_gradient(cmap="Oranges", vmin=0, vmax=1, subset=shown.columns[5 + len(labels):-1])
             .bar(subset=[("", "valence")], **_VALENCE_BAR)
@@ -111,22 +110,14 @@ def _moment_table(moments: pd.DataFrame) -> str:
              + moments["time_s"].map(clock) + " · " + moments["segment"])
     table = moments.assign(cell=cells).pivot(index="emotion", columns="rank", values="cell")
     table = table.reindex(pd.unique(moments["emotion"])).rename(columns=lambda rank: f"#{rank}")
-    return _styler(table.rename_axis(index=None, columns=None), index=True).to_html()
+    return styled(table.rename_axis(index=None, columns=None), index=True).to_html()
 
 
 def _comparison_table(table: pd.DataFrame) -> str:
     """Duration, coverage and valence of each segment per session (the CSV has every mean)."""
     shown = table[list(COMPARED)].rename(columns={"duration_s": "duration"}, level=0)
-    return (_styler(shown.rename_axis(index=None), index=True)
-            .format(clock, subset=["duration"], na_rep=_MISSING)
-            .format("{:.0%}", subset=["coverage"], na_rep=_MISSING)
+    return (styled(shown.rename_axis(index=None), index=True)
+            .format(clock, subset=["duration"], na_rep=MISSING)
+            .format("{:.0%}", subset=["coverage"], na_rep=MISSING)
             .bar(subset=["valence"], **_VALENCE_BAR)
             .to_html())
-
-
-def _styler(table: pd.DataFrame, index: bool = False) -> Styler:
-    """A table with HTML-escaped cells and headers (markers and names are user text)."""
-    styler = (table.style.format(precision=2, na_rep=_MISSING, escape="html")
-              .format_index(escape="html", axis=0).format_index(escape="html", axis=1)
-              .set_table_attributes('class="data"'))
-    return styler if index else styler.hide(axis="index")

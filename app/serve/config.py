@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emolens.errors import EmolensError
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 TOKEN_ENV = "EMOLENS_TOKEN"

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 import cv2
 
-from emolens.assets.make_demo import DEMO
+DEMO = Path(str(resources.files("emolens.assets") / "demo.mp4"))
 
 
 @functools.cache

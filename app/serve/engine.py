@@ -23,7 +23,8 @@ from typing import TypeVar
 
 import numpy as np
 
-from emolens.pipeline import Analyzer, AnalyzerOptions
+from emolens.options import AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.serve.errors import ApiError
 from emolens.types import Faces
 

@@ -12,7 +12,7 @@ os.environ["QT_QPA_PLATFORM"] = os.environ.get("EMOLENS_TEST_QT_PLATFORM", "offs
 import pytest  # noqa: E402
 from PySide6.QtCore import QSettings, QStandardPaths  # noqa: E402
 
-from emolens.assets.make_demo import write_video  # noqa: E402
+from emolens.bench.media import write_video  # noqa: E402
 from emolens.gui.app import forget_opencv_qt_paths  # noqa: E402
 from emolens.gui.main_window import MainWindow  # noqa: E402
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QColor, QImage
 
-from emolens.behaviour_signals import AU_NAMES
+from emolens.behaviour.signals import AU_NAMES
 from emolens.gui.behaviour_overlay import AuBars
 from emolens.gui.video_view import VideoView
 
@@ -20,7 +20,8 @@ def read_face():
 
     import cv2
 
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
 
     image = cv2.imread(str(resources.files("emolens.assets") / "astronaut.jpg"))
     with Analyzer(AnalyzerOptions(behaviour=True)) as analyzer:

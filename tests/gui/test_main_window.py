@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from emolens.card import ModelCard
 from emolens import sources as sources_module
+from emolens.card import ModelCard
 from emolens.gui import main_window as main_window_module
 from emolens.gui.settings import load_settings
 from emolens.record import timeline_columns
@@ -104,7 +104,6 @@ def test_open_report_after_a_recording_stops(qtbot, make_window, clip, tmp_path,
 
 def test_a_report_that_fails_is_one_line_in_the_window(qtbot, make_window, clip, tmp_path, monkeypatch):
     import emolens.report
-
     from tests.test_report import oversized_chart
 
     monkeypatch.setattr(emolens.report, "emotion_chart", oversized_chart)

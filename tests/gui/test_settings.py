@@ -5,9 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from emolens.gui.settings import MARKER_PRESETS, Settings, default_recording_folder, load_settings, \
-    overrides_from_args, save_settings
-from emolens.pipeline import AnalyzerOptions
+from emolens.gui.settings import (
+    MARKER_PRESETS,
+    Settings,
+    default_recording_folder,
+    load_settings,
+    overrides_from_args,
+    save_settings,
+)
+from emolens.options import AnalyzerOptions
 
 
 def test_defaults_are_the_pipelines():

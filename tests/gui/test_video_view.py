@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+from PySide6.QtCore import QPointF, Qt
 
-from emolens.gui.video_view import PRESENTER_SCALE, VideoView, _bars_place
+from emolens.gui.video_view import PRESENTER_SCALE, VideoView
 
 from .helpers import LABELS, tracked
 
@@ -57,23 +57,6 @@ def test_clicking_a_face_selects_it(qtbot, view):
         qtbot.mouseClick(view, Qt.MouseButton.LeftButton, pos=view.face_rects()[1].center().toPoint())
     assert clicked.args == [2]
     assert not view.face_rects()[0].contains(QPointF(0, 0))
-
-
-TARGET = QRectF(0, 0, 640, 480)
-BARS = QSizeF(100, 80)
-
-
-@pytest.mark.parametrize(("box", "others", "expected_topleft"), [
-    ((200, 100, 300, 200), [], (304, 100)),  # right of the face
-    ((500, 100, 600, 200), [], (396, 100)),  # no room on the right: left
-    ((500, 100, 600, 200), [(380, 90, 480, 190)], (500, 204)),  # left covers a face: below
-    ((300, 400, 400, 470), [], (404, 400)),  # bars kept inside the picture's bottom edge
-    ((0, 0, 640, 480), [], None),  # no room anywhere: none (the view paints them inside the box)
-])
-def test_bars_go_where_they_hide_no_face(box, others, expected_topleft):
-    place = _bars_place(QRectF(QPointF(*box[:2]), QPointF(*box[2:])), TARGET, BARS, 4.0,
-                        [QRectF(QPointF(*o[:2]), QPointF(*o[2:])) for o in others])
-    assert (place if place is None else (place.left(), place.top())) == pytest.approx(expected_topleft)
 
 
 def two_by_two(astronaut) -> np.ndarray:

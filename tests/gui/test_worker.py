@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtTest import QSignalSpy
 
 from emolens.gui.worker import OpenSource, PipelineWorker, _Playback
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 from emolens.sources import FrameSource
 from emolens.types import Frame
 

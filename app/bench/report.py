@@ -1,6 +1,6 @@
 """Benchmark the report on a long session: one hour at 30 fps with 6 faces (648,000 rows).
 
-    python -m emolens.report.bench [RESULTS.md] [--repeat 3]     # default benchmarks/report.md
+    python -m emolens.bench.report [RESULTS.md] [--repeat 3]     # default benchmarks/report.md
 
 The timeline is synthesised with numpy and written by pandas in the schema of
 ``emolens.record`` (smooth emotion curves, faces leaving and coming back, a minute in which
@@ -28,7 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from emolens.labels import FER2013_LABELS
+from emolens.bench.registry import BenchRun
+from emolens.evaluation.labels import FER2013_LABELS
 from emolens.record import timeline_columns
 
 TARGET_S = 30.0
@@ -74,10 +75,15 @@ def synthesize_timeline(path: Path, seconds: float = 3600.0, fps: float = 30.0, 
     return len(rows)
 
 
+def run(bench: BenchRun) -> int:
+    """``emolens bench report``: ``main`` with its defaults (``quick``: a short smoke run)."""
+    return main([str(bench.out), *(["--minutes", "5", "--repeat", "1"] if bench.quick else [])], command=bench.command)
+
+
 def main(argv: list[str] | None = None, command: str | None = None) -> int:
     """Run the benchmark; 0 when both targets are met, 1 otherwise. ``command`` is how the results
     file says to reproduce it (default: this module's command line with ``argv``)."""
-    parser = argparse.ArgumentParser(prog="python -m emolens.report.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m emolens.bench.report", description=__doc__.split("\n")[0])
     parser.add_argument("results", nargs="?", default="benchmarks/report.md", help="markdown file for the figures")
     parser.add_argument("--repeat", type=int, default=3, help="reports to build, each in a fresh process")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the synthetic session")
@@ -101,7 +107,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
           f"peak memory {peak_mib:.0f} MiB (targets {TARGET_S:.0f} s, {TARGET_MIB:.0f} MiB: "
           f"{'met' if passed else 'MISSED'})")
     given = argv if argv is not None else sys.argv[1:]
-    command = command or shlex.join(["python", "-m", "emolens.report.bench", *given])
+    command = command or shlex.join(["python", "-m", "emolens.bench.report", *given])
     _write_results(Path(args.results), rows, size_mib, seconds, peak_mib, passed, command)
     print(f"results: {args.results}")
     return 0 if passed else 1
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
 
 def _child_run(csv: Path, out_dir: Path) -> dict[str, float]:
     """Build one report in a fresh interpreter; its time and peak memory."""
-    command = [sys.executable, "-m", "emolens.report.bench", "--once", str(csv), str(out_dir)]
+    command = [sys.executable, "-m", "emolens.bench.report", "--once", str(csv), str(out_dir)]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"the report failed: {done.stderr.strip()}")

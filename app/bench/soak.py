@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from emolens.bench import median_p95
+from emolens.bench.pipeline import median_p95
+from emolens.bench.registry import BenchRun
 from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
@@ -87,9 +88,11 @@ def soak(minutes: float, video: Path | None = None, log: Callable[[str], None] =
                       warmup_passes=max(1, len(rss) // 5), rss=rss, frame_ms=frame_ms)
 
 
-def run_soak_bench(out: Path, minutes: float, limit_pct: float = LIMIT_PCT,
-                   log: Callable[[str], None] = print) -> int:
-    """Soak for ``minutes``, write the Markdown report to ``out``; 1 if RSS grew above ``limit_pct``."""
+def run(bench: BenchRun) -> int:
+    """Soak for ``bench.minutes`` (12 s for ``quick``), write the Markdown report to ``bench.out``; 1 if RSS
+    grew above ``LIMIT_PCT``."""
+    out, log, limit_pct = bench.out, bench.log, LIMIT_PCT
+    minutes = 0.2 if bench.quick else bench.minutes
     result = soak(minutes, log=log)
     median, p95 = median_p95(result.frame_ms)
     growth = result.growth_pct

@@ -3,7 +3,7 @@
 Real faces, never drawn ones: the astronaut photo, the cameraman of scikit-image's
 ``camera()``, the FER2013 crops in ``tests/fixtures/fer`` and, when it is present, 300 FER+
 test faces from ``../shared/datasets/ferplus`` (48-pixel crops, upscaled). Each scene lays
-some of them out at a given size (``emolens.assets.make_demo.compose_scene``: a grid of
+some of them out at a given size (``emolens.bench.media.compose_scene``: a grid of
 cells, or scattered) on grey or on a photo without faces; every frame draws other faces.
 Frames with no face are photos without faces (a cat, coffee, a rocket, coins, text, ...),
 whole or zoomed in.
@@ -33,11 +33,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emolens.assets.make_demo import FacePhoto, astronaut_photo, compose_scene
-from emolens.bench import median_p95
+from emolens.bench.media import FacePhoto, astronaut_photo, compose_scene
+from emolens.bench.pipeline import median_p95
+from emolens.bench.registry import BenchRun
 from emolens.card import ModelCard
 from emolens.detect import FaceDetector
-from emolens.pipeline import AnalyzerOptions
+from emolens.options import AnalyzerOptions
 
 # Benchmarks run from a checkout (they write benchmarks/*.md there): its fixtures and the data beside it.
 FER_FIXTURES = Path("tests") / "fixtures" / "fer"
@@ -261,8 +262,9 @@ def measure(setting: Setting, scenes: tuple[Scene, ...], frames: dict[Scene, lis
     return tallies
 
 
-def run_detection_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:
-    """Measure every setting on every scene; write the Markdown table to ``out``. 1 if a goal is missed."""
+def run(bench: BenchRun) -> int:
+    """Measure every setting on every scene; write the Markdown table to ``bench.out``. 1 if a goal is missed."""
+    out, quick, log = bench.out, bench.quick, bench.log
     frames_per_scene = 4 if quick else 40
     pool = face_pool(log=log)
     kept, wider = findable(pool), findable(pool, both=False)

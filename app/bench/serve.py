@@ -23,7 +23,6 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -32,7 +31,8 @@ import httpx
 import numpy as np
 from websockets.asyncio.client import connect
 
-from emolens.assets.make_demo import DEMO, face_tiles, render_frame
+from emolens.bench.media import DEMO, face_tiles, render_frame
+from emolens.bench.registry import BenchRun
 from emolens.serve.config import DEFAULT_WORKERS
 
 _CONCURRENCY = (1, 4, 16)
@@ -170,8 +170,9 @@ def _demo_frames(count: int) -> list[bytes]:
     return frames
 
 
-def run_serve_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:
-    """Run the load test and write ``out`` (markdown); see the module docstring."""
+def run(bench: BenchRun) -> int:
+    """Run the load test and write ``bench.out`` (markdown); see the module docstring."""
+    out, quick, log = bench.out, bench.quick, bench.log
     requests, budget_s = (60, 5.0) if quick else (1000, 30.0)
     stream_frames = 40 if quick else 600
     image = render_frame(face_tiles(1), (640, 480), 0.0)

@@ -2,7 +2,7 @@
 
 FER+ (Microsoft's re-labelling of FER2013 by 10 annotators per face) gives each test face a
 vote count per emotion in ``FER2013Test/label.csv``. A face gets a label by the majority rule
-of ``emolens.ferplus`` (the FER+ paper's): single votes are dropped, and the top class must
+of ``emolens.evaluation.ferplus`` (the FER+ paper's): single votes are dropped, and the top class must
 hold more than half of the remaining votes; faces whose majority is contempt, unknown or NF
 (not a face), or that have none, are left out.
 
@@ -29,9 +29,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from emolens.behaviour_signals import AU_NAMES
+from emolens.behaviour.signals import AU_NAMES
+from emolens.bench.registry import BenchRun
 from emolens.errors import EmolensError
-from emolens.ferplus import crowd_targets, read_label_csv
+from emolens.evaluation.ferplus import crowd_targets, read_label_csv
 
 FERPLUS_DEFAULT = Path("..") / "shared" / "datasets" / "ferplus"  # beside the checkout the bench runs from
 EMOTIONS = ("neutral", "happy", "surprise", "sad", "angry", "disgust", "fear")
@@ -74,7 +75,8 @@ def measure(folder: Path, per_class: int | None = None, log: Callable[[str], Non
     ``per_class`` keeps at most that many faces of each emotion (the first in file order);
     ``emotions`` keeps only faces with those labels.
     """
-    from emolens.pipeline import Analyzer, AnalyzerOptions
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
 
     test = folder / split
     if not (test / "label.csv").is_file():
@@ -103,7 +105,7 @@ def measure(folder: Path, per_class: int | None = None, log: Callable[[str], Non
 
 def au_rest_levels(folder: Path = FERPLUS_DEFAULT, faces: int = 300) -> dict[str, float]:
     """Median AUs of the first ``faces`` FER+ *train* faces labelled neutral: how
-    ``emolens.behaviour_signals.AU_AT_REST`` was derived (tests/test_behaviour_validation.py reruns it)."""
+    ``emolens.behaviour.signals.AU_AT_REST`` was derived (tests/test_behaviour_validation.py reruns it)."""
     table = measure(folder, per_class=faces, split="FER2013Train", emotions=("neutral",), log=lambda _: None)
     read = table[table["read"]]
     return {au: float(read[au].median()) for au in AU_NAMES}
@@ -122,9 +124,9 @@ def auc_tables(table: pd.DataFrame) -> tuple[list[tuple[str, str, str, float, fl
     return checks, grid
 
 
-def run_validation(out: Path, quick: bool = False, folder: Path = FERPLUS_DEFAULT,
-                   log: Callable[[str], None] = print) -> int:
-    """Measure, print and write the tables to ``out``; 0 when every check meets its target."""
+def run(bench: BenchRun) -> int:
+    """Measure, print and write the tables to ``bench.out``; 0 when every check meets its target."""
+    out, quick, log, folder = bench.out, bench.quick, bench.log, FERPLUS_DEFAULT
     started = time.perf_counter()
     table = measure(folder, per_class=60 if quick else None, log=log)
     checks, grid = auc_tables(table)

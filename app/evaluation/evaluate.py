@@ -15,7 +15,7 @@ Three modes:
 * ``crops``: every image already is a face crop (FER-style) and goes straight to the
   classifier, converted to the card's size and channels like the trainer's loader does
   (the default for FER+, whose images are registered crops);
-* ``scenes``: every crop is first put into a camera-like frame (``emolens.scenes``: resized,
+* ``scenes``: every crop is first put into a camera-like frame (``emolens.evaluation.scenes``: resized,
   lit unevenly, blurred, JPEG-compressed, sometimes across the frame's edge), then the full
   pipeline runs on it: what the app makes of these faces from a camera.
 
@@ -36,11 +36,19 @@ import numpy as np
 import pandas as pd
 
 from emolens.errors import EmolensError
-from emolens.ferplus import crowd_ece, crowd_targets, is_ferplus_folder, match_equalised, mean_kl, read_label_csv
+from emolens.evaluation.ferplus import (
+    crowd_ece,
+    crowd_targets,
+    is_ferplus_folder,
+    match_equalised,
+    mean_kl,
+    read_label_csv,
+)
+from emolens.evaluation.labels import DataError, normalise_label
+from emolens.evaluation.metrics import classification_metrics, expected_calibration_error
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8, to_model_pixels
-from emolens.labels import DataError, normalise_label
-from emolens.metrics import classification_metrics, expected_calibration_error
-from emolens.pipeline import Analyzer, AnalyzerOptions
+from emolens.options import AnalyzerOptions
+from emolens.pipeline import Analyzer
 
 MODES = ("pipeline", "crops", "scenes")
 _BATCH = 256
@@ -65,7 +73,7 @@ def labelled_set(root: Path, labels: tuple[str, ...], label_map: dict[str, str] 
 
     With ``fer2013_labels`` (a FER2013 ``<emotion>/`` folder of the same split), a FER+ folder's
     raw faces are scored against FER2013's original labels instead of the crowd's, for the
-    faces that match one FER2013 image clearly (``emolens.ferplus.match_equalised``).
+    faces that match one FER2013 image clearly (``emolens.evaluation.ferplus.match_equalised``).
 
     Raises:
         EmolensError: no such folder, no images, or a class the model does not know.
@@ -127,7 +135,7 @@ def _ferplus_with_fer2013_labels(root: Path, labels: tuple[str, ...], fer2013: P
 def evaluate_folder(root: str | Path, mode: str | None = None, options: AnalyzerOptions | None = None,
                     progress: Callable[[int, int], None] | None = None, label_map: dict[str, str] | None = None,
                     predictions: Path | None = None, fer2013_labels: Path | None = None) -> dict:
-    """Metrics (see ``emolens.metrics.classification_metrics``) plus ``no_face`` and ``unreadable``.
+    """Metrics (see ``emolens.evaluation.metrics.classification_metrics``) plus ``no_face`` and ``unreadable``.
 
     Args:
         mode: ``pipeline``, ``crops`` or ``scenes`` (see the module docstring); ``None``: crops for
@@ -185,7 +193,7 @@ def _predictor(analyzer: Analyzer, mode: str) -> Callable[[list[np.ndarray], lis
 
         return predict
 
-    from emolens.scenes import render_scene
+    from emolens.evaluation.scenes import render_scene
 
     def predict_frames(images: list[np.ndarray], indices: list[int]) -> np.ndarray:
         out = np.full((len(images), len(analyzer.labels)), np.nan, np.float32)

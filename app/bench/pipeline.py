@@ -1,7 +1,7 @@
 """``emolens bench``: per-stage and end-to-end speed of the headless pipeline, on real faces.
 
 For 1 and 8 faces at 640x480 and 1280x720 it writes a clip of the astronaut's face (see
-``emolens.assets.make_demo``), runs ``emolens analyze``'s own loop over it (decode in a
+``emolens.bench.media``), runs ``emolens analyze``'s own loop over it (decode in a
 thread, detect, crop, classify, track, record to CSV) and reports the median and p95 of each
 stage and the end-to-end frames per second. One face uses the default detector (the
 short-range model: one pass at 640x480, overlapping squares at 1280x720). Eight faces come
@@ -17,20 +17,21 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
-from emolens.assets.make_demo import write_video
+from emolens.bench.media import write_video
+from emolens.bench.registry import BenchRun
+from emolens.bench.timing import median_p95, time_calls
 from emolens.card import ModelCard
 from emolens.classify import Classifier
-from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
+from emolens.options import STAGES, AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
-from emolens.timing import median_p95, time_calls
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,9 @@ def measure_classifier(card: ModelCard, device: str, batch: int, repeats: int = 
     return time_calls(lambda: classifier.predict(crops), repeats)
 
 
-def run_pipeline_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:
-    """Measure every scenario on CPU (and CUDA when it loads); write a Markdown report to ``out``."""
+def run(bench: BenchRun) -> int:
+    """Measure every scenario on CPU (and CUDA when it loads); write a Markdown report to ``bench.out``."""
+    out, quick, log = bench.out, bench.quick, bench.log
     card = ModelCard.load()
     devices = ["cpu"]
     if Classifier(card, device="auto").provider == "CUDA":

@@ -3,7 +3,7 @@
 For every face that BlazeFace found (``emolens.detect``), a square around its box is cut out
 (``crop_scale`` box widths, axis-aligned, resized to ``crop_px``) and handed to MediaPipe's
 FaceLandmarker (Tasks API, image mode, one face). It returns 478 landmarks, 52 blendshape
-scores and the facial transformation matrix; ``emolens.behaviour_signals`` turns those into
+scores and the facial transformation matrix; ``emolens.behaviour.signals`` turns those into
 action units, head pose, eye openness, attention and expressiveness.
 
 Why crops and not the landmarker on the whole frame (it has its own face detector): the
@@ -32,12 +32,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emolens.behaviour_signals import BLENDSHAPE_NAMES, N_LANDMARKS, action_units, eye_openness, head_pose_deg
+from emolens.behaviour.signals import BLENDSHAPE_NAMES, N_LANDMARKS, action_units, eye_openness, head_pose_deg
 from emolens.card import packaged_model_dir, sha256_of
-from emolens.detect import _OPEN_DETECTORS, BaseOptions, mp, vision  # MediaPipe, imported quietly by detect
 from emolens.errors import EmolensError
-from emolens.quiet import captured_native_stderr, interrupts_held
+from emolens.native import captured_native_stderr, close_at_exit, interrupts_held, mediapipe_tasks
 from emolens.types import Faces
+
+mp, BaseOptions, vision = mediapipe_tasks()
 
 
 def landmarker_model_path(model_dir: Path | None = None) -> Path:
@@ -67,7 +68,7 @@ class BehaviourSample:
         found: ``bool (k,)``.
         blendshapes: ``float32 (k, 52)`` scores 0..1 in ``BLENDSHAPE_NAMES`` order.
         aus: ``float32 (k, len(AU_NAMES))`` action-unit intensities 0..1.
-        pose_deg: ``float32 (k, 3)`` yaw, pitch, roll in degrees (signs: ``emolens.behaviour_signals``).
+        pose_deg: ``float32 (k, 3)`` yaw, pitch, roll in degrees (signs: ``emolens.behaviour.signals``).
         eye_open: ``float32 (k, 2)`` openness of the person's right and left eye, 0..1.
         landmarks: ``float32 (k, 478, 2)`` landmark x, y in source-frame pixels.
     """
@@ -110,7 +111,7 @@ class BehaviourEstimator:
         with interrupts_held(), captured_native_stderr():
             self._landmarker = vision.FaceLandmarker.create_from_options(options)
             self._closed = False
-            _OPEN_DETECTORS.add(self)  # closed before MediaPipe's executor shuts down at exit, like the detector
+            close_at_exit(self)
             self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
 
     def estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray | None = None) -> BehaviourSample:

@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from emolens.behaviour import BehaviourSample
-from emolens.behaviour_signals import AU_NAMES, BLENDSHAPE_NAMES, N_LANDMARKS, attentive, expressiveness
+from emolens.behaviour.landmarker import BehaviourSample
+from emolens.behaviour.signals import AU_NAMES, BLENDSHAPE_NAMES, N_LANDMARKS, attentive, expressiveness
 from emolens.types import Faces
 
 
@@ -70,7 +70,7 @@ class BehaviourTracker:
         budget_hz: at most this many readings per second over all faces of a frame (0 = no cap):
             with ``n`` faces each is read at ``min(hz, budget_hz / n)``. Ignored when ``hz`` is 0.
         attention_yaw_deg, attention_pitch_deg: half-angles of the attention cone
-            (``emolens.behaviour_signals.attentive``). Wider counts more glances as attention.
+            (``emolens.behaviour.signals.attentive``). Wider counts more glances as attention.
         blink_max_s: the longest closure that still counts as a blink.
         closed, opened: eye-closure thresholds (hysteresis) for a blink's start and end.
         max_gap_s: a face unseen this long is forgotten (as the face tracker does).
@@ -79,8 +79,6 @@ class BehaviourTracker:
     def __init__(self, hz: float = 15.0, attention_yaw_deg: float = 25.0, attention_pitch_deg: float = 20.0,
                  blink_max_s: float = 0.5, closed: float = 0.5, opened: float = 0.35, max_gap_s: float = 1.0,
                  budget_hz: float = 0.0):
-        if hz < 0 or budget_hz < 0:
-            raise ValueError("hz and budget_hz must not be negative")
         self.period_s = 1.0 / hz if hz else 0.0
         self.budget_period_s = 1.0 / budget_hz if hz and budget_hz else 0.0
         self.attention_yaw_deg, self.attention_pitch_deg = attention_yaw_deg, attention_pitch_deg

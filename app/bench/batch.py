@@ -1,19 +1,18 @@
 """``emolens bench batch``: throughput of ``emolens batch`` on the local and Ray engines, 1 and 2 workers.
 
-It writes one clip of a real face (the astronaut, ``emolens.assets.make_demo``; 640x480, 25 fps,
-one minute by default), copies it to N inputs, and runs the same batch four times into fresh
+It writes one clip of a real face (the astronaut, ``emolens.bench.media``; 640x480, 25 fps,
+one minute), copies it to 4 inputs, and runs the same batch four times into fresh
 output folders: ``local`` and ``ray`` (a local Ray cluster started once, before the clock runs)
 with 1 and 2 workers. Each run's wall time covers what a user waits for: worker start-up, model
 loading, analysis and the manifest. Figures: hours of video per hour of wall time, frames/s,
 per-input seconds (median and p95, inside the worker), Ray's overhead per input against the
 local engine with the same workers, peak memory per worker, and a projection to more nodes.
 
-    python -m emolens.batch.bench benchmarks/batch.md [--quick] [--inputs N] [--seconds S]
+    emolens bench batch [--quick]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import shutil
@@ -25,11 +24,12 @@ from pathlib import Path
 import onnxruntime
 import pandas as pd
 
-from emolens.assets.make_demo import write_video
 from emolens.batch.runner import run_batch
 from emolens.batch.tasks import BatchSettings
-from emolens.bench import median_p95
-from emolens.pipeline import AnalyzerOptions
+from emolens.bench.media import write_video
+from emolens.bench.pipeline import median_p95
+from emolens.bench.registry import BenchRun
+from emolens.options import AnalyzerOptions
 
 CONFIGS = (("local", 1), ("ray", 1), ("local", 2), ("ray", 2))
 _NODE_SIZES = (16, 64)
@@ -50,14 +50,9 @@ def measure(engine: str, workers: int, inputs: list[Path], out: Path) -> dict:
             "per_input": median_p95(manifest["wall_s"]), "rss_mb": float(manifest["worker_rss_mb"].max())}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="emolens bench batch")
-    parser.add_argument("out", nargs="?", default="benchmarks/batch.md")
-    parser.add_argument("--quick", action="store_true", help="2 inputs of 5 s: a smoke run, not figures to quote")
-    parser.add_argument("--inputs", type=int, default=4, help="inputs per run (default 4)")
-    parser.add_argument("--seconds", type=float, default=60.0, help="length of each input clip (default 60)")
-    args = parser.parse_args(argv)
-    count, seconds = (2, 5.0) if args.quick else (args.inputs, args.seconds)
+def run(bench: BenchRun) -> int:
+    """Time both engines on 4 inputs of 60 s (``quick``: 2 of 5 s, a smoke run); write ``bench.out``."""
+    count, seconds = (2, 5.0) if bench.quick else (4, 60.0)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="emolens-bench-batch-") as temporary:
         folder = Path(temporary)
@@ -69,16 +64,15 @@ def main(argv: list[str] | None = None) -> int:
             for engine, workers in CONFIGS:
                 results[engine, workers] = measure(engine, workers, [Path(p) for p in inputs],
                                                    folder / f"{engine}{workers}")
-                print(f"{engine} x{workers}: {results[engine, workers]['wall']:.1f} s", flush=True)
+                bench.log(f"{engine} x{workers}: {results[engine, workers]['wall']:.1f} s")
         finally:
             import ray
 
             ray.shutdown()
-    text = _report(results, count, seconds, ray_start_s, load_before, os.getloadavg(), args.quick)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    print(f"wrote {out}")
+    text = _report(results, count, seconds, ray_start_s, load_before, os.getloadavg(), bench.quick)
+    bench.out.parent.mkdir(parents=True, exist_ok=True)
+    bench.out.write_text(text)
+    bench.log(f"wrote {bench.out}")
     return 0
 
 
@@ -105,7 +99,7 @@ def _report(results: dict, count: int, seconds: float, ray_start_s: float, load_
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
         "",
         f"Inputs: {count} copies of a {seconds:.0f} s, 25 fps, 640x480 clip of one real face (the astronaut, "
-        "`emolens.assets.make_demo`), default short-range detector. Each row is one `run_batch` call into a fresh "
+        "`emolens.bench.media`), default short-range detector. Each row is one `run_batch` call into a fresh "
         "folder; wall time includes starting the workers and loading the model in each (the Ray cluster itself "
         f"was started once before, in {ray_start_s:.1f} s, and is not counted; its workers run at the same "
         "priority as the local engine's, as in a cluster `emolens batch` starts). Per-input seconds are measured "
@@ -149,7 +143,3 @@ def _report(results: dict, count: int, seconds: float, ray_start_s: float, load_
               f"measured on this 2-core machine was {best['video_s'] / best['wall']:.1f} hours of video per hour.",
               ""]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -31,8 +31,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emolens.labels import DataError
-from emolens.metrics import calibration_gap
+from emolens.evaluation.labels import DataError
+from emolens.evaluation.metrics import calibration_gap
 
 #: Vote columns of ``label.csv`` (after the image name and face box) and of ``fer2013new.csv``.
 VOTE_COLUMNS: tuple[str, ...] = ("neutral", "happiness", "surprise", "sadness", "anger", "disgust", "fear",

@@ -5,7 +5,7 @@
    detector replaces BlazeFace), for one face at 640x480 and four at 1280x720.
 2. End to end, ``emolens analyze``'s own loop (decode thread, detect, crop, classify, track,
    landmarker on its worker thread, record to CSV) with behaviour off, at the default reading
-   rate and at every frame, on clips of the astronaut's real face (``emolens.assets.make_demo``).
+   rate and at every frame, on clips of the astronaut's real face (``emolens.bench.media``).
 
 Targets (issue 15): with behaviour on, 640x480 with one face >= 100 fps and 1280x720 with
 four faces >= 40 fps end to end.
@@ -17,22 +17,25 @@ import os
 import platform
 import tempfile
 import time
-from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from emolens.assets.make_demo import write_video
-from emolens.behaviour import BehaviourEstimator, landmarker_model_path
-from emolens.bench import Scenario
-from emolens.detect import BaseOptions, FaceDetector, mp, vision
-from emolens.pipeline import STAGES, Analyzer, AnalyzerOptions
-from emolens.quiet import captured_native_stderr
+from emolens.behaviour.landmarker import BehaviourEstimator, landmarker_model_path
+from emolens.bench.media import write_video
+from emolens.bench.pipeline import Scenario
+from emolens.bench.registry import BenchRun
+from emolens.bench.timing import median_p95
+from emolens.detect import FaceDetector
+from emolens.native import captured_native_stderr, mediapipe_tasks
+from emolens.options import STAGES, AnalyzerOptions
+from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
-from emolens.timing import median_p95
+
+mp, BaseOptions, vision = mediapipe_tasks()
 
 TARGET_FPS = {1: 100.0, 4: 40.0}
 
@@ -129,8 +132,9 @@ def end_to_end(scene: Scenario, video: Path, folder: Path, behaviour: bool, hz: 
             "readings_per_frame": readings / frames}
 
 
-def run_behaviour_bench(out: Path, quick: bool = False, log: Callable[[str], None] = print) -> int:
-    """Measure both scenes; write a Markdown report to ``out``; 0 when both targets are met."""
+def run(bench: BenchRun) -> int:
+    """Measure both scenes; write a Markdown report to ``bench.out``; 0 when both targets are met."""
+    out, quick, log = bench.out, bench.quick, bench.log
     seconds = 2.0 if quick else 8.0
     load = os.getloadavg()[0]
     lines = [

@@ -1,6 +1,6 @@
 """Per-face behaviour signals from one FaceLandmarker result: AUs, head pose, eyes, attention.
 
-Pure numpy, no model: ``emolens.behaviour`` runs MediaPipe and hands the 52 blendshape
+Pure numpy, no model: ``emolens.behaviour.landmarker`` runs MediaPipe and hands the 52 blendshape
 scores and the 4x4 facial transformation matrix to the functions here.
 
 **Action units.** MediaPipe's blendshapes are ARKit's 52 (Apple, ``ARFaceAnchor.BlendShapeLocation``),
@@ -13,7 +13,7 @@ geometry, so AUs that differ mostly in texture (AU6 cheek raiser wrinkles, AU9 n
 are weaker than in py-feat or OpenFace; AU23 (lip tightener) has no blendshape of its own and
 is approximated by the lips rolling in; AU25 (lips part) is derived as jaw opening minus lip
 closure; AU43 (eyes closed) and AU45 (blink) are the same per-frame signal: a blink is told
-from closed eyes only over time (``emolens.behaviour_track``). The table in the README is
+from closed eyes only over time (``emolens.behaviour.track``). The table in the README is
 written from ``AU_TABLE``.
 
 **Head pose.** Degrees from the rotation part of the transformation matrix (canonical face ->
@@ -77,7 +77,7 @@ AU_TABLE: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 AU_NAMES = tuple(AU_TABLE)
 # The face at rest: the median of each AU on the first 300 FER+ *train* faces labelled neutral (majority
-# rule), of which the pipeline read 281, by emolens.behaviour_validation.au_rest_levels.
+# rule), of which the pipeline read 281, by emolens.bench.behaviour_validation.au_rest_levels.
 AU_AT_REST = {"AU01": 0.051, "AU02": 0.152, "AU04": 0.021, "AU05": 0.014, "AU06": 0.000, "AU07": 0.246, "AU09": 0.000,
               "AU10": 0.000, "AU12": 0.000, "AU14": 0.003, "AU15": 0.005, "AU17": 0.022, "AU18": 0.070, "AU20": 0.004,
               "AU22": 0.002, "AU23": 0.018, "AU24": 0.017, "AU25": 0.009, "AU26": 0.010, "AU34": 0.000, "AU43": 0.061,

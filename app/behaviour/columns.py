@@ -3,12 +3,12 @@
 Columns, after the emotion and keypoint columns, in this order (an empty cell: the
 landmarker could not read that face)::
 
-    yaw, pitch, roll          head pose in degrees (signs: emolens.behaviour_signals)
+    yaw, pitch, roll          head pose in degrees (signs: emolens.behaviour.signals)
     eye_open_r, eye_open_l    openness 0..1 of the person's right and left eye
     blink                     1 on the frame where a blink ends, else 0
     attentive                 1 when the head points at the camera (the attention cone), else 0
     expressiveness            0..1, the strongest expressive action unit
-    AU01 ... AU45             action-unit intensities 0..1 (emolens.behaviour_signals.AU_TABLE)
+    AU01 ... AU45             action-unit intensities 0..1 (emolens.behaviour.signals.AU_TABLE)
     bs_browDownLeft ...       the 52 MediaPipe blendshape scores 0..1
     [lm0_x, lm0_y ... lm477_y]   with landmarks=True: the 478 face-mesh points in pixels
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 
-from emolens.behaviour_signals import AU_NAMES, BLENDSHAPE_NAMES, N_LANDMARKS
+from emolens.behaviour.signals import AU_NAMES, BLENDSHAPE_NAMES, N_LANDMARKS
 from emolens.types import Faces
 
 POSE_COLUMNS = ("yaw", "pitch", "roll")

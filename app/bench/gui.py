@@ -1,7 +1,7 @@
 """How responsive the window stays while it processes: event-loop lag and display latency.
 
-    emolens bench gui [--quick] [--out OUT.md]          # or: python -m emolens.gui.bench [OUT.md]
-    python -m emolens.gui.bench --seconds 30 --faces 4 --size 960x720
+    emolens bench gui [--quick] [--out OUT.md]          # or: python -m emolens.bench.gui [OUT.md]
+    python -m emolens.bench.gui --seconds 30 --faces 4 --size 960x720
 
 Runs the real ``MainWindow`` (offscreen unless ``QT_QPA_PLATFORM`` says otherwise) on a video
 of real faces generated for the run, played in real time as a user would watch it, with its
@@ -30,16 +30,22 @@ from pathlib import Path
 
 import numpy as np
 
-from emolens.timing import median_p95
+from emolens.bench.registry import BenchRun
+from emolens.bench.timing import median_p95
 
 _TICK_S = 0.010
 _WARM_UP_S = 1.0
 
 
+def run(bench: BenchRun) -> int:
+    """``emolens bench gui``: ``main`` with its defaults (``quick``: a short smoke run)."""
+    return main([str(bench.out), *(["--seconds", "4"] if bench.quick else [])], command=bench.command)
+
+
 def main(argv: list[str] | None = None, command: str | None = None) -> int:
     """Run the benchmark; ``command`` is how the results file says to reproduce it (default: this
     module's command line with ``argv``, which runs as written)."""
-    parser = argparse.ArgumentParser(prog="python -m emolens.gui.bench", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m emolens.bench.gui", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", default="benchmarks/gui.md", help="Markdown results file")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the generated video")
     parser.add_argument("--faces", type=int, default=2, help="faces in the video")
@@ -51,7 +57,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     from PySide6 import __version__ as pyside_version
     from PySide6.QtCore import QEventLoop, QSettings, Qt, QTimer
 
-    from emolens.assets.make_demo import write_video
+    from emolens.bench.media import write_video
     from emolens.gui.app import application
     from emolens.gui.main_window import MainWindow
 
@@ -120,7 +126,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
                    f"{os.getloadavg()[0]:.2f} at the end; Python {platform.python_version()}, PySide6 {pyside_version}, "
                    f"Qt platform {os.environ['QT_QPA_PLATFORM']}; emotion model on {provider}",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": command or shlex.join(["python", "-m", "emolens.gui.bench",
+        "command": command or shlex.join(["python", "-m", "emolens.bench.gui",
                                           *(argv if argv is not None else sys.argv[1:])]),
     }
     text = _markdown(rows, facts)
@@ -141,7 +147,7 @@ def _stats(values_s: list[float]) -> dict[str, float]:
 def _markdown(rows: dict[str, dict[str, float]], facts: dict[str, str]) -> str:
     lines = ["# GUI responsiveness", "",
              "The real window, offscreen, on a generated video of real faces played in real time "
-             "(`emolens/gui/bench.py` says how each figure is taken).", "",
+             "(`emolens/bench/gui.py` says how each figure is taken).", "",
              "| measure | median | p95 | max |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {stats['median']:.1f} | {stats['p95']:.1f} | {stats['max']:.1f} |"
               for name, stats in rows.items()]

@@ -93,6 +93,15 @@ def test_an_unreachable_registry_is_one_line_naming_the_package(tmp_path):
     assert not (tmp_path / ".cache/emolens/backbones").exists(), "nothing half-fetched is left behind"
 
 
+@pytest.mark.parametrize("flag, value", [("--init-from", "models/emotion.onnx"), ("--scene-views", "0.5")])
+def test_an_option_faceres_does_not_take_is_one_clear_line(tmp_path, flag, value):
+    result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path), "--backbone", "faceres",
+                             "--out", str(tmp_path / "run"), flag, value], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()] and flag in result.stderr
+    assert not (tmp_path / "run").exists(), "nothing is written before the options are checked"
+
+
 @pytest.mark.slow
 def test_train_faceres_one_epoch_export_and_use(faceres, tmp_path, astronaut):
     data = fixture_splits(tmp_path / "data", {"train": slice(0, 4), "val": slice(4, 5), "test": slice(5, None)})

@@ -13,7 +13,8 @@ The story, top to bottom:
    out again by the app's own detector and crop code (``scene_views.py``); each epoch shows
    that view instead of the clean crop with probability ``scene_views``.
 4. **Build** the CNN (``model.py``), optionally starting from an exported model's weights
-   (``--init-from``, ``warm_start.py``), and wrap it with the augmentation layers, which run
+   (``--init-from``, ``warm_start.py``), or a pretrained face network with a new head
+   (``--backbone faceres``, ``backbones.py``), and wrap it with the augmentation layers, which run
    only in training, so the network we export never sees them.
 5. **Fit** with AdamW, label smoothing and a warm-up + cosine learning-rate schedule
    that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly;
@@ -608,6 +609,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     if args.backbone == "faceres" and args.init_from:
         raise EmolensError("--init-from continues a --backbone cnn model; --backbone faceres starts from its "
                            "pretrained weights: give one or the other")
+    if args.backbone == "faceres" and args.scene_views:
+        # The views are cut at the shipped card's input size (48 px), not the backbone's.
+        raise EmolensError("--scene-views works with --backbone cnn only for now; train --backbone faceres without it")
     if args.ema is not None and not 0 < args.ema < 1:
         raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)

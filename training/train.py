@@ -13,7 +13,8 @@ The story, top to bottom:
    out again by the app's own detector and crop code (``scene_views.py``); each epoch shows
    that view instead of the clean crop with probability ``scene_views``.
 4. **Build** the CNN (``model.py``), optionally starting from an exported model's weights
-   (``--init-from``, ``warm_start.py``), and wrap it with the augmentation layers, which run
+   (``--init-from``, ``warm_start.py``), or a pretrained face network with a new head
+   (``--backbone faceres``, ``backbones.py``), and wrap it with the augmentation layers, which run
    only in training, so the network we export never sees them.
 5. **Fit** with AdamW, label smoothing and a warm-up + cosine learning-rate schedule
    that lives in the optimizer, so a checkpoint (written every epoch) resumes exactly;
@@ -51,6 +52,7 @@ import numpy as np
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
 from emolens.evaluation.labels import DataError
+from emolens.training.backbones import BACKBONES, FACERES, build_faceres_network
 from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
 from emolens.training.distill import blend_with_teacher
@@ -88,6 +90,7 @@ class TrainConfig:
 
     data: str
     out: str = "runs/emotion"
+    backbone: str = "cnn"  # cnn: the VGG-style CNN of model.py; faceres: the pretrained MobileNet of backbones.py
     image_size: int = 48
     channels: int = 1
     widths: tuple[int, ...] = (32, 64, 128, 256)
@@ -141,6 +144,7 @@ def limit_per_class(dataset: Dataset, limit: int, seed: int) -> None:
 
 
 TARGET_MODES = ("majority", "crossentropy", "probability")
+FACERES_SIZE = 112  # the faceres backbone's input side by default: FER's 48 px faces, upscaled
 
 
 def target_mode(config: TrainConfig, dataset: Dataset) -> str:
@@ -184,13 +188,7 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool,
         trainer.optimizer.learning_rate = schedule
         network = trainer.get_layer("emolens_cnn")
     else:
-        network = build_model(num_classes, input_shape, config.widths, config.convs, config.dropout)
-        if config.init_from:
-            sample = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:2048]]
-            try:
-                load_onnx_weights(network, Path(config.init_from), sample, seed=config.seed)
-            except ValueError as error:
-                raise EmolensError(f"--init-from {config.init_from} does not fit --widths/--convs: {error}") from None
+        network = build_network(config, num_classes, x_train)
         trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
                                    name="trainer")
         trainer.compile(
@@ -230,6 +228,22 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool,
     state = _read_state(out)
     network.load_weights(out / BEST_WEIGHTS)
     return network, state
+
+
+def build_network(config: TrainConfig, num_classes: int, x_train: np.ndarray) -> keras.Model:
+    """The network to fit: the CNN (from scratch or ``--init-from``) or a pretrained ``--backbone`` with a new head."""
+    input_shape = (config.image_size, config.image_size, config.channels)
+    sample = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:2048]]
+    if config.backbone == "faceres":
+        # A few hundred faces give each batch-norm its statistics; MobileNet's 27 layers make each pass count.
+        return build_faceres_network(num_classes, input_shape, sample[:256], config.dropout)
+    network = build_model(num_classes, input_shape, config.widths, config.convs, config.dropout)
+    if config.init_from:
+        try:
+            load_onnx_weights(network, Path(config.init_from), sample, seed=config.seed)
+        except ValueError as error:
+            raise EmolensError(f"--init-from {config.init_from} does not fit --widths/--convs: {error}") from None
+    return network
 
 
 def load_data(config: TrainConfig) -> Dataset:
@@ -379,7 +393,8 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
                   "best_epoch": state.get("best_epoch"),
                   "fit_wall_seconds": round(state["train_seconds"], 1),  # summed over resumed runs
                   "hardware": {"fit": state.get("fitted_on", []), "export": _hardware()},
-                  "software": _software(), "parity_max_abs_diff": parity, "cost": cost},
+                  "software": _software(), "parity_max_abs_diff": parity, "cost": cost,
+                  **({"backbone": FACERES} if config.backbone == "faceres" else {})},
     )
     add_metrics(card, _pipeline_metrics(config, card))
     print(f"emolens train: wrote {onnx_path} and {card} (parity max |dp| {parity:.1e})")
@@ -541,7 +556,13 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                              f"and a new value re-plans the remaining decay)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--image-size", type=int, default=defaults.image_size)
+    parser.add_argument("--backbone", choices=BACKBONES, default=defaults.backbone,
+                        help="cnn: the VGG-style CNN, trained from scratch; faceres: a MobileNet pretrained for face "
+                             "identification (VGGFace2), fetched once from the npm package @vladmandic/human, "
+                             "fine-tuned whole with a new head")
+    parser.add_argument("--image-size", "--input-size", type=int,
+                        help=f"side of the square input (default {defaults.image_size}; with --backbone faceres "
+                             f"{FACERES_SIZE})")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=defaults.channels)
     parser.add_argument("--widths", type=int, nargs="+",
                         help="filters per stage (default: the --init-from model's, else "
@@ -599,11 +620,19 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
         raise EmolensError(f"--max-ms-per-face must be a positive number of milliseconds, got {args.max_ms_per_face}")
     if not 0 < args.teacher_weight <= 1:
         raise EmolensError(f"--teacher-weight must be a share between 0 and 1 such as 0.5, got {args.teacher_weight}")
+    if args.backbone == "faceres" and args.init_from:
+        raise EmolensError("--init-from continues a --backbone cnn model; --backbone faceres starts from its "
+                           "pretrained weights: give one or the other")
+    if args.backbone == "faceres" and args.scene_views:
+        # The views are cut at the shipped card's input size (48 px), not the backbone's.
+        raise EmolensError("--scene-views works with --backbone cnn only for now; train --backbone faceres without it")
     if args.ema is not None and not 0 < args.ema < 1:
         raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)
     config = TrainConfig(
-        data=args.data, out=args.out, image_size=args.image_size, channels=args.channels,
+        data=args.data, out=args.out, backbone=args.backbone,
+        image_size=args.image_size or (FACERES_SIZE if args.backbone == "faceres" else defaults.image_size),
+        channels=args.channels,
         widths=_widths(args, defaults), convs=tuple(args.convs), dropout=args.dropout,
         epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,

@@ -5,8 +5,9 @@ back out of the graph. tf2onnx folds each batch-norm into the convolution before
 ``W`` and a bias ``b``), and the int8 export stores both quantized: they are dequantized here
 (``(q - zero_point) * scale``). Our network keeps the batch-norm layers, so each one is set
 to reproduce ``conv(x) + b`` exactly while starting from the statistics of real activations:
-with per-channel mean ``mu`` and deviation ``sigma`` of ``conv(x)`` on training faces,
-``gamma = sigma``, ``beta = mu + b``, moving mean ``mu`` and variance ``sigma**2 - eps``.
+with per-channel mean ``mu`` and variance ``var`` of ``conv(x)`` on training faces,
+``gamma = sqrt(var + eps)``, ``beta = mu + b``, moving mean ``mu`` and variance ``var``
+(``expand_batch_norm``, which ``backbones.py`` uses too).
 Training-mode batch statistics then start near the folded ones, and the network computes the
 exported function from its first step.
 
@@ -73,16 +74,26 @@ def load_onnx_weights(network: keras.Model, onnx_path: Path, sample: np.ndarray,
         if kernel.shape != tuple(layer.kernel.shape):
             raise ValueError(f"{layer.name}: {onnx_path} has a {kernel.shape} kernel, the network {layer.kernel.shape}")
         layer.kernel.assign(kernel)
-        batch_norm = network.get_layer(layer.name.replace("conv", "bn"))
-        outputs = keras.Model(network.inputs, layer.output).predict(sample, batch_size=256, verbose=0)
-        mean = outputs.reshape(-1, outputs.shape[-1]).mean(axis=0)
-        std = outputs.reshape(-1, outputs.shape[-1]).std(axis=0) + 1e-3
-        batch_norm.set_weights([std, mean + bias, mean, std ** 2 - batch_norm.epsilon])
+        expand_batch_norm(network, layer, network.get_layer(layer.name.replace("conv", "bn")), sample, bias)
     head = network.get_layer("logits")
     head_weight = _share_among_copies(dense[0].reshape(-1, head.kernel.shape[-1]), sources, axis=0)
     if head_weight.shape != tuple(head.kernel.shape):
         raise ValueError(f"logits: {onnx_path} has a {head_weight.shape} kernel, the network {head.kernel.shape}")
     head.set_weights([head_weight, dense[1]])
+
+
+def expand_batch_norm(network: keras.Model, layer: keras.layers.Layer, batch_norm: keras.layers.BatchNormalization,
+                      sample: np.ndarray, bias: np.ndarray, gain: np.ndarray | float = 1.0) -> None:
+    """Set ``batch_norm`` (after ``layer``) to compute ``gain * layer(x) + bias``, the folded layer, exactly.
+
+    Its statistics are those of ``layer``'s real activations on ``sample``, so training-mode batch
+    statistics start near them: with per-channel mean ``mu`` and variance ``var``, ``gamma = gain *
+    sqrt(var + eps)``, ``beta = gain * mu + bias``, moving mean ``mu`` and moving variance ``var``.
+    """
+    outputs = keras.Model(network.inputs, layer.output).predict(sample, batch_size=256, verbose=0)
+    outputs = outputs.reshape(-1, outputs.shape[-1])
+    mean, variance = outputs.mean(axis=0), outputs.var(axis=0)
+    batch_norm.set_weights([gain * np.sqrt(variance + batch_norm.epsilon), gain * mean + bias, mean, variance])
 
 
 def _filter_sources(name: str, exported: int, filters: int, rng: np.random.Generator) -> np.ndarray:

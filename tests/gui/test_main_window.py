@@ -104,7 +104,7 @@ def test_open_report_after_a_recording_stops(qtbot, make_window, clip, tmp_path,
 
 def test_a_report_that_fails_is_one_line_in_the_window(qtbot, make_window, clip, tmp_path, monkeypatch):
     import emolens.report
-    from tests.test_report import oversized_chart
+    from tests.report.test_report import oversized_chart
 
     monkeypatch.setattr(emolens.report, "emotion_chart", oversized_chart)
     window = make_window()

@@ -288,7 +288,7 @@ def test_api_one_image_and_faces_indexing_keep_the_fields(astronaut):
 
 def test_readme_au_table_is_the_code_table():
     """The README's mapping table lists exactly AU_TABLE's rows (one table, written from the code)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     section = readme[readme.index("## Behaviour: action units"):readme.index("## The model")]
     rows = {}
     for line in section.splitlines():

@@ -9,7 +9,7 @@ import pytest
 from emolens.evaluation.labels import DataError
 from emolens.training.data import load_dataset
 
-from .conftest import FER_FIXTURES
+from ..conftest import FER_FIXTURES
 
 
 def write_csv(path, rows):

@@ -13,7 +13,7 @@ from emolens.card import ModelCard
 from emolens.evaluation.ferplus import VOTE_COLUMNS, crowd_ece, crowd_targets, mean_kl, read_label_csv
 from emolens.evaluation.labels import FER2013_LABELS, DataError
 
-from .conftest import SHARED_FER
+from ..conftest import SHARED_FER
 
 LABELS = FER2013_LABELS  # angry, disgust, fear, happy, sad, surprise, neutral
 SHARED_FERPLUS = SHARED_FER.parent / "ferplus"

@@ -17,7 +17,7 @@ from emolens.images import to_model_pixels  # noqa: E402
 from emolens.pipeline import Analyzer, AnalyzerOptions  # noqa: E402
 from emolens.training.backbones import FACERES, faceres_files  # noqa: E402
 
-from .conftest import fixture_splits  # noqa: E402
+from ..conftest import fixture_splits  # noqa: E402
 
 UNREACHABLE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}  # a closed port
 

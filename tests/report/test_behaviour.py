@@ -9,7 +9,7 @@ from emolens.analyze import analyze_inputs
 from emolens.behaviour.landmarker import BehaviourEstimator
 from emolens.options import AnalyzerOptions
 from emolens.report import build_report
-from tests.test_behaviour import blink_video, read
+from tests.behaviour.test_behaviour import blink_video, read
 
 
 def test_report_shows_attention_expressiveness_and_blink_rate(tmp_path, astronaut):

@@ -16,7 +16,7 @@ pytest.importorskip("tensorflow", reason="training needs the 'train' extra (tens
 
 from emolens.card import ModelCard  # noqa: E402
 
-from .test_ferplus import votes, write_ferplus_split  # noqa: E402
+from ..evaluation.test_ferplus import votes, write_ferplus_split  # noqa: E402
 
 SWEEP = [sys.executable, "-m", "emolens", "sweep"]
 

@@ -10,7 +10,7 @@ import pytest
 from emolens.behaviour.signals import AU_AT_REST
 from emolens.bench.behaviour_validation import au_rest_levels, auc_tables, majority_labels, measure, roc_auc
 
-from .conftest import SHARED_FER
+from ..conftest import SHARED_FER
 
 FERPLUS = SHARED_FER.parent / "ferplus"
 

@@ -6,7 +6,7 @@ import pytest
 
 from emolens.bench.soak import LIMIT_PCT, SoakResult
 
-from .test_cli import emolens
+from ..test_cli import emolens
 
 
 @pytest.mark.parametrize(("rss_mib", "growth"), [

@@ -18,7 +18,7 @@ from emolens.pipeline import Analyzer  # noqa: E402
 from emolens.training.train import TrainConfig, parse_args  # noqa: E402
 from emolens.training.warm_start import trained_widths  # noqa: E402
 
-from .conftest import fixture_splits  # noqa: E402
+from ..conftest import fixture_splits  # noqa: E402
 
 
 @pytest.mark.slow
@@ -217,7 +217,7 @@ def test_init_from_a_wider_model_is_one_clear_line(tmp_path):
 def test_train_on_ferplus_votes_from_the_shipped_weights(tmp_path, fer_faces):
     """FER+ layout, labels drawn from the votes, pipeline views, mixup, a weight average and a teacher, started from
     the shipped model."""
-    from .test_ferplus import votes, write_ferplus_split
+    from ..evaluation.test_ferplus import votes, write_ferplus_split
 
     rows = [votes(**{column: 8, "neutral": 2}) for column in
             ("anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral")] * 6

@@ -10,7 +10,7 @@ from emolens.card import ModelCard
 from emolens.detect import FaceDetector
 from emolens.evaluation.scenes import FRAME_HW, pipeline_crops, render_scene
 
-from .conftest import FER_FIXTURES
+from ..conftest import FER_FIXTURES
 
 
 def test_a_scene_is_a_camera_frame_and_the_same_seed_gives_the_same_frame(fer_faces):

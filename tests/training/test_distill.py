@@ -12,7 +12,7 @@ from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.training.distill import blend_with_teacher
 
-from .conftest import fixture_splits
+from ..conftest import fixture_splits
 
 
 def test_each_target_keeps_its_share_and_takes_the_teacher_s(fer_faces):

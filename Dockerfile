@@ -19,16 +19,15 @@ COPY app app
 COPY training training
 COPY models models
 COPY assets assets
+# The project's dependencies and the serve extra, less the ONNX Runtime build the markers would pick and the
+# window's Qt: the chosen ONNX Runtime is installed instead of being swapped in after the GPU one.
 RUN if [ -n "$CA_BUNDLE" ]; then export PIP_CERT="$CA_BUNDLE"; fi \
+ && python3 -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; \
+print('\n'.join(d for d in p['dependencies'] + p['optional-dependencies']['serve'] \
+                if not d.startswith(('onnxruntime', 'PySide6'))))" > /tmp/requirements.txt \
  && python3 -m venv /opt/emolens \
- && /opt/emolens/bin/pip install -q '.[serve]' \
- # The base install picks onnxruntime-gpu on Linux x86-64; a CPU image needs only the CPU build (a tenth of
- # the size). Both provide the same onnxruntime module.
- && if [ "$ONNXRUNTIME" != onnxruntime-gpu ]; then \
-      /opt/emolens/bin/pip uninstall -q -y onnxruntime-gpu && /opt/emolens/bin/pip install -q "$ONNXRUNTIME"; \
-    fi \
- # The window's Qt and the test clients are not needed to serve.
- && /opt/emolens/bin/pip uninstall -q -y PySide6-Essentials shiboken6 \
+ && /opt/emolens/bin/pip install -q -r /tmp/requirements.txt "$ONNXRUNTIME" \
+ && /opt/emolens/bin/pip install -q --no-deps . \
  && find /opt/emolens -name __pycache__ -prune -exec rm -rf {} +
 
 FROM ${BASE}

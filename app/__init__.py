@@ -33,13 +33,14 @@ quiet_native_logs()
 from emolens.errors import EmolensError  # noqa: E402
 
 __all__ = ["Analyzer", "AnalyzerOptions", "CsvRecorder", "EmolensError", "Faces", "Frame", "FrameResult", "ModelCard",
-           "open_source"]
+           "Models", "Session", "open_source"]
 try:
     __version__ = version("emolens")  # pyproject.toml's, the one place it is written
 except PackageNotFoundError:  # run from a source tree that was never installed
     __version__ = "0+unknown"
 
-_LAZY = {"Analyzer": "emolens.pipeline", "AnalyzerOptions": "emolens.options", "FrameResult": "emolens.pipeline",
+_LAZY = {"Analyzer": "emolens.pipeline", "Models": "emolens.pipeline", "Session": "emolens.pipeline",
+         "FrameResult": "emolens.pipeline", "AnalyzerOptions": "emolens.options",
          "ModelCard": "emolens.card", "CsvRecorder": "emolens.record", "Faces": "emolens.types",
          "Frame": "emolens.types", "open_source": "emolens.sources"}
 

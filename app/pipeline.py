@@ -1,8 +1,11 @@
 """The whole product in one screen: frames -> detect -> crop -> classify -> track [-> behaviour] -> record.
 
-``Analyzer`` owns one instance of each stage. ``run(source)`` is a generator of
-``FrameResult`` (faces and per-stage milliseconds, never the accumulated frames), shared
-by the CLI, the GUI worker and the benchmarks; ``analyze(image)`` is the one-frame API.
+``Models`` are what loads once and is shared (detector, classifier, landmarker); a ``Session`` is
+one source's state (face tracks and smoothing, behaviour tracks), the only place faces are
+tracked; an ``Analyzer`` is the models with one session. ``Analyzer.run(source)`` is a generator
+of ``FrameResult`` (faces and per-stage milliseconds, never the accumulated frames), shared by
+the CLI, the window, ``batch`` and the benchmarks; ``analyze(image)`` is the one-frame API. The
+service keeps a pool of ``Models`` and a ``Session`` per job or stream.
 
 With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour.landmarker``) reads the faces that are due
 (``emolens.behaviour.track``) on a worker thread of its own, so it runs on the second core
@@ -50,32 +53,115 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-class Analyzer:
-    """Detector, classifier and tracker configured once, fed frame by frame."""
+class Models:
+    """What is loaded once and can serve many sources: the card, the detector, the classifier and, with
+    behaviour on, the landmarker. One caller at a time (MediaPipe's tasks are not reentrant): the service
+    keeps a pool of them, a window or a command line one."""
 
     def __init__(self, options: AnalyzerOptions | None = None):
-        self.options = options or AnalyzerOptions()
-        self.card = ModelCard.load(self.options.model)
+        options = options or AnalyzerOptions()
+        self.card = ModelCard.load(options.model)
         # With behaviour on, the landmarker's thread needs the second core: ONNX Runtime's default
         # pool would take it (and spin on it between calls).
-        threads = self.options.threads or (1 if self.options.behaviour else 0)
-        self.classifier = Classifier(self.card, self.options.device, threads)
-        self.detector = FaceDetector(self.options.detector, self.options.min_confidence, self.options.max_faces,
-                                     self.options.tiles, self.options.squares, self.options.second_look)
-        self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
-        self.behaviour: BehaviourEstimator | None = None
-        if self.options.behaviour:
-            self.behaviour = BehaviourEstimator()
-            self.behaviour_tracker = self._behaviour_tracker(self.options.behaviour_hz)
-            self._behaviour_pool = ThreadPoolExecutor(1, thread_name_prefix="emolens-behaviour")
-
-    def _behaviour_tracker(self, hz: float) -> BehaviourTracker:
-        return BehaviourTracker(hz, self.options.attention_yaw_deg, self.options.attention_pitch_deg,
-                                max_gap_s=self.options.max_gap_s, budget_hz=self.options.behaviour_budget_hz)
+        threads = options.threads or (1 if options.behaviour else 0)
+        self.classifier = Classifier(self.card, options.device, threads)
+        self.detector = FaceDetector(options.detector, options.min_confidence, options.max_faces, options.tiles,
+                                     options.squares, options.second_look)
+        self.behaviour = BehaviourEstimator() if options.behaviour else None
 
     @property
     def labels(self) -> tuple[str, ...]:
         return self.card.labels
+
+    def classify(self, image: np.ndarray, faces: Faces) -> Faces:
+        """``faces`` with ``probs`` from the emotion model (and their ``labels``)."""
+        return faces.with_fields(probs=self.classifier.predict(crop_faces(image, faces, self.card)), labels=self.labels)
+
+    def faces(self, image: np.ndarray) -> Faces:
+        """The faces of a BGR image with boxes, keypoints and scores, not yet tracked (no IDs)."""
+        return self.classify(image, self.detector.detect(image))
+
+    def close(self) -> None:
+        self.detector.close()
+        if self.behaviour is not None:
+            self.behaviour.close()
+
+
+class Session:
+    """One source's state: face tracks (IDs, smoothing in seconds) and, with behaviour on, behaviour tracks.
+
+    Every front end tracks faces through a session: the command line and the window through
+    ``Analyzer.run``, the service's jobs and streams directly, so IDs and smoothing are the same everywhere.
+    """
+
+    def __init__(self, options: AnalyzerOptions | None = None):
+        self.options = options or AnalyzerOptions()
+        self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
+        self.behaviour_tracker = self.behaviour_tracker_at(self.options.behaviour_hz) if self.options.behaviour \
+            else None
+
+    def behaviour_tracker_at(self, hz: float) -> BehaviourTracker:
+        options = self.options
+        return BehaviourTracker(hz, options.attention_yaw_deg, options.attention_pitch_deg, max_gap_s=options.max_gap_s,
+                                budget_hz=options.behaviour_budget_hz)
+
+    def track(self, faces: Faces, t_s: float, independent: bool = False) -> Faces:
+        """``faces`` of the frame at ``t_s`` with their track IDs and smoothed scores.
+
+        ``independent``: the frame is its own scene (an image of a folder); its faces get IDs no earlier
+        face had.
+        """
+        if independent:  # each image is its own scene: no face continues, and none reuses an earlier ID
+            self.tracker.new_scene()
+            if self.behaviour_tracker is not None:
+                self.behaviour_tracker.reset()
+        return self.tracker.update(faces, t_s)
+
+    def set_smoothing(self, tau_s: float) -> None:
+        """Change the smoothing time constant from the next frame on (the window's slider)."""
+        self.tracker.tau_s = tau_s
+
+    def reset(self) -> None:
+        """Forget all tracks (a new source); IDs start again from 1."""
+        self.tracker.reset()
+        if self.behaviour_tracker is not None:
+            self.behaviour_tracker.reset()
+
+
+class Analyzer:
+    """The models and one session: what the command line, the window and ``batch`` run frame by frame.
+
+    ``models``: models already loaded (one caller at a time); by default the analyzer loads its own and closes
+    them with itself.
+    """
+
+    def __init__(self, options: AnalyzerOptions | None = None, models: Models | None = None):
+        self.options = options or AnalyzerOptions()
+        self._owns_models = models is None
+        self.models = models or Models(self.options)
+        self.session = Session(self.options)
+        if self.models.behaviour is not None:
+            self._behaviour_pool = ThreadPoolExecutor(1, thread_name_prefix="emolens-behaviour")
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.models.labels
+
+    @property
+    def card(self) -> ModelCard:
+        return self.models.card
+
+    @property
+    def classifier(self) -> Classifier:
+        return self.models.classifier
+
+    @property
+    def behaviour(self) -> BehaviourEstimator | None:
+        return self.models.behaviour
+
+    @property
+    def behaviour_tracker(self) -> BehaviourTracker | None:
+        return self.session.behaviour_tracker
 
     def analyze(self, image=None, t_s: float | None = None, *, rgb: np.ndarray | None = None) -> Faces:
         """Faces of one image with boxes, keypoints, probs (and their ``labels``) and ids.
@@ -92,28 +178,20 @@ class Analyzer:
                 unreadable file, an array that is not an image (``emolens.images.as_bgr8``).
         """
         image = as_bgr8(image, rgb)
-        faces = self.classify(image, self.detector.detect(image))
+        faces = self.models.faces(image)
         if t_s is not None:
-            faces = self.tracker.update(faces, t_s)
+            faces = self.session.track(faces, t_s)
         else:
             faces = faces.with_fields(face_id=np.arange(1, len(faces) + 1), smoothed=faces.probs)
         if self.behaviour is not None:
-            tracker = self.behaviour_tracker if t_s is not None else self._behaviour_tracker(0.0)
+            tracker = self.session.behaviour_tracker if t_s is not None else self.session.behaviour_tracker_at(0.0)
             now = 0.0 if t_s is None else t_s
             rows = tracker.due(faces, now)
             faces = tracker.update(faces, now, rows, self.behaviour.estimate(image, faces, rows))
         return faces
 
-    def classify(self, image: np.ndarray, faces: Faces) -> Faces:
-        """``faces`` with ``probs`` from the emotion model (and their ``labels``)."""
-        return faces.with_fields(probs=self.classifier.predict(crop_faces(image, faces, self.card)), labels=self.labels)
-
     def process(self, frame: Frame, independent: bool = False) -> FrameResult:
-        """Detect, crop, classify and track one frame, timing each stage.
-
-        ``independent``: the frame is its own scene (an image of a folder); its faces get IDs
-        no earlier face had.
-        """
+        """Detect, crop, classify and track one frame, timing each stage (``independent``: see ``Session.track``)."""
         timings: dict[str, float] = {}
         clock = time.perf_counter()
 
@@ -123,17 +201,13 @@ class Analyzer:
             timings[stage] = (now - clock) * 1000.0
             clock = now
 
-        faces = self.detector.detect(frame.image)
+        faces = self.models.detector.detect(frame.image)
         lap("detect")
         crops = crop_faces(frame.image, faces, self.card)
         lap("crop")
         faces = faces.with_fields(probs=self.classifier.predict(crops), labels=self.labels)
         lap("classify")
-        if independent:  # each image is its own scene: no face continues, and none reuses an earlier ID
-            self.tracker.new_scene()
-            if self.behaviour is not None:
-                self.behaviour_tracker.reset()
-        faces = self.tracker.update(faces, frame.t_s)
+        faces = self.session.track(faces, frame.t_s, independent)
         lap("track")
         return FrameResult(frame, faces, timings)
 
@@ -191,15 +265,13 @@ class Analyzer:
 
     def reset(self) -> None:
         """Forget tracks (new session or source)."""
-        self.tracker.reset()
-        if self.behaviour is not None:
-            self.behaviour_tracker.reset()
+        self.session.reset()
 
     def close(self) -> None:
-        self.detector.close()
         if self.behaviour is not None:
             self._behaviour_pool.shutdown(wait=True)
-            self.behaviour.close()
+        if self._owns_models:
+            self.models.close()
 
     def __enter__(self) -> Analyzer:
         return self

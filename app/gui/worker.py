@@ -272,7 +272,7 @@ class PipelineWorker(QThread):
         elif isinstance(request, SetTau):
             self._options = replace(self._options, tau_s=request.tau_s)
             if self._analyzer is not None:
-                self._analyzer.tracker.tau_s = request.tau_s
+                self._analyzer.session.set_smoothing(request.tau_s)
         elif isinstance(request, StartRecording) and self._analyzer is not None:
             self._recording.start(request.path, self._analyzer.labels, behaviour=self._analyzer.behaviour is not None)
         elif isinstance(request, StopRecording):

@@ -229,7 +229,7 @@ def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorde
             summary.vanished += _vanished(last_seen, result.faces, frames)
         frames += 1
         summary.face_rows += len(result.faces)
-        summary.dominant.update(analyzer.labels[i] for i in result.faces.probs.argmax(axis=1))
+        summary.dominant.update(result.faces.dominant)
         if progress:
             progress(frames, expected)
     summary.frames += frames

@@ -145,12 +145,16 @@ class Faces:
                 raise ValueError("these Faces have probs but no label names: use faces made by Analyzer, or "
                                  "faces.with_fields(labels=analyzer.labels)")
             columns.update(zip(self.labels, self.probs.T))
-            columns["dominant"] = pd.Categorical([self.labels[i] for i in self.probs.argmax(axis=1)],
-                                                 categories=self.labels)
+            columns["dominant"] = pd.Categorical(self.dominant, categories=self.labels)
         if keypoints:
             names = [f"kp{point}_{axis}" for point in range(self.keypoints.shape[1]) for axis in ("x", "y")]
             columns.update(zip(names, self.keypoints.reshape(len(self), -1).T))
         return pd.DataFrame(columns, index=pd.RangeIndex(len(self)))
+
+    @property
+    def dominant(self) -> list[str]:
+        """Each face's label with the highest raw probability (needs ``probs`` and ``labels``)."""
+        return [self.labels[i] for i in self.probs.argmax(axis=1)] if len(self) else []
 
     @property
     def xywh(self) -> np.ndarray:

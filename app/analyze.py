@@ -17,12 +17,12 @@ from pathlib import Path
 
 from emolens.behaviour.track import FaceBehaviourTotals
 from emolens.draw import AnnotatedVideo
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from emolens.markers import MarkerFeed, read_markers
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer
-from emolens.record import CsvRecorder
+from emolens.record import CsvRecorder, refuse_existing
 from emolens.sources import FrameSource, is_stream_url, open_source
 
 
@@ -104,14 +104,14 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
         if not spec.isdigit() and not is_stream_url(spec):
             with open_source(spec, every=every):  # fails here, before any output exists
                 pass
+    if landmarks and not (options and options.behaviour):
+        raise SettingError("{landmarks} needs {behaviour}")
     marker_list = read_markers(markers) if markers is not None else []
     summary = AnalyzeSummary(output=output)
     started = time.perf_counter()
     with Analyzer(options) as analyzer:
         log(f"emolens: {analyzer.classifier.describe()}")
         behaviour = analyzer.behaviour is not None
-        if landmarks and not behaviour:
-            raise EmolensError("--landmarks needs --behaviour")
         annotated = AnnotatedVideo(video, analyzer.labels) if video is not None else None  # checks it first
         recorder = extras = None
         try:
@@ -176,35 +176,34 @@ def check_output(inputs: list[str], output: Path, overwrite: bool = False, video
     Raises:
         EmolensError: naming the input, the other output or the existing file.
     """
-    outputs = {"-o": output, **({"--video": video} if video is not None else {})}
-    for flag, path in outputs.items():
-        _check_not_an_input(inputs, markers, flag, path)
+    outputs = {"output": output, **({"video": video} if video is not None else {})}
+    for setting, path in outputs.items():
+        _check_not_an_input(inputs, markers, setting, path)
     if video is not None and _same_file(output, video):
-        raise EmolensError(f"-o {output} and --video {video} are the same file; one would replace the other: "
-                           f"give them different names")
+        raise SettingError(f"{{output}} {output} and {{video}} {video} are the same file; one would replace the "
+                           f"other: give them different names")
     if output.suffix and output.suffix.lower() != ".csv":  # a name that promises another format would hold CSV text
-        raise EmolensError(f"-o {output}: emolens analyze writes a CSV timeline; name it .csv "
+        raise SettingError(f"{{output}} {output}: emolens analyze writes a CSV timeline; name it .csv "
                            f"(open it in a spreadsheet from there)")
     for path in outputs.values():
-        if not overwrite and path.is_file():
-            raise EmolensError(f"{path} already exists; pass --overwrite to replace it, or choose another file")
+        refuse_existing(path, overwrite)
 
 
-def _check_not_an_input(inputs: list[str], markers: Path | None, flag: str, output: Path) -> None:
+def _check_not_an_input(inputs: list[str], markers: Path | None, setting: str, output: Path) -> None:
     target = Path(os.path.realpath(output))
     for spec in inputs:
         if spec.isdigit():
             continue
         source = Path(os.path.realpath(spec))
         if _same_file(output, Path(spec)):
-            raise EmolensError(f"the output {output} is the input {spec}; writing it would destroy the input: "
-                               f"choose another {flag}")
+            raise SettingError(f"the output {output} is the input {spec}; writing it would destroy the input: "
+                               f"choose another {{{setting}}}")
         if source.is_dir() and target.parent == source and target.suffix.lower() in IMAGE_SUFFIXES:
-            raise EmolensError(f"the output {output} is an image in the input folder {spec}; writing it would "
-                               f"replace that image: choose another {flag}, e.g. a .csv file")
+            raise SettingError(f"the output {output} is an image in the input folder {spec}; writing it would "
+                               f"replace that image: choose another {{{setting}}}, e.g. a .csv file")
     if markers is not None and _same_file(output, markers):
-        raise EmolensError(f"the output {output} is the markers file {markers}; writing it would destroy the "
-                           f"markers: choose another {flag}")
+        raise SettingError(f"the output {output} is the markers file {markers}; writing it would destroy the "
+                           f"markers: choose another {{{setting}}}")
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -21,7 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from emolens.card import ModelCard
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.native import captured_native_stderr
 from emolens.options import DEVICES
 
@@ -57,7 +57,7 @@ class Classifier:
             self.session, detail = _try_cuda(card, options)
             if self.session.get_providers()[0] != _CUDA:
                 if device == "cuda":
-                    raise EmolensError(f"--device cuda: CUDA is not usable here ({detail}); use --device auto or cpu")
+                    raise SettingError(f"{{device}} cuda: CUDA is not usable here ({detail}); use {{device}} auto or cpu")
                 self.fallback_reason = _plain_reason(detail)
                 _log.info("CUDA unavailable, the emotion model runs on the CPU: %s", detail)
         else:

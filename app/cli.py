@@ -32,17 +32,17 @@ from tqdm import tqdm
 
 from emolens import __version__
 from emolens.bench.registry import BENCHES
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.native import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
-from emolens.options import AnalyzerOptions, OptionError
+from emolens.options import AnalyzerOptions
 
 # Commands that own their options and need the "train" extra: their modules' main(argv).
 TRAINING_COMMANDS = {"train": "emolens.training.train", "sweep": "emolens.training.sweep"}
 # analyze's exit status when it finished but part of an input could not be read (a truncated video, a skipped image)
 EXIT_INCOMPLETE = 3
 _SQUARES = {"auto": None, "always": True, "never": False}
-# The flags whose names are not their AnalyzerOptions field's (``--max-faces`` is ``max_faces``).
-_FLAGS = {"tau_s": "--smoothing", "behaviour_budget_hz": "--behaviour-budget"}
+# The flags whose names are not their setting's (``--max-faces`` is ``max_faces``; see errors.SettingError).
+_FLAGS = {"tau_s": "--smoothing", "behaviour_budget_hz": "--behaviour-budget", "output": "-o"}
 _EXAMPLES = """examples:
   emolens                                       the live window on the default camera
   emolens --source talk.mp4                     the live window on a video file (or an image folder)
@@ -67,9 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _configure_logging(args.verbose)
         return args.handler(args)
-    except OptionError as error:  # the library names the field; the user typed the flag
-        print(f"emolens: error: {_FLAGS.get(error.field, '--' + error.field.replace('_', '-'))} {error.problem}",
-              file=sys.stderr)
+    except SettingError as error:  # the library names the setting; the user typed the flag
+        print(f"emolens: error: {error.naming(_flag)}", file=sys.stderr)
         return 1
     except EmolensError as error:
         print(f"emolens: error: {error}", file=sys.stderr)
@@ -82,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         if not _caused_by_interrupt(error):
             raise
         return _interrupted(process=is_process)
+
+
+def _flag(setting: str) -> str:
+    """The command-line flag of a setting named in a ``SettingError``."""
+    return _FLAGS.get(setting, "--" + setting.replace("_", "-"))
 
 
 def _interrupted(process: bool) -> int:
@@ -303,8 +307,6 @@ def _analyze(args: argparse.Namespace) -> int:
 
     from emolens.analyze import analyze_inputs
 
-    if args.landmarks and not args.behaviour:
-        raise EmolensError("--landmarks needs --behaviour")
     options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz,
                       behaviour_budget_hz=args.behaviour_budget)
     with _Progress("frame") as progress:

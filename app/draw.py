@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.layout import BAR_LENGTH_ROWS, Rect, place_bars
 from emolens.native import captured_native_stderr
 from emolens.palette import emotion_hex, face_hex
@@ -150,7 +150,7 @@ class AnnotatedVideo:
         self.path = Path(path)
         self.labels = labels
         if self.path.suffix.lower() not in _CODECS:
-            raise EmolensError(f"--video {self.path}: the annotated video must end in .mp4 or .avi")
+            raise SettingError(f"{{video}} {self.path}: the annotated video must end in .mp4 or .avi")
         self._partial = self.path.with_name(f".{self.path.name}.partial{self.path.suffix}")
         self._writer: cv2.VideoWriter | None = None
         self._size_wh: tuple[int, int] = (0, 0)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from emolens.errors import EmolensError
+from emolens.errors import SettingError
 
 STAGES = ("decode", "detect", "crop", "classify", "track", "record")
 """The per-frame stages ``Analyzer.run`` times, in the order a frame travels."""
@@ -25,12 +25,12 @@ MAX_TILES = 8
 """At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face."""
 
 
-class OptionError(EmolensError, ValueError):
+class OptionError(SettingError):
     """An option out of its range. ``field`` is the ``AnalyzerOptions`` field, ``problem`` the rest
     of the sentence ("must be 0 or more, got -1"), so a front end can name the option its own way."""
 
     def __init__(self, field: str, problem: str):
-        super().__init__(f"{field} {problem}")
+        super().__init__(f"{{{field}}} {problem}")
         self.field, self.problem = field, problem
 
 

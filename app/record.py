@@ -55,7 +55,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from emolens.behaviour.columns import behaviour_cells, behaviour_columns, empty_behaviour_cells
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 
 try:  # POSIX; elsewhere the output is not locked
     import fcntl
@@ -358,6 +358,16 @@ class CsvRecorder:
         self.close()
 
 
+def refuse_existing(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing regular file unless ``overwrite`` (devices and pipes are written as they are).
+
+    Raises:
+        SettingError: the file exists.
+    """
+    if not overwrite and path.is_file():
+        raise SettingError(f"{path} already exists; pass {{overwrite}} to replace it, or choose another file")
+
+
 def _open_output(path: Path, overwrite: bool) -> tuple[int, bool]:
     """A write descriptor on ``path`` (not yet truncated: the lock comes first) and whether it was created."""
     flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
@@ -367,8 +377,7 @@ def _open_output(path: Path, overwrite: bool) -> tuple[int, bool]:
             return os.open(path, flags | os.O_CREAT | os.O_EXCL, 0o666), True
         except FileExistsError:
             pass
-        if not overwrite and path.is_file():
-            raise EmolensError(f"{path} already exists; pass --overwrite to replace it, or choose another file")
+        refuse_existing(path, overwrite)
         return os.open(path, flags), False
     except OSError as error:
         raise EmolensError(f"cannot write {path}: {error.strerror or error}") from None

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, read_image, to_bgr8
 from emolens.native import captured_native_stderr
 from emolens.types import Frame
@@ -85,6 +85,16 @@ class FrameSource:
         self.close()
 
 
+def check_every(every: int) -> None:
+    """Refuse a frame step under 1 (``every``: one frame in N).
+
+    Raises:
+        SettingError: ``every`` is under 1.
+    """
+    if every < 1:
+        raise SettingError(f"{{every}} must be 1 or more, got {every}")
+
+
 def open_source(spec: str | int | Path, every: int = 1, size_wh: tuple[int, int] | None = None) -> FrameSource:
     """Open a camera (an integer index), a stream URL, a folder, an image file or a video file.
 
@@ -95,8 +105,7 @@ def open_source(spec: str | int | Path, every: int = 1, size_wh: tuple[int, int]
     Raises:
         EmolensError: the source does not exist or cannot be read.
     """
-    if every < 1:
-        raise EmolensError(f"--every must be 1 or more, got {every}")
+    check_every(every)
     text = str(spec)
     if text.isdigit():
         return CameraSource(int(text), size_wh)

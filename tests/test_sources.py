@@ -110,7 +110,8 @@ def test_missing_camera():
 
 
 def test_every_must_be_positive(two_face_video):
-    with pytest.raises(EmolensError, match="--every"):
+    """The library names its parameter (a notebook has no flags); ``tests/test_errors.py`` checks the CLI's flag."""
+    with pytest.raises(EmolensError, match="^every must be 1 or more, got 0$"):
         open_source(two_face_video, every=0)
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from emolens.card import CARD_FORMAT, sha256_of
+from emolens.errors import EmolensError
 from emolens.training.evaluate import predict_logits, tta_probs
 
 INPUT_NAME = "pixels"
@@ -34,8 +35,8 @@ CALIBRATION_BATCH = 32
 CALIBRATIONS = {"minmax": "MinMax", "percentile": "Percentile", "entropy": "Entropy"}
 
 
-class ExportError(RuntimeError):
-    """The exported model does not reproduce the Keras one."""
+class ExportError(EmolensError):
+    """The exported model does not reproduce the Keras one (one line from the CLI, not a traceback)."""
 
 
 def export_onnx(network, path: Path, temperature: float, flip_tta: bool) -> Path:

@@ -43,7 +43,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.record import lock_holder, timeline_columns
 
 try:
@@ -88,7 +88,7 @@ class DatasetStore:
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url)
         except (ImportError, ValueError) as error:
-            raise EmolensError(f"cannot use --out {self.url}: {error}") from None
+            raise SettingError(f"cannot use {{out}} {self.url}: {error}") from None
         self.local = isinstance(self.fs, LocalFileSystem)
         self.timelines = posixpath.join(self.root, "timelines")
         self.csvs = posixpath.join(self.root, "csv")
@@ -117,7 +117,7 @@ class DatasetStore:
             self.fs.makedirs(self.root, exist_ok=True)
             fd = os.open(self.lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
-            raise EmolensError(f"cannot write to --out {self.url}: {error.strerror or error}") from None
+            raise SettingError(f"cannot write to {{out}} {self.url}: {error.strerror or error}") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -142,7 +142,7 @@ class DatasetStore:
             with self._atomic(posixpath.join(self.timelines, "_common_metadata")) as file:
                 pq.write_metadata(schema, file)
         except OSError as error:
-            raise EmolensError(f"cannot write to --out {self.url}: {error.strerror or error}") from None
+            raise SettingError(f"cannot write to {{out}} {self.url}: {error.strerror or error}") from None
         stale = [path for folder in (self.timelines, self.csvs) if self.fs.isdir(folder)
                  for path in self.fs.ls(folder, detail=False) if _TEMP_MARK in posixpath.basename(path)]
         for path in stale:

@@ -40,7 +40,7 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 
 from emolens.batch.tasks import BatchWorker, Task, TaskResult, worker_options
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.options import AnalyzerOptions
 
 MAX_ATTEMPTS = 3
@@ -174,7 +174,7 @@ def _import_ray(address: str | None):
     try:
         import ray
     except ImportError:
-        raise EmolensError("--engine ray needs Ray: pip install 'emolens[batch]'") from None
+        raise SettingError("{engine} ray needs Ray: pip install 'emolens[batch]'") from None
     return ray
 
 
@@ -269,7 +269,7 @@ def _host_port(address: str) -> tuple[str, int]:
     text = address.split("://", 1)[-1]
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
-        raise EmolensError(f"--address must be host:port, ray://host:port or auto, got {address}")
+        raise SettingError(f"{{address}} must be host:port, ray://host:port or auto, got {address}")
     return host.strip("[]"), int(port)
 
 

@@ -33,7 +33,8 @@ from emolens.batch.inputs import BatchInput, expand_inputs
 from emolens.batch.manifest import failed_before, now_utc, options_json, read_manifest, write_manifest
 from emolens.batch.tasks import BatchSettings, Task, TaskResult, fingerprint
 from emolens.card import ModelCard
-from emolens.errors import EmolensError
+from emolens.errors import SettingError
+from emolens.sources import check_every
 
 ENGINES = ("local", "ray")
 _MANIFEST_EVERY_S = 2.0
@@ -87,11 +88,10 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
             *input* is not raised: it is recorded as failed.
     """
     if engine not in ENGINES:
-        raise EmolensError(f"--engine must be one of {', '.join(ENGINES)}, got {engine}")
-    if settings.every < 1:
-        raise EmolensError(f"--every must be 1 or more, got {settings.every}")
+        raise SettingError(f"{{engine}} must be one of {', '.join(ENGINES)}, got {engine}")
+    check_every(settings.every)
     if workers < 0:
-        raise EmolensError(f"--workers must be 0 (all cores) or more, got {workers}")
+        raise SettingError(f"{{workers}} must be 0 (all cores) or more, got {workers}")
     started = time.perf_counter()
     card = ModelCard.load(settings.options.model)
     card.open_session()  # a card that does not fit its model stops the batch here, not in every worker

@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.evaluation.ferplus import (
     crowd_ece,
     crowd_targets,
@@ -122,7 +122,7 @@ def _ferplus_set(root: Path, labels: tuple[str, ...]) -> LabelledSet:
 def _ferplus_with_fer2013_labels(root: Path, labels: tuple[str, ...], fer2013: Path,
                                  label_map: dict[str, str] | None) -> LabelledSet:
     if not (root / "label.csv").is_file():
-        raise EmolensError(f"--fer2013-labels needs one FER+ split folder (label.csv beside the PNGs), not {root}")
+        raise SettingError(f"{{fer2013_labels}} needs one FER+ split folder (label.csv beside the PNGs), not {root}")
     original = labelled_set(fer2013, labels, label_map)
     raw_files = [root / name for name, _ in read_label_csv(root / "label.csv")]
     raw = np.stack([to_model_pixels(read_image(f), (48, 48), 1) for f in raw_files])

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from emolens.errors import EmolensError, error_line
+from emolens.errors import EmolensError, SettingError, error_line
 from emolens.record import safe_text
 from emolens.report.charts import comparison_chart, emotion_chart
 from emolens.report.compare import alignment, comparison_table
@@ -171,12 +171,12 @@ def _check_outputs(files: list[Path], csv_paths: list[Path], overwrite: bool) ->
     for file in existing:
         for csv_path in csv_paths:
             if os.path.samefile(file, csv_path):
-                raise EmolensError(f"the report's {file.name} in {file.parent} would replace the input {csv_path}: "
-                                   f"choose another -o")
+                raise SettingError(f"the report's {file.name} in {file.parent} would replace the input {csv_path}: "
+                                   f"choose another {{output}}")
     if existing and not overwrite:
         names = ", ".join(file.name for file in existing[:3]) + (", ..." if len(existing) > 3 else "")
-        raise EmolensError(f"{existing[0].parent} already holds a report ({names}); pass --overwrite to replace "
-                           f"it, or choose another -o")
+        raise SettingError(f"{existing[0].parent} already holds a report ({names}); pass {{overwrite}} to "
+                           f"replace it, or choose another {{output}}")
 
 
 def _file_stems(timelines: list[Timeline]) -> list[str]:

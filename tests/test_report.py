@@ -93,7 +93,8 @@ def direct_segments(csv: Path) -> pd.DataFrame:
     """Per segment and face ("all" = every face row): the numbers the issue asks for, from raw rows."""
     rows = pd.read_csv(csv, keep_default_na=False, na_values=[""])
     frames = rows[rows["time_s"].notna()].copy()
-    frames["segment"] = frames["marker"].notna().cumsum()
+    # a marker is on every row of its frame: count it once, on the frame's first row
+    frames["segment"] = (frames["marker"].notna() & ~frames["frame"].duplicated()).cumsum()
     interval = np.median(np.diff(frames["time_s"].unique()))
     starts = frames.groupby("segment")["time_s"].min()
     ends = list(starts.iloc[1:]) + [frames["time_s"].max() + interval]
@@ -205,6 +206,22 @@ def test_labels_come_from_the_header(tmp_path):
     other = record_session(tmp_path / "seven.csv", random_frames(5))
     with pytest.raises(EmolensError, match="different emotion labels"):
         build_report([tmp_path / "three.csv", other], tmp_path / "out")
+
+
+def test_a_timeline_from_before_the_stimulus_columns_still_reads(tmp_path):
+    csv = record_session(tmp_path / "t.csv", random_frames(30), {10: "ad starts"})
+    old = tmp_path / "old.csv"
+    pd.read_csv(csv, dtype=str, keep_default_na=False).drop(columns=["stimulus", "stimulus_t_s"]).to_csv(old, index=False)
+    timeline = load_timelines(old)[0][0]
+    assert "stimulus" not in timeline.faces.columns
+    assert timeline.markers["text"].tolist() == ["ad starts"]
+    assert_segments_match(build_report([old], tmp_path / "out").segments_csv, old)
+
+
+def test_a_marker_on_every_face_row_of_its_frame_is_one_marker(tmp_path):
+    frames = [(np.stack([steady("happy", 0.8)] * 3), [1, 2, 3])] * 20
+    timeline = load_timelines(record_session(tmp_path / "t.csv", frames, {5: "ad starts", 12: "logo"}))[0][0]
+    assert timeline.markers.values.tolist() == [[0.5, "ad starts"], [1.2, "logo"]]
 
 
 def test_keypoint_columns_are_accepted(tmp_path):
@@ -341,7 +358,7 @@ def with_time(line: str, value: str) -> str:
     (lambda lines: "\n".join([lines[0], lines[1], ",".join(lines[2].split(",")[:12]), *lines[3:]]) + "\n",
      r", line 3: a face without all its probabilities"),
     (lambda lines: "\n".join([*lines[:3], lines[3] + ",x,y", *lines[4:]]) + "\n",
-     r"Expected 19 fields in line 4, saw 21"),
+     r"Expected 21 fields in line 4, saw 23"),
 ])
 def test_bad_input_raises_one_clear_line(tmp_path, make_text, message):
     path = tmp_path / "bad.csv"

@@ -33,7 +33,7 @@ quiet_native_logs()
 from emolens.errors import EmolensError  # noqa: E402
 
 __all__ = ["Analyzer", "AnalyzerOptions", "CsvRecorder", "EmolensError", "Faces", "Frame", "FrameResult", "ModelCard",
-           "open_source"]
+           "Study", "open_source"]
 try:
     __version__ = version("emolens")  # pyproject.toml's, the one place it is written
 except PackageNotFoundError:  # run from a source tree that was never installed
@@ -41,7 +41,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 
 _LAZY = {"Analyzer": "emolens.pipeline", "AnalyzerOptions": "emolens.options", "FrameResult": "emolens.pipeline",
          "ModelCard": "emolens.card", "CsvRecorder": "emolens.record", "Faces": "emolens.types",
-         "Frame": "emolens.types", "open_source": "emolens.sources"}
+         "Frame": "emolens.types", "open_source": "emolens.sources", "Study": "emolens.study.api"}
 
 
 def __getattr__(name: str):

@@ -189,6 +189,11 @@ def test_session_in_which_nobody_is_seen(tmp_path):
     assert segments[["marker", "face", "frames", "coverage"]].values.tolist() == [[BEFORE, "all", 10, 0.0],
                                                                                   ["logo", "all", 10, 0.0]]
     assert segments["valence"].isna().all() and len(pd.read_csv(result.moments_csv)) == 0
+    # no black cells where there is nothing to colour: the colour map's black for NaN is overridden (CSS: last wins)
+    blocks = re.findall(r"\{([^}]*)\}", result.html.read_text())
+    for block in blocks:
+        backgrounds = re.findall(r"background-color: ([^;]+);", block)
+        assert not backgrounds or backgrounds[-1] != "#000000"
 
 
 def test_labels_come_from_the_header(tmp_path):
@@ -256,6 +261,31 @@ def test_strongest_moments_are_separate_peaks_with_time_and_face(tmp_path):
     assert happy[["rank", "time_s", "face"]].values.tolist() == [[1, 2.1, 1], [2, 10.1, 1], [3, 2.1, 2]]
     assert happy["probability"].tolist() == pytest.approx([0.95, 0.94, 0.80], abs=1e-5)
     assert happy["segment"].tolist() == [BEFORE] * 3
+
+
+def test_strongest_moments_leave_out_emotions_nobody_showed(tmp_path):
+    """The ten-viewer test: emotions no face showed were listed with 0.00 peaks."""
+    frames = [(np.stack([steady("neutral", 0.9)]), [1]) for _ in range(50)]
+    frames[20] = (np.stack([steady("happy", 0.8)]), [1])
+    moments = strongest_moments(load_timelines(record_session(tmp_path / "t.csv", frames))[0][0])
+    assert sorted(set(moments["emotion"])) == ["happy", "neutral"]
+    assert (moments["probability"] > 0.5).all()
+
+
+def test_attention_is_not_drawn_dashed_like_the_markers(tmp_path, monkeypatch):
+    """A flickering attention drawn as a dashed line looked like a forest of markers: only markers are dashed."""
+    from matplotlib.figure import Figure
+
+    from emolens.report.charts import emotion_chart
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: drawn.append(figure))
+    curve = pd.DataFrame({"time_s": np.arange(100) / FPS, **{label: np.full(100, 1 / 7) for label in LABELS},
+                          "attentive": np.arange(100) % 2})  # flickers every frame
+    markers = pd.DataFrame({"time_s": [2.0], "text": ["ad starts"]})
+    emotion_chart(curve, LABELS, markers, "t", tmp_path / "t.png", 0.0, 10.0)
+    dashed = [line for line in drawn[0].axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_xdata()) for line in dashed] == [[2.0, 2.0]]  # the marker, and nothing else
 
 
 # --- sessions -------------------------------------------------------------------------------------------------------

@@ -219,3 +219,11 @@ def test_a_study_of_real_recordings_end_to_end(tmp_path, stimulus, capsys):
     assert quality["face_found"].min() > 0.9 and not quality["excluded"].any()
     frames = pd.read_parquet(study / "report" / "frames.parquet")
     assert set(frames["participant"]) == {"P01", "P02"} and frames["stimulus_t_s"].max() < 3.0
+
+
+def test_the_study_benchmark_writes_its_figures(tmp_path):
+    from emolens.bench.registry import BenchRun, run_bench
+
+    out = tmp_path / "study.md"
+    assert run_bench("study", BenchRun(out, quick=True, log=lambda _: None)) == 0
+    assert "| 5 | 2 | 10 | 30 |" in out.read_text()

@@ -45,7 +45,9 @@ def stimulus_chart(curves: pd.DataFrame, measures: Sequence[str], title: str, pa
         curve = curves[curves["measure"] == measure]
         centres = curve["second"] + 0.5
         if not corrected:
-            axes.fill_between(curve["second"], curve["share_expressing"], step="post", color=_SHARE_COLOUR,
+            edges = [*curve["second"], curve["second"].max() + 1]  # steps span each whole second, the last too
+            axes.fill_between(edges, [*curve["share_expressing"], curve["share_expressing"].iloc[-1]], step="post",
+                              color=_SHARE_COLOUR,
                               alpha=0.35, linewidth=0, label="share expressing")
         axes.fill_between(centres, curve["ci_low"], curve["ci_high"], color=colour, alpha=0.25, linewidth=0,
                           label="95% band")

@@ -33,7 +33,7 @@ quiet_native_logs()
 from emolens.errors import EmolensError  # noqa: E402
 
 __all__ = ["Analyzer", "AnalyzerOptions", "CsvRecorder", "EmolensError", "Faces", "Frame", "FrameResult", "ModelCard",
-           "Models", "Session", "open_source"]
+           "Models", "Session", "Study", "open_source"]
 try:
     __version__ = version("emolens")  # pyproject.toml's, the one place it is written
 except PackageNotFoundError:  # run from a source tree that was never installed
@@ -42,7 +42,7 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 _LAZY = {"Analyzer": "emolens.pipeline", "Models": "emolens.pipeline", "Session": "emolens.pipeline",
          "FrameResult": "emolens.pipeline", "AnalyzerOptions": "emolens.options",
          "ModelCard": "emolens.card", "CsvRecorder": "emolens.record", "Faces": "emolens.types",
-         "Frame": "emolens.types", "open_source": "emolens.sources"}
+         "Frame": "emolens.types", "open_source": "emolens.sources", "Study": "emolens.study.api"}
 
 
 def __getattr__(name: str):

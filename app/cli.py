@@ -8,6 +8,7 @@
     emolens bench [batch|serve|soak]                           batch, service and memory figures
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
+    emolens study new|add|report|info DIR ...                  ad tests: stimuli, viewers, one study report
     emolens serve [--host H] [--port P] [--token T]           HTTP/WebSocket service (extra "serve")
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
     emolens sweep pack|run|unpack ...                          several recipes at once on a GPU machine
@@ -48,6 +49,7 @@ _EXAMPLES = """examples:
   emolens --source talk.mp4                     the live window on a video file (or an image folder)
   emolens analyze talk.mp4 -o talk.csv          a CSV timeline of every face, headless
   emolens report talk.csv -o report/            charts and per-segment tables, one HTML page
+  emolens study new adtest --stimulus ad.mp4    an ad test; then study add, study report
   emolens evaluate DIR                          accuracy on DIR/<emotion>/*
   emolens train DATA --out runs/mine            retrain (pip install 'emolens[train]')
   emolens COMMAND --help                        the options of one command
@@ -203,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--overwrite", action="store_true", help="replace the files of an earlier report in the folder")
     report.set_defaults(handler=_report)
 
+    _add_study_parser(commands, verbose)
+
     # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
     commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
                                       "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
@@ -245,6 +249,55 @@ def _add_serve_parser(commands) -> None:
     serve.add_argument("--max-video-s", type=float, default=limits.video_s, help="longest video, in seconds (default %(default)s)")
     _add_analyzer_options(serve)
     serve.set_defaults(handler=_serve)
+
+
+def _add_study_parser(commands, verbose: argparse.ArgumentParser) -> None:
+    study = commands.add_parser("study", help="ad tests: stimuli shown to viewers, one report in stimulus time",
+                                parents=[verbose])
+    actions = study.add_subparsers(title="study commands", metavar="ACTION", required=True)
+    new = actions.add_parser("new", help="make a study folder: the stimuli in order, a baseline", parents=[verbose])
+    new.add_argument("folder", metavar="DIR", help="the study folder to make (new or empty)")
+    new.add_argument("--stimulus", action="append", required=True, metavar="FILE",
+                     help="a video, or an image shown for a time as IMAGE=SECONDS; repeat, in order")
+    new.add_argument("--baseline", type=float, default=0.0, metavar="SECONDS",
+                     help="seconds of neutral screen before the first stimulus (default 0: none)")
+    new.add_argument("--shuffle", action="store_true", help="each session sees the stimuli in its own "
+                     "random order (drawn from a seed recorded in the study file)")
+    new.add_argument("--name", help="the study's title (default: the folder's name)")
+    new.set_defaults(handler=_study_new)
+
+    add = actions.add_parser("add", help="analyse a recording (or import a timeline CSV) as a viewer's session",
+                             parents=[verbose])
+    add.add_argument("folder", metavar="DIR")
+    add.add_argument("recording", metavar="RECORDING", help="the viewer's video, or a timeline CSV")
+    add.add_argument("--participant", required=True, help="the viewer's ID, e.g. P07")
+    when = add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--stimulus-at", type=float, metavar="SECONDS",
+                      help="when the first stimulus started in the recording")
+    when.add_argument("--stimulus-at-marker", metavar="TEXT",
+                      help="the first stimulus started at this marker (in the timeline, or from --markers)")
+    add.add_argument("--order", help="the stimuli as this session saw them, comma-separated (default: the "
+                     "study's order, or its shuffled order for this session)")
+    add.add_argument("--markers", metavar="EVENTS.csv", help="a time,label file merged while analysing")
+    add.add_argument("--camera", default="", help="the camera, for the session's record")
+    add.add_argument("--notes", default="", help="notes, for the session's record")
+    add.add_argument("--date", help="when the session was recorded (default: the recording's file time)")
+    add.add_argument("--overwrite", action="store_true", help="replace this participant's session")
+    add.add_argument("--behaviour", action="store_true", help="also read head pose and attention (the quality "
+                     "table's head turn, the attention curve)")
+    _add_analyzer_options(add)
+    add.set_defaults(handler=_study_add)
+
+    report = actions.add_parser("report", help="the study's page and tables into DIR/report", parents=[verbose])
+    report.add_argument("folder", metavar="DIR")
+    report.add_argument("--per-viewer", action="store_true", help="add one section per viewer")
+    report.add_argument("--overwrite", action="store_true", help="replace an earlier report's files")
+    report.set_defaults(handler=_study_report)
+
+    info = actions.add_parser("info", help="the stimuli, the sessions, what each saw, data quality",
+                              parents=[verbose])
+    info.add_argument("folder", metavar="DIR")
+    info.set_defaults(handler=_study_info)
 
 
 def _add_batch_parser(commands) -> None:
@@ -382,6 +435,52 @@ def _report(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         _log(f"warning: {warning}")
     _log(f"report: {result.html}")
+    return 0
+
+
+def _study_new(args: argparse.Namespace) -> int:
+    from emolens.study.file import create_study
+
+    study = create_study(Path(args.folder), args.stimulus, baseline_s=args.baseline, shuffle=args.shuffle,
+                         name=args.name)
+    _log(f"study {study.name}: {', '.join(study.names)} in {args.folder}; add sessions with emolens study add")
+    return 0
+
+
+def _study_add(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from emolens.study.sessions import add_session
+
+    options = replace(analyzer_options(args), behaviour=args.behaviour)
+    with _Progress("frame") as progress:
+        info, warnings = add_session(Path(args.folder), args.recording, args.participant, stimulus_at=args.stimulus_at,
+                                     stimulus_at_marker=args.stimulus_at_marker,
+                                     order=args.order.split(",") if args.order else None,
+                                     markers=Path(args.markers) if args.markers else None, options=options,
+                                     camera=args.camera, notes=args.notes, date=args.date, overwrite=args.overwrite,
+                                     log=progress.write, progress=progress)
+    for warning in warnings:
+        _log(f"warning: {warning}")
+    _log(f"session {info.participant} (#{info.number}): {' -> '.join(info.order)}, first at "
+         f"{info.stimulus_at_s:g} s of {args.recording}")
+    return 0
+
+
+def _study_report(args: argparse.Namespace) -> int:
+    from emolens.study.report import build_study_report
+
+    result = build_study_report(Path(args.folder), overwrite=args.overwrite, per_viewer=args.per_viewer)
+    for warning in result.warnings:
+        _log(f"warning: {warning}")
+    _log(f"report: {result.html}")
+    return 0
+
+
+def _study_info(args: argparse.Namespace) -> int:
+    from emolens.study.info import describe_study
+
+    print(describe_study(Path(args.folder)))
     return 0
 
 

@@ -11,7 +11,9 @@ Schema (columns in this order; emotion columns follow the model card's label ord
     det_score   detector confidence, 0..1
     angry ... neutral   raw model probabilities (sum to 1)
     dominant    the label with the highest probability
-    marker      text of a marker added at this moment, else empty
+    marker      text of a marker added at this moment, on every row of its frame, else empty
+    stimulus    the stimulus on screen (a study's, see ``emolens.study``), else empty
+    stimulus_t_s  the position in that stimulus's media, seconds, else empty
     [kp0_x, kp0_y ... kp5_x, kp5_y]   keypoints, only with keypoints=True
     [yaw ... bs_noseSneerRight, lm0_x ...]   behaviour, only with behaviour=True (emolens.behaviour.columns)
 
@@ -66,13 +68,16 @@ from emolens.types import Faces, Frame
 _OPEN_TRIES = 3  # opens of a path that another recorder keeps replacing, before giving up
 FACE_COLUMNS = ("face_id", "x", "y", "w", "h", "det_score")
 KEYPOINT_COLUMNS = tuple(f"kp{i}_{axis}" for i in range(6) for axis in ("x", "y"))
+STIMULUS_COLUMNS = ("stimulus", "stimulus_t_s")
+"""Columns added for studies (``emolens.study``); timelines written before them lack them and stay readable."""
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def timeline_columns(labels: tuple[str, ...], keypoints: bool = False, behaviour: bool = False,
                      landmarks: bool = False) -> list[str]:
     """The CSV header for a model's labels (``landmarks`` only counts with ``behaviour``)."""
-    columns = ["timestamp", "source", "time_s", "frame", *FACE_COLUMNS, *labels, "dominant", "marker"]
+    columns = ["timestamp", "source", "time_s", "frame", *FACE_COLUMNS, *labels, "dominant", "marker",
+               *STIMULUS_COLUMNS]
     columns += list(KEYPOINT_COLUMNS) if keypoints else []
     return columns + behaviour_columns(landmarks) if behaviour else columns
 
@@ -156,8 +161,11 @@ class CsvRecorder:
         if text.strip():
             self._pending_markers.append(safe_text(text))
 
-    def append(self, frame: Frame, faces: Faces, wall_time: datetime | None = None) -> int:
-        """Write the rows of one frame; returns how many. ``faces`` needs ``probs``.
+    def append(self, frame: Frame, faces: Faces, wall_time: datetime | None = None,
+               stimulus: tuple[str, float] | None = None) -> int:
+        """Write the rows of one frame; returns how many. ``faces`` needs ``probs``. A pending marker goes
+        on every row of the frame (each face's), so that rows filtered by ``face_id`` keep it. ``stimulus``:
+        the stimulus on screen and the position in its media (from the player), written on every row.
 
         Raises:
             EmolensError: the disk is full or the file became unwritable; every row written
@@ -166,9 +174,11 @@ class CsvRecorder:
         """
         timestamp = _iso(wall_time or self._media_time(frame))
         marker = " | ".join(self._pending_markers)
+        shown = ["", ""] if stimulus is None else [safe_text(stimulus[0]), f"{stimulus[1]:.3f}"]
         base = [timestamp, safe_text(frame.source), f"{frame.t_s:.3f}", frame.index]
         rows = [] if len(faces) else [self._sparse_row(timestamp=timestamp, source=base[1], time_s=base[2],
-                                                         frame=frame.index, marker=marker)]
+                                                         frame=frame.index, marker=marker, stimulus=shown[0],
+                                                         stimulus_t_s=shown[1])]
         # Once per frame, not per face (a frame with no face may carry no probabilities).
         boxes, dominant = faces.xywh, (faces.probs.argmax(axis=1) if len(faces) else ())
         for index in range(len(faces)):
@@ -176,8 +186,7 @@ class CsvRecorder:
             probs = faces.probs[index]
             face_id = "" if faces.face_id is None else int(faces.face_id[index])
             row = base + [face_id, f"{x:.1f}", f"{y:.1f}", f"{w:.1f}", f"{h:.1f}", f"{faces.det_score[index]:.4f}",
-                          *(f"{p:.5f}" for p in probs), self.labels[dominant[index]],
-                          marker if index == 0 else ""]
+                          *(f"{p:.5f}" for p in probs), self.labels[dominant[index]], marker, *shown]
             if self.keypoints:
                 row += [f"{v:.1f}" for v in faces.keypoints[index].reshape(-1)]
             if self.behaviour:

@@ -90,8 +90,8 @@ def test_analyze_merges_a_presentation_log(tmp_path, two_face_video):
     events.write_text("time,label\n0.5,ad starts\n1.25,ad ends\n30,after the end\n")
     summary = analyze_inputs([str(two_face_video)], tmp_path / "t.csv", markers=events, log=lambda _: None)
     table = pd.read_csv(tmp_path / "t.csv", keep_default_na=False)
-    marked = table[table["marker"] != ""]
-    assert marked[["time_s", "marker"]].values.tolist() == [[0.5, "ad starts"], [1.3, "ad ends"]]
+    marked = table[table["marker"] != ""]  # on both faces' rows of the frame
+    assert marked[["time_s", "marker"]].values.tolist() == [[0.5, "ad starts"]] * 2 + [[1.3, "ad ends"]] * 2
     text = summary.format()
     assert "markers: 2 merged from" in text
     assert "1 marker(s) of" in text and "fall after the last frame" in text

@@ -24,6 +24,31 @@ def frame(index: int, t_s: float) -> Frame:
     return Frame(index=index, t_s=t_s, image=np.zeros((4, 4, 3), np.uint8), source="clip.mp4")
 
 
+def test_a_marker_stays_with_each_face_filtered_by_face_id(tmp_path):
+    """The ten-viewer test: a marker written on the first face's row only was lost to face 2's rows."""
+    path = tmp_path / "timeline.csv"
+    with CsvRecorder(path, LABELS) as recorder:
+        recorder.append(frame(0, 0.0), two_faces())
+        recorder.mark("ad starts")
+        recorder.append(frame(1, 0.04), two_faces())
+    table = pd.read_csv(path)
+    for face_id in (1, 2):
+        rows = table[table["face_id"] == face_id]
+        assert rows["marker"].tolist() == [np.nan, "ad starts"]
+
+
+def test_stimulus_columns_are_empty_unless_given(tmp_path):
+    path = tmp_path / "timeline.csv"
+    with CsvRecorder(path, LABELS) as recorder:
+        recorder.append(frame(0, 0.0), two_faces())
+        recorder.append(frame(1, 0.04), two_faces(), stimulus=("=ad_a", 1.25))
+        recorder.append(frame(2, 0.08), Faces.empty(), stimulus=("ad_a", 1.2916))
+    table = pd.read_csv(path)
+    assert table["stimulus"].tolist() == [np.nan, np.nan, "'=ad_a", "'=ad_a", "ad_a"]
+    assert table["stimulus_t_s"].tolist()[2:] == [1.25, 1.25, 1.292]
+    assert table["stimulus_t_s"].iloc[:2].isna().all()
+
+
 def test_schema_rows_and_markers(tmp_path):
     path = tmp_path / "timeline.csv"
     with CsvRecorder(path, LABELS) as recorder:
@@ -36,7 +61,9 @@ def test_schema_rows_and_markers(tmp_path):
     table = pd.read_csv(path)
     assert list(table.columns) == timeline_columns(LABELS)
     assert len(table) == 6
-    assert table["marker"].tolist()[:5] == ["ad starts", np.nan, np.nan, "'=HYPERLINK(\"http://x\")", np.nan]
+    # a marker is on every row of its frame, so that the rows of one face_id keep it
+    formula = "'=HYPERLINK(\"http://x\")"
+    assert table["marker"].tolist()[:5] == ["ad starts", "ad starts", np.nan, formula, formula]
     assert table["marker"].iloc[5] == "after the end" and pd.isna(table["frame"].iloc[5])
     no_face = table.iloc[2]
     assert no_face["frame"] == 1 and pd.isna(no_face["face_id"]) and pd.isna(no_face["happy"])

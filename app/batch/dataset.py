@@ -54,7 +54,7 @@ except ImportError:  # Windows: no flock; one batch per --out is then the user's
 FINGERPRINT_KEY = b"emolens.batch.fingerprint"
 _TEMP_MARK = ".tmp-"
 _INTEGER_COLUMNS = frozenset({"frame", "face_id"})
-_TEXT_COLUMNS = frozenset({"source", "dominant", "marker"})
+_TEXT_COLUMNS = frozenset({"source", "dominant", "marker", "stimulus"})
 
 
 def timeline_schema(labels: tuple[str, ...], keypoints: bool = False) -> pa.Schema:

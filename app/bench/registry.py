@@ -20,6 +20,7 @@ BENCHES = {
     "pipeline": ("emolens.bench.pipeline", "per-stage and end-to-end speed of the headless pipeline"),
     "detection": ("emolens.bench.detection", "faces found (recall, precision) and the detector's cost"),
     "report": ("emolens.bench.report", "time and memory of a report on a one-hour session"),
+    "study": ("emolens.bench.study", "time and memory of a study report: 30 viewers x 2 stimuli x 60 s"),
     "gui": ("emolens.bench.gui", "the live window: frame rate, display latency, dropped frames"),
     "behaviour": ("emolens.bench.behaviour", "the landmarker's cost, per crop and whole frame"),
     "behaviour-validation": ("emolens.bench.behaviour_validation", "action units against FER+ emotions"),

@@ -71,7 +71,7 @@ def synthesize_timeline(path: Path, seconds: float = 3600.0, fps: float = 30.0, 
     first_rows = ~rows["frame"].duplicated()
     marked = first_rows & (rows["frame"] % int(600 * fps) == int(60 * fps))
     rows["marker"] = pd.Series(np.resize(MARKERS, int(marked.sum())), index=rows.index[marked])
-    rows[timeline_columns(labels)].to_csv(path, index=False, lineterminator="\n")
+    rows.reindex(columns=timeline_columns(labels)).to_csv(path, index=False, lineterminator="\n")  # no stimulus
     return len(rows)
 
 

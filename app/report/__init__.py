@@ -94,7 +94,7 @@ def _build(csv_paths: list[Path], out_dir: Path, align_marker: str | None, overw
     if len({timeline.labels for timeline in timelines}) > 1:
         raise EmolensError("the sessions were recorded with different emotion labels; report them one at a time")
     offsets = alignment(timelines, align_marker)
-    _check_outputs(_files_to_write(timelines, out_dir), csv_paths, overwrite)
+    check_outputs(_files_to_write(timelines, out_dir), csv_paths, overwrite)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         return _write(timelines, offsets, align_marker, out_dir, warnings)
@@ -108,16 +108,16 @@ def _write(timelines: list[Timeline], offsets: list[float], align_marker: str | 
     views = [_session_view(timeline, curve, out_dir, stem)
              for timeline, curve, stem in zip(timelines, curves, _file_stems(timelines))]
     segments = pd.concat([view.segments for view in views], ignore_index=True)
-    segments_csv = _csv(segments, out_dir / "segments.csv")
-    moments_csv = _csv(pd.concat([view.moments for view in views], ignore_index=True), out_dir / "moments.csv")
+    segments_csv = write_csv(segments, out_dir / "segments.csv")
+    moments_csv = write_csv(pd.concat([view.moments for view in views], ignore_index=True), out_dir / "moments.csv")
     charts = [chart for view in views for chart in (view.group_chart, *view.face_charts.values())]
     comparison, comparison_csv = None, None
     if len(timelines) > 1:
         comparison = _comparison_view(timelines, curves, offsets, segments, align_marker or "first frame",
                                       out_dir)
         table = comparison.table
-        comparison_csv = _csv(table.set_axis([f"{metric} [{session}]" for metric, session in table.columns], axis=1),
-                              out_dir / "comparison.csv", index=True)
+        flat = table.set_axis([f"{metric} [{session}]" for metric, session in table.columns], axis=1)
+        comparison_csv = write_csv(flat, out_dir / "comparison.csv", index=True)
         charts.append(comparison.chart)
     files = [segments_csv, moments_csv, *([comparison_csv] if comparison_csv else []), *charts]
     html = write_page(out_dir / "report.html", views, comparison, warnings, files)
@@ -165,7 +165,7 @@ def _files_to_write(timelines: list[Timeline], out_dir: Path) -> list[Path]:
     return files
 
 
-def _check_outputs(files: list[Path], csv_paths: list[Path], overwrite: bool) -> None:
+def check_outputs(files: list[Path], csv_paths: list[Path], overwrite: bool) -> None:
     """Refuse to write over an input timeline, or over an existing file without ``overwrite``."""
     existing = [file for file in files if file.exists()]
     for file in existing:
@@ -186,7 +186,7 @@ def _file_stems(timelines: list[Timeline]) -> list[str]:
     return list(numbered(stems).str.replace(r" \((\d+)\)$", r"_\1", regex=True))
 
 
-def _csv(table: pd.DataFrame, path: Path, index: bool = False) -> Path:
+def write_csv(table: pd.DataFrame, path: Path, index: bool = False) -> Path:
     """Write ``table``; texts (markers, names) escaped again so that spreadsheets do not run them."""
     # is_string_dtype: pandas 3's "str" columns and pandas 2's object columns of strings alike
     texts = [column for column in table.columns if pd.api.types.is_string_dtype(table[column])]

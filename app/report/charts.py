@@ -48,7 +48,7 @@ def emotion_chart(curve: pd.DataFrame, labels: Sequence[str], markers: pd.DataFr
                   start_s: float, end_s: float, size_in: tuple[float, float] = (12, 3.2), legend: bool = True) -> Path:
     """Draw ``curve`` (``time_s`` and one probability column per label) over [start_s, end_s].
 
-    An ``attentive`` column in ``curve`` is drawn as a dashed "attention" line (0..1).
+    An ``attentive`` column in ``curve`` is drawn as a grey "attention" area (0..1): only markers are dashed.
     ``markers`` (``time_s``, ``text``) become labelled vertical lines; ``size_in`` is the
     figure's size in inches at 100 dpi. Returns ``path``.
     """
@@ -58,9 +58,9 @@ def emotion_chart(curve: pd.DataFrame, labels: Sequence[str], markers: pd.DataFr
     binned = _binned(curve, [*labels, *attention], start_s, end_s)
     for label, colour in zip(labels, colours(labels)):
         axes.plot(binned.index, binned[label], color=colour, linewidth=1.4, label=label)
-    if attention:  # share of faces looking at the camera, recorded with behaviour
-        axes.plot(binned.index, binned["attentive"], color="#555555", linewidth=1.2, linestyle="--",
-                  label="attention")
+    if attention:  # share of faces looking at the camera: an area, so that a flickering one draws no dashed lines
+        axes.fill_between(binned.index, binned["attentive"], color="#555555", alpha=0.15, linewidth=0,
+                          label="attention")
     axes.set(xlim=(start_s, end_s), ylim=(0, 1), ylabel="probability")
     axes.set_title(title, loc="left", fontsize=11)
     _time_axis(axes)

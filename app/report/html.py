@@ -26,6 +26,7 @@ from emolens.report.segments import GROUP, VALENCE_DEFINITION
 from emolens.report.styles import MISSING, styled
 from emolens.report.timeline import Timeline
 
+_NO_DATA = "background-color: transparent; color: inherit"  # not the colour map's black for NaN (nobody seen)
 _VALENCE_BAR = {"align": "zero", "vmin": -1, "vmax": 1, "color": ["#e07b7b", "#7bbf8a"], "height": 70,
                 "props": "width: 7em;"}
 
@@ -101,6 +102,7 @@ def _segment_table(segments: pd.DataFrame, labels: tuple[str, ...]) -> str:
             .background_gradient(cmap="Oranges", vmin=0, vmax=1, subset=shown.columns[5 + len(labels):-1])
             .bar(subset=[("", "valence")], **_VALENCE_BAR)
             .apply(lambda row: ["font-weight: 600" if is_group[row.name] else ""] * len(row), axis=1)
+            .map(lambda value: _NO_DATA if pd.isna(value) else "", subset=shown.columns[5:-1])
             .to_html())
 
 

@@ -1,7 +1,8 @@
 """The strongest moments of a session: for each emotion, its highest peaks, with time and face.
 
 A peak is the highest probability of one emotion on one face within ``gap_s`` seconds, so a
-smile held for ten seconds is one moment, not three hundred frames. Peaks of one face lie at
+smile held for ten seconds is one moment, not three hundred frames. Only peaks above ``SHOWN``
+count: an emotion that no face showed has no moment (not a list of 0.00 peaks). Peaks of one face lie at
 least ``gap_s`` apart; different faces may peak at the same time.
 
 Example::
@@ -16,6 +17,9 @@ import pandas as pd
 from emolens.report.segments import segment_bounds, segment_of
 from emolens.report.timeline import Timeline
 
+SHOWN = 0.5
+"""A peak counts as a moment only above this probability."""
+
 
 def strongest_moments(timeline: Timeline, top: int = 3, gap_s: float = 5.0) -> pd.DataFrame:
     """Up to ``top`` peaks per emotion, highest first.
@@ -26,7 +30,7 @@ def strongest_moments(timeline: Timeline, top: int = 3, gap_s: float = 5.0) -> p
     faces = timeline.faces
     window = (faces["time_s"] // gap_s).rename("window")
     best_rows = faces.groupby([faces["face_id"], window])[list(timeline.labels)].idxmax()
-    picks = [_separated(faces.loc[best_rows[label], ["time_s", "face_id", label]]
+    picks = [_separated(faces.loc[best_rows[label], ["time_s", "face_id", label]].query(f"`{label}` > {SHOWN}")
                         .set_axis(["time_s", "face", "probability"], axis=1), top, gap_s).assign(emotion=label)
              for label in timeline.labels]
     moments = pd.concat(picks, ignore_index=True)

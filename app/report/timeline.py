@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from emolens.errors import EmolensError
-from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, timeline_columns, writable
+from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, STIMULUS_COLUMNS, timeline_columns, writable
 from emolens.report.behaviour import BEHAVIOUR_COLUMNS
 
-REQUIRED_COLUMNS = tuple(timeline_columns(()))
+REQUIRED_COLUMNS = tuple(column for column in timeline_columns(()) if column not in STIMULUS_COLUMNS)
+HEAD_POSE_COLUMNS = ("yaw", "pitch")  # kept where recorded with behaviour (a study's quality table)
 _TAIL_BYTES = 1 << 16
 # safe_text() in emolens.record prefixes these with ' so spreadsheets do not run them;
 # each part of a joined "a | b" marker was escaped on its own.
@@ -48,10 +49,13 @@ class Timeline:
         faces: one row per face per frame: ``time_s`` (float64), ``frame`` and ``face_id``
             (int64), one float32 probability column per label, ``dominant`` (categorical
             over ``labels``); in file order. Timelines recorded with behaviour also keep
-            ``attentive``, ``expressiveness`` and ``blink`` (float32, NaN where unread).
+            ``attentive``, ``expressiveness``, ``blink``, ``yaw`` and ``pitch`` (float32, NaN where
+            unread). Timelines of a study also keep ``stimulus`` (str, NaN outside any) and
+            ``stimulus_t_s`` (float64), here and in ``frames``.
         frames: one row per processed frame: ``frame``, ``time_s``, ``faces`` (how many).
-        markers: ``time_s`` and ``text`` (as the user typed it) of each marker, in time order;
-            one added after the last frame sits one frame interval after it, or later.
+        markers: ``time_s`` and ``text`` (as the user typed it) of each marker, once per frame (the
+            recorder writes it on every face row of its frame), in time order; one added after the
+            last frame sits one frame interval after it, or later.
         end_s: when the session ends: one frame interval after the last frame, or the last marker.
     """
 
@@ -175,11 +179,12 @@ def _read_rows(path: Path, source: Path | io.BytesIO, labels: tuple[str, ...]) -
     if isinstance(source, io.BytesIO):
         source.seek(0)
     try:
-        behaviour = {column: "float32" for column in BEHAVIOUR_COLUMNS}
+        optional = ({column: "float32" for column in (*BEHAVIOUR_COLUMNS, *HEAD_POSE_COLUMNS)}
+                    | {"stimulus": "str", "stimulus_t_s": "float64"})
         with np.errstate(over="ignore"):  # a number too large for float32 becomes inf, refused by _check_rows
-            rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes | behaviour),
+            rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes | optional),
                                keep_default_na=False, na_values=[""])
-        return rows[list(dtypes) + [column for column in behaviour if column in rows.columns]]
+        return rows[list(dtypes) + [column for column in optional if column in rows.columns]]
     except (ValueError, pd.errors.ParserError) as error:
         reason = str(error).strip().splitlines()[-1]
         raise EmolensError(f"{path} is not a valid Emolens timeline: {reason}") from None
@@ -207,14 +212,19 @@ def _check_rows(path: Path, rows: pd.DataFrame, labels: tuple[str, ...]) -> None
 
 
 def _session(path: Path, rows: pd.DataFrame, labels: tuple[str, ...], several: bool) -> Timeline:
+    if "stimulus" in rows.columns:
+        rows = rows.assign(stimulus=display_text(rows["stimulus"]))
     timed = rows["time_s"].notna()
+    stimulus = [column for column in STIMULUS_COLUMNS if column in rows.columns]
     frames = (rows[timed].groupby("frame", sort=False)
-              .agg(time_s=("time_s", "first"), faces=("face_id", "count")).reset_index())
+              .agg(time_s=("time_s", "first"), faces=("face_id", "count"),
+                   **{column: (column, "first") for column in stimulus}).reset_index())
     frames["frame"] = frames["frame"].astype("int64")
     interval = float(np.median(np.diff(frames["time_s"]))) if len(frames) > 1 else 0.0
     last_s = float(frames["time_s"].iloc[-1]) + interval
 
     marked = rows[rows["marker"].notna()]
+    marked = marked[~(marked["frame"].notna() & marked.duplicated(["frame", "marker"]))]  # one per frame
     markers = pd.DataFrame({"time_s": marked["time_s"], "text": display_text(marked["marker"])})
     late = marked["time_s"].isna()
     if late.any():
@@ -222,7 +232,8 @@ def _session(path: Path, rows: pd.DataFrame, labels: tuple[str, ...], several: b
         after_s = (_utc(marked.loc[late, "timestamp"]) - last_stamp).dt.total_seconds().fillna(0.0)
         markers.loc[late, "time_s"] = np.maximum(after_s + frames["time_s"].iloc[-1], last_s)
 
-    kept = ["time_s", "frame", "face_id", *labels, "dominant", *(c for c in BEHAVIOUR_COLUMNS if c in rows.columns)]
+    optional = (*BEHAVIOUR_COLUMNS, *HEAD_POSE_COLUMNS, *STIMULUS_COLUMNS)
+    kept = ["time_s", "frame", "face_id", *labels, "dominant", *(c for c in optional if c in rows.columns)]
     faces = rows.loc[rows["face_id"].notna(), kept]
     faces = faces.astype({"frame": "int64", "face_id": "int64", "dominant": pd.CategoricalDtype(labels)})
     source = display_text(rows["source"].dropna().head(1))

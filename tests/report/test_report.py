@@ -93,7 +93,8 @@ def direct_segments(csv: Path) -> pd.DataFrame:
     """Per segment and face ("all" = every face row): the numbers the issue asks for, from raw rows."""
     rows = pd.read_csv(csv, keep_default_na=False, na_values=[""])
     frames = rows[rows["time_s"].notna()].copy()
-    frames["segment"] = frames["marker"].notna().cumsum()
+    # a marker is on every row of its frame: count it once, on the frame's first row
+    frames["segment"] = (frames["marker"].notna() & ~frames["frame"].duplicated()).cumsum()
     interval = np.median(np.diff(frames["time_s"].unique()))
     starts = frames.groupby("segment")["time_s"].min()
     ends = list(starts.iloc[1:]) + [frames["time_s"].max() + interval]
@@ -188,6 +189,11 @@ def test_session_in_which_nobody_is_seen(tmp_path):
     assert segments[["marker", "face", "frames", "coverage"]].values.tolist() == [[BEFORE, "all", 10, 0.0],
                                                                                   ["logo", "all", 10, 0.0]]
     assert segments["valence"].isna().all() and len(pd.read_csv(result.moments_csv)) == 0
+    # no black cells where there is nothing to colour: the colour map's black for NaN is overridden (CSS: last wins)
+    blocks = re.findall(r"\{([^}]*)\}", result.html.read_text())
+    for block in blocks:
+        backgrounds = re.findall(r"background-color: ([^;]+);", block)
+        assert not backgrounds or backgrounds[-1] != "#000000"
 
 
 def test_labels_come_from_the_header(tmp_path):
@@ -205,6 +211,22 @@ def test_labels_come_from_the_header(tmp_path):
     other = record_session(tmp_path / "seven.csv", random_frames(5))
     with pytest.raises(EmolensError, match="different emotion labels"):
         build_report([tmp_path / "three.csv", other], tmp_path / "out")
+
+
+def test_a_timeline_from_before_the_stimulus_columns_still_reads(tmp_path):
+    csv = record_session(tmp_path / "t.csv", random_frames(30), {10: "ad starts"})
+    old = tmp_path / "old.csv"
+    pd.read_csv(csv, dtype=str, keep_default_na=False).drop(columns=["stimulus", "stimulus_t_s"]).to_csv(old, index=False)
+    timeline = load_timelines(old)[0][0]
+    assert "stimulus" not in timeline.faces.columns
+    assert timeline.markers["text"].tolist() == ["ad starts"]
+    assert_segments_match(build_report([old], tmp_path / "out").segments_csv, old)
+
+
+def test_a_marker_on_every_face_row_of_its_frame_is_one_marker(tmp_path):
+    frames = [(np.stack([steady("happy", 0.8)] * 3), [1, 2, 3])] * 20
+    timeline = load_timelines(record_session(tmp_path / "t.csv", frames, {5: "ad starts", 12: "logo"}))[0][0]
+    assert timeline.markers.values.tolist() == [[0.5, "ad starts"], [1.2, "logo"]]
 
 
 def test_keypoint_columns_are_accepted(tmp_path):
@@ -239,6 +261,31 @@ def test_strongest_moments_are_separate_peaks_with_time_and_face(tmp_path):
     assert happy[["rank", "time_s", "face"]].values.tolist() == [[1, 2.1, 1], [2, 10.1, 1], [3, 2.1, 2]]
     assert happy["probability"].tolist() == pytest.approx([0.95, 0.94, 0.80], abs=1e-5)
     assert happy["segment"].tolist() == [BEFORE] * 3
+
+
+def test_strongest_moments_leave_out_emotions_nobody_showed(tmp_path):
+    """The ten-viewer test: emotions no face showed were listed with 0.00 peaks."""
+    frames = [(np.stack([steady("neutral", 0.9)]), [1]) for _ in range(50)]
+    frames[20] = (np.stack([steady("happy", 0.8)]), [1])
+    moments = strongest_moments(load_timelines(record_session(tmp_path / "t.csv", frames))[0][0])
+    assert sorted(set(moments["emotion"])) == ["happy", "neutral"]
+    assert (moments["probability"] > 0.5).all()
+
+
+def test_attention_is_not_drawn_dashed_like_the_markers(tmp_path, monkeypatch):
+    """A flickering attention drawn as a dashed line looked like a forest of markers: only markers are dashed."""
+    from matplotlib.figure import Figure
+
+    from emolens.report.charts import emotion_chart
+
+    drawn = []
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **_: drawn.append(figure))
+    curve = pd.DataFrame({"time_s": np.arange(100) / FPS, **{label: np.full(100, 1 / 7) for label in LABELS},
+                          "attentive": np.arange(100) % 2})  # flickers every frame
+    markers = pd.DataFrame({"time_s": [2.0], "text": ["ad starts"]})
+    emotion_chart(curve, LABELS, markers, "t", tmp_path / "t.png", 0.0, 10.0)
+    dashed = [line for line in drawn[0].axes[0].get_lines() if line.get_linestyle() == "--"]
+    assert [list(line.get_xdata()) for line in dashed] == [[2.0, 2.0]]  # the marker, and nothing else
 
 
 # --- sessions -------------------------------------------------------------------------------------------------------
@@ -341,7 +388,7 @@ def with_time(line: str, value: str) -> str:
     (lambda lines: "\n".join([lines[0], lines[1], ",".join(lines[2].split(",")[:12]), *lines[3:]]) + "\n",
      r", line 3: a face without all its probabilities"),
     (lambda lines: "\n".join([*lines[:3], lines[3] + ",x,y", *lines[4:]]) + "\n",
-     r"Expected 19 fields in line 4, saw 21"),
+     r"Expected 21 fields in line 4, saw 23"),
 ])
 def test_bad_input_raises_one_clear_line(tmp_path, make_text, message):
     path = tmp_path / "bad.csv"

@@ -1,0 +1,241 @@
+"""Sessions of a study: a recording analysed (or a timeline imported) and placed in stimulus time.
+
+``add_session`` writes ``sessions/<participant>.csv``, the timeline with its ``stimulus`` and
+``stimulus_t_s`` columns filled, and ``sessions/<participant>.json``, its sidecar (``SessionInfo``).
+A recording made elsewhere (a webcam while a player showed the ads) is placed by when the first
+stimulus started in it: ``stimulus_at`` seconds, or the first occurrence of a marker. The stimuli
+then follow each other in the session's order, each for its duration: on a row at ``time_s``
+inside stimulus ``S`` (which starts at ``start``), ``stimulus`` is ``S`` and ``stimulus_t_s`` is
+``time_s - start``; both are empty outside every stimulus (the baseline included). The markers
+``<S> starts`` and ``<S> ends`` go on every row of the first frame at or after those moments.
+
+Example::
+
+    info = add_session(Path("ad-test"), "p07.mp4", "P07", stimulus_at=12.4)
+    info.placements[0].start_s           # 12.4, in the recording's time
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+from pydantic import BaseModel, ValidationError
+
+from emolens import __version__
+from emolens.errors import EmolensError, SettingError
+from emolens.options import AnalyzerOptions
+from emolens.record import STIMULUS_COLUMNS, safe_text
+from emolens.report.compare import alignment
+from emolens.report.timeline import Timeline, load_timelines
+from emolens.study.file import SESSIONS_DIR, StudyFile, load_study
+
+_PARTICIPANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class Placement(BaseModel):
+    """Where one stimulus ran in the recording's time (``time_s``), start inclusive, end exclusive."""
+
+    stimulus: str
+    start_s: float
+    end_s: float
+
+
+class SessionInfo(BaseModel):
+    """The sidecar of one session: who, when, what they saw in which order, and with what."""
+
+    participant: str
+    number: int
+    date: str
+    order: list[str]
+    stimulus_at_s: float
+    placements: list[Placement]
+    baseline_s: list[float] | None = None  # [start, end] in the recording's time, when the study has one
+    recording: str
+    camera: str = ""
+    notes: str = ""
+    emolens_version: str = __version__
+    model: str = ""
+
+
+def session_files(folder: Path, participant: str) -> tuple[Path, Path]:
+    """The timeline and the sidecar of ``participant`` in the study ``folder``."""
+    base = Path(folder) / SESSIONS_DIR / participant
+    return base.with_name(f"{participant}.csv"), base.with_name(f"{participant}.json")
+
+
+def read_sessions(folder: Path) -> list[tuple[SessionInfo, Path]]:
+    """Every session's sidecar and timeline, by session number.
+
+    Raises:
+        EmolensError: a sidecar is unreadable or invalid, or its timeline is missing.
+    """
+    sessions = []
+    for sidecar in sorted((Path(folder) / SESSIONS_DIR).glob("*.json")):
+        try:
+            info = SessionInfo.model_validate_json(sidecar.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValidationError) as error:
+            raise EmolensError(f"cannot read the session file {sidecar}: {str(error).splitlines()[0]}") from None
+        timeline = sidecar.with_suffix(".csv")
+        if not timeline.is_file():
+            raise EmolensError(f"the session {info.participant} has no timeline: {timeline} is missing")
+        sessions.append((info, timeline))
+    return sorted(sessions, key=lambda pair: pair[0].number)
+
+
+def add_session(folder: Path, recording: str | os.PathLike, participant: str, stimulus_at: float | None = None,
+                stimulus_at_marker: str | None = None, order: list[str] | None = None,
+                markers: Path | None = None, options: AnalyzerOptions | None = None, camera: str = "",
+                notes: str = "", date: str | None = None, overwrite: bool = False,
+                log: Callable[[str], None] = print, progress: Callable[[int, int], None] | None = None
+                ) -> tuple[SessionInfo, list[str]]:
+    """Analyse ``recording`` (a video; a ``.csv`` timeline is imported as it is) and add it as a session.
+
+    Returns the sidecar and warnings (a recording that ends before the last stimulus does, say).
+
+    Raises:
+        EmolensError: no study in ``folder``; a participant ID that is not a plain name or already has a
+            session (without ``overwrite``); neither or both of ``stimulus_at`` and ``stimulus_at_marker``;
+            a marker the recording lacks; a start after the recording's end; an ``order`` that is not the
+            study's stimuli; an unreadable recording or timeline.
+    """
+    folder = Path(folder)
+    study = load_study(folder)
+    if not _PARTICIPANT.fullmatch(participant):
+        raise SettingError(f"{{participant}} {participant!r}: use letters, digits, '.', '_' or '-' (e.g. P07), "
+                           f"starting with a letter or digit")
+    timeline_path, sidecar_path = session_files(folder, participant)
+    if (timeline_path.exists() or sidecar_path.exists()) and not overwrite:
+        raise SettingError(f"the study already has a session of {participant}; pass {{overwrite}} to replace it")
+    if (stimulus_at is None) == (stimulus_at_marker is None):
+        raise SettingError("say when the first stimulus started in the recording: {stimulus_at} SECONDS or "
+                           "{stimulus_at_marker} TEXT (one of them)")
+    if stimulus_at is not None and not (math.isfinite(stimulus_at) and stimulus_at >= 0):
+        raise SettingError(f"{{stimulus_at}} must be a number of seconds, 0 or more, got {stimulus_at}")
+    number = _session_number(folder, participant)
+    order = _checked_order(study, order) if order else study.order_for(number)
+    recording = Path(recording)
+    with tempfile.TemporaryDirectory(prefix=".add-", dir=timeline_path.parent) as scratch:
+        source, model = _timeline_of(recording, Path(scratch) / "analysis.csv", markers, options, log, progress)
+        timeline = _one_session(source)
+        if stimulus_at_marker is not None:
+            stimulus_at = alignment([timeline], stimulus_at_marker)[0]
+        placements = _placements(study, order, stimulus_at)
+        warnings = _coverage_warnings(timeline, placements, recording)
+        rows = place_in_stimulus_time(pd.read_csv(source, dtype=str, keep_default_na=False), placements)
+        info = SessionInfo(participant=participant, number=number, date=date or _recording_date(recording),
+                           order=order, stimulus_at_s=stimulus_at, placements=placements,
+                           baseline_s=([max(stimulus_at - study.baseline_s, 0.0), stimulus_at]
+                                       if study.baseline_s else None),
+                           recording=str(recording), camera=camera, notes=notes, model=model)
+        _write_session(rows, info, timeline_path, sidecar_path, Path(scratch))
+    return info, warnings
+
+
+def place_in_stimulus_time(rows: pd.DataFrame, placements: list[Placement]) -> pd.DataFrame:
+    """The raw timeline rows (strings) with ``stimulus``/``stimulus_t_s`` filled and the start and end markers
+    added on every row of their frames; the columns are added after ``marker`` to a timeline without them."""
+    rows = rows.copy()
+    for position, column in enumerate(STIMULUS_COLUMNS):
+        if column not in rows.columns:
+            rows.insert(rows.columns.get_loc("marker") + 1 + position, column, "")
+    time_s = pd.to_numeric(rows["time_s"], errors="coerce")
+    rows[list(STIMULUS_COLUMNS)] = ""
+    for placement in placements:
+        inside = (time_s >= placement.start_s) & (time_s < placement.end_s)
+        rows.loc[inside, "stimulus"] = safe_text(placement.stimulus)
+        rows.loc[inside, "stimulus_t_s"] = (time_s[inside] - placement.start_s).map("{:.3f}".format)
+        for moment, word in ((placement.start_s, "starts"), (placement.end_s, "ends")):
+            due = time_s[time_s >= moment - 1e-9]
+            if len(due):  # every row of the first frame at or after the moment
+                at = rows["frame"] == rows["frame"][due.index[0]]
+                text = safe_text(f"{placement.stimulus} {word}")
+                rows.loc[at, "marker"] = rows.loc[at, "marker"].map(lambda old: f"{old} | {text}" if old else text)
+    return rows
+
+
+def _session_number(folder: Path, participant: str) -> int:
+    """The participant's session number: theirs when re-added, else one more than the highest."""
+    sessions = {info.participant: info.number for info, _ in read_sessions(folder)}
+    return sessions.get(participant, max(sessions.values(), default=0) + 1)
+
+
+def _checked_order(study: StudyFile, order: list[str]) -> list[str]:
+    if sorted(order) != sorted(study.names):
+        raise SettingError(f"{{order}} {','.join(order)}: name each of the study's stimuli once "
+                           f"({', '.join(study.names)})")
+    return order
+
+
+def _placements(study: StudyFile, order: list[str], stimulus_at: float) -> list[Placement]:
+    placements, start = [], stimulus_at
+    for name in order:
+        end = start + study.stimulus(name).duration_s
+        placements.append(Placement(stimulus=name, start_s=round(start, 3), end_s=round(end, 3)))
+        start = end
+    return placements
+
+
+def _timeline_of(recording: Path, scratch: Path, markers: Path | None, options: AnalyzerOptions | None,
+                 log: Callable[[str], None], progress) -> tuple[Path, str]:
+    """The recording's timeline (analysed into ``scratch``, or the given CSV) and the model that read it."""
+    if recording.suffix.lower() == ".csv":
+        if markers is not None:
+            raise SettingError("{markers} applies to a recording that is analysed; a timeline keeps its own markers")
+        return recording, ""
+    from emolens.analyze import analyze_inputs  # MediaPipe and ONNX Runtime only when a video is analysed
+    from emolens.card import ModelCard
+
+    summary = analyze_inputs([str(recording)], scratch, options, markers=markers, log=log, progress=progress)
+    for warning in summary.warnings:
+        log(f"warning: {warning}")
+    card = ModelCard.load(options.model if options else None, verify=False)
+    return scratch, f"{card.model_path.name} (sha256 {card.sha256[:12]})"
+
+
+def _one_session(source: Path) -> Timeline:
+    timelines, _ = load_timelines(source)
+    if len(timelines) != 1:
+        raise EmolensError(f"{source} holds {len(timelines)} sessions (several sources, or time_s going back); "
+                           f"a study session is one recording of one viewer")
+    return timelines[0]
+
+
+def _coverage_warnings(timeline: Timeline, placements: list[Placement], recording: Path) -> list[str]:
+    """Refuse a start after the recording; warn where a stimulus runs past its end."""
+    last_s = float(timeline.frames["time_s"].iloc[-1])
+    if placements[0].start_s > last_s:
+        raise EmolensError(f"the first stimulus would start at {placements[0].start_s:g} s, after the end of "
+                           f"{recording} ({last_s:g} s)")
+    return [f"{recording} ends at {last_s:g} s, before {placement.stimulus} ends ({placement.end_s:g} s): "
+            f"the rest of it has no data" for placement in placements if placement.end_s > timeline.end_s + 1e-6]
+
+
+def _recording_date(recording: Path) -> str:
+    """When the recording was made, as well as the file says (its modification time), UTC."""
+    try:
+        moment = datetime.fromtimestamp(recording.stat().st_mtime, timezone.utc)
+    except OSError:
+        moment = datetime.now(timezone.utc)
+    return moment.isoformat(timespec="seconds")
+
+
+def _write_session(rows: pd.DataFrame, info: SessionInfo, timeline_path: Path, sidecar_path: Path,
+                   scratch: Path) -> None:
+    """Write both files in ``scratch`` first, then move them into place (never half a session)."""
+    try:
+        staged = scratch / "timeline.csv"
+        rows.to_csv(staged, index=False, lineterminator="\n")
+        staged_sidecar = scratch / "sidecar.json"
+        staged_sidecar.write_text(info.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        os.replace(staged, timeline_path)
+        os.replace(staged_sidecar, sidecar_path)
+    except OSError as error:
+        raise EmolensError(f"cannot write the session into {timeline_path.parent}: {error.strerror or error}") from None
+

@@ -9,7 +9,7 @@
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens study new|add|report|info DIR ...                  ad tests: stimuli, viewers, one study report
-    emolens serve [--host H] [--port P] [--token T]           HTTP/WebSocket service (extra "serve")
+    emolens serve [--host H] [--port P] [--token-file F]      HTTP/WebSocket service (extra "serve")
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
     emolens sweep pack|run|unpack ...                          several recipes at once on a GPU machine
 
@@ -237,7 +237,14 @@ def _add_serve_parser(commands) -> None:
     serve.add_argument("--port", type=int, default=config.port, help="TCP port (0 = any free port) (default %(default)s)")
     serve.add_argument("--workers", type=int, default=config.workers,
                        help="inference threads, one model each (default %(default)s: one per CPU core, at most 2)")
-    serve.add_argument("--token", help="require 'Authorization: Bearer TOKEN' (default: $EMOLENS_TOKEN)")
+    serve.add_argument("--token-file", metavar="FILE", help="require 'Authorization: Bearer TOKEN', TOKEN being this "
+                                                            "file's first line (default: $EMOLENS_TOKEN)")
+    serve.add_argument("--token", help="the token itself: every local user sees it in 'ps'; prefer --token-file "
+                                       "or $EMOLENS_TOKEN")
+    serve.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also accept requests naming this host (a DNS name the service is reached by); repeatable")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                       help="let pages of this web origin (https://app.example) call the service; repeatable")
     serve.add_argument("--jobs-dir", help="folder for the per-job folders (default: a new temporary folder)")
     serve.add_argument("--job-ttl", type=float, default=limits.job_ttl_s, metavar="SECONDS",
                        help="delete a finished job's folder this long after it ends (default %(default)s)")
@@ -247,6 +254,13 @@ def _add_serve_parser(commands) -> None:
     serve.add_argument("--max-megapixels", type=float, default=limits.pixels / 1e6,
                        help="most pixels per image or video frame, in millions (default %(default)s)")
     serve.add_argument("--max-video-s", type=float, default=limits.video_s, help="longest video, in seconds (default %(default)s)")
+    serve.add_argument("--max-disk-mb", type=float, default=limits.disk_bytes / 2**20,
+                       help="most the job folders may hold, uploads included (MiB) (default %(default)s)")
+    serve.add_argument("--read-timeout", type=float, default=limits.read_timeout_s, metavar="SECONDS",
+                       help="drop an upload that pauses this long, or then averages under "
+                            f"{limits.upload_rate // 1024} KiB/s (default %(default)s)")
+    serve.add_argument("--stream-idle", type=float, default=limits.stream_idle_s, metavar="SECONDS",
+                       help="close a stream that sends no frame for this long (default %(default)s)")
     _add_analyzer_options(serve)
     serve.set_defaults(handler=_serve)
 
@@ -484,9 +498,26 @@ def _study_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
-    import os
+def _serve_token(args: argparse.Namespace) -> str | None:
+    """The token from ``--token-file``, ``--token`` (with a warning: ``ps`` shows it) or ``$EMOLENS_TOKEN``."""
+    if args.token_file and args.token:
+        raise EmolensError("give the token with --token-file or --token, not both")
+    if args.token_file:
+        try:
+            lines = Path(args.token_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise EmolensError(f"cannot read the token file {args.token_file}: {error}") from None
+        if not lines or not lines[0].strip():
+            raise EmolensError(f"the token file {args.token_file} is empty")
+        return lines[0].strip()
+    if args.token:
+        _log("emolens: warning: --token shows the token to every user of this machine (in 'ps'); "
+             "use --token-file or the EMOLENS_TOKEN environment variable")
+        return args.token
+    return os.environ.get("EMOLENS_TOKEN") or None
 
+
+def _serve(args: argparse.Namespace) -> int:
     try:
         from emolens.serve import Limits, ServeConfig, run_server
     except ImportError as error:
@@ -494,11 +525,12 @@ def _serve(args: argparse.Namespace) -> int:
                            f"pip install 'emolens[serve]'") from None
     limits = Limits(image_bytes=int(args.max_image_mb * 2**20), video_bytes=int(args.max_video_mb * 2**20),
                     pixels=int(args.max_megapixels * 1e6), video_s=args.max_video_s, queue=args.queue,
-                    job_ttl_s=args.job_ttl)
-    config = ServeConfig(host=args.host, port=args.port, workers=args.workers,
-                         token=args.token or os.environ.get("EMOLENS_TOKEN") or None,
+                    job_ttl_s=args.job_ttl, disk_bytes=int(args.max_disk_mb * 2**20),
+                    read_timeout_s=args.read_timeout, stream_idle_s=args.stream_idle)
+    config = ServeConfig(host=args.host, port=args.port, workers=args.workers, token=_serve_token(args),
                          analyzer=analyzer_options(args), limits=limits,
-                         jobs_dir=Path(args.jobs_dir) if args.jobs_dir else None)
+                         jobs_dir=Path(args.jobs_dir) if args.jobs_dir else None,
+                         allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin))
     run_server(config)
     return 0
 

@@ -39,6 +39,8 @@ SETTINGS = frozenset({
     # what analyze, report, evaluate and batch take besides
     "output", "overwrite", "video", "markers", "landmarks", "every", "fer2013_labels", "out", "engine", "workers",
     "address",
+    # emolens serve
+    "token_file",
     # emolens study
     "stimulus", "baseline", "participant", "stimulus_at", "stimulus_at_marker", "order",
 })

@@ -4,13 +4,17 @@ the real model, real media (the astronaut photo, the demo clip), real clients (h
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +31,7 @@ pytest.importorskip("fastapi", reason="emolens serve needs the 'serve' extra: pi
 
 import httpx  # noqa: E402
 from PIL import Image  # noqa: E402
-from websockets.exceptions import InvalidStatus  # noqa: E402
+from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from emolens.analyze import analyze_inputs  # noqa: E402
@@ -37,6 +41,7 @@ from emolens.cli import main  # noqa: E402
 from emolens.options import AnalyzerOptions  # noqa: E402
 from emolens.record import timeline_columns  # noqa: E402
 from emolens.serve.config import DEFAULT_WORKERS, Limits, ServeConfig  # noqa: E402
+from emolens.serve.jobs import OWNER  # noqa: E402
 from emolens.serve.server import bind_socket, make_server  # noqa: E402
 
 ASSETS = Path(str(resources.files("emolens.assets")))
@@ -348,9 +353,9 @@ def test_video_job_runs_to_the_analyze_csv_and_report(base, jobs_dir, tmp_path):
     assert report.status_code == 200 and report.headers["content-type"].startswith("text/html")
     assert "<html" in report.text and "happy" in report.text
 
-    # Everything the job wrote is inside its own folder.
+    # Everything the job wrote is inside its own folder; the upload went once the timeline was written.
     folder = jobs_dir / job["id"]
-    assert sorted(p.name for p in folder.iterdir()) == ["input.mp4", "report", "timeline.csv"]
+    assert sorted(p.name for p in folder.iterdir()) == [OWNER, "report", "timeline.csv"]
     assert [p.name for p in jobs_dir.iterdir()] == [job["id"]]
 
 
@@ -488,30 +493,35 @@ def test_non_local_bind_needs_a_token(capsys, monkeypatch):
 
 
 def test_the_serve_command_starts_answers_and_stops(tmp_path):
-    """The very command a user (and the container) runs, in its own process, stopped by SIGTERM."""
+    """The very command a user (and the container) runs, in its own process, stopped by SIGTERM; the token
+    comes from a file, out of sight of 'ps'."""
+    token_file = tmp_path / "token"
+    token_file.write_text("f" * 32 + "\n")
     process = subprocess.Popen([sys.executable, "-m", "emolens", "serve", "--port", "0", "--jobs-dir",
-                                str(tmp_path / "jobs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "EMOLENS_TOKEN": ""})
+                                str(tmp_path / "jobs"), "--token-file", str(token_file)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "EMOLENS_TOKEN": ""})
+    auth = {"Authorization": f"Bearer {'f' * 32}"}
     try:
         first = process.stdout.readline()
         url = re.search(r"serving (http://127\.0\.0\.1:\d+)", first).group(1)
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/readyz").status_code == 200:
+                if httpx.get(f"{url}/readyz", headers=auth).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.2)
+        assert_error(httpx.get(f"{url}/readyz"), 401, "token")
         faces = httpx.post(f"{url}/v1/images", content=PHOTO.read_bytes(),
-                           headers={"Content-Type": "image/jpeg"}).json()["faces"]
+                           headers={"Content-Type": "image/jpeg", **auth}).json()["faces"]
         assert_astronaut(faces[0])
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
     # Uvicorn shuts down gracefully, then re-raises the signal, so the exit reports SIGTERM as usual.
-    assert process.returncode == -signal.SIGTERM and "Traceback" not in err
+    assert process.returncode == -signal.SIGTERM and "Traceback" not in err and "warning" not in err
     assert "worker(s) ready" in err
     assert not any((tmp_path / "jobs").iterdir())
 
@@ -525,3 +535,284 @@ def test_busy_port_is_one_line(capsys):
         taken.close()
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"emolens: error: cannot listen on 127.0.0.1:{port}")
+
+
+# ---------------------------------------------------------------- trust: tokens, files, strangers
+
+
+def test_network_bind_needs_a_long_token(tmp_path, capsys, monkeypatch):
+    taken = bind_socket("0.0.0.0", 0)  # were the token accepted, the bind would fail instead of serving
+    port = str(taken.getsockname()[1])
+    token_file = tmp_path / "token"
+    token_file.write_text("short\n")
+    monkeypatch.setenv("EMOLENS_TOKEN", "0123456789abcde")  # 15 characters
+    try:
+        assert main(["serve", "--host", "0.0.0.0", "--port", port]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "needs a token of 16 characters or more, this one has 15" in err[0]
+        assert main(["serve", "--host", "0.0.0.0", "--port", port, "--token-file", str(token_file)]) == 1
+        assert "this one has 5" in capsys.readouterr().err
+    finally:
+        taken.close()
+
+
+def test_token_on_the_command_line_warns(capsys, monkeypatch):
+    """``ps`` shows a command line to every local user: --token works, with a warning."""
+    monkeypatch.delenv("EMOLENS_TOKEN", raising=False)
+    taken = bind_socket("127.0.0.1", 0)
+    try:
+        assert main(["serve", "--port", str(taken.getsockname()[1]), "--token", "a" * 32]) == 1
+    finally:
+        taken.close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == ("emolens: warning: --token shows the token to every user of this machine (in 'ps'); "
+                      "use --token-file or the EMOLENS_TOKEN environment variable")
+    assert err[-1].startswith("emolens: error: cannot listen on")
+
+
+def test_job_folders_and_files_are_private(base, jobs_dir):
+    """Whatever the umask, only the service's user can read a job's upload and timeline."""
+    umask = os.umask(0o022)
+    try:
+        response = httpx.post(f"{base}/v1/videos?every=6&keep_upload=true", content=DEMO.read_bytes(),
+                              headers={"Content-Type": "video/mp4"})
+        assert wait_for_job(base, response.json()["id"])["state"] == "done"
+    finally:
+        os.umask(umask)
+    folder = jobs_dir / response.json()["id"]
+    assert sorted(p.name for p in folder.iterdir()) == [OWNER, "input.mp4", "timeline.csv"]  # kept, as asked
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert {p.name: p.stat().st_mode & 0o777 for p in folder.iterdir()} == {
+        OWNER: 0o600, "input.mp4": 0o600, "timeline.csv": 0o600}
+
+
+def test_delete_job_removes_its_folder(base, jobs_dir):
+    done = httpx.post(f"{base}/v1/videos?every=6", content=DEMO.read_bytes(), headers={"Content-Type": "video/mp4"})
+    assert wait_for_job(base, done.json()["id"])["state"] == "done"
+    running_job = httpx.post(f"{base}/v1/videos", content=DEMO.read_bytes(), headers={"Content-Type": "video/mp4"})
+    for job_id in (done.json()["id"], running_job.json()["id"]):
+        assert httpx.delete(f"{base}/v1/jobs/{job_id}").status_code == 204
+        assert_error(httpx.get(f"{base}/v1/jobs/{job_id}"), 404, "no job")
+        assert_error(httpx.delete(f"{base}/v1/jobs/{job_id}"), 404, "no job")
+    assert not (jobs_dir / done.json()["id"]).exists()
+    deadline = time.monotonic() + 30
+    while (jobs_dir / running_job.json()["id"]).exists():  # the running job stops at its next frame
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_killed_server_leaves_nothing_after_the_next_start(tmp_path, monkeypatch):
+    """kill -9 leaves the upload and timeline in the temp dir; the next start deletes them, and only them."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "emolens", "serve", "--port", "0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True,
+                               env={**os.environ, "EMOLENS_TOKEN": "", "TMPDIR": str(temp)})
+    try:
+        url = re.search(r"serving (http://127\.0\.0\.1:\d+)", process.stdout.readline()).group(1)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.2)
+        job_id = httpx.post(f"{url}/v1/videos?every=6&keep_upload=true", content=DEMO.read_bytes(),
+                            headers={"Content-Type": "video/mp4"}).json()["id"]
+        assert wait_for_job(url, job_id)["state"] == "done"
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    (left,) = temp.glob("emolens-jobs-*")
+    assert (left / job_id / "timeline.csv").is_file()
+    not_ours = temp / "emolens-jobs-not-ours"  # no owner file: never touched
+    not_ours.mkdir()
+    still_running = temp / "emolens-jobs-still-running"  # its server is alive (this process)
+    still_running.mkdir()
+    (still_running / OWNER).write_text(str(os.getpid()))
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with running(ServeConfig()):
+        assert not left.exists() and not_ours.is_dir() and still_running.is_dir()
+        (ours,) = set(temp.glob("emolens-jobs-*")) - {not_ours, still_running}
+        assert ours.stat().st_mode & 0o777 == 0o700 and (ours / OWNER).read_text() == str(os.getpid())
+    assert not ours.exists()
+
+
+@pytest.fixture(scope="module")
+def brisk(tmp_path_factory) -> Iterator[str]:
+    """Short patience: uploads cut off after 1 s without progress, streams after 1 s without a frame;
+    two image requests, two streams at once."""
+    limits = Limits(queue=2, streams=2, read_timeout_s=1.0, stream_idle_s=1.0)
+    with running(ServeConfig(limits=limits, jobs_dir=tmp_path_factory.mktemp("brisk-jobs"),
+                             allowed_hosts=("emolens.lan",), allowed_origins=("https://app.example",))) as url:
+        yield url
+
+
+def raw_request(base: str, path: str, length: int) -> socket.socket:
+    """A connection that has sent the headers of ``POST path`` announcing ``length`` bytes, and no body."""
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/octet-stream\r\n"
+                 f"Content-Length: {length}\r\n\r\n".encode())
+    return sock
+
+
+def trickle(base: str, every_s: float | None, seconds: float = 5.0) -> bytes:
+    """``POST /v1/images`` one byte every ``every_s`` (None: no byte at all) for at most ``seconds``;
+    the server's answer, or b"" if none came."""
+    with raw_request(base, "/v1/images", 100_000) as sock:
+        sock.settimeout(every_s or seconds)
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                return sock.recv(4096)
+            except TimeoutError:
+                with contextlib.suppress(OSError):
+                    sock.sendall(b"x")
+    return b""
+
+
+def test_slow_uploads_are_cut_off_and_free_the_queue(brisk):
+    """Two trickling clients fill the queue of two; both get 408 within the read timeout, then others get in."""
+    answers: list[bytes] = []
+    clients = [threading.Thread(target=lambda every=every: answers.append(trickle(brisk, every)))
+               for every in (0.25, None)]
+    for client in clients:
+        client.start()
+    deadline = time.monotonic() + 10
+    while "emolens_queue_depth 2.0" not in httpx.get(f"{brisk}/metrics").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    for client in clients:
+        client.join(10)
+    assert len(answers) == 2 and all(answer.startswith(b"HTTP/1.1 408") for answer in answers), answers
+    assert any(b"averaged under 32 KiB/s" in answer for answer in answers)
+    assert any(b"nothing arrived for 1 s" in answer for answer in answers)
+    answered = httpx.post(f"{brisk}/v1/images", content=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"})
+    assert answered.status_code == 200 and len(answered.json()["faces"]) == 1
+
+
+def test_idle_streams_are_closed_and_free_their_places(brisk):
+    with contextlib.ExitStack() as stack:
+        idle = [stack.enter_context(connect(ws_url(brisk))) for _ in range(2)]  # both places taken, no frame sent
+        for ws in idle:
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=10)
+            assert closed.value.rcvd.code == 1000 and closed.value.rcvd.reason == "idle: no frame for 1 s"
+    with connect(ws_url(brisk)) as ws:
+        ws.send(demo_frames(1)[0])
+        assert len(json.loads(ws.recv(timeout=30))["faces"]) == 2
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory) -> Iterator[str]:
+    """Two video jobs at once, and job folders that hold one and a half demo clips."""
+    limits = Limits(jobs=2, disk_bytes=DEMO.stat().st_size * 3 // 2)
+    with running(ServeConfig(limits=limits, jobs_dir=tmp_path_factory.mktemp("tight-jobs"))) as url:
+        yield url
+
+
+def test_uploads_in_progress_count_as_jobs(tight):
+    hanging = [raw_request(tight, "/v1/videos", 1_000_000) for _ in range(2)]
+    try:
+        for sock in hanging:
+            sock.sendall(b"\x00" * 1000)
+        deadline = time.monotonic() + 10
+        while "emolens_jobs_active 2.0" not in httpx.get(f"{tight}/metrics").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        refused = httpx.post(f"{tight}/v1/videos", content=DEMO.read_bytes(), headers={"Content-Type": "video/mp4"})
+        assert_error(refused, 503, "2 video jobs are uploading, queued or running")
+    finally:
+        for sock in hanging:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while "emolens_jobs_active 0.0" not in httpx.get(f"{tight}/metrics").text:  # hung up: their places are free
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_job_folders_have_a_byte_limit(tight):
+    kept = httpx.post(f"{tight}/v1/videos?every=6&keep_upload=true", content=DEMO.read_bytes(),
+                      headers={"Content-Type": "video/mp4"}).json()["id"]
+    assert wait_for_job(tight, kept)["state"] == "done"
+    refused = httpx.post(f"{tight}/v1/videos", content=DEMO.read_bytes(), headers={"Content-Type": "video/mp4"})
+    assert_error(refused, 507, "no room for this upload")
+    assert httpx.delete(f"{tight}/v1/jobs/{kept}").status_code == 204
+    accepted = httpx.post(f"{tight}/v1/videos?every=6", content=DEMO.read_bytes(),
+                          headers={"Content-Type": "video/mp4"})
+    assert accepted.status_code == 202, accepted.text
+    assert wait_for_job(tight, accepted.json()["id"])["state"] == "done"
+
+
+def test_other_hosts_and_origins_are_refused(brisk):
+    """A web page cannot call the local service, neither cross-origin nor by DNS rebinding."""
+    port = brisk.rsplit(":", 1)[1]
+
+    def post_photo(**headers: str) -> httpx.Response:
+        return httpx.post(f"{brisk}/v1/images", content=PHOTO.read_bytes(),
+                          headers={"Content-Type": "image/jpeg", **headers})
+
+    assert_error(httpx.get(f"{brisk}/readyz", headers={"Host": f"attacker.example:{port}"}), 421,
+                 "host 'attacker.example")
+    assert_error(post_photo(Origin="https://attacker.example"), 403,
+                 "cross-origin request from 'https://attacker.example' refused")
+    with pytest.raises(InvalidStatus) as refused:
+        with connect(ws_url(brisk), origin="https://attacker.example"):
+            pass
+    assert refused.value.response.status_code == 403
+    # Its own pages, the configured origin and host name, and clients that send no Origin are served.
+    for headers in ({"Origin": brisk}, {"Origin": "https://app.example"}, {"Host": f"emolens.lan:{port}"}, {}):
+        answered = post_photo(**headers)
+        assert answered.status_code == 200, (headers, answered.text)
+    with connect(ws_url(brisk), origin=brisk) as ws:
+        ws.send(demo_frames(1)[0])
+        assert len(json.loads(ws.recv(timeout=30))["faces"]) == 2
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_client_hang_up_is_one_log_line(base):
+    records = _Records()
+    loggers = [logging.getLogger(name) for name in ("emolens.serve", "uvicorn.error")]
+    for logger in loggers:
+        logger.addHandler(records)
+    try:
+        for path in ("/v1/videos", "/v1/images"):
+            with raw_request(base, path, 100_000) as sock:
+                sock.sendall(b"\x00" * 1000)
+                time.sleep(0.2)  # the upload has begun
+            deadline = time.monotonic() + 10
+            while "emolens_queue_depth 0.0" not in (text := httpx.get(f"{base}/metrics").text) or \
+                    "emolens_jobs_active 0.0" not in text:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        time.sleep(0.2)  # anything logged after the request ended
+    finally:
+        for logger in loggers:
+            logger.removeHandler(records)
+    lines = [record.getMessage() for record in records.records]
+    assert [record.exc_info for record in records.records] == [None, None], lines
+    assert lines == ["client 127.0.0.1 hung up during POST /v1/videos",
+                     "client 127.0.0.1 hung up during POST /v1/images"]
+
+
+def test_mpo_photo_is_read_as_its_first_image(base, tmp_path):
+    """Many phones and cameras write MPO: a JPEG followed by more images."""
+    photo = Image.open(PHOTO)
+    mpo = tmp_path / "photo.jpg"
+    photo.save(mpo, format="MPO", save_all=True, append_images=[photo.rotate(90)])
+    assert Image.open(mpo).format == "MPO" and Image.open(mpo).n_frames == 2
+    response = httpx.post(f"{base}/v1/images", content=mpo.read_bytes(), headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["faces"]) == 1
+    assert_astronaut(response.json()["faces"][0])

@@ -5,6 +5,7 @@ and answers on one port:
 
     POST /v1/images            one image -> every face: box, keypoints, probabilities, dominant emotion
     POST /v1/videos            a video -> a job id at once; GET /v1/jobs/{id}[/timeline.csv|/report]
+    DELETE /v1/jobs/{id}       the job and its folder, now
     WS   /v1/stream            JPEG frames in, one JSON message per processed frame out (latest wins)
     GET  /healthz /readyz /v1/model /metrics /docs, and the browser client at /
 

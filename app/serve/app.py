@@ -2,7 +2,8 @@
 
 ``create_app(config)`` builds an app that, once started, loads ``config.workers`` analyzers on a
 thread (``/healthz`` answers at once, ``/readyz`` once they are loaded), sweeps expired jobs, and
-on shutdown stops the job thread and deletes every job folder. Open without a token: ``/healthz``,
+on shutdown stops the job thread and deletes every job folder. Every request passes the Host and
+Origin rules first (``emolens.serve.guard``). Open without a token: ``/healthz``,
 the browser client (``/``, ``/static/*``, ``/palette.json``, ``/demo.webm``) and the OpenAPI pages,
 which hold no data; everything else follows the token rule (``emolens.serve.auth``).
 """
@@ -32,6 +33,7 @@ from emolens.serve.config import ServeConfig
 from emolens.serve.demo import demo_webm
 from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError, install_handlers
+from emolens.serve.guard import HostOriginGuard
 from emolens.serve.jobs import Job, JobStore
 from emolens.serve.media import check_image_type, check_video_type, decode_image, media_type, open_video
 from emolens.serve.metrics import Metrics, MetricsMiddleware
@@ -42,7 +44,7 @@ from emolens.serve.uploads import read_upload
 log = logging.getLogger("emolens.serve")
 
 STATIC = Path(str(resources.files("emolens.serve") / "static"))
-_ERRORS = {code: {"model": ErrorOut} for code in (401, 413, 415, 422, 503)}
+_ERRORS = {code: {"model": ErrorOut} for code in (401, 403, 408, 413, 415, 421, 422, 503)}
 
 
 def _binary_body(types: list[str], what: str) -> dict:
@@ -58,7 +60,7 @@ def create_app(config: ServeConfig) -> FastAPI:
     """The service for ``config``; see the module docstring for what starting it does."""
     limits = config.limits
     engine = Engine(config.analyzer, config.workers, limits.queue)
-    jobs = JobStore(config.jobs_root(), engine, limits, owns_root=config.jobs_dir is None)
+    jobs = JobStore(config.jobs_dir, engine, limits)
     streams = {"open": 0}
     metrics = Metrics(lambda: engine.in_flight, jobs.active, lambda: streams["open"])
 
@@ -83,6 +85,7 @@ def create_app(config: ServeConfig) -> FastAPI:
                   description="Seven emotions for every face in an image, a video or a live stream.")
     install_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(HostOriginGuard, hosts=config.accepted_hosts(), origins=config.allowed_origins)
     app.state.engine, app.state.jobs = engine, jobs
 
     def require_token(request: Request) -> None:
@@ -140,29 +143,33 @@ def create_app(config: ServeConfig) -> FastAPI:
             if not _is_form(request):
                 check_image_type(request.headers.get("content-type"))
             body = io.BytesIO()
-            upload = await read_upload(request, body, limits.image_bytes)
+            upload = await read_upload(request, body, limits.image_bytes, limits)
             check_image_type(upload.content_type)
             return await engine.run(analyse_image, body.getvalue())
 
     @api.post("/v1/videos", response_model=JobStatus, status_code=202, tags=["analysis"],
-              dependencies=[Depends(require_ready)],
+              dependencies=[Depends(require_ready)], responses={507: {"model": ErrorOut}},
               openapi_extra=_binary_body(["video/mp4", "video/webm", "application/octet-stream"], "a video file"))
     async def post_video(request: Request, every: int = Query(1, ge=1, description="analyse one frame in N"),
                          keypoints: bool = Query(False, description="add the keypoint columns to the CSV"),
-                         filename: str = Query("", max_length=200, description="name for a raw body's video")):
+                         filename: str = Query("", max_length=200, description="name for a raw body's video"),
+                         keep_upload: bool = Query(False, description="keep the uploaded video in the job's folder "
+                                                                      "until the job expires (default: deleted "
+                                                                      "once the timeline is written)")):
         """Start a job over an uploaded video; poll ``GET /v1/jobs/{id}`` until it is done."""
         if not _is_form(request):
             check_video_type(request.headers.get("content-type"))
-        job = jobs.create(filename, keypoints)
+        job = jobs.create(filename, keypoints, keep_upload)
         try:
             partial = job.folder / "upload.part"
-            with open(partial, "wb") as sink:
-                upload = await read_upload(request, sink, limits.video_bytes)
+            with jobs.sink(job, partial) as sink:
+                upload = await read_upload(request, sink, limits.video_bytes, limits)
             check_video_type(upload.content_type)
             name = Path(upload.filename or filename).name or "upload" + (
                 mimetypes.guess_extension(media_type(upload.content_type)) or "")
             path = jobs.input_path(job, name)
             partial.rename(path)
+            job.upload = path
             source = await asyncio.to_thread(open_video, path, limits, every)
         except BaseException:
             jobs.discard(job)
@@ -175,6 +182,12 @@ def create_app(config: ServeConfig) -> FastAPI:
     async def get_job(job_id: str) -> JobStatus:
         """A job's state and progress; once done, the URLs of its timeline and report."""
         return _status(jobs.get(job_id), jobs)
+
+    @api.delete("/v1/jobs/{job_id}", status_code=204, tags=["analysis"], response_class=Response)
+    async def delete_job(job_id: str) -> Response:
+        """Delete a job and everything in its folder now; a job still running is stopped first."""
+        await asyncio.to_thread(jobs.erase, jobs.pop(job_id))
+        return Response(status_code=204)
 
     @api.get("/v1/jobs/{job_id}/timeline.csv", tags=["analysis"], response_class=FileResponse,
              responses={200: {"content": {"text/csv": {}}}, 409: {"model": ErrorOut}})

@@ -6,15 +6,16 @@ Every limit has a default stated here (and in the README); ``emolens serve`` opt
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.options import AnalyzerOptions
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 TOKEN_ENV = "EMOLENS_TOKEN"
+MIN_TOKEN_CHARS = 16  # 64 bits of hex: what `openssl rand -hex 8` gives, the least a network bind accepts
 # Two inference workers keep both cores of a small machine busy (benchmarks/serve.md measures 1 and 2);
 # more than two were not measured.
 DEFAULT_WORKERS = min(2, os.cpu_count() or 1)
@@ -36,6 +37,12 @@ class Limits:
         streams: WebSocket streams open at once (default 8).
         jobs: video jobs queued or running at once (default 16).
         job_ttl_s: a finished job's folder is deleted this long after it ends (default 3600 s).
+        disk_bytes: most bytes the job folders hold at once, uploads in progress included; an upload
+            that would pass it gets 507 (default 2 GiB).
+        read_timeout_s: an upload that sends nothing for this long gets 408 and its connection is
+            closed; so does one that, after this long, averages under ``upload_rate`` (default 30 s).
+        upload_rate: the least average upload speed, in bytes per second (default 32 KiB/s).
+        stream_idle_s: a stream that sends no frame for this long is closed (default 60 s).
     """
 
     image_bytes: int = 20 * 2**20
@@ -46,9 +53,14 @@ class Limits:
     streams: int = 8
     jobs: int = 16
     job_ttl_s: float = 3600.0
+    disk_bytes: int = 2 * 2**30
+    read_timeout_s: float = 30.0
+    upload_rate: int = 32 * 1024
+    stream_idle_s: float = 60.0
 
     def __post_init__(self) -> None:
-        for name in ("image_bytes", "video_bytes", "pixels", "video_s", "queue", "streams", "jobs", "job_ttl_s"):
+        for name in ("image_bytes", "video_bytes", "pixels", "video_s", "queue", "streams", "jobs", "job_ttl_s",
+                     "disk_bytes", "read_timeout_s", "upload_rate", "stream_idle_s"):
             if getattr(self, name) <= 0:
                 raise EmolensError(f"serve limit {name} must be positive, got {getattr(self, name)}")
 
@@ -58,7 +70,7 @@ class ServeConfig:
     """How to run the service.
 
     Attributes:
-        host: address to bind; anything but localhost needs ``token``.
+        host: address to bind; anything but localhost needs a ``token`` of ``MIN_TOKEN_CHARS`` or more.
         port: TCP port (0 = any free one).
         workers: inference threads, each with its own ``Analyzer`` (model, detector) loaded at start.
         token: when set, every request except ``/healthz`` and the browser client's static files
@@ -66,6 +78,10 @@ class ServeConfig:
         analyzer: model, device and detection settings, as for ``emolens analyze``.
         limits: see ``Limits``.
         jobs_dir: root of the per-job folders (default: a fresh folder in the system's temp dir).
+        allowed_hosts: host names, besides the bound address and localhost's, that requests may name in
+            their ``Host`` header (a wildcard bind with none given accepts any: its token guards it).
+        allowed_origins: web origins (``https://app.example``) whose pages may call the service, besides
+            its own pages.
     """
 
     host: str = "127.0.0.1"
@@ -75,16 +91,23 @@ class ServeConfig:
     analyzer: AnalyzerOptions = field(default_factory=AnalyzerOptions)
     limits: Limits = field(default_factory=Limits)
     jobs_dir: Path | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.workers < 1:
-            raise EmolensError(f"--workers must be 1 or more, got {self.workers}")
+            raise SettingError(f"{{workers}} must be 1 or more, got {self.workers}")
         if self.host not in LOCAL_HOSTS and not self.token:
-            raise EmolensError(f"binding to {self.host} exposes the service beyond this machine: give a token "
-                               f"with --token or the {TOKEN_ENV} environment variable")
+            raise SettingError(f"binding to {self.host} exposes the service beyond this machine: give a token "
+                               f"in the {TOKEN_ENV} environment variable or with {{token_file}}")
+        if self.host not in LOCAL_HOSTS and len(self.token) < MIN_TOKEN_CHARS:
+            raise EmolensError(f"binding to {self.host} needs a token of {MIN_TOKEN_CHARS} characters or more, "
+                               f"this one has {len(self.token)}: make one with 'openssl rand -hex 16'")
 
-    def jobs_root(self) -> Path:
-        """The folder that holds one subfolder per job (created)."""
-        root = self.jobs_dir or Path(tempfile.mkdtemp(prefix="emolens-jobs-"))
-        root.mkdir(parents=True, exist_ok=True)
-        return root
+    def accepted_hosts(self) -> frozenset[str] | None:
+        """The host names a request's ``Host`` header may carry; None for any (a wildcard bind with no
+        ``allowed_hosts``). Checking them keeps a DNS-rebound web page from reaching a local service."""
+        if self.host in WILDCARD_HOSTS and not self.allowed_hosts:
+            return None
+        named = {self.host} - WILDCARD_HOSTS
+        return frozenset(name.lower() for name in LOCAL_HOSTS | named | set(self.allowed_hosts))

@@ -2,7 +2,8 @@
 
 The handlers installed by ``install_handlers`` turn ``ApiError``, FastAPI's validation errors,
 unknown routes and anything unexpected into ``{"error": "<one line>"}``, so no response ever
-carries a traceback. Unexpected errors are logged in full on the server and answered 500.
+carries a traceback. Unexpected errors are logged in full on the server and answered 500; a
+client hanging up mid-request is expected, and logged as one line.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 log = logging.getLogger("emolens.serve")
 
@@ -47,6 +49,12 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return error_response(error.status_code, str(error.detail), getattr(error, "headers", None))
+
+    @app.exception_handler(ClientDisconnect)
+    async def _hung_up(request: Request, error: ClientDisconnect) -> JSONResponse:
+        log.warning("client %s hung up during %s %s", request.client.host if request.client else "?",
+                    request.method, request.url.path)
+        return error_response(400, "the client hung up")  # nobody reads it: the connection is gone
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:

@@ -26,6 +26,9 @@ from emolens.sources import VideoSource
 
 IMAGE_TYPES = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 ANY_TYPE = "application/octet-stream"
+# Pillow's formats that decode as one of those: MPO is a JPEG with more images after it (many phones and
+# cameras write it); Pillow's first frame is the photo itself.
+DECODED_FORMATS = {*IMAGE_TYPES.values(), "MPO"}
 
 
 def media_type(content_type: str | None) -> str:
@@ -63,7 +66,7 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
         if isinstance(error, UnidentifiedImageError):
             raise ApiError(422, "not an image: the upload is not a JPEG, PNG or WebP file") from None
         raise ApiError(413, f"image too large: more than {limits.pixels} pixels") from None
-    if image.format not in IMAGE_TYPES.values():
+    if image.format not in DECODED_FORMATS:
         raise ApiError(415, f"unsupported image format {image.format}: send JPEG, PNG or WebP")
     width, height = image.size
     if width * height > limits.pixels:

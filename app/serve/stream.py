@@ -6,6 +6,8 @@ takes whatever is in the slot, analyses it on a worker thread and answers. A cli
 faster than the server can analyse thus gets answers about its newest frames with bounded
 delay (latest wins, as in the window), and the last frame it sends is always answered.
 Each connection has its own tracker, so face IDs are stable and scores smoothed over time.
+A connection that sends nothing for ``limits.stream_idle_s`` is closed (code 1000, the reason
+says why), so idle clients do not keep others out of the ``limits.streams`` places.
 """
 
 from __future__ import annotations
@@ -64,7 +66,12 @@ async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, met
     async def read() -> None:
         try:
             while True:
-                message = await websocket.receive()
+                try:
+                    async with asyncio.timeout(limits.stream_idle_s):
+                        message = await websocket.receive()
+                except TimeoutError:
+                    await websocket.close(code=1000, reason=f"idle: no frame for {limits.stream_idle_s:g} s")
+                    return
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("bytes")

@@ -3,16 +3,23 @@
 The body is consumed as it arrives and written to a sink (memory for images, the job's folder
 for videos), so nothing larger than the limit is ever held and nothing lands in a temporary
 directory. A declared ``Content-Length`` over the limit is refused before a byte is read.
+
+A client that stalls or trickles is cut off with 408 (see ``Limits.read_timeout_s`` and
+``Limits.upload_rate``), so it holds a place in the queue or the job list only while it sends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from emolens.serve.config import Limits
 from emolens.serve.errors import ApiError
 
 _FORM_OVERHEAD = 64 * 1024  # boundaries, part headers and small fields around the file
@@ -31,20 +38,46 @@ def _too_large(limit: int) -> ApiError:
     return ApiError(413, f"upload too large: the limit is {limit} bytes ({limit / 2**20:.0f} MiB)")
 
 
-async def read_upload(request: Request, sink: BinaryIO, limit: int) -> Upload:
+async def _paced(request: Request, limits: Limits) -> AsyncIterator[bytes]:
+    """The body's chunks as they arrive, or 408 once the client pauses longer than ``read_timeout_s``
+    or, after that long, has sent less than ``upload_rate`` bytes per second on average."""
+    chunks = request.stream()
+    started = last = time.monotonic()
+    received = 0
+    while True:
+        stalled_at = last + limits.read_timeout_s
+        behind_at = started + limits.read_timeout_s + received / limits.upload_rate
+        try:
+            async with asyncio.timeout(max(min(stalled_at, behind_at) - time.monotonic(), 0.0)):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            why = f"nothing arrived for {limits.read_timeout_s:g} s" if stalled_at <= behind_at else \
+                f"it averaged under {limits.upload_rate / 1024:g} KiB/s"
+            raise ApiError(408, f"upload too slow: {why}; the connection is closed", {"Connection": "close"}) \
+                from None
+        if chunk:
+            last = time.monotonic()
+        received += len(chunk)
+        yield chunk
+
+
+async def read_upload(request: Request, sink: BinaryIO, limit: int, limits: Limits) -> Upload:
     """Copy the uploaded file into ``sink``; see the module docstring.
 
     Raises:
-        ApiError: 413 over ``limit``, 422 a form without a file part or a malformed form.
+        ApiError: 413 over ``limit``, 408 too slow, 422 a form without a file part or a malformed form.
+        starlette.requests.ClientDisconnect: the client hung up.
     """
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit + _FORM_OVERHEAD:
         raise _too_large(limit)
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type == b"multipart/form-data":
-        return await _read_form(request, sink, limit, params.get(b"boundary"))
+        return await _read_form(_paced(request, limits), sink, limit, params.get(b"boundary"))
     size = 0
-    async for chunk in request.stream():
+    async for chunk in _paced(request, limits):
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
@@ -96,13 +129,13 @@ class _FilePart:
         self.headers = {}
 
 
-async def _read_form(request: Request, sink: BinaryIO, limit: int, boundary: bytes | None) -> Upload:
+async def _read_form(chunks: AsyncIterator[bytes], sink: BinaryIO, limit: int, boundary: bytes | None) -> Upload:
     if not boundary:
         raise ApiError(422, "malformed multipart form: no boundary in Content-Type")
     part = _FilePart(sink, limit)
     parser = MultipartParser(boundary, part.callbacks())
     received = 0
-    async for chunk in request.stream():
+    async for chunk in chunks:
         received += len(chunk)
         if part.upload.size > limit or received > limit + _FORM_OVERHEAD:
             raise _too_large(limit)

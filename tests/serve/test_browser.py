@@ -36,7 +36,7 @@ from emolens.serve.config import ServeConfig  # noqa: E402
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is not installed "
                                                           "(Debian: apt-get install chromium)")
-SCREENSHOT = Path(__file__).resolve().parents[1] / "assets" / "serve_client.png"
+SCREENSHOT = Path(__file__).resolve().parents[2] / "assets" / "serve_client.png"
 
 
 def write_y4m(path: Path, frames: int = 60) -> Path:

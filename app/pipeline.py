@@ -53,6 +53,11 @@ class FrameResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
+def numbered(faces: Faces) -> Faces:
+    """The faces of an image that stands alone: IDs 1..n in detection order, scores as they are (no smoothing)."""
+    return faces.with_fields(face_id=np.arange(1, len(faces) + 1), smoothed=faces.probs)
+
+
 class Models:
     """What is loaded once and can serve many sources: the card, the detector, the classifier and, with
     behaviour on, the landmarker. One caller at a time (MediaPipe's tasks are not reentrant): the service
@@ -182,7 +187,7 @@ class Analyzer:
         if t_s is not None:
             faces = self.session.track(faces, t_s)
         else:
-            faces = faces.with_fields(face_id=np.arange(1, len(faces) + 1), smoothed=faces.probs)
+            faces = numbered(faces)
         if self.behaviour is not None:
             tracker = self.session.behaviour_tracker if t_s is not None else self.session.behaviour_tracker_at(0.0)
             now = 0.0 if t_s is None else t_s

@@ -1,7 +1,7 @@
 """``emolens serve``: the analysis behind an HTTP and WebSocket API (the optional ``serve`` extra).
 
-The service loads the model once, through the same ``emolens.pipeline.Analyzer`` the CLI uses,
-and answers on one port:
+The service loads the models once (``emolens.pipeline.Models``, a pool of them), tracks each job's
+and each stream's faces through a ``Session`` as the CLI does, and answers on one port:
 
     POST /v1/images            one image -> every face: box, keypoints, probabilities, dominant emotion
     POST /v1/videos            a video -> a job id at once; GET /v1/jobs/{id}[/timeline.csv|/report]
@@ -9,10 +9,11 @@ and answers on one port:
     WS   /v1/stream            JPEG frames in, one JSON message per processed frame out (latest wins)
     GET  /healthz /readyz /v1/model /metrics /docs, and the browser client at /
 
-Modules: ``config`` (settings and limits), ``app`` (routes), ``engine`` (analyzers off the event
+Modules: ``config`` (settings and limits), ``app`` (routes), ``engine`` (the models off the event
 loop, the bounded queue), ``uploads`` and ``media`` (bounded reading and checking of uploads),
 ``jobs`` (video jobs in per-job folders), ``stream`` (the WebSocket loop), ``auth``, ``metrics``,
-``schemas`` (the pydantic models of every answer), ``errors``, ``bench`` (``emolens bench serve``).
+``schemas`` (the pydantic models of every answer), ``errors``, ``guard`` (Host and Origin); the load
+test is ``emolens.bench.serve``.
 
 Example::
 

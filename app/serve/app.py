@@ -1,6 +1,6 @@
 """The FastAPI application: routes, the token rule, and the service's life cycle.
 
-``create_app(config)`` builds an app that, once started, loads ``config.workers`` analyzers on a
+``create_app(config)`` builds an app that, once started, loads ``config.workers`` sets of models on a
 thread (``/healthz`` answers at once, ``/readyz`` once they are loaded), sweeps expired jobs, and
 on shutdown stops the job thread and deletes every job folder. Every request passes the Host and
 Origin rules first (``emolens.serve.guard``). Open without a token: ``/healthz``,
@@ -28,6 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from emolens import __version__
 from emolens.errors import EmolensError
 from emolens.palette import emotion_hex
+from emolens.pipeline import numbered
 from emolens.serve import auth
 from emolens.serve.config import ServeConfig
 from emolens.serve.demo import demo_webm
@@ -129,7 +130,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         started = time.perf_counter()
         image = decode_image(data, limits)
         decoded = time.perf_counter()
-        faces = engine.faces(image)
+        faces = numbered(engine.faces(image))
         metrics.faces.labels("images").inc(len(faces))
         return {"width": image.shape[1], "height": image.shape[0], "faces": face_dicts(faces, engine.first.labels),
                 "timings": {"decode_ms": round((decoded - started) * 1000, 3),

@@ -72,7 +72,7 @@ class ServeConfig:
     Attributes:
         host: address to bind; anything but localhost needs a ``token`` of ``MIN_TOKEN_CHARS`` or more.
         port: TCP port (0 = any free one).
-        workers: inference threads, each with its own ``Analyzer`` (model, detector) loaded at start.
+        workers: inference threads, each with its own ``Models`` (classifier, detector) loaded at start.
         token: when set, every request except ``/healthz`` and the browser client's static files
             needs ``Authorization: Bearer <token>``.
         analyzer: model, device and detection settings, as for ``emolens analyze``.

@@ -1,7 +1,8 @@
-"""Inference off the event loop: a pool of ``Analyzer`` objects and a bounded admission queue.
+"""Inference off the event loop: a pool of ``Models`` and a bounded admission queue.
 
-Each worker thread owns nothing; it borrows one of ``workers`` analyzers (each with its own
-detector and ONNX session, loaded once at start) for one frame and gives it back. Image
+Each worker thread owns nothing; it borrows one of ``workers`` sets of models (each with its own
+detector and ONNX session, loaded once at start) for one frame and gives it back. Faces are
+tracked by the caller's ``Session`` (a job's, a stream's), never here. Image
 requests, stream frames and video jobs all borrow from the same pool, so a long video is
 processed frame by frame between image requests instead of holding a worker for minutes.
 
@@ -24,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from emolens.options import AnalyzerOptions
-from emolens.pipeline import Analyzer
+from emolens.pipeline import Models
 from emolens.serve.errors import ApiError
 from emolens.types import Faces
 
@@ -33,7 +34,7 @@ RETRY_AFTER_S = 1
 
 
 class Engine:
-    """``workers`` analyzers, loaded by ``load()`` (in a thread, so ``/healthz`` answers meanwhile)."""
+    """``workers`` sets of models, loaded by ``load()`` (in a thread, so ``/healthz`` answers meanwhile)."""
 
     def __init__(self, options: AnalyzerOptions, workers: int, queue_size: int):
         # One classifier thread per worker unless asked otherwise: ONNX Runtime's default pool (all cores,
@@ -43,43 +44,43 @@ class Engine:
         self.queue_size = queue_size
         self.in_flight = 0
         self.executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emolens-infer")
-        self._pool: queue.Queue[Analyzer] = queue.Queue()
-        self._analyzers: list[Analyzer] = []
+        self._pool: queue.Queue[Models] = queue.Queue()
+        self._models: list[Models] = []
         self.ready = threading.Event()
         self.error: str | None = None
 
     def load(self) -> None:
-        """Load every analyzer; on failure keep the one-line reason in ``error``."""
+        """Load every set of models; on failure keep the one-line reason in ``error``."""
         from emolens.errors import EmolensError
 
         try:
             for _ in range(self.workers):
-                analyzer = Analyzer(self.options)
-                self._analyzers.append(analyzer)
-                self._pool.put(analyzer)
+                models = Models(self.options)
+                self._models.append(models)
+                self._pool.put(models)
         except EmolensError as error:
             self.error = str(error)
             return
         self.ready.set()
 
     @property
-    def first(self) -> Analyzer:
-        """An analyzer to read the card and provider from (never used for inference here)."""
-        return self._analyzers[0]
+    def first(self) -> Models:
+        """Models to read the card and provider from (never used for inference here)."""
+        return self._models[0]
 
     @contextmanager
-    def borrow(self) -> Iterator[Analyzer]:
-        """One analyzer for the calling thread alone, returned to the pool afterwards."""
-        analyzer = self._pool.get()
+    def borrow(self) -> Iterator[Models]:
+        """One set of models for the calling thread alone, returned to the pool afterwards."""
+        models = self._pool.get()
         try:
-            yield analyzer
+            yield models
         finally:
-            self._pool.put(analyzer)
+            self._pool.put(models)
 
     def faces(self, image: np.ndarray) -> Faces:
-        """Detect and classify one BGR image (blocking; call from a worker thread)."""
-        with self.borrow() as analyzer:
-            return analyzer.analyze(image)
+        """Detect and classify one BGR image, untracked (blocking; call from a worker thread)."""
+        with self.borrow() as models:
+            return models.faces(image)
 
     async def run(self, function: Callable[..., T], *args) -> T:
         """``function(*args)`` on a worker thread, awaited without blocking the event loop."""
@@ -102,5 +103,5 @@ class Engine:
 
     def close(self) -> None:
         self.executor.shutdown(wait=True, cancel_futures=True)
-        for analyzer in self._analyzers:
-            analyzer.close()
+        for models in self._models:
+            models.close()

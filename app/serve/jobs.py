@@ -33,12 +33,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from emolens.errors import EmolensError
+from emolens.pipeline import Session
 from emolens.record import CsvRecorder
 from emolens.serve.config import Limits
 from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError
 from emolens.sources import VideoSource
-from emolens.track import FaceTracker
 
 log = logging.getLogger("emolens.serve")
 
@@ -224,7 +224,7 @@ class JobStore:
     def _run(self, job: Job, source: VideoSource) -> None:
         job.state = "running"
         options = self.engine.options
-        tracker = FaceTracker(options.max_gap_s, options.tau_s)
+        session = Session(options)
         labels = self.engine.first.labels
         try:
             with source, CsvRecorder(job.timeline, labels, keypoints=job.keypoints) as recorder:
@@ -234,7 +234,7 @@ class JobStore:
                         raise EmolensError("the server stopped or the job was deleted before it finished")
                     if frame.t_s > self.limits.video_s:
                         raise EmolensError(f"video longer than the limit of {self.limits.video_s:.0f} s")
-                    faces = tracker.update(self.engine.faces(frame.image), frame.t_s)
+                    faces = session.track(self.engine.faces(frame.image), frame.t_s)
                     recorder.append(replace(frame, source=job.name), faces)
                     job.frames_done += 1
                     job.faces += len(faces)

@@ -5,7 +5,11 @@ the newest frame in a one-place slot, counting the one it replaces as dropped; t
 takes whatever is in the slot, analyses it on a worker thread and answers. A client sending
 faster than the server can analyse thus gets answers about its newest frames with bounded
 delay (latest wins, as in the window), and the last frame it sends is always answered.
-Each connection has its own tracker, so face IDs are stable and scores smoothed over time.
+Each connection has its own ``Session`` (the tracking the command line uses), so face IDs are
+stable and scores smoothed over time. A frame's time is when it arrived, unless the client says
+when it was captured: a text message ``{"t_s": 12.48}`` before a frame gives that frame's time in
+seconds (the camera's clock, or a stimulus's ``currentTime``); the IDs and smoothing then equal
+``emolens analyze``'s on the same frames.
 A connection that sends nothing for ``limits.stream_idle_s`` is closed (code 1000, the reason
 says why), so idle clients do not keep others out of the ``limits.streams`` places.
 """
@@ -13,28 +17,30 @@ says why), so idle clients do not keep others out of the ``limits.streams`` plac
 from __future__ import annotations
 
 import asyncio
+import json
+import math
 import time
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from emolens.pipeline import Session
 from emolens.serve.config import Limits
 from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError
 from emolens.serve.media import decode_image
 from emolens.serve.metrics import Metrics
 from emolens.serve.schemas import face_dicts
-from emolens.track import FaceTracker
 
 
 class _Slot:
-    """The newest unprocessed frame: ``(index, arrival time in s, bytes)``; a new one replaces it."""
+    """The newest unprocessed frame: ``(index, arrival time, frame time (s), bytes)``; a new one replaces it."""
 
     def __init__(self) -> None:
-        self.frame: tuple[int, float, bytes] | None = None
+        self.frame: tuple[int, float, float, bytes] | None = None
         self.closed = False
         self.changed = asyncio.Event()
 
-    def put(self, frame: tuple[int, float, bytes]) -> bool:
+    def put(self, frame: tuple[int, float, float, bytes]) -> bool:
         """Store ``frame``; True when it replaced one never processed."""
         replaced = self.frame is not None
         self.frame = frame
@@ -45,7 +51,7 @@ class _Slot:
         self.closed = True
         self.changed.set()
 
-    async def take(self) -> tuple[int, float, bytes] | None:
+    async def take(self) -> tuple[int, float, float, bytes] | None:
         """The newest frame once there is one; None when the connection closed."""
         while self.frame is None and not self.closed:
             self.changed.clear()
@@ -57,13 +63,15 @@ class _Slot:
 async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, metrics: Metrics) -> None:
     """Run one accepted connection until the client closes it."""
     options = engine.options
-    tracker = FaceTracker(options.max_gap_s, options.tau_s)
+    session = Session(options)
     labels = engine.first.labels
     slot = _Slot()
     opened = time.monotonic()
     counts = {"received": 0, "dropped": 0}
+    announced: float | None = None  # the capture time a client gave for its next frame
 
     async def read() -> None:
+        nonlocal announced
         try:
             while True:
                 try:
@@ -75,17 +83,23 @@ async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, met
                 if message["type"] == "websocket.disconnect":
                     return
                 data = message.get("bytes")
+                if data is None and (given := _frame_time(message.get("text"))) is not None:
+                    announced = given
+                    continue
                 index = counts["received"]
                 counts["received"] += 1
                 if data is None:
                     metrics.frames.labels("invalid").inc()
                     await websocket.send_json({"frame": index, "error": "send each frame as a binary message "
-                                                                        "holding a JPEG, PNG or WebP image"})
+                                                                        "holding a JPEG, PNG or WebP image, "
+                                                                        "after an optional {\"t_s\": seconds}"})
                     continue
                 metrics.frames.labels("received").inc()
-                if slot.put((index, time.monotonic() - opened, data)):
+                arrived = time.monotonic() - opened
+                if slot.put((index, arrived, arrived if announced is None else announced, data)):
                     counts["dropped"] += 1
                     metrics.frames.labels("dropped").inc()
+                announced = None
         except WebSocketDisconnect:
             return
         finally:
@@ -96,18 +110,18 @@ async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, met
 
     async def process() -> None:
         while (frame := await slot.take()) is not None:
-            index, t_s, data = frame
+            index, arrived, t_s, data = frame
             try:
                 faces = await engine.run(analyse, data)
             except ApiError as error:
                 metrics.frames.labels("invalid").inc()
                 await websocket.send_json({"frame": index, "error": error.message})
                 continue
-            faces = tracker.update(faces, t_s)
+            faces = session.track(faces, t_s)
             metrics.faces.labels("stream").inc(len(faces))
             await websocket.send_json({
                 "frame": index, "t_s": round(t_s, 4), "faces": face_dicts(faces, labels, stream=True),
-                "dropped": counts["dropped"], "latency_ms": round((time.monotonic() - opened - t_s) * 1000, 2)})
+                "dropped": counts["dropped"], "latency_ms": round((time.monotonic() - opened - arrived) * 1000, 2)})
 
     reader = asyncio.create_task(read())
     try:
@@ -116,3 +130,13 @@ async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, met
         pass
     finally:
         reader.cancel()
+
+
+def _frame_time(text: str | None) -> float | None:
+    """The seconds of a ``{"t_s": seconds}`` message (a finite number, 0 or more), else None."""
+    try:
+        value = json.loads(text)["t_s"] if text else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return float(value) if is_number and math.isfinite(value) and value >= 0 else None

@@ -39,10 +39,12 @@ from emolens.bench.media import write_video  # noqa: E402
 from emolens.card import ModelCard  # noqa: E402
 from emolens.cli import main  # noqa: E402
 from emolens.options import AnalyzerOptions  # noqa: E402
+from emolens.pipeline import Analyzer  # noqa: E402
 from emolens.record import timeline_columns  # noqa: E402
 from emolens.serve.config import DEFAULT_WORKERS, Limits, ServeConfig  # noqa: E402
 from emolens.serve.jobs import OWNER  # noqa: E402
 from emolens.serve.server import bind_socket, make_server  # noqa: E402
+from emolens.sources import open_source  # noqa: E402
 
 ASSETS = Path(str(resources.files("emolens.assets")))
 PHOTO = ASSETS / "astronaut.jpg"
@@ -415,6 +417,27 @@ def test_stream_tracks_faces_frame_by_frame(base):
         assert message["latency_ms"] > 0
     last = messages[-1]["faces"][0]
     assert last["dominant"] == "happy" and last["probs"] != last["raw"]  # smoothed differs from raw
+
+
+def test_a_streams_ids_and_smoothing_equal_the_command_lines_on_the_same_frames(base):
+    """Before: the service tracked with a FaceTracker of its own, on arrival times; now every front end tracks
+    through a pipeline Session, and a client may give each frame's capture time ({"t_s": ...})."""
+    with Analyzer() as analyzer, open_source(DEMO) as source:  # the loop `emolens analyze` runs
+        local = [(result.frame.t_s, result.frame.image, result.faces) for _, result in zip(range(30),
+                                                                                          analyzer.run(source))]
+    with connect(ws_url(base)) as ws:
+        answers = []
+        for t_s, image, _ in local:
+            ws.send(json.dumps({"t_s": t_s}))
+            ws.send(encoded(image, ".png"))  # lossless: the service sees the pixels analyze saw
+            answers.append(json.loads(ws.recv(timeout=30)))
+    for (t_s, _, faces), answer in zip(local, answers):
+        assert answer["t_s"] == pytest.approx(t_s, abs=1e-4)
+        served = sorted(answer["faces"], key=lambda face: face["face_id"])
+        assert [face["face_id"] for face in served] == sorted(int(i) for i in faces.face_id)
+        order = np.argsort(faces.face_id)
+        for face, smoothed in zip(served, faces.smoothed[order]):
+            assert [face["probs"][label] for label in LABELS] == pytest.approx(smoothed.tolist(), abs=1e-4)
 
 
 def test_stream_drops_stale_frames_latest_wins(base):

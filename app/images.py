@@ -1,6 +1,7 @@
 """Read image files of any common format and depth, and convert pixels to a model's format.
 
-``read_image`` is the one image reader of the app, ``evaluate`` and the training loaders: it
+``decode_image`` is the one image decoder of the app, the service, ``evaluate`` and the training
+loaders (``read_image`` reads a file's bytes into it): it
 applies the EXIF orientation, so a phone photo taken upright but stored rotated (the
 camera writes ``Orientation`` = 6 instead of turning the pixels) comes out upright, as every
 photo viewer shows it. OpenCV's ``IMREAD_UNCHANGED`` (needed to keep 16-bit and alpha)
@@ -33,16 +34,22 @@ MAX_IMAGE_PIXELS = 178_956_970
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray | None:
-    """Pixels of an image file (any depth/channels), turned upright by its EXIF orientation; ``None`` if unreadable
-    or larger than ``MAX_IMAGE_PIXELS`` (told by its header, before decoding).
-
-    A damaged file gives ``None`` without a word on the terminal (libpng prints its errors
-    to stderr itself; they are caught).
-    """
+    """Pixels of an image file (see ``decode_image``); ``None`` if it cannot be read."""
     try:
-        buffer = np.fromfile(path, np.uint8)
+        return decode_image(np.fromfile(path, np.uint8))
     except OSError:
         return None
+
+
+def decode_image(data: bytes | np.ndarray) -> np.ndarray | None:
+    """Pixels of an encoded image (any format OpenCV reads, any depth and channels: 16-bit and alpha are
+    kept for ``to_bgr8``), turned upright by its EXIF orientation; ``None`` if empty, damaged, truncated, or
+    larger than ``MAX_IMAGE_PIXELS`` (told by its header, before decoding).
+
+    A damaged image gives ``None`` without a word on the terminal (libpng prints its errors
+    to stderr itself; they are caught).
+    """
+    buffer = np.frombuffer(data, np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else data
     if not buffer.size or too_many_pixels(buffer):
         return None
     with captured_native_stderr():

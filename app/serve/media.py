@@ -1,9 +1,10 @@
 """Checking uploaded media before any pixel is decoded: type, pixel count, duration.
 
-Images are read with Pillow: its header gives the format and size cheaply, so a 100-megapixel
-"bomb" is refused before it is decoded, and a truncated file fails its decode instead of
-coming back half grey (as OpenCV's would). Videos are opened with the same ``VideoSource`` as
-``emolens analyze`` and refused when their frames or duration exceed the limits.
+An image's header is read with Pillow: it gives the format and size cheaply, so a 100-megapixel
+"bomb" is refused before it is decoded. The pixels are then decoded by ``emolens.images``, the
+decoder of ``emolens analyze``: the same EXIF rule, 16-bit and alpha handled the same way. Videos
+are opened with the same ``VideoSource`` as ``emolens analyze`` and refused when their frames or
+duration exceed the limits.
 
 Status codes: a declared type that is neither an accepted image/video type nor
 ``application/octet-stream`` is 415, as is content in another format; content that does not
@@ -17,8 +18,9 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
+from emolens import images
 from emolens.errors import EmolensError
 from emolens.serve.config import Limits
 from emolens.serve.errors import ApiError
@@ -72,12 +74,10 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
     if width * height > limits.pixels:
         raise ApiError(413, f"image too large: {width}x{height} is {width * height} pixels, "
                             f"the limit is {limits.pixels}")
-    try:
-        image.load()
-        image = ImageOps.exif_transpose(image).convert("RGB")
-    except (OSError, SyntaxError, ValueError) as error:  # Pillow's truncated or corrupt data
-        raise ApiError(422, f"cannot decode the image (truncated or corrupt): {error}") from None
-    return np.ascontiguousarray(np.asarray(image)[:, :, ::-1])
+    pixels = images.decode_image(data)
+    if pixels is None:
+        raise ApiError(422, "cannot decode the image (truncated or corrupt)")
+    return images.to_bgr8(pixels)
 
 
 def open_video(path: Path, limits: Limits, every: int = 1) -> VideoSource:

@@ -839,3 +839,18 @@ def test_mpo_photo_is_read_as_its_first_image(base, tmp_path):
     assert response.status_code == 200, response.text
     assert len(response.json()["faces"]) == 1
     assert_astronaut(response.json()["faces"][0])
+
+
+def test_an_upload_is_decoded_as_a_file_is(base, tmp_path):
+    """Before: uploads had a decoder of their own (Pillow's RGB conversion, which clips a 16-bit gray PNG to
+    white), so such a photo found its face from a folder but not over HTTP; now both use images.decode_image."""
+    gray = cv2.cvtColor(cv2.imread(str(PHOTO)), cv2.COLOR_BGR2GRAY)
+    deep = tmp_path / "deep.png"
+    cv2.imwrite(str(deep), gray.astype(np.uint16) * 257)  # a 16-bit gray PNG, as scientific cameras write
+    answer = httpx.post(f"{base}/v1/images", content=deep.read_bytes(), headers={"Content-Type": "image/png"},
+                        timeout=30).json()
+    with Analyzer() as analyzer:
+        local = analyzer.analyze(deep)
+    assert len(answer["faces"]) == len(local) == 1
+    served = answer["faces"][0]["probs"]
+    assert [served[label] for label in LABELS] == pytest.approx(local.probs[0].tolist(), abs=1e-4)

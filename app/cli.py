@@ -27,6 +27,7 @@ import logging
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -235,6 +236,8 @@ def _add_serve_parser(commands) -> None:
     serve.add_argument("--host", default=config.host, help=f"address to bind (default {config.host}; "
                                                            f"any other needs a token)")
     serve.add_argument("--port", type=int, default=config.port, help="TCP port (0 = any free port) (default %(default)s)")
+    serve.add_argument("--behaviour", action="store_true", help="also read action units, head pose, eye openness, "
+                       "blinks and attention for every face (images, videos and streams; costs a landmarker call)")
     serve.add_argument("--workers", type=int, default=config.workers,
                        help="inference threads, one model each (default %(default)s: one per CPU core, at most 2)")
     serve.add_argument("--token-file", metavar="FILE", help="require 'Authorization: Bearer TOKEN', TOKEN being this "
@@ -327,6 +330,8 @@ def _add_batch_parser(commands) -> None:
     batch.add_argument("--worker-gpus", type=float, default=0.0, help="GPUs per Ray worker, e.g. 0.25")
     batch.add_argument("--every", type=int, default=1, help="process one frame in N (default 1)")
     batch.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
+    batch.add_argument("--behaviour", action="store_true",
+                       help="add action units, head pose, eye openness, blinks, attention and expressiveness")
     batch.add_argument("--csv", action="store_true", help="also write DIR/csv/<input id>.csv")
     batch.add_argument("--retry-failed", action="store_true", help="run the inputs that failed before again")
     _add_analyzer_options(batch)
@@ -370,8 +375,6 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
 
 
 def _analyze(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from emolens.analyze import analyze_inputs
 
     options = replace(analyzer_options(args), behaviour=args.behaviour, behaviour_hz=args.behaviour_hz,
@@ -392,8 +395,8 @@ def _batch(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise EmolensError(f"emolens batch needs {error.name}: pip install 'emolens[batch]'") from None
 
-    settings = BatchSettings(analyzer_options(args), every=args.every, keypoints=args.keypoints,
-                             write_csv=args.csv)
+    settings = BatchSettings(replace(analyzer_options(args), behaviour=args.behaviour), every=args.every,
+                             keypoints=args.keypoints, write_csv=args.csv)
     summary = run_batch(args.inputs, args.out, settings, engine=args.engine, workers=args.workers,
                         address=args.address, worker_gpus=args.worker_gpus, retry_failed=args.retry_failed,
                         log=_log)
@@ -462,8 +465,6 @@ def _study_new(args: argparse.Namespace) -> int:
 
 
 def _study_add(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from emolens.study.sessions import add_session
 
     options = replace(analyzer_options(args), behaviour=args.behaviour)
@@ -528,7 +529,7 @@ def _serve(args: argparse.Namespace) -> int:
                     job_ttl_s=args.job_ttl, disk_bytes=int(args.max_disk_mb * 2**20),
                     read_timeout_s=args.read_timeout, stream_idle_s=args.stream_idle)
     config = ServeConfig(host=args.host, port=args.port, workers=args.workers, token=_serve_token(args),
-                         analyzer=analyzer_options(args), limits=limits,
+                         analyzer=replace(analyzer_options(args), behaviour=args.behaviour), limits=limits,
                          jobs_dir=Path(args.jobs_dir) if args.jobs_dir else None,
                          allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin))
     run_server(config)

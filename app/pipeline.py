@@ -122,6 +122,17 @@ class Session:
                 self.behaviour_tracker.reset()
         return self.tracker.update(faces, t_s)
 
+    def read_behaviour(self, models: Models, image: np.ndarray, faces: Faces, t_s: float) -> Faces:
+        """Tracked ``faces`` with their behaviour: the landmarker reads the faces that are due (``models`` must
+        have been loaded with behaviour on), the others keep their last reading."""
+        rows = self.behaviour_tracker.due(faces, t_s)
+        return self.behaviour_tracker.update(faces, t_s, rows, models.behaviour.estimate(image, faces, rows))
+
+    def analyse(self, models: Models, image: np.ndarray, t_s: float) -> Faces:
+        """One frame at ``t_s`` through ``models``: detected, classified, tracked and, with behaviour on, read."""
+        faces = self.track(models.faces(image), t_s)
+        return self.read_behaviour(models, image, faces, t_s) if self.behaviour_tracker is not None else faces
+
     def set_smoothing(self, tau_s: float) -> None:
         """Change the smoothing time constant from the next frame on (the window's slider)."""
         self.tracker.tau_s = tau_s

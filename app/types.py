@@ -128,7 +128,9 @@ class Faces:
     def to_pandas(self, keypoints: bool = False) -> pd.DataFrame:
         """One row per face, in the CSV timeline's terms: ``face_id`` (when tracked), ``x``, ``y``,
         ``w``, ``h`` (pixels), ``det_score``, one probability column per label (raw ``probs``, the
-        labels' names and order) and ``dominant``; with ``keypoints``, ``kp0_x`` ... ``kp5_y``.
+        labels' names and order) and ``dominant``; with ``keypoints``, ``kp0_x`` ... ``kp5_y``; with
+        behaviour on, the timeline's behaviour columns (``yaw`` ... ``expressiveness``, ``AU01`` ...,
+        ``bs_...``; NaN where the landmarker could not read a face), as numbers.
 
         Raises:
             ValueError: ``probs`` without ``labels`` (faces not made by ``Analyzer``).
@@ -149,6 +151,14 @@ class Faces:
         if keypoints:
             names = [f"kp{point}_{axis}" for point in range(self.keypoints.shape[1]) for axis in ("x", "y")]
             columns.update(zip(names, self.keypoints.reshape(len(self), -1).T))
+        if self.head_pose is not None:
+            from emolens.behaviour.signals import AU_NAMES, BLENDSHAPE_NAMES  # no import back: signals is numpy only
+
+            columns.update(zip(("yaw", "pitch", "roll"), self.head_pose.T))
+            columns.update(zip(("eye_open_r", "eye_open_l"), self.eye_open.T))
+            columns.update(blink=self.blink, attentive=self.attentive, expressiveness=self.expressiveness)
+            columns.update(zip(AU_NAMES, self.aus.T))
+            columns.update(zip((f"bs_{name}" for name in BLENDSHAPE_NAMES), self.blendshapes.T))
         return pd.DataFrame(columns, index=pd.RangeIndex(len(self)))
 
     @property

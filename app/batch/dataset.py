@@ -57,17 +57,17 @@ _INTEGER_COLUMNS = frozenset({"frame", "face_id"})
 _TEXT_COLUMNS = frozenset({"source", "dominant", "marker", "stimulus"})
 
 
-def timeline_schema(labels: tuple[str, ...], keypoints: bool = False) -> pa.Schema:
+def timeline_schema(labels: tuple[str, ...], keypoints: bool = False, behaviour: bool = False) -> pa.Schema:
     """``input_id``, ``input``, then `emolens analyze`'s CSV columns with their natural types."""
     fields = [pa.field("input_id", pa.string()), pa.field("input", pa.string())]
-    for column in timeline_columns(labels, keypoints):
+    for column in timeline_columns(labels, keypoints, behaviour):
         if column == "timestamp":
             kind = pa.timestamp("ms", tz="UTC")
         elif column in _INTEGER_COLUMNS:
             kind = pa.int64()
         elif column in _TEXT_COLUMNS:
             kind = pa.string()
-        else:  # time_s, the box, det_score, the probabilities, keypoints
+        else:  # time_s, the box, det_score, the probabilities, keypoints, behaviour
             kind = pa.float64()
         fields.append(pa.field(column, kind))
     return _with_pandas_integers(pa.schema(fields))

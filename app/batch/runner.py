@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from tqdm import tqdm
 
 from emolens.batch import engines
-from emolens.batch.dataset import DatasetStore, timeline_schema
+from emolens.batch.dataset import DatasetStore
 from emolens.batch.inputs import BatchInput, expand_inputs
 from emolens.batch.manifest import failed_before, now_utc, options_json, read_manifest, write_manifest
 from emolens.batch.tasks import BatchSettings, Task, TaskResult, fingerprint
@@ -98,7 +98,7 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
     store = DatasetStore(out)
     with store.locked():  # held to the end: one batch at a time writes this out
         summary = BatchSummary(out=store.url.rstrip("/"))
-        summary.removed_temporary = store.prepare(timeline_schema(card.labels, settings.keypoints), settings.write_csv)
+        summary.removed_temporary = store.prepare(settings.schema(card.labels), settings.write_csv)
         items = expand_inputs(specs)
         summary.inputs = len(items)
         manifest = read_manifest(store)

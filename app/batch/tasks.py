@@ -29,6 +29,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow as pa
+
 from emolens.analyze import AnalyzeSummary, analyze_source
 from emolens.batch.dataset import DatasetStore, timeline_schema
 from emolens.batch.inputs import BatchInput
@@ -40,7 +42,8 @@ from emolens.sources import open_source
 
 # Options that change the numbers, so a change of any of them makes every input pending again;
 # device and threads only change speed (and float rounding), so they are left out.
-_RESULT_OPTIONS = ("detector", "tiles", "min_confidence", "max_faces", "max_gap_s", "tau_s")
+_RESULT_OPTIONS = ("detector", "tiles", "min_confidence", "max_faces", "max_gap_s", "tau_s", "behaviour",
+                   "behaviour_hz", "behaviour_budget_hz")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class BatchSettings:
     every: int = 1
     keypoints: bool = False
     write_csv: bool = False
+
+    def schema(self, labels: tuple[str, ...]) -> pa.Schema:
+        """The Parquet schema of every timeline of this batch."""
+        return timeline_schema(labels, self.keypoints, self.options.behaviour)
 
     def fingerprint_options(self) -> dict:
         """The options that shape the rows, as a JSON-able dict (part of every fingerprint)."""
@@ -123,13 +130,14 @@ class BatchWorker:
             with open_source(task.item.path, every=settings.every) as source:
                 duration_s = source.frame_count / source.fps if source.fps else 0.0
                 # The scratch CSV is rebuilt from scratch on a retry, so flushing once a second is enough.
-                with CsvRecorder(csv_path, self.labels, keypoints=settings.keypoints, flush_s=1.0) as recorder:
+                with CsvRecorder(csv_path, self.labels, keypoints=settings.keypoints, flush_s=1.0,
+                                 behaviour=settings.options.behaviour) as recorder:
                     analyze_source(self.analyzer, source, recorder, summary)
             if summary.warnings:  # a file that ended early is not published as complete
                 raise EmolensError(summary.warnings[0])
             store = DatasetStore(task.out)
             store.publish(csv_path, task.item.input_id, task.item.display_path,
-                          timeline_schema(self.labels, settings.keypoints), task.fingerprint, settings.write_csv)
+                          settings.schema(self.labels), task.fingerprint, settings.write_csv)
         return {"duration_s": duration_s, "frames": summary.frames, "faces": summary.face_rows,
                 "rows": recorder.rows}
 

@@ -79,9 +79,12 @@ def load_timelines(path: Path) -> tuple[list[Timeline], list[str]]:
         EmolensError: the file cannot be read as a timeline; the message names the file
             and, for a bad row, its line number.
     """
-    source, warnings = _complete_lines(path)
-    labels = _labels(path, _header(path, source))
-    rows = _read_rows(path, source, labels)
+    if path.suffix.lower() == ".parquet":  # a timeline of `emolens batch`
+        (rows, labels), warnings = _read_parquet(path), []
+    else:
+        source, warnings = _complete_lines(path)
+        labels = _labels(path, _header(path, source))
+        rows = _read_rows(path, source, labels)
     _check_rows(path, rows, labels)
     sessions = _session_numbers(path, rows, warnings)
     groups = [group for _, group in rows.groupby(sessions, sort=False)]
@@ -173,21 +176,42 @@ def _read_rows(path: Path, source: Path | io.BytesIO, labels: tuple[str, ...]) -
     Every column is parsed (boxes and keypoints as float32, then dropped): with ``usecols``
     pandas would let a row with too many fields pass silently.
     """
-    dtypes = {"time_s": "float64", "frame": "float64", "face_id": "float64", "dominant": "str",
-              "source": "str", "marker": "str", "timestamp": "str", **{label: "float32" for label in labels}}
+    types = _column_types(labels)
     unused = {column: "float32" for column in (*FACE_COLUMNS[1:], *KEYPOINT_COLUMNS)}
     if isinstance(source, io.BytesIO):
         source.seek(0)
     try:
-        optional = ({column: "float32" for column in (*BEHAVIOUR_COLUMNS, *HEAD_POSE_COLUMNS)}
-                    | {"stimulus": "str", "stimulus_t_s": "float64"})
         with np.errstate(over="ignore"):  # a number too large for float32 becomes inf, refused by _check_rows
-            rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | dtypes | optional),
+            rows = pd.read_csv(source, dtype=defaultdict(lambda: "str", unused | types),
                                keep_default_na=False, na_values=[""])
-        return rows[list(dtypes) + [column for column in optional if column in rows.columns]]
+        return rows[[column for column in types if column in rows.columns]]
     except (ValueError, pd.errors.ParserError) as error:
         reason = str(error).strip().splitlines()[-1]
         raise EmolensError(f"{path} is not a valid Emolens timeline: {reason}") from None
+
+
+def _column_types(labels: tuple[str, ...]) -> dict[str, str]:
+    """The columns the report reads and their types: the required ones, then the optional ones (behaviour,
+    head pose, the stimulus), which a timeline may lack."""
+    return {"time_s": "float64", "frame": "float64", "face_id": "float64", "dominant": "str", "source": "str",
+            "marker": "str", "timestamp": "str", **{label: "float32" for label in labels},
+            **{column: "float32" for column in (*BEHAVIOUR_COLUMNS, *HEAD_POSE_COLUMNS)},
+            "stimulus": "str", "stimulus_t_s": "float64"}
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The rows and labels of a batch timeline (``timelines/<input id>.parquet``), typed as a CSV's are read."""
+    try:
+        rows = pd.read_parquet(path)
+    except ImportError:
+        raise EmolensError(f"{path}: reading Parquet needs pyarrow: pip install 'emolens[batch]'") from None
+    except (OSError, ValueError) as error:
+        raise EmolensError(f"{path} is not a readable Parquet timeline: {str(error).splitlines()[0]}") from None
+    labels = _labels(path, rows.columns)
+    if pd.api.types.is_datetime64_any_dtype(rows["timestamp"]):  # the CSV's text, as _session reads it
+        rows["timestamp"] = rows["timestamp"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    types = {column: kind for column, kind in _column_types(labels).items() if column in rows.columns}
+    return rows[list(types)].astype({column: kind for column, kind in types.items() if kind != "str"}), labels
 
 
 def _check_rows(path: Path, rows: pd.DataFrame, labels: tuple[str, ...]) -> None:

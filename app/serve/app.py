@@ -28,7 +28,7 @@ from fastapi.staticfiles import StaticFiles
 from emolens import __version__
 from emolens.errors import EmolensError
 from emolens.palette import emotion_hex
-from emolens.pipeline import numbered
+from emolens.pipeline import Session
 from emolens.serve import auth
 from emolens.serve.config import ServeConfig
 from emolens.serve.demo import demo_webm
@@ -130,7 +130,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         started = time.perf_counter()
         image = decode_image(data, limits)
         decoded = time.perf_counter()
-        faces = numbered(engine.faces(image))
+        faces = engine.analyse(image, Session(engine.options), 0.0)
         metrics.faces.labels("images").inc(len(faces))
         return {"width": image.shape[1], "height": image.shape[0], "faces": face_dicts(faces, engine.first.labels),
                 "timings": {"decode_ms": round((decoded - started) * 1000, 3),

@@ -25,7 +25,7 @@ from typing import TypeVar
 import numpy as np
 
 from emolens.options import AnalyzerOptions
-from emolens.pipeline import Models
+from emolens.pipeline import Models, Session
 from emolens.serve.errors import ApiError
 from emolens.types import Faces
 
@@ -77,10 +77,11 @@ class Engine:
         finally:
             self._pool.put(models)
 
-    def faces(self, image: np.ndarray) -> Faces:
-        """Detect and classify one BGR image, untracked (blocking; call from a worker thread)."""
+    def analyse(self, image: np.ndarray, session: Session, t_s: float) -> Faces:
+        """One BGR frame through ``session`` (tracked; behaviour read when on), on borrowed models (blocking:
+        call from a worker thread). An image that stands alone gets a fresh session: IDs 1..n, raw scores."""
         with self.borrow() as models:
-            return models.faces(image)
+            return session.analyse(models, image, t_s)
 
     async def run(self, function: Callable[..., T], *args) -> T:
         """``function(*args)`` on a worker thread, awaited without blocking the event loop."""

@@ -227,14 +227,15 @@ class JobStore:
         session = Session(options)
         labels = self.engine.first.labels
         try:
-            with source, CsvRecorder(job.timeline, labels, keypoints=job.keypoints) as recorder:
+            with source, CsvRecorder(job.timeline, labels, keypoints=job.keypoints,
+                                     behaviour=options.behaviour) as recorder:
                 _restrict(job.folder)
                 for frame in source:
                     if self._stop.is_set() or job.deleted:
                         raise EmolensError("the server stopped or the job was deleted before it finished")
                     if frame.t_s > self.limits.video_s:
                         raise EmolensError(f"video longer than the limit of {self.limits.video_s:.0f} s")
-                    faces = session.track(self.engine.faces(frame.image), frame.t_s)
+                    faces = self.engine.analyse(frame.image, session, frame.t_s)
                     recorder.append(replace(frame, source=job.name), faces)
                     job.frames_done += 1
                     job.faces += len(faces)

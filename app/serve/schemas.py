@@ -6,6 +6,7 @@ so a client reads ``face["probs"]["happy"]`` and never needs a separate label li
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Literal
 
@@ -39,6 +40,21 @@ class Face(BaseModel):
         description="pixels: right eye, left eye, nose tip, mouth, right ear, left ear (the person's right)")
     probs: dict[str, float] = Field(description="the model's probabilities by label, in the card's order; sum 1")
     dominant: str = Field(description="the most probable label")
+    behaviour: Behaviour | None = Field(None, description="with emolens serve --behaviour")
+
+
+class Behaviour(BaseModel):
+    """With ``emolens serve --behaviour``: what the landmarker read of a face (null where it could not)."""
+
+    yaw: float | None = Field(description="head pose in degrees (signs as in the CSV timeline)")
+    pitch: float | None
+    roll: float | None
+    eye_open_r: float | None = Field(description="openness 0..1 of the person's right eye")
+    eye_open_l: float | None
+    blink: float | None = Field(description="1 where a blink ends at this frame, else 0")
+    attentive: float | None = Field(description="1 when the head points at the camera, else 0")
+    expressiveness: float | None = Field(description="0..1, how far the face is from rest")
+    aus: dict[str, float | None] = Field(description="action-unit intensities 0..1 by code (AU01 ...)")
 
 
 class StreamFace(Face):
@@ -137,5 +153,22 @@ def face_dicts(faces: Faces, labels: tuple[str, ...], stream: bool = False) -> l
                 "probs": probs, "dominant": labels[int(shown[index].argmax())]}
         if stream:
             face["raw"] = {label: round(float(p), 5) for label, p in zip(labels, faces.probs[index])}
+        if faces.head_pose is not None:
+            face["behaviour"] = _behaviour(faces, index)
         out.append(face)
     return out
+
+
+def _behaviour(faces: Faces, index: int) -> dict:
+    """Face ``index``'s behaviour fields as ``Behaviour``'s dictionary (NaN, where unread, as null)."""
+    from emolens.behaviour.signals import AU_NAMES
+
+    def number(value) -> float | None:
+        value = float(value)
+        return None if math.isnan(value) else round(value, 4)
+
+    (yaw, pitch, roll), (right, left) = faces.head_pose[index], faces.eye_open[index]
+    return {"yaw": number(yaw), "pitch": number(pitch), "roll": number(roll), "eye_open_r": number(right),
+            "eye_open_l": number(left), "blink": number(faces.blink[index]),
+            "attentive": number(faces.attentive[index]), "expressiveness": number(faces.expressiveness[index]),
+            "aus": {name: number(value) for name, value in zip(AU_NAMES, faces.aus[index])}}

@@ -105,19 +105,18 @@ async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, met
         finally:
             slot.close()
 
-    def analyse(data: bytes):
-        return engine.faces(decode_image(data, limits))
+    def analyse(data: bytes, t_s: float):  # on a worker thread; one frame of this connection at a time
+        return engine.analyse(decode_image(data, limits), session, t_s)
 
     async def process() -> None:
         while (frame := await slot.take()) is not None:
             index, arrived, t_s, data = frame
             try:
-                faces = await engine.run(analyse, data)
+                faces = await engine.run(analyse, data, t_s)
             except ApiError as error:
                 metrics.frames.labels("invalid").inc()
                 await websocket.send_json({"frame": index, "error": error.message})
                 continue
-            faces = session.track(faces, t_s)
             metrics.faces.labels("stream").inc(len(faces))
             await websocket.send_json({
                 "frame": index, "t_s": round(t_s, 4), "faces": face_dicts(faces, labels, stream=True),

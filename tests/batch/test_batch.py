@@ -474,3 +474,21 @@ def test_a_file_name_that_is_not_utf8_does_not_stop_the_batch(tmp_path):
         assert shown in set(dataset["input"])
     else:
         assert shown in stderr  # its failure is listed under the name a user can read
+
+
+def test_behaviour_in_batch_as_in_analyze_and_report_reads_the_parquet(clips, tmp_path):
+    """Before: batch had no --behaviour (action units, head pose, attention were the CLI's alone) and
+    ``emolens report`` could not read the Parquet timelines batch writes."""
+    out = tmp_path / "out"
+    result = emolens("batch", clips[1], "--out", out, "--engine", "local", "--workers", "1", "--behaviour")
+    assert result.returncode == 0, result.stderr
+    analyzed = tmp_path / "one.csv"
+    assert emolens("analyze", clips[1], "-o", analyzed, "--behaviour").returncode == 0
+    [parquet] = timelines(out)
+    table, expected = pd.read_parquet(parquet), pd.read_csv(analyzed)
+    for column in ("yaw", "pitch", "attentive", "AU12", "expressiveness"):
+        assert table[column].tolist() == pytest.approx(expected[column].tolist(), abs=1e-3, nan_ok=True)
+    report = emolens("report", parquet, "-o", tmp_path / "report")
+    assert report.returncode == 0, report.stderr
+    html = (tmp_path / "report" / "report.html").read_text()
+    assert "attention" in html.lower() and len(pd.read_csv(tmp_path / "report" / "segments.csv")) > 0

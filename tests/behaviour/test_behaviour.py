@@ -317,3 +317,16 @@ def test_a_negative_rate_is_one_clear_error(tmp_path, capsys, flag):
     assert main(["analyze", str(demo), "-o", str(tmp_path / "t.csv"), "--behaviour", flag, "-1"]) == 1
     assert capsys.readouterr().err.strip() == f"emolens: error: {flag} must be 0 or more, got -1.0"
     assert not (tmp_path / "t.csv").exists()
+
+
+def test_to_pandas_carries_the_behaviour_columns_as_numbers(astronaut):
+    """Before: Faces.to_pandas() left out head pose, attention and action units, which the CSV has."""
+    from emolens.behaviour.columns import behaviour_columns
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
+
+    with Analyzer(AnalyzerOptions(behaviour=True)) as analyzer:
+        table = analyzer.analyze(astronaut).to_pandas()
+    assert set(behaviour_columns()) <= set(table.columns)
+    assert table[list(behaviour_columns())].dtypes.map(lambda kind: kind.kind == "f").all()
+    assert table.loc[0, "attentive"] == 1.0 and abs(table.loc[0, "yaw"]) < 25

@@ -854,3 +854,23 @@ def test_an_upload_is_decoded_as_a_file_is(base, tmp_path):
     assert len(answer["faces"]) == len(local) == 1
     served = answer["faces"][0]["probs"]
     assert [served[label] for label in LABELS] == pytest.approx(local.probs[0].tolist(), abs=1e-4)
+
+
+def test_behaviour_is_served_where_the_command_line_has_it(tmp_path):
+    """Before: action units, head pose and attention were the CLI's alone; with --behaviour the service reads
+    them too, for images, streams and video jobs (the job's CSV has analyze --behaviour's columns)."""
+    config = ServeConfig(analyzer=AnalyzerOptions(behaviour=True), jobs_dir=tmp_path / "jobs")
+    with running(config) as url:
+        image = httpx.post(f"{url}/v1/images", content=PHOTO.read_bytes(), headers={"Content-Type": "image/jpeg"},
+                           timeout=60).json()
+        with connect(ws_url(url)) as ws:
+            ws.send(demo_frames(1)[0])
+            streamed = json.loads(ws.recv(timeout=60))
+        job = httpx.post(f"{url}/v1/videos?every=10", files={"file": ("demo.mp4", DEMO.read_bytes(), "video/mp4")})
+        status = wait_for_job(url, job.json()["id"])
+        served = pd.read_csv(io.StringIO(httpx.get(f"{url}{status['timeline']}").text))
+    face = image["faces"][0]["behaviour"]
+    assert face["attentive"] == 1.0 and abs(face["yaw"]) < 25 and 0 <= face["aus"]["AU12"] <= 1
+    assert all(streamed_face["behaviour"]["aus"] for streamed_face in streamed["faces"])
+    assert list(served.columns) == timeline_columns(LABELS, behaviour=True)
+    assert served["AU12"].notna().all()

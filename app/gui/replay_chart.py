@@ -3,8 +3,9 @@
 The curves are the mean over the faces of each frame (or one face's, ``select``), averaged into one
 point per pixel column when the chart is laid out, so a one-hour session of 100,000 rows paints as
 quickly as a minute (the binning is cached until the size, the data or the face changes). Columns
-without a frame for more than a second (or two frame intervals) break the line. Markers are dashed lines with their texts (the live chart's
-``place_labels``), the in-out span of an export is shaded, and the playhead is a white line.
+without a frame for more than a second (or two frame intervals) break the line. Markers are dashed
+lines with their texts (the live chart's ``place_labels``), the in-out span of an export is shaded,
+and the playhead is a white line.
 
 Example::
 
@@ -129,7 +130,8 @@ class ReplayChart(QWidget):
         runs = np.split(np.arange(int(held.sum())), np.flatnonzero(np.diff(np.flatnonzero(held)) > gap_columns) + 1)
         lines = []
         for label in self._labels:
-            means = np.bincount(column, weights=faces[label].to_numpy(np.float64), minlength=columns)[held] / counts[held]
+            sums = np.bincount(column, weights=faces[label].to_numpy(np.float64), minlength=columns)
+            means = sums[held] / counts[held]
             ys = plot.bottom() - np.clip(means, 0, 1) * plot.height()
             lines.append([QPolygonF([QPointF(x, y) for x, y in zip(xs[run], ys[run])]) for run in runs if len(run)])
         return lines

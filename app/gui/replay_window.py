@@ -360,7 +360,8 @@ class ReplayWindow(QMainWindow):
         self.show_status(f"out point {clock(self.out_s)}", 5000)
 
     def export_clip(self) -> Path | None:
-        """The in-out span as an annotated ``.mp4`` beside the timeline; returns its path (None: why in the status bar)."""
+        """The in-out span as an annotated ``.mp4`` beside the timeline; returns its path (None: the
+        status bar says why)."""
         if self.in_s is None or self.out_s is None:
             self.show_status("set the in point (I) and the out point (O) first", 8000)
             return None

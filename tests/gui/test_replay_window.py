@@ -144,3 +144,33 @@ def test_replay_of_a_file_that_is_not_a_timeline_is_one_line(tmp_path, capsys):
     bad.write_text("hello,world\n1,2\n")
     assert main(["replay", str(bad)]) == 1
     assert capsys.readouterr().err.startswith("emolens: error: ")
+
+
+def test_the_demo_recorded_in_the_window_opens_in_replay(qtbot, make_window, tmp_path):
+    """A newcomer's path: the demo clip, record, stop, Open replay: the recorded frames come back with their faces."""
+    window = make_window()
+    window.open_demo()
+    qtbot.waitSignal(window.frame_shown, timeout=30_000).wait()
+    assert window.replay_button.isHidden()
+    window.start_recording(tmp_path / "demo-session.csv")
+    qtbot.waitUntil(lambda: (window._last.recorded_rows or 0) >= 6, timeout=30_000)
+    with qtbot.waitSignal(window.worker.recording_changed, timeout=30_000):
+        window.stop_recording()
+    assert not window.replay_button.isHidden()
+    qtbot.mouseClick(window.replay_button, Qt.MouseButton.LeftButton)
+    (replay,) = window.replays
+    assert replay.recording.video is not None  # the demo clip the window played
+    frame = int(replay.recording.processed[len(replay.recording.processed) // 2])
+    replay.seek_frame(frame)
+    assert wait_for_frame(replay, frame, timeout_ms=10_000)
+    rows = replay.recording.timeline.faces
+    assert sorted(replay.video_view.faces.face_id) == sorted(rows.loc[rows["frame"] == frame, "face_id"])
+    assert len(replay.video_view.faces) > 0
+
+
+def test_open_replay_of_a_bad_file_is_one_line_in_the_status_bar(make_window, tmp_path):
+    window = make_window()
+    bad = tmp_path / "notes.csv"
+    bad.write_text("hello,world\n")
+    assert window.open_replay(bad) is None
+    assert window.status_message.text().startswith(f"no replay: {bad} is not an Emolens timeline")

@@ -21,6 +21,7 @@ BENCHES = {
     "detection": ("emolens.bench.detection", "faces found (recall, precision) and the detector's cost"),
     "report": ("emolens.bench.report", "time and memory of a report on a one-hour session"),
     "gui": ("emolens.bench.gui", "the live window: frame rate, display latency, dropped frames"),
+    "replay": ("emolens.bench.replay", "the replay window: seek in a one-hour recording, playback, chart redraw"),
     "behaviour": ("emolens.bench.behaviour", "the landmarker's cost, per crop and whole frame"),
     "behaviour-validation": ("emolens.bench.behaviour_validation", "action units against FER+ emotions"),
     "soak": ("emolens.bench.soak", "memory over a long run (fails above 5% RSS growth)"),

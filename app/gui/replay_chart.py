@@ -2,7 +2,8 @@
 
 The curves are the mean over the faces of each frame (or one face's, ``select``), averaged into one
 point per pixel column when the chart is laid out, so a one-hour session of 100,000 rows paints as
-quickly as a minute (the binning is cached until the size, the data or the face changes). Columns
+quickly as a minute (the binning is cached until the size, the data or the face changes, and the
+picture of everything but the playhead until anything on it changes, so playing repaints cheaply). Columns
 without a frame for more than a second (or two frame intervals) break the line. Markers are dashed
 lines with their texts (the live chart's ``place_labels``), the in-out span of an export is shaded,
 and the playhead is a white line.
@@ -20,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QFontMetricsF, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPolygonF
+from PySide6.QtGui import (QColor, QFontMetricsF, QMouseEvent, QPainter, QPaintEvent, QPalette, QPen, QPixmap,
+                           QPolygonF)
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from emolens.gui.drawing import emotion_colors, pixel_font
@@ -50,22 +52,26 @@ class ReplayChart(QWidget):
         self._selected: int | None = None
         self._position_s = 0.0
         self._span: tuple[float, float] | None = None
+        self._gap_s = _GAP_S
         self._markers: list[tuple[float, str]] = []
         self._cache: tuple[tuple, list[list[QPolygonF]]] | None = None
+        self._layer: QPixmap | None = None  # everything but the playhead, painted again only when it changes
         self.marker_labels: list[tuple[str, QRectF]] = []
 
     def set_session(self, faces: pd.DataFrame, labels: tuple[str, ...], start_s: float, end_s: float) -> None:
         """The timeline's face rows (``time_s``, ``face_id``, one column per label) and the span to show."""
         self._faces, self._labels = faces, labels
+        times = np.unique(faces["time_s"].to_numpy())
+        self._gap_s = max(_GAP_S, 2 * float(np.median(np.diff(times)))) if len(times) > 1 else _GAP_S
         self._colors = emotion_colors(labels)
         self._start_s, self._end_s = start_s, max(end_s, start_s + 1e-3)
-        self._cache = None
+        self._cache = self._layer = None
         self.update()
 
     def select(self, face_id: int | None) -> None:
         """One face's curves, or the mean over the faces (None)."""
         self._selected = face_id
-        self._cache = None
+        self._cache = self._layer = None
         self.update()
 
     def set_position(self, t_s: float) -> None:
@@ -74,6 +80,7 @@ class ReplayChart(QWidget):
 
     def set_markers(self, markers: list[tuple[float, str]]) -> None:
         self._markers = list(markers)
+        self._layer = None
         self.update()
 
     def markers_shown(self) -> list[tuple[float, str]]:
@@ -82,6 +89,7 @@ class ReplayChart(QWidget):
     def set_span(self, span: tuple[float, float] | None) -> None:
         """The in and out points to shade (None: no span)."""
         self._span = span
+        self._layer = None
         self.update()
 
     def plot_rect(self) -> QRectF:
@@ -124,9 +132,7 @@ class ReplayChart(QWidget):
         counts = np.bincount(column, minlength=columns)
         held = counts > 0
         xs = plot.left() + (np.arange(columns) + 0.5)[held]
-        times = np.unique(faces["time_s"].to_numpy())
-        gap_s = max(_GAP_S, 2 * float(np.median(np.diff(times)))) if len(times) > 1 else _GAP_S
-        gap_columns = max(1.0, gap_s / (self._end_s - self._start_s) * columns)
+        gap_columns = max(1.0, self._gap_s / (self._end_s - self._start_s) * columns)
         runs = np.split(np.arange(int(held.sum())), np.flatnonzero(np.diff(np.flatnonzero(held)) > gap_columns) + 1)
         lines = []
         for label in self._labels:
@@ -137,28 +143,40 @@ class ReplayChart(QWidget):
         return lines
 
     def paintEvent(self, event: QPaintEvent) -> None:
+        """The cached picture of the curves, then the playhead over it."""
+        ratio = self.devicePixelRatioF()
+        if self._layer is None or self._layer.size() != self.size() * ratio:
+            self._layer = QPixmap(self.size() * ratio)
+            self._layer.setDevicePixelRatio(ratio)
+            self._paint_layer(self._layer)
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._layer)
+        plot = self.plot_rect()
+        x = self.x_of(self._position_s)
+        painter.setPen(QPen(_PLAYHEAD, 2))
+        painter.drawLine(QPointF(x, plot.top() - 4), QPointF(x, plot.bottom() + 2))
+        painter.end()
+
+    def _paint_layer(self, layer: QPixmap) -> None:
+        """Everything but the playhead: axes, span, curves, legend, markers."""
+        painter = QPainter(layer)
         palette = self.palette()
         painter.fillRect(self.rect(), palette.color(QPalette.ColorRole.Base))
         font = pixel_font(11)
         painter.setFont(font)
         metrics = QFontMetricsF(font)
         plot = self.plot_rect()
-        text = palette.color(QPalette.ColorRole.Text)
-        self._paint_axes(painter, plot, metrics, text)
+        self._paint_axes(painter, plot, metrics, palette.color(QPalette.ColorRole.Text))
         if self._span is not None:
             left, right = sorted(self.x_of(t_s) for t_s in self._span)
             painter.fillRect(QRectF(left, plot.top(), max(right - left, 2.0), plot.height()), _SPAN)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         for lines, color in zip(self.polylines(), self._colors):
-            painter.setPen(QPen(color, 1.4))
+            painter.setPen(QPen(color, 1.0))
             for line in lines:
                 painter.drawPolyline(line)
         self._paint_legend(painter, metrics)
         self._paint_markers(painter, plot, metrics)
-        x = self.x_of(self._position_s)
-        painter.setPen(QPen(_PLAYHEAD, 2))
-        painter.drawLine(QPointF(x, plot.top() - 4), QPointF(x, plot.bottom() + 2))
         painter.end()
 
     def _paint_axes(self, painter: QPainter, plot: QRectF, metrics: QFontMetricsF, text: QColor) -> None:

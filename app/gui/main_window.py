@@ -592,7 +592,7 @@ class MainWindow(QMainWindow):
             height, width = result.frame.image.shape[:2]
             labels["source"].setText(f"{self._source_label}  {width}×{height}")
             source_fps = f" / {update.source_fps:.0f}" if update.source_fps else ""
-            labels["fps"].setText(f"{update.fps:.1f}{source_fps} fps")
+            labels["fps"].setText(f"{update.fps:.1f}{source_fps} fps" if update.fps else f"…{source_fps} fps")
             shown = [stage for stage in STAGES if stage in result.timings_ms and
                      (stage != "record" or self._recording.active)]
             labels["stages"].setText("  ".join(f"{stage} {result.timings_ms[stage]:.1f}" for stage in shown) + " ms")

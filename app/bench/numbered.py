@@ -1,6 +1,6 @@
 """Clips whose frames carry their own number, to check that a frame shown is the frame asked for.
 
-Each frame is ``emolens.bench.media``'s real faces with its index written as 16 black or white
+Each frame is ``emolens.bench.media``'s real faces with its index written as 20 black or white
 squares along the bottom edge (bit 0 first), large enough to survive MPEG-4 compression;
 ``frame_number`` reads it back from a decoded frame.
 
@@ -19,7 +19,7 @@ import numpy as np
 
 from emolens.bench.media import face_tiles, render_frame
 
-BITS = 16
+BITS = 20  # up to 1,048,575: a 10-hour 30 fps video
 
 
 def _cell(width: int) -> int:
@@ -27,7 +27,7 @@ def _cell(width: int) -> int:
 
 
 def stamp_number(image: np.ndarray, number: int) -> np.ndarray:
-    """Write ``number`` (0 to 65535) into the bottom strip of ``image`` (changed in place); returns it."""
+    """Write ``number`` (0 to 2**BITS - 1) into the bottom strip of ``image`` (changed in place); returns it."""
     cell = _cell(image.shape[1])
     for bit in range(BITS):
         value = 255 if number >> bit & 1 else 0

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from emolens.bench.numbered import frame_number
+from emolens.bench.numbered import frame_number, stamp_number
 from emolens.errors import EmolensError
 from emolens.replay.export import export_clip, export_still, free_path
 from emolens.replay.markers import markers_path, replay_markers, save_markers
@@ -88,3 +88,9 @@ def test_exports_never_replace_a_file(numbered_session, tmp_path):
 def test_no_such_session_is_one_line(numbered_session):
     with pytest.raises(EmolensError, match="holds 1 session"):
         load_recording(numbered_session, session=2)
+
+
+@pytest.mark.parametrize("number", [0, 1, 65535, 65536, 107_999])  # one hour at 30 fps reaches 107,999
+def test_a_frame_number_reads_back_as_stamped(number):
+    image = np.full((240, 320, 3), 96, np.uint8)
+    assert frame_number(stamp_number(image, number)) == number

@@ -9,6 +9,7 @@
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens study new|add|report|info DIR ...                  ad tests: stimuli, viewers, one study report
+    emolens replay SESSION.csv [--at S --screenshot OUT.png]   the session's video, faces and chart, to review
     emolens serve [--host H] [--port P] [--token-file F]      HTTP/WebSocket service (extra "serve")
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
     emolens sweep pack|run|unpack ...                          several recipes at once on a GPU machine
@@ -51,6 +52,7 @@ _EXAMPLES = """examples:
   emolens analyze talk.mp4 -o talk.csv          a CSV timeline of every face, headless
   emolens report talk.csv -o report/            charts and per-segment tables, one HTML page
   emolens study new adtest --stimulus ad.mp4    an ad test; then study add, study report
+  emolens replay talk.csv                       replay the video with its faces, chart and markers
   emolens evaluate DIR                          accuracy on DIR/<emotion>/*
   emolens train DATA --out runs/mine            retrain (pip install 'emolens[train]')
   emolens COMMAND --help                        the options of one command
@@ -209,6 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_study_parser(commands, verbose)
 
     # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
+    _add_replay_parser(commands, verbose)
     commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
                                       "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
     commands.add_parser("sweep", help="fit several recipes at once on a GPU machine, export them here "
@@ -225,6 +228,27 @@ def _configure_logging(verbose: bool) -> None:
         handler.setFormatter(logging.Formatter("emolens: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _add_replay_parser(commands, verbose: argparse.ArgumentParser) -> None:
+    replay = commands.add_parser("replay", help="a session's video with its faces, chart and markers, to review",
+                                 parents=[verbose])
+    replay.add_argument("session_csv", metavar="SESSION.csv", help="a timeline written by analyze or the window")
+    replay.add_argument("--session", type=int, default=1,
+                        help="which session of a file that holds several (1 = the first)")
+    replay.add_argument("--at", type=float, help="open at this many seconds")
+    replay.add_argument("--screenshot", help="save the window at --at to this PNG and exit")
+    replay.set_defaults(handler=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if args.at is not None and not args.at >= 0:
+        raise EmolensError(f"--at {args.at:g}: give the seconds from the session's start (0 or more)")
+    if not Path(args.session_csv).is_file():
+        raise EmolensError(f"{args.session_csv} is not found (expected a timeline CSV)")
+    from emolens.gui import run_replay
+
+    return run_replay(args)
 
 
 def _add_serve_parser(commands) -> None:

@@ -22,6 +22,7 @@ BENCHES = {
     "report": ("emolens.bench.report", "time and memory of a report on a one-hour session"),
     "study": ("emolens.bench.study", "time and memory of a study report: 30 viewers x 2 stimuli x 60 s"),
     "gui": ("emolens.bench.gui", "the live window: frame rate, display latency, dropped frames"),
+    "replay": ("emolens.bench.replay", "the replay window: seek in a one-hour recording, playback, chart redraw"),
     "behaviour": ("emolens.bench.behaviour", "the landmarker's cost, per crop and whole frame"),
     "behaviour-validation": ("emolens.bench.behaviour_validation", "action units against FER+ emotions"),
     "soak": ("emolens.bench.soak", "memory over a long run (fails above 5% RSS growth)"),

@@ -26,3 +26,14 @@ def run_gui(args: argparse.Namespace) -> int:
     from emolens.gui.app import run
 
     return run(args)
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """Open the replay window on ``args.session_csv`` (``emolens replay``); returns the exit status.
+
+    ``args`` fields: session_csv, session (1-based), at (seconds to open at, or None),
+    screenshot (save the window at ``at`` to this PNG and return, or None).
+    """
+    from emolens.gui.replay_app import run_replay as run
+
+    return run(args)

@@ -25,7 +25,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QAction, QColor, QFontMetricsF, QPainter, QPen, QPolygonF
 from PySide6.QtWidgets import QDockWidget, QWidget
 
-from emolens.behaviour.signals import AU_NAMES, rotation_from_pose
+from emolens.behaviour.signals import AU_NAMES, AU_TABLE, rotation_from_pose
 from emolens.gui.drawing import paint_score_bars, pixel_font
 from emolens.options import AnalyzerOptions
 from emolens.types import Faces
@@ -93,12 +93,22 @@ class BehaviourOverlay:
         painter.drawRect(box.adjusted(-3, -3, 3, 3))
 
 
+_EVERYDAY = {"AU04": "frown", "AU06": "smiling eyes", "AU12": "smile", "AU15": "sad mouth", "AU26": "mouth open",
+             "AU45": "blink"}  # the words a moderator would use, beside the FACS names
+
+
+def au_label(code: str) -> str:
+    """An action unit as a moderator reads it: ``AU12 lip corner puller ("smile")``."""
+    name = AU_TABLE[code][0].split(" (")[0]
+    return f"{code} {name}" + (f' ("{_EVERYDAY[code]}")' if code in _EVERYDAY else "")
+
+
 class AuBars(QWidget):
     """Compact bars of the action units (0..1) of one face, with its head pose and eyes."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
-        self.setMinimumSize(180, 14 * (len(AU_NAMES) + 3))
+        self.setMinimumSize(300, 14 * (len(AU_NAMES) + 3))
         self._aus: np.ndarray | None = None
         self._title = "behaviour off"
 
@@ -125,7 +135,8 @@ class AuBars(QWidget):
                          Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, self._title)
         if self._aus is not None:
             rect = QRectF(4, row_px * 2.6, self.width() - 8, row_px * len(AU_NAMES))
-            paint_score_bars(painter, rect, self._aus, list(AU_NAMES), [QColor(78, 121, 167)] * len(AU_NAMES),
+            paint_score_bars(painter, rect, self._aus, [au_label(code) for code in AU_NAMES],
+                             [QColor(78, 121, 167)] * len(AU_NAMES),
                              QColor(232, 232, 232), percent=True)
         painter.end()
 

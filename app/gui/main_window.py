@@ -25,7 +25,7 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QKeyEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import QApplication, QFileDialog, QGridLayout, QMainWindow, QPushButton, QSplitter, QWidget
 
-from emolens.errors import error_line
+from emolens.errors import EmolensError, error_line
 from emolens.gui.behaviour_overlay import BehaviourControls
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
@@ -99,6 +99,7 @@ class MainWindow(QMainWindow):
         self._source_open = False
         self._last: Update | None = None
         self._recording = RecordingState()
+        self.replays: list[QMainWindow] = []  # the replay windows opened from here, closed with it
         self._saved_note = ""
         self.setWindowTitle("Emolens")
         self.resize(1280, 760)
@@ -161,6 +162,11 @@ class MainWindow(QMainWindow):
         self.report_button.clicked.connect(self.open_report)
         self.report_button.hide()
         self.statusBar().addPermanentWidget(self.report_button)
+        self.replay_button = QPushButton("Open replay")
+        self.replay_button.setToolTip("the last recording's video, faces and chart, to review and mark")
+        self.replay_button.clicked.connect(self.replay_last_recording)
+        self.replay_button.hide()
+        self.statusBar().addPermanentWidget(self.replay_button)
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
         """A message in the status bar, shortened to the room beside the fixed fields."""
@@ -184,6 +190,8 @@ class MainWindow(QMainWindow):
         self.open_action = self._action("&Open video or images…", self.choose_file, QKeySequence.StandardKey.Open)
         self.folder_action = self._action("Open image &folder…", self.choose_folder, "Ctrl+Shift+O")
         self.demo_action = self._action("Play the &demo clip", self.open_demo)
+        self.open_recording_action = self._action("Open a recording to re&play…", self.choose_recording,
+                                                  "Ctrl+Shift+P")
         self.retry_action = self._action("&Reconnect / replay", self.retry, "F5")
         self.preferences_action = self._action("&Preferences…", self.edit_preferences, "Ctrl+,")
         self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -207,15 +215,18 @@ class MainWindow(QMainWindow):
         self.recordings_action = self._action("Show the recordings &folder", self.show_recordings_folder)
         self.report_action = self._action("Open the &report of the last recording", self.open_report)
         self.report_action.setEnabled(False)
+        self.replay_action = self._action("Re&play the last recording", self.replay_last_recording)
+        self.replay_action.setEnabled(False)
 
     def _build_menus(self) -> None:
         menus = {
-            "&File": [self.open_action, self.folder_action, self.demo_action, self.retry_action, None,
+            "&File": [self.open_action, self.folder_action, self.demo_action, self.retry_action,
+                      self.open_recording_action, None,
                       self.preferences_action, None, self.quit_action],
             "&Camera": self.camera_actions,
             "&View": [self.mirror_action, self.presenter_action],
             "&Record": [self.record_action, self.record_to_action, None, self.marker_action, *self.preset_actions,
-                        None, self.report_action, self.recordings_action],
+                        None, self.report_action, self.replay_action, self.recordings_action],
         }
         for title, actions in menus.items():
             menu = self.menuBar().addMenu(title)
@@ -452,6 +463,35 @@ class MainWindow(QMainWindow):
         else:
             self.show_status(f"no report: {outcome}", 15000)
 
+    def choose_recording(self) -> None:
+        folder = self._settings.recording_folder or str(default_recording_folder())
+        path, _ = QFileDialog.getOpenFileName(self, "Open a recording to replay", folder, "Timelines (*.csv)")
+        if path:
+            self.open_replay(Path(path))
+
+    def replay_last_recording(self) -> None:
+        path = self._recording.path
+        if path is None or self._recording.active or not self._recording.rows:
+            self.show_status("Record a session first; its replay opens when the recording stops.", 5000)
+            return
+        self.open_replay(path)
+
+    def open_replay(self, csv_path: Path):
+        """A replay window on a timeline (returned), or why not in the status bar (None)."""
+        from emolens.gui.replay_window import ReplayWindow
+        from emolens.replay.recording import load_recording
+
+        try:
+            window = ReplayWindow(load_recording(csv_path))
+        except EmolensError as error:
+            self.show_status(f"no replay: {error}", 15000)
+            return None
+        window.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.replays.append(window)
+        window.destroyed.connect(lambda _=None, w=window: self.replays.remove(w) if w in self.replays else None)
+        window.show()
+        return window
+
     def show_recordings_folder(self) -> None:
         folder = Path(self._settings.recording_folder or default_recording_folder())
         folder.mkdir(parents=True, exist_ok=True)
@@ -521,6 +561,8 @@ class MainWindow(QMainWindow):
         finished = not state.active and state.path is not None and state.rows > 0
         self.report_action.setEnabled(finished)
         self.report_button.setVisible(finished)
+        self.replay_action.setEnabled(finished)
+        self.replay_button.setVisible(finished)
         if state.active:
             self.show_status(f"recording to {state.path}", 5000)
         elif state.path is not None:
@@ -550,7 +592,7 @@ class MainWindow(QMainWindow):
             height, width = result.frame.image.shape[:2]
             labels["source"].setText(f"{self._source_label}  {width}×{height}")
             source_fps = f" / {update.source_fps:.0f}" if update.source_fps else ""
-            labels["fps"].setText(f"{update.fps:.1f}{source_fps} fps")
+            labels["fps"].setText(f"{update.fps:.1f}{source_fps} fps" if update.fps else f"…{source_fps} fps")
             shown = [stage for stage in STAGES if stage in result.timings_ms and
                      (stage != "record" or self._recording.active)]
             labels["stages"].setText("  ".join(f"{stage} {result.timings_ms[stage]:.1f}" for stage in shown) + " ms")
@@ -578,6 +620,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         """Finish the recording and stop the worker before the window goes."""
         QApplication.instance().removeEventFilter(self)
+        for replay in list(self.replays):
+            replay.close()
         self._refresh_timer.stop()
         self.worker.stop()
         self._store.setValue("window/geometry", self.saveGeometry())

@@ -42,6 +42,31 @@ from emolens.sources import FrameSource, open_source
 from emolens.types import Faces, Frame
 
 _FPS_TAU_S = 1.0
+_FPS_WARMUP_FRAMES = 10  # the rate is shown from this many frames on, never from a first sample
+
+
+class FrameRate:
+    """Frames per second, smoothed over about ``_FPS_TAU_S``; 0.0 (not known yet) during the warm-up,
+    which ends with the mean rate of its frames (the first interval alone can read 800 fps)."""
+
+    def __init__(self) -> None:
+        self.fps = 0.0
+        self._frames = 0
+        self._first_s: float | None = None
+        self._last_s: float | None = None
+
+    def tick(self, now: float) -> float:
+        """Count a frame done at ``now`` (seconds, ``time.perf_counter``); returns the rate (0.0: warming up)."""
+        self._frames += 1
+        if self._first_s is None:
+            self._first_s = now
+        elif self._frames == _FPS_WARMUP_FRAMES:
+            self.fps = (self._frames - 1) / max(now - self._first_s, 1e-6)
+        elif self._frames > _FPS_WARMUP_FRAMES:
+            weight = 1.0 - math.exp(-(now - self._last_s) / _FPS_TAU_S)
+            self.fps += weight * (1.0 / max(now - self._last_s, 1e-6) - self.fps)
+        self._last_s = now
+        return self.fps
 _MAX_SKIP_S = 1.0
 # Frames that may wait for the landmarker: a live view shows a frame at most this many frames late.
 LIVE_LOOKAHEAD = 2
@@ -140,7 +165,8 @@ class Update:
         result: the frame, its faces and stage timings from ``Analyzer.run``.
         captured_s: ``time.perf_counter()`` when the frame was captured (cameras), was due
             (files played in real time) or was read (as fast as possible).
-        fps: processed frames per second, smoothed over about a second.
+        fps: processed frames per second, smoothed over about a second; 0.0 during the first frames
+            (``FrameRate``'s warm-up).
         processed: frames processed since the source opened.
         source_fps: the source's nominal frame rate (0 when unknown).
         recorded_rows: rows written so far, or None when not recording.
@@ -189,8 +215,7 @@ class PipelineWorker(QThread):
         self._results: Iterator[FrameResult] | None = None
         self._recording = _Recording(self.recording_changed.emit)
         self._processed = 0
-        self._fps = 0.0
-        self._last_done_s: float | None = None
+        self._rate = FrameRate()
 
     # -- called from the GUI thread ------------------------------------------------------
 
@@ -314,7 +339,7 @@ class PipelineWorker(QThread):
         self._source = source
         self._playback = _Playback(source, self._realtime and not source.live, self._interrupt)
         self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD)
-        self._processed, self._fps, self._last_done_s = 0, 0.0, None
+        self._processed, self._rate = 0, FrameRate()
         self.source_opened.emit(source.name)
 
     def _step(self) -> None:
@@ -328,14 +353,8 @@ class PipelineWorker(QThread):
             self._end_source(f"end of {self._source.name}", failed=False)
             return
         result.timings_ms["decode"] = self._playback.decode_ms  # run() also counted the wait for the frame's time
-        now = time.perf_counter()
-        if self._last_done_s is not None:
-            weight = 1.0 - math.exp(-(now - self._last_done_s) / _FPS_TAU_S)
-            rate = 1.0 / max(now - self._last_done_s, 1e-6)
-            self._fps = rate if self._fps == 0 else self._fps + weight * (rate - self._fps)
-        self._last_done_s = now
         self._processed += 1
-        update = Update(result, self._playback.captured_s, self._fps, self._processed, self._source.fps,
+        update = Update(result, self._playback.captured_s, self._rate.tick(time.perf_counter()), self._processed, self._source.fps,
                         self._recording.rows if self._recording.active else None)
         with self._slot_lock:
             was_empty = self._latest is None

@@ -33,6 +33,7 @@ from emolens.report.behaviour import BEHAVIOUR_COLUMNS
 
 REQUIRED_COLUMNS = tuple(column for column in timeline_columns(()) if column not in STIMULUS_COLUMNS)
 HEAD_POSE_COLUMNS = ("yaw", "pitch")  # kept where recorded with behaviour (a study's quality table)
+BOX_COLUMNS = FACE_COLUMNS[1:]  # x, y, w, h, det_score
 _TAIL_BYTES = 1 << 16
 # safe_text() in emolens.record prefixes these with ' so spreadsheets do not run them;
 # each part of a joined "a | b" marker was escaped on its own.
@@ -47,16 +48,18 @@ class Timeline:
         name: the file's stem, followed by the source's file name when the file holds several.
         labels: the emotion labels, in the file's column order.
         faces: one row per face per frame: ``time_s`` (float64), ``frame`` and ``face_id``
-            (int64), one float32 probability column per label, ``dominant`` (categorical
-            over ``labels``); in file order. Timelines recorded with behaviour also keep
-            ``attentive``, ``expressiveness``, ``blink``, ``yaw`` and ``pitch`` (float32, NaN where
-            unread). Timelines of a study also keep ``stimulus`` (str, NaN outside any) and
+            (int64), the box ``x``, ``y``, ``w``, ``h`` (float32 pixels) and ``det_score``, one
+            float32 probability column per label, ``dominant`` (categorical over ``labels``); in
+            file order. Timelines recorded with behaviour also keep ``attentive``,
+            ``expressiveness``, ``blink``, ``yaw`` and ``pitch`` (float32, NaN where unread).
+            Timelines of a study also keep ``stimulus`` (str, NaN outside any) and
             ``stimulus_t_s`` (float64), here and in ``frames``.
         frames: one row per processed frame: ``frame``, ``time_s``, ``faces`` (how many).
         markers: ``time_s`` and ``text`` (as the user typed it) of each marker, once per frame (the
             recorder writes it on every face row of its frame), in time order; one added after the
             last frame sits one frame interval after it, or later.
         end_s: when the session ends: one frame interval after the last frame, or the last marker.
+        source: the input file or camera the session was analysed from, as the file names it.
     """
 
     name: str
@@ -65,6 +68,7 @@ class Timeline:
     frames: pd.DataFrame
     markers: pd.DataFrame
     end_s: float
+    source: str = ""
 
     @property
     def start_s(self) -> float:
@@ -177,7 +181,7 @@ def _read_rows(path: Path, source: Path | io.BytesIO, labels: tuple[str, ...]) -
     pandas would let a row with too many fields pass silently.
     """
     types = _column_types(labels)
-    unused = {column: "float32" for column in (*FACE_COLUMNS[1:], *KEYPOINT_COLUMNS)}
+    unused = {column: "float32" for column in KEYPOINT_COLUMNS}
     if isinstance(source, io.BytesIO):
         source.seek(0)
     try:
@@ -194,7 +198,8 @@ def _column_types(labels: tuple[str, ...]) -> dict[str, str]:
     """The columns the report reads and their types: the required ones, then the optional ones (behaviour,
     head pose, the stimulus), which a timeline may lack."""
     return {"time_s": "float64", "frame": "float64", "face_id": "float64", "dominant": "str", "source": "str",
-            "marker": "str", "timestamp": "str", **{label: "float32" for label in labels},
+            "marker": "str", "timestamp": "str", **{column: "float32" for column in BOX_COLUMNS},
+            **{label: "float32" for label in labels},
             **{column: "float32" for column in (*BEHAVIOUR_COLUMNS, *HEAD_POSE_COLUMNS)},
             "stimulus": "str", "stimulus_t_s": "float64"}
 
@@ -257,14 +262,16 @@ def _session(path: Path, rows: pd.DataFrame, labels: tuple[str, ...], several: b
         markers.loc[late, "time_s"] = np.maximum(after_s + frames["time_s"].iloc[-1], last_s)
 
     optional = (*BEHAVIOUR_COLUMNS, *HEAD_POSE_COLUMNS, *STIMULUS_COLUMNS)
-    kept = ["time_s", "frame", "face_id", *labels, "dominant", *(c for c in optional if c in rows.columns)]
+    kept = ["time_s", "frame", "face_id", *BOX_COLUMNS, *labels, "dominant",
+            *(c for c in optional if c in rows.columns)]
     faces = rows.loc[rows["face_id"].notna(), kept]
     faces = faces.astype({"frame": "int64", "face_id": "int64", "dominant": pd.CategoricalDtype(labels)})
     source = display_text(rows["source"].dropna().head(1))
     name = writable(f"{path.stem} · {Path(source.iloc[0]).name}" if several and len(source) else path.stem)
     return Timeline(name=name, labels=labels, faces=faces.reset_index(drop=True), frames=frames,
                     markers=markers.sort_values("time_s", kind="stable").reset_index(drop=True),
-                    end_s=max(last_s, float(markers["time_s"].max()) if len(markers) else last_s))
+                    end_s=max(last_s, float(markers["time_s"].max()) if len(markers) else last_s),
+                    source=source.iloc[0] if len(source) else "")
 
 
 def _utc(stamps: pd.Series) -> pd.Series:

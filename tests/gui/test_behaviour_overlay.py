@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtGui import QColor, QImage
 
 from emolens.behaviour.signals import AU_NAMES
-from emolens.gui.behaviour_overlay import AuBars
+from emolens.gui.behaviour_overlay import AuBars, au_label
 from emolens.gui.video_view import VideoView
 
 TIMEOUT_MS = 60_000
@@ -84,6 +84,12 @@ def test_au_bars_show_the_selected_face(qtbot, read_face):
     assert bars._aus is None
     bars.show_face(faces.with_fields(aus=None, head_pose=None), None)
     assert bars._title == "behaviour off"
+
+
+@pytest.mark.parametrize(("code", "label"), [("AU12", 'AU12 lip corner puller ("smile")'), ("AU01", "AU01 inner brow raiser"),
+                                             ("AU23", "AU23 lip tightener"), ("AU04", 'AU04 brow lowerer ("frown")')])
+def test_action_units_have_plain_names_beside_their_codes(code, label):
+    assert au_label(code) == label
 
 
 def test_the_behaviour_menu_turns_the_landmarker_on(qtbot, make_window, clip, tmp_path):

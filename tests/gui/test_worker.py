@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PySide6.QtTest import QSignalSpy
 
-from emolens.gui.worker import OpenSource, PipelineWorker, _Playback
+from emolens.gui.worker import FrameRate, OpenSource, PipelineWorker, _Playback
 from emolens.options import AnalyzerOptions
 from emolens.sources import FrameSource
 from emolens.types import Frame
@@ -71,3 +71,13 @@ def test_only_the_newest_result_is_kept(qtbot, short_clip):
     finally:
         worker.stop()
     assert worker.isFinished()
+
+
+def test_the_frame_rate_is_not_shown_before_a_warm_up_and_never_from_a_first_sample():
+    rate = FrameRate()
+    # A first interval of 1 ms (806 fps, as a new user saw), then frames every 50 ms (20 fps).
+    times = [0.0, 0.001, *(0.001 + 0.05 * step for step in range(1, 40))]
+    shown = [rate.tick(now) for now in times]
+    assert shown[:9] == [0.0] * 9  # "…" in the status bar
+    assert all(10 < fps < 25 for fps in shown[9:])
+    assert shown[-1] == pytest.approx(20, rel=0.05)

@@ -1,0 +1,61 @@
+"""``emolens replay SESSION.csv``: the replay window, and its screenshot mode.
+
+With ``--screenshot`` the window opens at ``--at`` seconds, waits until that frame is painted (or
+the chart moved there, without a video), saves itself as a PNG and closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QTimer
+
+from emolens.gui.app import application
+from emolens.gui.replay_window import ReplayWindow
+from emolens.replay.recording import load_recording
+
+SCREENSHOT_TIMEOUT_MS = 30_000
+
+
+def run_replay(args: argparse.Namespace) -> int:
+    """See ``emolens.gui.run_replay``.
+
+    Raises:
+        EmolensError: the file is not a timeline, or holds no such session.
+    """
+    recording = load_recording(Path(args.session_csv), args.session)
+    app = application()
+    window = ReplayWindow(recording)
+    window.show()
+    if args.screenshot:
+        return _screenshot(window, args.at or 0.0, Path(args.screenshot))
+    if args.at is not None:
+        window.seek_time(args.at)
+    app.exec()
+    return 0
+
+
+def wait_for_frame(window: ReplayWindow, frame: int, timeout_ms: int = SCREENSHOT_TIMEOUT_MS) -> bool:
+    """Wait (running Qt's events) until ``frame`` is on screen; whether it came before ``timeout_ms``."""
+    if window.shown_frame == frame:
+        return True
+    loop = QEventLoop()
+    window.frame_shown.connect(lambda shown: loop.quit() if shown == frame else None)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    return window.shown_frame == frame
+
+
+def _screenshot(window: ReplayWindow, at_s: float, path: Path) -> int:
+    window.seek_time(at_s)
+    shown = wait_for_frame(window, window.position)
+    saved = window.snapshot().save(str(path))
+    window.close()
+    problem = ("" if saved else f"cannot write the screenshot {path}") or (
+        "" if shown else f"frame {window.position} was not decoded in time")
+    if problem:
+        print(f"emolens: error: {problem}", file=sys.stderr)
+        return 1
+    return 0

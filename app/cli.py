@@ -131,7 +131,19 @@ def build_parser() -> argparse.ArgumentParser:
     verbose = argparse.ArgumentParser(add_help=False)
     verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                          help="details on stderr (e.g. why CUDA did not load)")
+    for add in (_add_analyze_parser, _add_evaluate_parser, _add_bench_parser, _add_batch_parser, _add_report_parser,
+                _add_study_parser, _add_replay_parser):
+        add(commands, verbose)
+    # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
+    commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
+                                      "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
+    commands.add_parser("sweep", help="fit several recipes at once on a GPU machine, export them here "
+                                      "(emolens sweep --help)", add_help=False)
+    _add_serve_parser(commands, verbose)
+    return parser
 
+
+def _add_analyze_parser(commands, verbose: argparse.ArgumentParser) -> None:
     analyze = commands.add_parser("analyze", help="videos, images or folders -> CSV timeline", parents=[verbose],
                                   epilog=f"exit status: 0 done; 1 an error (one line on stderr); {EXIT_INCOMPLETE} "
                                   "done, but part of an input could not be read (a truncated video, skipped images); "
@@ -168,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                            "emotion columns always hold the model's raw scores")
     analyze.set_defaults(handler=_analyze)
 
+
+def _add_evaluate_parser(commands, verbose: argparse.ArgumentParser) -> None:
     evaluate = commands.add_parser("evaluate", help="accuracy on a labelled folder DIR/<emotion>/* or FER+ split",
                                    parents=[verbose])
     evaluate.add_argument("folder", help="folder with one subfolder of images per emotion, or a FER+ split folder "
@@ -187,6 +201,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyzer_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
+
+def _add_bench_parser(commands, verbose: argparse.ArgumentParser) -> None:
     bench = commands.add_parser("bench", help="measure speed; writes benchmarks/<what>.md", parents=[verbose])
     bench.add_argument("what", nargs="?", default="pipeline", choices=tuple(BENCHES),
                        help="; ".join(f"{name}: {purpose}" for name, (_, purpose) in BENCHES.items())
@@ -198,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="soak: how long to run (default 10); fails above 5%% RSS growth")
     bench.set_defaults(handler=_bench)
 
-    _add_batch_parser(commands)
 
+def _add_report_parser(commands, verbose: argparse.ArgumentParser) -> None:
     report = commands.add_parser("report", help="timeline CSV(s) -> charts, segment tables, one HTML page",
                                  parents=[verbose])
     report.add_argument("sessions", nargs="+", metavar="SESSION.csv")
@@ -207,17 +223,6 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--align", help="marker to align several sessions on (default: their starts)")
     report.add_argument("--overwrite", action="store_true", help="replace the files of an earlier report in the folder")
     report.set_defaults(handler=_report)
-
-    _add_study_parser(commands, verbose)
-
-    # Listed for --help only: main() hands "emolens [--verbose] train ..." to the trainer before argparse.
-    _add_replay_parser(commands, verbose)
-    commands.add_parser("train", help="fit, evaluate and export a model on FER2013 or your folders "
-                                      "(pip install 'emolens[train]'; emolens train --help)", add_help=False)
-    commands.add_parser("sweep", help="fit several recipes at once on a GPU machine, export them here "
-                                      "(emolens sweep --help)", add_help=False)
-    _add_serve_parser(commands)
-    return parser
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -251,12 +256,13 @@ def _replay(args: argparse.Namespace) -> int:
     return run_replay(args)
 
 
-def _add_serve_parser(commands) -> None:
+def _add_serve_parser(commands, verbose: argparse.ArgumentParser) -> None:
     """``emolens serve``; its defaults are ``ServeConfig``'s and ``Limits``' (no FastAPI import needed)."""
     from emolens.serve.config import Limits, ServeConfig
 
     config, limits = ServeConfig(), Limits()
-    serve = commands.add_parser("serve", help="HTTP and WebSocket service with a browser client (extra 'serve')")
+    serve = commands.add_parser("serve", help="HTTP and WebSocket service with a browser client (extra 'serve')",
+                                parents=[verbose])
     serve.add_argument("--host", default=config.host, help=f"address to bind (default {config.host}; "
                                                            f"any other needs a token)")
     serve.add_argument("--port", type=int, default=config.port, help="TCP port (0 = any free port) (default %(default)s)")
@@ -341,8 +347,9 @@ def _add_study_parser(commands, verbose: argparse.ArgumentParser) -> None:
     info.set_defaults(handler=_study_info)
 
 
-def _add_batch_parser(commands) -> None:
-    batch = commands.add_parser("batch", help="many recordings -> one Parquet dataset, resumable (local or Ray)")
+def _add_batch_parser(commands, verbose: argparse.ArgumentParser) -> None:
+    batch = commands.add_parser("batch", help="many recordings -> one Parquet dataset, resumable (local or Ray)",
+                                parents=[verbose])
     batch.add_argument("inputs", nargs="+", metavar="INPUT",
                        help="video or image file, folder (recursive), glob pattern, or a .txt/.csv list of inputs")
     batch.add_argument("--out", required=True, help="output folder (or an fsspec URL): timelines/, manifest.parquet")

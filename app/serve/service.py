@@ -1,0 +1,58 @@
+"""What every route of the service shares: the settings, the models' pool, the jobs, the metrics, the open
+streams; and the two rules routes depend on (a token, a loaded model)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import Request
+from starlette.requests import HTTPConnection
+
+from emolens.serve import auth
+from emolens.serve.config import Limits, ServeConfig
+from emolens.serve.engine import Engine
+from emolens.serve.errors import ApiError
+from emolens.serve.jobs import JobStore
+from emolens.serve.metrics import Metrics
+from emolens.serve.schemas import ErrorOut
+
+# The error answers a route behind the token may give (OpenAPI).
+ERROR_RESPONSES = {code: {"model": ErrorOut} for code in (401, 403, 408, 413, 415, 421, 422, 503)}
+
+
+@dataclass
+class Service:
+    """One running service's state (``app.state.service``)."""
+
+    config: ServeConfig
+    engine: Engine
+    jobs: JobStore
+    metrics: Metrics = field(init=False)
+    streams_open: int = 0
+
+    def __post_init__(self) -> None:
+        self.metrics = Metrics(lambda: self.engine.in_flight, self.jobs.active, lambda: self.streams_open)
+
+    @classmethod
+    def for_config(cls, config: ServeConfig) -> Service:
+        engine = Engine(config.analyzer, config.workers, config.limits.queue)
+        return cls(config, engine, JobStore(config.jobs_dir, engine, config.limits))
+
+    @property
+    def limits(self) -> Limits:
+        return self.config.limits
+
+
+def service(connection: HTTPConnection) -> Service:
+    """The running service (a FastAPI dependency, for HTTP and WebSocket routes alike)."""
+    return connection.app.state.service
+
+
+def require_token(request: Request) -> None:
+    auth.check_request(service(request).config.token, request.headers.get("authorization"))
+
+
+def require_ready(request: Request) -> None:
+    engine = service(request).engine
+    if not engine.ready.is_set():
+        raise ApiError(503, engine.error or "the model is still loading; retry shortly", {"Retry-After": "1"})

@@ -40,7 +40,7 @@ from emolens.native import captured_native_stderr, deliver_swallowed_interrupts,
 from emolens.options import AnalyzerOptions
 
 # Commands that own their options and need the "train" extra: their modules' main(argv).
-TRAINING_COMMANDS = {"train": "emolens.training.train", "sweep": "emolens.training.sweep"}
+TRAINING_COMMANDS = {"train": "emolens.training.cli", "sweep": "emolens.training.sweep"}
 # analyze's exit status when it finished but part of an input could not be read (a truncated video, a skipped image)
 EXIT_INCOMPLETE = 3
 _SQUARES = {"auto": None, "always": True, "never": False}

@@ -44,8 +44,9 @@ import numpy as np
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
+from emolens.training.cli import parse_args
 from emolens.training.data import Dataset
-from emolens.training.train import TrainConfig, fit, load_data, parse_args, pipeline_views, write_config
+from emolens.training.train import TrainConfig, fit, load_data, pipeline_views, write_config
 
 MANIFEST = "manifest.json"
 # Options that decide the arrays a pack holds: every recipe of one pack must agree on them.

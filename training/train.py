@@ -35,7 +35,6 @@ export step needs TensorFlow.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -52,7 +51,7 @@ import numpy as np
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
 from emolens.evaluation.labels import DataError
-from emolens.training.backbones import BACKBONES, FACERES, build_faceres_network
+from emolens.training.backbones import FACERES, build_faceres_network
 from emolens.training.batches import TrainingBatches
 from emolens.training.data import Dataset, load_dataset
 from emolens.training.distill import blend_with_teacher
@@ -65,7 +64,6 @@ from emolens.training.evaluate import (
     tta_probs,
 )
 from emolens.training.export import (
-    CALIBRATIONS,
     add_metrics,
     calibration_set,
     check_parity,
@@ -75,7 +73,7 @@ from emolens.training.export import (
     write_card,
 )
 from emolens.training.model import RandomErasing, WarmupCosine, build_augmenter, build_model
-from emolens.training.warm_start import load_onnx_weights, trained_widths
+from emolens.training.warm_start import load_onnx_weights
 
 CHECKPOINT = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
@@ -489,26 +487,6 @@ def _command(config: TrainConfig) -> str:
     return " ".join(["emolens train", config.data, "--out", config.out, *changed])
 
 
-def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple[TrainConfig, list[str]]:
-    """The run's own config (``--epochs`` may re-plan it) and a warning per flag ``--resume`` ignores."""
-    defaults = asdict(TrainConfig(data=given.data))
-    # These decide only what the export reports and how it quantizes, not the fit: a resumed run takes them.
-    export_settings = {name: getattr(given, name) for name in ("report_fer2013", "calibration", "max_ms_per_face")
-                       if getattr(given, name) != defaults[name]}
-    # The folder given is the run's, wherever it was fitted (a GPU machine's runs/NAME, say).
-    config = TrainConfig(**{**saved, "out": given.out, "widths": tuple(saved["widths"]),
-                            "convs": tuple(saved["convs"]), **({"epochs": epochs} if epochs else {}),
-                            **export_settings})
-    warnings = []
-    for name, value in asdict(given).items():
-        if name in ("data", "out", "epochs") or value == defaults[name] or value == asdict(config)[name]:
-            continue
-        warnings.append(f"--resume continues the run in {given.out} with its own {name.replace('_', '-')} "
-                        f"({asdict(config)[name]}); the {value} given is ignored (only --epochs, --report-fer2013, "
-                        "--calibration and --max-ms-per-face can change)")
-    return config, warnings
-
-
 def _hardware() -> str:
     """This machine: processor, cores, Keras backend and the accelerators that backend sees."""
     backend = keras.backend.backend()
@@ -536,144 +514,3 @@ def _software() -> dict:
         except PackageNotFoundError:
             continue
     return {"python": platform.python_version(), **found}
-
-
-def _widths(args: argparse.Namespace, defaults: TrainConfig) -> tuple[int, ...]:
-    """--widths as given; else the --init-from model's (a fine-tune keeps its model's width, whatever width the
-    shipped model has), else the default."""
-    if args.widths:
-        return tuple(args.widths)
-    return (args.init_from and trained_widths(ModelCard.load(args.init_from))) or defaults.widths
-
-
-def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Namespace]:
-    defaults = TrainConfig(data="")
-    parser = argparse.ArgumentParser(prog="emolens train", description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", help="fer2013.csv, ROOT/<split>/<emotion>/* or ROOT/<emotion>/*")
-    parser.add_argument("--out", default=defaults.out, help="run folder: checkpoints, reports, ONNX and card")
-    parser.add_argument("--epochs", type=int,
-                        help=f"length of the schedule (default {defaults.epochs}; with --resume: the run's own, "
-                             f"and a new value re-plans the remaining decay)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    parser.add_argument("--backbone", choices=BACKBONES, default=defaults.backbone,
-                        help="cnn: the VGG-style CNN, trained from scratch; faceres: a MobileNet pretrained for face "
-                             "identification (VGGFace2), fetched once from the npm package @vladmandic/human, "
-                             "fine-tuned whole with a new head")
-    parser.add_argument("--image-size", "--input-size", type=int,
-                        help=f"side of the square input (default {defaults.image_size}; with --backbone faceres "
-                             f"{FACERES_SIZE})")
-    parser.add_argument("--channels", type=int, choices=(1, 3), default=defaults.channels)
-    parser.add_argument("--widths", type=int, nargs="+",
-                        help="filters per stage (default: the --init-from model's, else "
-                             f"{' '.join(map(str, defaults.widths))})")
-    parser.add_argument("--convs", type=int, nargs="+", default=list(defaults.convs))
-    parser.add_argument("--dropout", type=float, default=defaults.dropout, help="dropout before the logits")
-    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
-    parser.add_argument("--class-weight-power", type=float, default=defaults.class_weight_power,
-                        help="weigh each class by (n_max / n_class) ** POWER (0: no class weights)")
-    parser.add_argument("--targets", choices=("auto", *TARGET_MODES), default=defaults.targets,
-                        help="FER+ votes: majority label, the vote distribution (crossentropy), or a label drawn "
-                             "from it each epoch (probability); auto: crossentropy when votes exist")
-    parser.add_argument("--keep-single-votes", action="store_true",
-                        help="FER+: keep classes with a single vote (default: the paper's outlier rule drops them)")
-    parser.add_argument("--scene-views", type=float, default=defaults.scene_views, metavar="P",
-                        help="show a face as the app's pipeline crops it from a camera-like frame with probability P")
-    parser.add_argument("--mixup", type=float, default=defaults.mixup, metavar="ALPHA",
-                        help="blend pairs of faces and their targets by a Beta(ALPHA, ALPHA) weight (0: off)")
-    parser.add_argument("--ema", type=float, default=defaults.ema, metavar="MOMENTUM",
-                        help="validate and ship a moving average of the weights (momentum per step, e.g. 0.999)")
-    parser.add_argument("--init-from", metavar="MODEL.onnx",
-                        help="start from an exported model's weights (its card beside it): the same architecture, "
-                             "or a narrower one with as many convolutions per stage, whose filters the wider "
-                             "--widths copy")
-    parser.add_argument("--teacher", metavar="MODEL.onnx",
-                        help="distil an exported model (its card beside it): each training target blends in its "
-                             "scores on the face")
-    parser.add_argument("--teacher-weight", type=float, default=defaults.teacher_weight, metavar="W",
-                        help=f"the teacher's share of each target, 0-1 (default {defaults.teacher_weight})")
-    parser.add_argument("--report-fer2013", metavar="FER2013_TEST_DIR",
-                        help="also report FER2013 test accuracy with its original labels (FER+ runs)")
-    parser.add_argument("--patience", type=int, default=defaults.patience,
-                        help="stop after N epochs without a val gain (default: run the whole schedule)")
-    parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--classes", nargs="+", help="train on these emotions only")
-    parser.add_argument("--map-label", action="append", default=[], metavar="NAME=EMOTION",
-                        help="map a data set label to an emotion, or to 'drop' (repeatable)")
-    parser.add_argument("--limit-per-class", type=int, help="use at most N images per class (quick runs)")
-    parser.add_argument("--cache-dir", default=defaults.cache_dir, help="decoded-data cache ('' disables)")
-    parser.add_argument("--flip-tta", choices=("auto", "on", "off"), default=defaults.flip_tta,
-                        help="average with the mirrored face; auto: only if it gains >= 0.5 points on val")
-    parser.add_argument("--quantize", choices=("auto", "on", "off"), default=defaults.quantize,
-                        help="ship int8 weights; auto: only if val accuracy drops by <= 0.5 points")
-    parser.add_argument("--calibration", choices=tuple(CALIBRATIONS), default=defaults.calibration,
-                        help="how the int8 ranges are set from 512 training faces (onnxruntime's calibrations)")
-    parser.add_argument("--max-ms-per-face", type=float, metavar="MS",
-                        help="stop before test is read if the exported model takes longer per face (batch 1, one "
-                             "CPU thread, as emolens bench times it; e.g. 2)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
-    args = parser.parse_args(argv)
-    # "not (...)" so that NaN, which fails every comparison, is out of range too.
-    if not args.mixup >= 0 or math.isinf(args.mixup):
-        raise EmolensError(f"--mixup must be 0 (off) or a positive Beta parameter such as 0.2, got {args.mixup}")
-    if args.max_ms_per_face is not None and not args.max_ms_per_face > 0:
-        raise EmolensError(f"--max-ms-per-face must be a positive number of milliseconds, got {args.max_ms_per_face}")
-    if not 0 < args.teacher_weight <= 1:
-        raise EmolensError(f"--teacher-weight must be a share between 0 and 1 such as 0.5, got {args.teacher_weight}")
-    if args.backbone == "faceres" and args.init_from:
-        raise EmolensError("--init-from continues a --backbone cnn model; --backbone faceres starts from its "
-                           "pretrained weights: give one or the other")
-    if args.backbone == "faceres" and args.scene_views:
-        # The views are cut at the shipped card's input size (48 px), not the backbone's.
-        raise EmolensError("--scene-views works with --backbone cnn only for now; train --backbone faceres without it")
-    if args.ema is not None and not 0 < args.ema < 1:
-        raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
-    label_map = dict(item.lower().split("=", 1) for item in args.map_label)
-    config = TrainConfig(
-        data=args.data, out=args.out, backbone=args.backbone,
-        image_size=args.image_size or (FACERES_SIZE if args.backbone == "faceres" else defaults.image_size),
-        channels=args.channels,
-        widths=_widths(args, defaults), convs=tuple(args.convs), dropout=args.dropout,
-        epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
-        class_weight_power=args.class_weight_power, targets=args.targets, drop_single_votes=not args.keep_single_votes,
-        scene_views=args.scene_views, mixup=args.mixup, ema=args.ema, init_from=args.init_from,
-        teacher=args.teacher, teacher_weight=args.teacher_weight,
-        report_fer2013=args.report_fer2013,
-        patience=args.patience, seed=args.seed, classes=args.classes,
-        label_map=label_map, limit_per_class=args.limit_per_class, flip_tta=args.flip_tta,
-        quantize=args.quantize, calibration=args.calibration, max_ms_per_face=args.max_ms_per_face,
-        cache_dir=os.path.expanduser(args.cache_dir) if args.cache_dir else None,
-    )
-    return config, args
-
-
-def main(argv: list[str] | None = None) -> int:
-    config, args = parse_args(argv)
-    out = Path(config.out)
-    if args.resume and (out / "config.json").exists():
-        config, warnings = resumed_config(config, json.loads((out / "config.json").read_text()), args.epochs)
-        for warning in warnings:
-            print(f"emolens train: warning: {warning}", file=sys.stderr, flush=True)
-    if not args.resume and any((out / name).exists() for name in (CHECKPOINT, BEST_WEIGHTS, "emotion.onnx")):
-        raise EmolensError(f"{out} already holds a run: continue it with --resume, or start this one in another --out")
-    started = time.perf_counter()
-    dataset = load_data(config)
-    write_config(config)  # only once the data has loaded, so a mistyped path leaves no run folder behind
-    print(f"emolens train: loaded {dataset.sizes()} from {config.data} in {time.perf_counter() - started:.1f} s"
-          + (f", skipped {dataset.skipped} unreadable file(s)" if dataset.skipped else ""), flush=True)
-    network, state = fit(config, dataset, args.resume)
-    print(f"emolens train: best val accuracy {state.get('best_val_accuracy', float('nan')):.4f} "
-          f"at epoch {state.get('best_epoch')}", flush=True)
-    if keras.backend.backend() != "tensorflow":
-        # Keras on JAX (e.g. a GPU machine) fits; the ONNX export traces the model with TensorFlow.
-        print(f"emolens train: fitted with the {keras.backend.backend()} backend; export with TensorFlow "
-              f"(the train extra): KERAS_BACKEND=tensorflow emolens train {config.data} --out {config.out} --resume",
-              flush=True)
-        return 0
-    finish(config, dataset, network, state)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

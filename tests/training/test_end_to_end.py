@@ -15,7 +15,8 @@ pytest.importorskip("tensorflow", reason="training needs the 'train' extra (tens
 from emolens.card import ModelCard  # noqa: E402
 from emolens.options import AnalyzerOptions  # noqa: E402
 from emolens.pipeline import Analyzer  # noqa: E402
-from emolens.training.train import TrainConfig, parse_args  # noqa: E402
+from emolens.training.cli import parse_args  # noqa: E402
+from emolens.training.train import TrainConfig  # noqa: E402
 from emolens.training.warm_start import trained_widths  # noqa: E402
 
 from ..conftest import fixture_splits  # noqa: E402

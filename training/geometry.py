@@ -13,11 +13,11 @@ Example::
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from emolens.card import CropGeometry
 from emolens.detect import FaceDetector
+from emolens.evaluation.scenes import face_in_frame
 
 UPSCALE = 4
 CANVAS_FACTOR = 2
@@ -30,12 +30,9 @@ def place_on_canvas(face: np.ndarray, upscale: int = UPSCALE, canvas_factor: int
     Returns the canvas and ``(left, top, side)`` of the crop on it, in canvas pixels.
     """
     side = face.shape[0] * upscale
-    big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-    if big.ndim == 2 or big.shape[-1] == 1:
-        big = cv2.cvtColor(big.reshape(side, side), cv2.COLOR_GRAY2BGR)
     margin = side * (canvas_factor - 1) // 2
-    canvas = cv2.copyMakeBorder(big, margin, margin, margin, margin, cv2.BORDER_REPLICATE)
-    return canvas, (margin, margin, side)
+    canvas_side = side + 2 * margin
+    return face_in_frame(face, side, (canvas_side, canvas_side), margin, margin), (margin, margin, side)
 
 
 def derive_crop_geometry(faces: np.ndarray, min_detected: int = 10) -> tuple[CropGeometry, dict]:

@@ -29,24 +29,33 @@ SIDE_RANGE = (72, 240)
 EDGE_SHARE, EDGE_CUT = 0.25, 0.25
 
 
+def face_in_frame(face: np.ndarray, side: int, frame_hw: tuple[int, int], left: int, top: int) -> np.ndarray:
+    """A ``uint8 (H, W, 3)`` BGR frame holding ``face`` (a gray or BGR crop) upscaled to ``side`` pixels at
+    ``(left, top)``, where it may stick out of the frame; the face's border, replicated, fills the rest, so
+    the detector finds no hard edge to key on. The one way a crop is put into a frame, for the pipeline-realistic
+    evaluation (``render_scene``) and the trainer's crop geometry (``training.geometry``)."""
+    height, width = frame_hw
+    big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
+    if big.ndim == 2 or big.shape[-1] == 1:
+        big = cv2.cvtColor(big.reshape(side, side), cv2.COLOR_GRAY2BGR)
+    padded = cv2.copyMakeBorder(big, max(top, 0), max(height - top - side, 0), max(left, 0),
+                                max(width - left - side, 0), cv2.BORDER_REPLICATE)
+    return padded[max(-top, 0):max(-top, 0) + height, max(-left, 0):max(-left, 0) + width]
+
+
 def render_scene(face: np.ndarray, rng: np.random.Generator, frame_hw: tuple[int, int] = FRAME_HW) -> np.ndarray:
     """A ``uint8 (H, W, 3)`` BGR frame holding ``face`` (a gray or BGR registered crop)."""
     height, width = frame_hw
     side = int(rng.uniform(*SIDE_RANGE))
-    big = cv2.resize(face, (side, side), interpolation=cv2.INTER_CUBIC)
-    if big.ndim == 2 or big.shape[-1] == 1:
-        big = cv2.cvtColor(big.reshape(side, side), cv2.COLOR_GRAY2BGR)
-    big = np.clip(big * rng.uniform(0.9, 1.1, 3), 0, 255).astype(np.uint8)  # a colour cast, lost again in gray
+    cast = rng.uniform(0.9, 1.1, 3)  # a colour cast, lost again in gray
     left, top = rng.integers(0, width - side + 1), rng.integers(0, height - side + 1)
     if rng.random() < EDGE_SHARE:
         cut = int(side * rng.uniform(0.05, EDGE_CUT))
         edge = rng.integers(4)
         left = -cut if edge == 0 else width - side + cut if edge == 1 else left
         top = -cut if edge == 2 else height - side + cut if edge == 3 else top
-    # The face's border, replicated, is the background: no hard edge for the detector to key on.
-    padded = cv2.copyMakeBorder(big, max(top, 0), max(height - top - side, 0), max(left, 0),
-                                max(width - left - side, 0), cv2.BORDER_REPLICATE)
-    frame = padded[max(-top, 0):max(-top, 0) + height, max(-left, 0):max(-left, 0) + width].astype(np.float32)
+    placed = face_in_frame(face, side, frame_hw, int(left), int(top))
+    frame = np.clip(placed * cast, 0, 255).astype(np.uint8).astype(np.float32)
     frame = cv2.multiply(frame, cv2.merge([_light_gradient(frame_hw, rng)] * 3))
     frame = cv2.GaussianBlur(frame, (0, 0), rng.uniform(0.3, 1.5))
     noise = np.empty_like(frame)

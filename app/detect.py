@@ -117,19 +117,21 @@ class FaceDetector:
         self.min_confidence = min_confidence
         self.second_look = second_look
 
-    def detect(self, image: np.ndarray) -> Faces:
-        """Detect faces in a ``uint8 (H, W, 3)`` BGR image."""
+    def detect(self, image: np.ndarray, rgb: np.ndarray | None = None) -> Faces:
+        """Detect faces in a ``uint8 (H, W, 3)`` BGR image; ``rgb``: the same image in RGB order, if the caller
+        has it (``Frame.rgb``), so that it is converted once for every region and look."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
         height, width = image.shape[:2]
         regions = square_grid(image.shape) if self.uses_squares(image.shape) else [(0, 0, width, height)]
         if self.tiles > 1:
             regions += [tile for tile in tile_grid(image.shape, self.tiles)
                         if min(tile[2] - tile[0], tile[3] - tile[1]) >= MIN_TILE_PX]
-        parts = [self._detect_region(image[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in regions]
+        parts = [self._detect_region(rgb[y0:y1, x0:x1], x0, y0) for x0, y0, x1, y1 in regions]
         xyxy, scores, keypoints = (np.concatenate(arrays) for arrays in zip(*parts))
         keep = non_max_suppression(xyxy, scores)
         if self.second_look:
             for index in keep[scores[keep] < self.min_confidence]:
-                scores[index] = max(scores[index], self._look_again(image, xyxy[index]))
+                scores[index] = max(scores[index], self._look_again(rgb, xyxy[index]))
             keep = keep[scores[keep] >= self.min_confidence]
             keep = keep[np.argsort(-scores[keep], kind="stable")]
         if self.max_faces:
@@ -142,29 +144,29 @@ class FaceDetector:
             return self.squares
         return self.model == "short" and max(shape[:2]) >= SQUARES_FROM_ASPECT * min(shape[:2])
 
-    def _look_again(self, image: np.ndarray, box: np.ndarray) -> float:
+    def _look_again(self, rgb: np.ndarray, box: np.ndarray) -> float:
         """The best score of a face centred in ``box`` when the detector sees a square twice its side around it."""
-        height, width = image.shape[:2]
+        height, width = rgb.shape[:2]
         centre = (box[:2] + box[2:]) / 2
         half = SECOND_LOOK_SIDE * float((box[2:] - box[:2]).max()) / 2
         x0, y0 = (max(int(c - half), 0) for c in centre)
         x1, y1 = (min(int(c + half), side) for c, side in zip(centre, (width, height)))
         if min(x1 - x0, y1 - y0) < MIN_TILE_PX:
             return 0.0
-        xyxy, scores, _ = self._detect_region(image[y0:y1, x0:x1], x0, y0)
+        xyxy, scores, _ = self._detect_region(rgb[y0:y1, x0:x1], x0, y0)
         centres = (xyxy[:, :2] + xyxy[:, 2:]) / 2
         inside = np.all((centres >= box[:2]) & (centres <= box[2:]), axis=1)
         return float(scores[inside].max()) if inside.any() else 0.0
 
-    def _detect_region(self, bgr: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _detect_region(self, rgb: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Boxes, scores and keypoints of one region of a frame, in frame pixels.
 
         The region goes to MediaPipe at full size: it shrinks it to the model's input itself and
         reports boxes in whole pixels of what it was given, so a region shrunk here first would
         get coarser boxes than the model card's crop geometry was measured with.
         """
-        height, width = bgr.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+        height, width = rgb.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))  # a region: one copy
         detections = self._detector.detect(image).detections
         xyxy = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
                           d.bounding_box.origin_x + d.bounding_box.width,

@@ -82,9 +82,10 @@ class Models:
         """``faces`` with ``probs`` from the emotion model (and their ``labels``)."""
         return faces.with_fields(probs=self.classifier.predict(crop_faces(image, faces, self.card)), labels=self.labels)
 
-    def faces(self, image: np.ndarray) -> Faces:
-        """The faces of a BGR image with boxes, keypoints and scores, not yet tracked (no IDs)."""
-        return self.classify(image, self.detector.detect(image))
+    def faces(self, image: np.ndarray, rgb: np.ndarray | None = None) -> Faces:
+        """The faces of a BGR image with boxes, keypoints and scores, not yet tracked (no IDs); ``rgb``: the
+        image in RGB order, when the caller has it (one conversion per frame serves every MediaPipe call)."""
+        return self.classify(image, self.detector.detect(image, rgb))
 
     def close(self) -> None:
         self.detector.close()
@@ -122,16 +123,17 @@ class Session:
                 self.behaviour_tracker.reset()
         return self.tracker.update(faces, t_s)
 
-    def read_behaviour(self, models: Models, image: np.ndarray, faces: Faces, t_s: float) -> Faces:
-        """Tracked ``faces`` with their behaviour: the landmarker reads the faces that are due (``models`` must
-        have been loaded with behaviour on), the others keep their last reading."""
-        rows = self.behaviour_tracker.due(faces, t_s)
-        return self.behaviour_tracker.update(faces, t_s, rows, models.behaviour.estimate(image, faces, rows))
+    def read_behaviour(self, models: Models, frame: Frame, faces: Faces) -> Faces:
+        """Tracked ``faces`` of ``frame`` with their behaviour: the landmarker reads the faces that are due
+        (``models`` must have been loaded with behaviour on), the others keep their last reading."""
+        rows = self.behaviour_tracker.due(faces, frame.t_s)
+        sample = models.behaviour.estimate(frame.image, faces, rows, frame.rgb)
+        return self.behaviour_tracker.update(faces, frame.t_s, rows, sample)
 
-    def analyse(self, models: Models, image: np.ndarray, t_s: float) -> Faces:
-        """One frame at ``t_s`` through ``models``: detected, classified, tracked and, with behaviour on, read."""
-        faces = self.track(models.faces(image), t_s)
-        return self.read_behaviour(models, image, faces, t_s) if self.behaviour_tracker is not None else faces
+    def analyse(self, models: Models, frame: Frame) -> Faces:
+        """One frame through ``models``: detected, classified, tracked and, with behaviour on, read."""
+        faces = self.track(models.faces(frame.image, frame.rgb), frame.t_s)
+        return self.read_behaviour(models, frame, faces) if self.behaviour_tracker is not None else faces
 
     def set_smoothing(self, tau_s: float) -> None:
         """Change the smoothing time constant from the next frame on (the window's slider)."""
@@ -193,17 +195,13 @@ class Analyzer:
             EmolensError: no image, or neither or both of ``image`` and ``rgb``, a missing or
                 unreadable file, an array that is not an image (``emolens.images.as_bgr8``).
         """
-        image = as_bgr8(image, rgb)
-        faces = self.models.faces(image)
-        if t_s is not None:
-            faces = self.session.track(faces, t_s)
-        else:
-            faces = numbered(faces)
+        frame = Frame(0, 0.0 if t_s is None else t_s, as_bgr8(image, rgb))
+        faces = self.models.faces(frame.image, frame.rgb)
+        faces = numbered(faces) if t_s is None else self.session.track(faces, t_s)
         if self.behaviour is not None:
             tracker = self.session.behaviour_tracker if t_s is not None else self.session.behaviour_tracker_at(0.0)
-            now = 0.0 if t_s is None else t_s
-            rows = tracker.due(faces, now)
-            faces = tracker.update(faces, now, rows, self.behaviour.estimate(image, faces, rows))
+            rows = tracker.due(faces, frame.t_s)
+            faces = tracker.update(faces, frame.t_s, rows, self.behaviour.estimate(frame.image, faces, rows, frame.rgb))
         return faces
 
     def process(self, frame: Frame, independent: bool = False) -> FrameResult:
@@ -217,7 +215,7 @@ class Analyzer:
             timings[stage] = (now - clock) * 1000.0
             clock = now
 
-        faces = self.models.detector.detect(frame.image)
+        faces = self.models.detector.detect(frame.image, frame.rgb)
         lap("detect")
         crops = crop_faces(frame.image, faces, self.card)
         lap("crop")
@@ -250,16 +248,16 @@ class Analyzer:
                 yield self._record(result, recorder)
                 continue
             rows = self.behaviour_tracker.due(result.faces, frame.t_s)
-            pending.append((result, rows, self._behaviour_pool.submit(self._timed_estimate, frame.image,
-                                                                       result.faces, rows)))
+            pending.append((result, rows, self._behaviour_pool.submit(self._timed_estimate, frame, result.faces,
+                                                                       rows)))
             while pending and (len(pending) > limit or pending[0][2].done()):
                 yield self._record(self._with_behaviour(*pending.popleft()), recorder)
         while pending:
             yield self._record(self._with_behaviour(*pending.popleft()), recorder)
 
-    def _timed_estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray):
+    def _timed_estimate(self, frame: Frame, faces: Faces, rows: np.ndarray):
         started = time.perf_counter()
-        sample = self.behaviour.estimate(image, faces, rows)
+        sample = self.behaviour.estimate(frame.image, faces, rows, frame.rgb)
         return sample, (time.perf_counter() - started) * 1000.0
 
     def _with_behaviour(self, result: FrameResult, rows: np.ndarray, job: Future) -> FrameResult:

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,6 +40,14 @@ class Frame:
     image: np.ndarray
     source: str = ""
     origin: str = ""
+
+    @cached_property
+    def rgb(self) -> np.ndarray:
+        """The image in RGB order (MediaPipe's), converted once per frame and shared by the detector's calls
+        and the landmarker's crops."""
+        import cv2  # light module: OpenCV loads on first use
+
+        return cv2.cvtColor(self.image, cv2.COLOR_BGR2RGB)
 
 
 # Per-face arrays that a stage may add; each has one row per face when set.

@@ -114,8 +114,11 @@ class BehaviourEstimator:
             close_at_exit(self)
             self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
 
-    def estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray | None = None) -> BehaviourSample:
-        """Landmarks and signals of ``faces[rows]`` (default: all) in a BGR ``image``."""
+    def estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray | None = None,
+                 rgb: np.ndarray | None = None) -> BehaviourSample:
+        """Landmarks and signals of ``faces[rows]`` (default: all) in a BGR ``image``; ``rgb``: the same image in
+        RGB order, if the caller has it (``Frame.rgb``), so that no crop is converted again."""
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if rgb is None else rgb
         rows = np.arange(len(faces)) if rows is None else np.asarray(rows, np.int64)
         k = len(rows)
         found = np.zeros(k, bool)
@@ -125,7 +128,7 @@ class BehaviourEstimator:
         with self._lock:
             for out, row in enumerate(rows):
                 left, top, side = self._crop_square(faces.xyxy[row])
-                crop = self._crop(image, left, top, side)
+                crop = self._crop(rgb, left, top, side)
                 result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
                 if not result.face_landmarks:
                     continue
@@ -148,13 +151,12 @@ class BehaviourEstimator:
         side = self.crop_scale * max(x1 - x0, y1 - y0, 1.0)
         return (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side
 
-    def _crop(self, image: np.ndarray, left: float, top: float, side: float) -> np.ndarray:
+    def _crop(self, rgb: np.ndarray, left: float, top: float, side: float) -> np.ndarray:
         """``uint8 (crop_px, crop_px, 3)`` RGB crop, edges replicated where it leaves the frame."""
         scale = self.crop_px / side
         matrix = np.float64([[scale, 0, -left * scale], [0, scale, -top * scale]])
-        crop = cv2.warpAffine(image, matrix, (self.crop_px, self.crop_px), flags=cv2.INTER_LINEAR,
+        return cv2.warpAffine(rgb, matrix, (self.crop_px, self.crop_px), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
-        return cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
         """Release the landmarker; safe to call twice."""

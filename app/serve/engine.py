@@ -27,7 +27,7 @@ import numpy as np
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Models, Session
 from emolens.serve.errors import ApiError
-from emolens.types import Faces
+from emolens.types import Faces, Frame
 
 T = TypeVar("T")
 RETRY_AFTER_S = 1
@@ -81,7 +81,7 @@ class Engine:
         """One BGR frame through ``session`` (tracked; behaviour read when on), on borrowed models (blocking:
         call from a worker thread). An image that stands alone gets a fresh session: IDs 1..n, raw scores."""
         with self.borrow() as models:
-            return session.analyse(models, image, t_s)
+            return session.analyse(models, Frame(0, t_s, image))
 
     async def run(self, function: Callable[..., T], *args) -> T:
         """``function(*args)`` on a worker thread, awaited without blocking the event loop."""

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from emolens.behaviour.track import FaceBehaviourTotals
 from emolens.draw import AnnotatedVideo
+from emolens.detect import FaintLook
 from emolens.errors import EmolensError, SettingError
 from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from emolens.markers import MarkerFeed, read_markers
@@ -221,7 +222,9 @@ def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorde
     expected = -(-source.frame_count // source.every)  # ceil: frames kept by --every
     frames = 0
     last_seen: dict[int, int] = {}  # face ID -> the processed frame it was last seen in
+    faces_before, first_image = summary.face_rows, None
     for result in analyzer.run(source, recorder):
+        first_image = result.frame.image if first_image is None else first_image
         if video is not None:
             video.write(result.frame.image, result.faces, source.fps / source.every)
         if not source.independent:
@@ -233,6 +236,9 @@ def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorde
             progress(frames, expected)
     summary.frames += frames
     summary.skipped_images += source.skipped
+    if first_image is not None and summary.face_rows == faces_before:
+        with FaintLook() as look:
+            summary.notes.append(f"no face found in {source.name}: {look.why_no_face(first_image)}")
     if expected and frames < 0.9 * expected and not source.independent:
         summary.truncated += 1
         summary.warnings.append(f"{source.name} ended after {frames} of about {expected} frames "

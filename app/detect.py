@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from emolens.card import packaged_model_dir, sha256_of
+from emolens.diagnose import NoFaceReason, why_no_face
 from emolens.errors import EmolensError
 from emolens.native import captured_native_stderr, close_at_exit, interrupts_held, mediapipe_tasks
 from emolens.types import Faces
@@ -235,3 +236,34 @@ def non_max_suppression(xyxy: np.ndarray, scores: np.ndarray, max_overlap: float
                 continue
         keep.append(int(index))
     return np.array(keep, np.int64)
+
+
+class FaintLook:
+    """Says why a frame showed no face (``emolens.diagnose``), from a lenient second look: the
+    full-range model on a 3x3 grid of tiles, keeping scores from 0.2. Built on first use.
+
+    Example::
+
+        with FaintLook() as look:
+            print(look.why_no_face(image))      # too small (a face of about 39 px in a 1920x1080 frame)
+    """
+
+    def __init__(self) -> None:
+        self._detector: FaceDetector | None = None
+
+    def why_no_face(self, image: np.ndarray) -> NoFaceReason:
+        if self._detector is None:
+            self._detector = FaceDetector("full", min_confidence=0.2, tiles=3, second_look=False)
+        faint = self._detector.detect(image)
+        return why_no_face(image, faint.xyxy, faint.det_score, faint.keypoints)
+
+    def close(self) -> None:
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+
+    def __enter__(self) -> FaintLook:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

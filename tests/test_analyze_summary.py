@@ -10,6 +10,8 @@ import cv2
 from emolens.analyze import analyze_inputs
 from emolens.bench.media import face_tiles, render_frame
 
+from .test_diagnose import darkened
+
 
 def test_a_face_that_vanishes_and_returns_is_counted_as_likely_missed(tmp_path):
     """Frames 8-10 hide one of two faces; the tracker bridges the gap, so the summary says so."""
@@ -39,3 +41,17 @@ def test_analyze_help_says_the_csv_holds_raw_scores():
     assert result.returncode == 0
     assert "the CSV's emotion columns always hold the model's raw scores" in text
     assert "--video OUT.mp4" in text and "--markers EVENTS.csv" in text and "--squares {auto,always,never}" in text
+
+
+def test_a_photo_without_a_face_says_why(tmp_path, astronaut):
+    """A photo taken in the dark: the summary names it and the likely reason, with the measure behind it."""
+    photo = tmp_path / "photo.jpg"
+    cv2.imwrite(str(photo), darkened(astronaut), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    summary = analyze_inputs([str(photo)], tmp_path / "t.csv", log=lambda _: None)
+    assert summary.face_rows == 0
+    assert f"no face found in {photo}: too dark (mean brightness 6 of 255)" in summary.format().splitlines()
+
+
+def test_an_input_with_faces_gets_no_such_line(tmp_path, two_face_video):
+    summary = analyze_inputs([str(two_face_video)], tmp_path / "t.csv", log=lambda _: None)
+    assert summary.face_rows > 0 and "no face found" not in summary.format()

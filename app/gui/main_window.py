@@ -29,6 +29,7 @@ from emolens.errors import EmolensError, error_line
 from emolens.gui.behaviour_overlay import BehaviourControls
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
+from emolens.gui.presenter_panel import PresenterPanel
 from emolens.gui.settings import PIPELINE_FIELDS, Settings, default_recording_folder, load_settings, save_settings
 from emolens.gui.side_panel import SidePanel
 from emolens.gui.status_bar import StatusField, StatusMessage
@@ -53,6 +54,7 @@ from emolens.options import STAGES
 CAMERA_INDICES = range(5)
 _REFRESH_MS = 200
 _REBUILD_FIELDS = set(PIPELINE_FIELDS) - {"tau_s"}  # smoothing changes in place; the rest rebuilds the pipeline
+_DETAILS = ("provider", "fps", "stages")  # the engineer's status fields, behind View → Details
 _VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.wmv"
 
 
@@ -101,15 +103,18 @@ class MainWindow(QMainWindow):
         self._recording = RecordingState()
         self.replays: list[QMainWindow] = []  # the replay windows opened from here, closed with it
         self._saved_note = ""
+        self._no_face_note = ""
         self.setWindowTitle("Emolens")
         self.resize(1280, 760)
 
         self.video_view = VideoView()
         self.message_panel = MessagePanel()
         video = QWidget()
+        self.presenter_panel = PresenterPanel(video)
         grid = QGridLayout(video)
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addWidget(self.video_view, 0, 0)
+        grid.addWidget(self.presenter_panel, 0, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom)
         grid.addWidget(self.message_panel, 0, 0, Qt.AlignmentFlag.AlignCenter)
         self.side_panel = SidePanel()
         self.side_panel.setMinimumWidth(300)
@@ -133,6 +138,7 @@ class MainWindow(QMainWindow):
         self.worker.source_ended.connect(self._on_source_ended)
         self.worker.recording_changed.connect(self._on_recording_changed)
         self.worker.marker_added.connect(self._on_marker_added)
+        self.worker.no_face.connect(self._on_no_face)
         self.worker.result_ready.connect(self._on_result_ready)
         self.report_ready.connect(self._on_report_ready)
         self.worker.start()
@@ -151,10 +157,11 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         self.status_message = StatusMessage()
         self.statusBar().addWidget(self.status_message, 1)
-        names = ("source", "provider", "fps", "stages", "faces", "recording")
+        names = ("source", *_DETAILS, "faces", "recording")
         self.status_labels = {name: StatusField() for name in names}
         self.status_labels["fps"].setToolTip("frames processed per second / the source's frame rate")
         self.status_labels["stages"].setToolTip("milliseconds per pipeline stage for the last frame")
+        self.status_labels["recording"].setText("not recording")
         for label in self.status_labels.values():
             self.statusBar().addPermanentWidget(label)
         self.report_button = QPushButton("Open report")
@@ -204,6 +211,8 @@ class MainWindow(QMainWindow):
             self.camera_actions.append(action)
         self.mirror_action = self._action("&Mirror the camera", self._on_mirror_toggled, checkable=True)
         self.presenter_action = self._action("&Presenter mode", self.set_presenter, "F11", checkable=True)
+        self.details_action = self._action("&Details in the status bar (device, fps, stage timings)",
+                                           self._on_details_toggled, checkable=True)
         self.leave_presenter_action = self._action("Leave presenter mode", lambda: self.set_presenter(False), "Esc")
         self.leave_presenter_action.setEnabled(False)
         self.record_action = self._action("Start &recording", self.toggle_recording, "Ctrl+R")
@@ -224,7 +233,7 @@ class MainWindow(QMainWindow):
                       self.open_recording_action, None,
                       self.preferences_action, None, self.quit_action],
             "&Camera": self.camera_actions,
-            "&View": [self.mirror_action, self.presenter_action],
+            "&View": [self.mirror_action, self.presenter_action, self.details_action],
             "&Record": [self.record_action, self.record_to_action, None, self.marker_action, *self.preset_actions,
                         None, self.report_action, self.replay_action, self.recordings_action],
         }
@@ -235,6 +244,8 @@ class MainWindow(QMainWindow):
 
     def _connect_panels(self) -> None:
         self.side_panel.tau_changed.connect(self.set_tau)
+        self.side_panel.span_changed.connect(lambda span_s: self.apply_settings(replace(self._settings,
+                                                                                        chart_span_s=span_s)))
         self.side_panel.record_clicked.connect(self.toggle_recording)
         self.side_panel.marker_requested.connect(self.add_marker)
         for done in (self.side_panel.marker_edit.returnPressed, self.side_panel.marker_button.clicked):
@@ -255,6 +266,10 @@ class MainWindow(QMainWindow):
             action.setEnabled(bool(text))
         self.mirror_action.setChecked(settings.mirror)
         self._apply_mirror()
+        self.side_panel.set_span(settings.chart_span_s)
+        self.details_action.setChecked(settings.details)
+        for name in _DETAILS:
+            self.status_labels[name].setVisible(settings.details)
 
     def _restore_geometry(self) -> None:
         geometry, splitter = self._store.value("window/geometry"), self._store.value("window/splitter")
@@ -302,6 +317,10 @@ class MainWindow(QMainWindow):
 
     def _on_mirror_toggled(self, mirror: bool) -> None:
         self.apply_settings(replace(self._settings, mirror=mirror))
+
+    def _on_details_toggled(self, details: bool) -> None:
+        self.apply_settings(replace(self._settings, details=details))
+        self.refresh_panels()
 
     @property
     def _on_camera(self) -> bool:
@@ -506,6 +525,8 @@ class MainWindow(QMainWindow):
         self.menuBar().setVisible(not presenter)
         self.statusBar().setVisible(not presenter)
         self.video_view.set_presenter(presenter)
+        self.presenter_panel.setVisible(presenter)
+        self._show_presenter_panel()
         if presenter:
             self.showFullScreen()
         else:
@@ -516,6 +537,7 @@ class MainWindow(QMainWindow):
     def _on_analyzer_ready(self, info: AnalyzerInfo) -> None:
         self.video_view.set_labels(info.labels)
         self.side_panel.set_labels(info.labels)
+        self.presenter_panel.set_labels(info.labels)
         self.status_labels["provider"].setText(info.provider)
         self.status_labels["provider"].setToolTip(info.description)
 
@@ -528,7 +550,7 @@ class MainWindow(QMainWindow):
     def _on_source_opened(self, name: str) -> None:
         self._source_label = Path(name).name
         self._source_open = True
-        self._saved_note = ""
+        self._saved_note = self._no_face_note = ""
         self.message_panel.hide()
         self.side_panel.chart.clear()
         for label in self.status_labels.values():
@@ -547,8 +569,9 @@ class MainWindow(QMainWindow):
         text = end.message[0].upper() + end.message[1:] + "."
         if camera and not end.opened:
             text += " Other cameras are in the Camera menu."
-        if self._saved_note:
-            text += "\n\n" + self._saved_note
+        for note in (self._no_face_note, self._saved_note):
+            if note:
+                text += "\n\n" + note
         self.message_panel.show_message(title, text, retry)
         self.refresh_panels()
         self.source_ended.emit(end)
@@ -578,8 +601,19 @@ class MainWindow(QMainWindow):
         self._last = update
         result = update.result
         self.video_view.show_frame(result.frame.image, result.faces, update.captured_s)
-        self.side_panel.chart.add(result.frame.t_s, result.faces)
+        self.side_panel.show_faces(result.frame.t_s, result.faces)
+        self._show_presenter_panel()
+        if len(result.faces):
+            self._no_face_note = ""
         self.frame_shown.emit(update)
+
+    def _show_presenter_panel(self) -> None:
+        if self.presenter_panel.isVisible():
+            self.presenter_panel.show_faces(self.video_view.faces, self.side_panel.selector.currentData() or None)
+
+    def _on_no_face(self, reason: str) -> None:
+        self._no_face_note = f"No face found: {reason}."
+        self.show_status(self._no_face_note, 8000)
 
     # -- refresh and close ----------------------------------------------------------------
 
@@ -590,7 +624,8 @@ class MainWindow(QMainWindow):
         if update is not None:
             result = update.result
             height, width = result.frame.image.shape[:2]
-            labels["source"].setText(f"{self._source_label}  {width}×{height}")
+            labels["source"].setText(f"{self._source_label}  {width}×{height}" if self._settings.details
+                                     else self._source_label)
             source_fps = f" / {update.source_fps:.0f}" if update.source_fps else ""
             labels["fps"].setText(f"{update.fps:.1f}{source_fps} fps" if update.fps else f"…{source_fps} fps")
             shown = [stage for stage in STAGES if stage in result.timings_ms and
@@ -598,16 +633,16 @@ class MainWindow(QMainWindow):
             labels["stages"].setText("  ".join(f"{stage} {result.timings_ms[stage]:.1f}" for stage in shown) + " ms")
             count = len(result.faces)
             labels["faces"].setText(f"{count} face{'' if count == 1 else 's'}")
-            self.side_panel.refresh(result.faces)
+            self.side_panel.refresh()
         state = self._recording
         if state.active:
             elapsed = int(time.monotonic() - state.started_s)
             rows = (update.recorded_rows if update is not None else None) or 0
-            text = f"● REC {elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}  {rows} rows"
-            labels["recording"].setText(text)
-            self.side_panel.recording_label.setText(f"{text}\n{state.path}")
+            text = f"● REC {elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+            labels["recording"].setText(f"{text}  {rows} rows" if self._settings.details else text)
+            self.side_panel.recording_label.setText(f"{text}  {rows} rows\n{state.path}")
         else:
-            labels["recording"].setText("")
+            labels["recording"].setText("not recording")
             self.side_panel.recording_label.setText(self._saved_note or "not recording")
 
     def snapshot(self) -> QPixmap:

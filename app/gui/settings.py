@@ -27,6 +27,8 @@ from emolens.options import AnalyzerOptions
 _PIPELINE = AnalyzerOptions()
 MARKER_PRESETS = ("start", "ad starts", "laugh", "surprise", "confused", "bored", "ad ends", "question", "end")
 """Labels for the number keys 1 to 9."""
+CHART_SPANS_S = (60.0, 300.0, 900.0, 0.0)
+"""The chart spans offered (0: the whole session)."""
 _RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 PIPELINE_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s")
 """The settings that are pipeline options too (same names in ``AnalyzerOptions``)."""
@@ -43,6 +45,8 @@ class Settings:
         mirror: show cameras mirrored, as a mirror would (files are never mirrored).
         recording_folder: where recordings go by default; ``""`` = Documents/Emolens.
         marker_presets: nine marker labels for the keys 1 to 9.
+        details: the status bar's engineer's fields (provider, fps, per-stage milliseconds), View → Details.
+        chart_span_s: the chart's widest span in seconds (60, 300, 900), 0 for the whole session.
     """
 
     camera: int = 0
@@ -55,6 +59,8 @@ class Settings:
     mirror: bool = True
     recording_folder: str = ""
     marker_presets: tuple[str, ...] = MARKER_PRESETS
+    details: bool = False
+    chart_span_s: float = 60.0
 
     def __post_init__(self) -> None:
         problems = [
@@ -63,6 +69,7 @@ class Settings:
              f"resolution must look like 1280x720, got {self.resolution!r}"),
             (len(self.marker_presets) != len(MARKER_PRESETS),
              f"marker_presets must hold {len(MARKER_PRESETS)} labels, got {len(self.marker_presets)}"),
+            (self.chart_span_s not in CHART_SPANS_S, f"chart_span_s must be one of {CHART_SPANS_S}, got {self.chart_span_s}"),
         ]
         for failed, message in problems:
             if failed:

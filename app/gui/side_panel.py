@@ -8,8 +8,8 @@ Example::
     panel = SidePanel()
     panel.set_labels(labels)
     panel.marker_requested.connect(window.add_marker)
-    panel.chart.add(result.frame.t_s, result.faces)  # every frame shown
-    panel.refresh(result.faces)                    # a few times a second
+    panel.show_faces(result.frame.t_s, result.faces)  # every frame shown
+    panel.refresh()                                   # a few times a second
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
 )
 
 from emolens.gui.drawing import emotion_colors, face_color, paint_score_bars, pixel_font
+from emolens.gui.settings import CHART_SPANS_S
 from emolens.gui.timeline_chart import TimelineChart
 from emolens.types import Faces
 
@@ -72,6 +73,11 @@ class FaceScores(QWidget):
     def set_selected(self, face_id: int | None) -> None:
         self._selected = face_id
         self.update()
+
+    @property
+    def faces(self) -> Faces:
+        """The faces whose bars are shown."""
+        return self._faces
 
     def show_faces(self, faces: Faces) -> None:
         self._faces = faces
@@ -133,12 +139,14 @@ class SidePanel(QWidget):
     Signals:
         selection_changed(object): a face ID, or None for the mean over all faces.
         tau_changed(float): the smoothing time constant in seconds (0 = raw).
+        span_changed(float): the chart's widest span in seconds, 0 for the whole session.
         record_clicked(): start or stop recording.
         marker_requested(str): add a marker with this text.
     """
 
     selection_changed = Signal(object)
     tau_changed = Signal(float)
+    span_changed = Signal(float)
     record_clicked = Signal()
     marker_requested = Signal(str)
 
@@ -155,13 +163,24 @@ class SidePanel(QWidget):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.smoothing = smoothing_box()
         self.smoothing.valueChanged.connect(self.tau_changed)
+        self.span = QComboBox()
+        for span_s in CHART_SPANS_S:
+            self.span.addItem(f"last {span_s / 60:.0f} min" if span_s else "whole session", span_s)
+        self.span.setToolTip("The chart follows the session until it is longer than this")
+        self.span.currentIndexChanged.connect(self._on_span)
+        self.scores_caption = QLabel()
+        self.scores_caption.setWordWrap(True)
+        self.scores_caption.setToolTip("The same numbers as on the video. Recordings hold the raw scores, "
+                                       "each frame's own: smoothing is for reading them live.")
 
         top = QFormLayout()
         top.addRow("Timeline of", self.selector)
+        top.addRow("Span", self.span)
         top.addRow("Smoothing", self.smoothing)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.chart, stretch=3)
+        layout.addWidget(self.scores_caption)
         layout.addWidget(scroll, stretch=2)
         layout.addWidget(self._recording_box())
 
@@ -197,10 +216,19 @@ class SidePanel(QWidget):
         self.face_scores.set_labels(labels)
 
     def set_tau(self, tau_s: float) -> None:
-        """Show ``tau_s`` without emitting ``tau_changed``."""
+        """Show ``tau_s`` without emitting ``tau_changed``, and say what the scores are."""
         blocked = self.smoothing.blockSignals(True)
         self.smoothing.setValue(tau_s)
         self.smoothing.blockSignals(blocked)
+        self.scores_caption.setText(f"Scores smoothed over {tau_s:.1f} s, as on the video (raw in recordings)"
+                                    if tau_s else "Raw scores, as on the video and in recordings")
+
+    def set_span(self, span_s: float) -> None:
+        """Show ``span_s`` (one of ``CHART_SPANS_S``, 0: the whole session) without emitting ``span_changed``."""
+        blocked = self.span.blockSignals(True)
+        self.span.setCurrentIndex(max(self.span.findData(span_s), 0))
+        self.span.blockSignals(blocked)
+        self.chart.set_span(self.span.currentData() or None)
 
     def set_presets(self, presets: Sequence[str]) -> None:
         self.presets_label.setText("keys: " + "  ".join(f"<b>{key}</b> {text}" for key, text in enumerate(presets, 1)))
@@ -216,8 +244,14 @@ class SidePanel(QWidget):
             self.selector.addItem(f"face #{face_id}", face_id)
         self.selector.setCurrentIndex(self.selector.findData(data))
 
-    def refresh(self, faces: Faces) -> None:
-        """Repaint the chart and bars, and list the faces seen in the chart's window in the selector."""
+    def show_faces(self, t_s: float, faces: Faces) -> None:
+        """A frame's faces: into the chart, and their bars at once, so they show the numbers the
+        video shows for the same frame."""
+        self.chart.add(t_s, faces)
+        self.face_scores.show_faces(faces)
+
+    def refresh(self) -> None:
+        """Repaint the chart, and list the faces seen in the chart's window in the selector."""
         current = self.selector.currentData()
         wanted = sorted(set(self.chart.face_ids()) | ({current} - {_MEAN}))
         listed = [self.selector.itemData(index) for index in range(1, self.selector.count())]
@@ -229,8 +263,11 @@ class SidePanel(QWidget):
                 self.selector.addItem(f"face #{face_id}", face_id)
             self.selector.setCurrentIndex(self.selector.findData(current))
             self.selector.blockSignals(blocked)
-        self.face_scores.show_faces(faces)
         self.chart.update()
+
+    def _on_span(self) -> None:
+        self.chart.set_span(self.span.currentData() or None)
+        self.span_changed.emit(self.span.currentData())
 
     def _on_selection(self) -> None:
         data = self.selector.currentData()

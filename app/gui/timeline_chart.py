@@ -1,8 +1,11 @@
-"""A scrolling chart of the last minute of emotion scores, for one face or the mean over all faces.
+"""A scrolling chart of emotion scores, for one face or the mean over all faces.
 
+Its span follows the session (a 20 s session fills the chart) until the session is longer
+than ``window_s`` (60 s by default; ``set_span``: 5 or 15 min, or None for the whole session).
 ``add(t_s, faces)`` stores each frame's smoothed scores per face ID and their mean over the
-faces in view; points older than ``window_s`` before the newest are dropped, so memory stays
-bounded however long the session runs. A jump of more than ``_GAP_S`` between two points (the
+faces in view; points older than the span, and at least ``KEEP_S``, before the newest are dropped,
+so memory stays bounded however long the session runs (unless the whole session is shown), and a
+span widened later shows at once what it covers. A jump of more than ``_GAP_S`` between two points (the
 face left, frames were dropped) breaks the line instead of bridging it. Markers are dashed
 vertical lines with their text. Times are the source's ``t_s`` (media time for files, wall clock
 for cameras); a time going backwards means a new source, and the chart starts over.
@@ -28,15 +31,21 @@ from emolens.gui.drawing import emotion_colors, pixel_font
 from emolens.types import Faces
 
 _GAP_S = 1.0
+KEEP_S = 900.0  # points kept whatever the span, so widening it up to 15 min shows them at once
+_MIN_SHOWN_S = 1.0
+_TICK_STEPS_S = (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200)
+_MAX_TICKS = 6
 _MARKER = QColor(255, 213, 79)
 
 
 class TimelineChart(QWidget):
-    """The last ``window_s`` seconds of scores; ``face_id`` None in ``select``/``series`` is the mean."""
+    """The session's scores, its last ``window_s`` seconds once it is longer (None: all of it);
+    ``face_id`` None in ``select``/``series`` is the mean."""
 
-    def __init__(self, window_s: float = 60.0, parent: QWidget | None = None):
+    def __init__(self, window_s: float | None = 60.0, parent: QWidget | None = None):
         super().__init__(parent)
         self.window_s = window_s
+        self._first_s: float | None = None
         self.setMinimumSize(240, 160)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self._labels: tuple[str, ...] = ()
@@ -57,11 +66,24 @@ class TimelineChart(QWidget):
         if self._latest_s is not None and t_s < self._latest_s:
             self.clear()
         self._latest_s = t_s
+        self._first_s = t_s if self._first_s is None else self._first_s
         if len(faces):
             for face_id, scores in zip(faces.face_id, faces.smoothed):
                 self._points.setdefault(int(face_id), deque()).append((t_s, scores))
             self._points.setdefault(None, deque()).append((t_s, faces.smoothed.mean(axis=0)))
-        self._forget_before(t_s - self.window_s)
+        if self.window_s is not None:
+            self._forget_before(t_s - max(self.window_s, KEEP_S))
+
+    def set_span(self, window_s: float | None) -> None:
+        """Show the last ``window_s`` seconds once the session is longer (None: the whole session)."""
+        self.window_s = window_s
+        self.update()
+
+    def shown_span_s(self) -> float:
+        """The seconds the chart's width covers now: the session's length, up to ``window_s``."""
+        length = self._latest_s - self._first_s if self._latest_s is not None else 0.0
+        span = length if self.window_s is None else min(length, self.window_s)
+        return max(span, _MIN_SHOWN_S)
 
     def add_marker(self, text: str) -> None:
         """A marker at the newest time."""
@@ -90,7 +112,7 @@ class TimelineChart(QWidget):
     def clear(self) -> None:
         self._points.clear()
         self._markers.clear()
-        self._latest_s = None
+        self._latest_s = self._first_s = None
         self.update()
 
     def _forget_before(self, oldest_s: float) -> None:
@@ -121,7 +143,7 @@ class TimelineChart(QWidget):
             self._paint_lines(painter, plot, times, scores)
         else:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, f"no face in the last {self.window_s:.0f} s")
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, f"no face in the last {_duration(self.shown_span_s())}")
         self._paint_markers(painter, plot, metrics)
         painter.end()
 
@@ -149,18 +171,23 @@ class TimelineChart(QWidget):
                 painter.setPen(text)
                 painter.drawText(QRectF(0, y - metrics.height() / 2, plot.left() - 4, metrics.height()),
                                  Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"{share:.0%}")
-        for seconds_ago in range(0, int(self.window_s) + 1, 10):
-            x = plot.right() - seconds_ago / self.window_s * plot.width()
+        span = self.shown_span_s()
+        step = next((step for step in _TICK_STEPS_S if span / step <= _MAX_TICKS), _TICK_STEPS_S[-1])
+        for seconds_ago in range(0, int(span) + 1, step):
+            x = plot.right() - seconds_ago / span * plot.width()
             painter.setPen(QPen(grid, 1))
             painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
             painter.setPen(text)
             painter.drawText(QRectF(x - 30, plot.bottom() + 3, 60, metrics.height()), Qt.AlignmentFlag.AlignHCenter,
-                             "now" if seconds_ago == 0 else f"-{seconds_ago} s")
+                             "now" if seconds_ago == 0 else f"-{_duration(seconds_ago)}")
 
     def _x(self, plot: QRectF, t_s: np.ndarray | float):
-        return plot.right() - (self._latest_s - t_s) / self.window_s * plot.width()
+        return plot.right() - (self._latest_s - t_s) / self.shown_span_s() * plot.width()
 
     def _paint_lines(self, painter: QPainter, plot: QRectF, times: np.ndarray, scores: np.ndarray) -> None:
+        shown = times >= self._latest_s - self.shown_span_s()
+        stride = max(1, int(shown.sum() // (2 * max(plot.width(), 1.0))))  # a point or two per pixel is enough
+        times, scores = times[shown][::stride], scores[shown][::stride]
         xs = self._x(plot, times)
         ys = plot.bottom() - np.clip(scores, 0, 1) * plot.height()
         breaks = np.flatnonzero(np.diff(times) > _GAP_S) + 1
@@ -171,8 +198,9 @@ class TimelineChart(QWidget):
 
     def _paint_markers(self, painter: QPainter, plot: QRectF, metrics: QFontMetricsF) -> None:
         """Dashed lines, and their texts in rows that never overlap (the newest first; see ``place_labels``)."""
-        xs = [float(self._x(plot, t_s)) for t_s, _ in self._markers]
-        texts = [text for _, text in self._markers]
+        shown = [(t_s, text) for t_s, text in self._markers if t_s >= self._latest_s - self.shown_span_s()]
+        xs = [float(self._x(plot, t_s)) for t_s, _ in shown]
+        texts = [text for _, text in shown]
         places = place_labels(xs, [metrics.horizontalAdvance(text) + 4 for text in texts], metrics.height(), plot)
         background = QColor(self.palette().color(QPalette.ColorRole.Base))
         background.setAlpha(200)
@@ -185,6 +213,12 @@ class TimelineChart(QWidget):
                 painter.setPen(_MARKER)
                 painter.drawText(place, Qt.AlignmentFlag.AlignCenter, text)
                 self.marker_labels.append((text, place))
+
+
+def _duration(seconds: float) -> str:
+    """``45 s``, ``5 min``, ``1 min 30 s``."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{rest} s" if not minutes else f"{minutes} min" + (f" {rest} s" if rest else "")
 
 
 def place_labels(xs: list[float], widths: list[float], height: float, plot: QRectF) -> list[QRectF | None]:

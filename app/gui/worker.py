@@ -34,6 +34,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QThread, Signal
 
+from emolens.detect import FaintLook
 from emolens.errors import EmolensError, error_line
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer, FrameResult
@@ -68,6 +69,8 @@ class FrameRate:
         self._last_s = now
         return self.fps
 _MAX_SKIP_S = 1.0
+_NO_FACE_S = 1.0  # no face for this long (or none yet in this source): say why
+_DIAGNOSE_EVERY_S = 5.0  # and again at most this often while none is found
 # Frames that may wait for the landmarker: a live view shows a frame at most this many frames late.
 LIVE_LOOKAHEAD = 2
 
@@ -197,6 +200,7 @@ class PipelineWorker(QThread):
     source_ended = Signal(object)  # SourceEnd
     recording_changed = Signal(object)  # RecordingState
     marker_added = Signal(object)  # MarkerOutcome, one per AddMarker
+    no_face = Signal(str)  # no face in view: the likely reason (emolens.diagnose), e.g. "too dark (...)"
     result_ready = Signal()  # take() has a new Update
 
     def __init__(self, options: AnalyzerOptions, realtime: bool = True, parent=None):
@@ -216,6 +220,9 @@ class PipelineWorker(QThread):
         self._recording = _Recording(self.recording_changed.emit)
         self._processed = 0
         self._rate = FrameRate()
+        self._faint_look = FaintLook()
+        self._face_seen_s: float | None = None
+        self._diagnosed_s: float | None = None
 
     # -- called from the GUI thread ------------------------------------------------------
 
@@ -252,6 +259,7 @@ class PipelineWorker(QThread):
                         self._unexpected(None, error)
         finally:
             self._close_source()
+            self._faint_look.close()
             if self._analyzer is not None:
                 self._analyzer.close()
 
@@ -340,6 +348,7 @@ class PipelineWorker(QThread):
         self._playback = _Playback(source, self._realtime and not source.live, self._interrupt)
         self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD)
         self._processed, self._rate = 0, FrameRate()
+        self._face_seen_s = self._diagnosed_s = None
         self.source_opened.emit(source.name)
 
     def _step(self) -> None:
@@ -361,6 +370,21 @@ class PipelineWorker(QThread):
             self._latest = update
         if was_empty:
             self.result_ready.emit()
+        self._say_why_no_face(result)
+
+    def _say_why_no_face(self, result: FrameResult) -> None:
+        """Emit ``no_face`` with the likely reason once no face was found for ``_NO_FACE_S`` (at once
+        in a source that has shown none yet: a photo), then at most every ``_DIAGNOSE_EVERY_S``."""
+        t_s = result.frame.t_s
+        if len(result.faces):
+            self._face_seen_s, self._diagnosed_s = t_s, None
+            return
+        if self._face_seen_s is not None and t_s - self._face_seen_s < _NO_FACE_S:
+            return
+        if self._diagnosed_s is not None and t_s - self._diagnosed_s < _DIAGNOSE_EVERY_S:
+            return
+        self._diagnosed_s = t_s
+        self.no_face.emit(str(self._faint_look.why_no_face(result.frame.image)))
 
     def _end_source(self, message: str, failed: bool) -> None:
         name = self._source.name

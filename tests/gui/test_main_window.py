@@ -4,6 +4,7 @@ import csv
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import pytest
 from PySide6.QtCore import Qt
 
@@ -46,7 +47,7 @@ def test_faces_appear_with_ids_and_scores(qtbot, make_window, clip):
     assert sorted(faces.face_id.tolist()) == [1, 2]
     assert faces.smoothed.shape == (2, len(LABELS))
     assert faces.smoothed.sum(axis=1) == pytest.approx([1, 1], abs=1e-3)
-    window.refresh_panels()
+    window.details_action.trigger()  # the engineer's fields
     status = {name: label.text() for name, label in window.status_labels.items()}
     assert "320×240" in status["source"] and status["provider"] in ("CPU", "CUDA")
     assert status["faces"] == "2 faces" and status["fps"].endswith("/ 10 fps")
@@ -296,3 +297,87 @@ def test_status_bar_fields_keep_their_text_beside_a_long_message(qtbot, make_win
     assert message.geometry().right() < min(label.geometry().left() for label in fields)
     shown = message.displayed_text()
     assert "…" in shown and shown.endswith("session-1.csv") and shown.startswith("recording to")
+
+
+def visible_fields(window) -> dict[str, str]:
+    return {name: label.text() for name, label in window.status_labels.items() if label.isVisibleTo(window)}
+
+
+def test_the_status_bar_is_simple_until_view_details(qtbot, make_window, clip, store, tmp_path):
+    """Source, faces and recording by default; device, fps and stage timings behind View → Details, remembered."""
+    window = make_window()
+    window.open_source(clip)
+    qtbot.waitUntil(lambda: len(window.video_view.faces) == 2, timeout=TIMEOUT_MS)
+    window.refresh_panels()
+    assert visible_fields(window) == {"source": "clip.mp4", "faces": "2 faces", "recording": "not recording"}
+    recorded(window, tmp_path / "session.csv", qtbot)
+    window.refresh_panels()
+    assert visible_fields(window)["recording"].startswith("● REC 0:00:0")
+    window.details_action.trigger()
+    fields = visible_fields(window)
+    assert fields.keys() == {"source", "provider", "fps", "stages", "faces", "recording"}
+    assert "320×240" in fields["source"] and "detect" in fields["stages"] and "rows" in fields["recording"]
+    assert load_settings(store).details
+    window.close()
+    again = make_window()
+    assert again.details_action.isChecked() and set(visible_fields(again)) == set(fields)
+
+
+def test_the_box_and_the_side_panel_show_the_same_numbers(qtbot, make_window, clip):
+    """Every frame: the side panel's bars hold the scores the boxes show (the smoothed ones, which it says)."""
+    window = make_window()
+    same: list[bool] = []
+    window.frame_shown.connect(lambda _: same.append(
+        len(window.video_view.faces) > 0 and window.side_panel.face_scores.faces is window.video_view.faces))
+    window.open_source(clip)
+    qtbot.waitUntil(lambda: sum(same) >= 10, timeout=TIMEOUT_MS)
+    assert all(same[-10:])
+    tau = window.settings.tau_s
+    assert window.side_panel.scores_caption.text() == f"Scores smoothed over {tau:.1f} s, as on the video " \
+                                                      f"(raw in recordings)"
+    window.side_panel.smoothing.setValue(0.0)
+    assert window.side_panel.scores_caption.text() == "Raw scores, as on the video and in recordings"
+
+
+def test_presenter_mode_shows_the_top_emotions_large(qtbot, make_window, clip):
+    """F11: a panel with the group's (or the selected face's) top emotions, its first line a twelfth of the
+    video area's height: readable from across a room."""
+    window = make_window()
+    window.open_source(clip)
+    qtbot.waitUntil(lambda: len(window.video_view.faces) == 2, timeout=TIMEOUT_MS)
+    window.set_presenter(True)
+    panel = window.presenter_panel
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    assert panel.isVisible()
+    assert panel.font().pixelSize() >= window.height() / 14 and panel.font().pixelSize() >= 24
+    faces, labels = window.video_view.faces, window.presenter_panel._labels
+    mean = faces.smoothed.mean(axis=0)
+    assert "all faces" in panel.text() and f"{labels[mean.argmax()]} {mean.max():.0%}" in panel.text()
+    window.side_panel.select(2)
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    faces = window.video_view.faces
+    scores = faces.smoothed[list(faces.face_id).index(2)]
+    assert "#2" in panel.text() and f"{labels[scores.argmax()]} {scores.max():.0%}" in panel.text()
+    window.set_presenter(False)
+    assert not panel.isVisible()
+
+
+def test_a_photo_without_a_face_says_why(qtbot, make_window, astronaut, tmp_path):
+    from tests.test_diagnose import darkened
+
+    photo = tmp_path / "dark.jpg"
+    cv2.imwrite(str(photo), darkened(astronaut), [cv2.IMWRITE_JPEG_QUALITY, 95])
+    window = make_window()
+    with qtbot.waitSignal(window.source_ended, timeout=TIMEOUT_MS):
+        window.open_source(str(photo))
+    assert "No face found: too dark (mean brightness 6 of 255)." in window.message_panel.text.text()
+
+
+def test_the_chart_span_is_remembered(qtbot, make_window, store):
+    window = make_window()
+    assert window.side_panel.chart.window_s == 60.0
+    span = window.side_panel.span
+    span.setCurrentIndex(span.findText("whole session"))
+    assert window.side_panel.chart.window_s is None and load_settings(store).chart_span_s == 0.0
+    window.close()
+    assert make_window().side_panel.span.currentText() == "whole session"

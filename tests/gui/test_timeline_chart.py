@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from emolens.gui.drawing import emotion_colors
 from emolens.gui.timeline_chart import TimelineChart
 from emolens.types import Faces
 
@@ -15,12 +16,49 @@ def chart(qtbot):
     return widget
 
 
-def test_keeps_only_the_last_window(chart):
-    for second in range(90):
+def test_keeps_only_the_last_quarter_hour(chart):
+    for second in range(1000):
         chart.add(float(second), tracked((0, 0, 10, 10)))
     times, scores = chart.series(1)
-    assert times[0] == 29.0 and times[-1] == 89.0
-    assert scores.shape == (61, len(LABELS))
+    assert times[0] == 99.0 and times[-1] == 999.0
+    assert scores.shape == (901, len(LABELS))
+
+
+def happy_columns(chart) -> np.ndarray:
+    """The x of every pixel column the "happy" line (0.7 in ``tracked``) is painted in."""
+    image = chart.grab().toImage()
+    color = emotion_colors(LABELS)[3]
+    pixels = np.array([[image.pixelColor(x, y).rgb() for x in range(image.width())]
+                       for y in range(image.height())])
+    return np.flatnonzero((pixels == color.rgb()).any(axis=0))
+
+
+def test_a_short_session_fills_the_chart(chart):
+    """20 s into a session, the chart spans those 20 s, not a sliver at the right of 60."""
+    chart.resize(400, 240)
+    for step in range(201):
+        chart.add(step * 0.1, tracked((0, 0, 10, 10)))
+    assert chart.shown_span_s() == pytest.approx(20.0)
+    columns = happy_columns(chart)
+    assert columns.min() < 0.2 * chart.width() and columns.max() > 0.8 * chart.width()
+
+
+@pytest.mark.parametrize(("span_s", "shown_s"), [(60.0, 60.0), (300.0, 300.0), (900.0, 600.0), (None, 600.0)])
+def test_the_span_can_be_widened_to_the_whole_session(chart, span_s, shown_s):
+    for second in range(601):
+        chart.add(float(second), tracked((0, 0, 10, 10)))
+    chart.set_span(span_s)
+    assert chart.shown_span_s() == shown_s
+    chart.resize(400, 240)
+    columns = happy_columns(chart)
+    assert columns.min() < 0.2 * chart.width()  # the points kept reach back to the span's start
+
+
+def test_the_whole_session_keeps_every_point(chart):
+    chart.set_span(None)
+    for second in range(1200):
+        chart.add(float(second), tracked((0, 0, 10, 10)))
+    assert len(chart.series(1)[0]) == 1200 and chart.shown_span_s() == 1199.0
 
 
 def test_mean_over_the_faces_in_view(chart):
@@ -37,7 +75,7 @@ def test_mean_over_the_faces_in_view(chart):
 
 def test_faces_that_left_the_window_are_forgotten(chart):
     chart.add(0.0, tracked((0, 0, 10, 10), ids=[7]))
-    chart.add(61.0, tracked((0, 0, 10, 10), ids=[8]))
+    chart.add(901.0, tracked((0, 0, 10, 10), ids=[8]))
     assert chart.face_ids() == [8]
 
 
@@ -52,7 +90,7 @@ def test_markers_sit_at_the_newest_time_and_scroll_out(chart):
     chart.add(5.0, tracked((0, 0, 10, 10)))
     chart.add_marker("laugh")
     assert chart.markers() == [(5.0, "laugh")]
-    chart.add(70.0, tracked((0, 0, 10, 10)))
+    chart.add(910.0, tracked((0, 0, 10, 10)))
     assert chart.markers() == []
 
 

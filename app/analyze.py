@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emolens.behaviour.track import FaceBehaviourTotals
-from emolens.draw import AnnotatedVideo
 from emolens.detect import FaintLook
+from emolens.draw import AnnotatedVideo
 from emolens.errors import EmolensError, SettingError
 from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from emolens.markers import MarkerFeed, read_markers

@@ -17,8 +17,10 @@ TIMEOUT_MS = 30000
 
 
 def recorded_markers(path: Path) -> list[str]:
+    """The markers of a recording, in order: once per frame (a marker stands on every face row of its frame)."""
     with open(path, encoding="utf-8", newline="") as file:
-        return [part for row in csv.DictReader(file) if row["marker"] for part in row["marker"].split(" | ")]
+        marked = dict.fromkeys((row["frame"], row["marker"]) for row in csv.DictReader(file) if row["marker"])
+    return [part for _, marker in marked for part in marker.split(" | ")]
 
 
 @pytest.fixture

@@ -70,9 +70,7 @@ def run(bench: BenchRun) -> int:
 
             ray.shutdown()
     text = _report(results, count, seconds, ray_start_s, load_before, os.getloadavg(), bench.quick)
-    bench.out.parent.mkdir(parents=True, exist_ok=True)
-    bench.out.write_text(text)
-    bench.log(f"wrote {bench.out}")
+    bench.write(text)
     return 0
 
 

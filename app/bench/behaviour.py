@@ -134,7 +134,7 @@ def end_to_end(scene: Scenario, video: Path, folder: Path, behaviour: bool, hz: 
 
 def run(bench: BenchRun) -> int:
     """Measure both scenes; write a Markdown report to ``bench.out``; 0 when both targets are met."""
-    out, quick, log = bench.out, bench.quick, bench.log
+    quick, log = bench.quick, bench.log
     seconds = 2.0 if quick else 8.0
     load = os.getloadavg()[0]
     lines = [
@@ -203,7 +203,5 @@ def run(bench: BenchRun) -> int:
                              f"{2000 / result['cpu_ms']:.0f} | **{result['fps']:.1f}** | {target} |")
                 log(lines[-1])
     lines.append("")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    log(f"wrote {out}")
+    bench.write("\n".join(lines))
     return 0 if passed else 1

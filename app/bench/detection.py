@@ -264,7 +264,7 @@ def measure(setting: Setting, scenes: tuple[Scene, ...], frames: dict[Scene, lis
 
 def run(bench: BenchRun) -> int:
     """Measure every setting on every scene; write the Markdown table to ``bench.out``. 1 if a goal is missed."""
-    out, quick, log = bench.out, bench.quick, bench.log
+    quick, log = bench.quick, bench.log
     frames_per_scene = 4 if quick else 40
     pool = face_pool(log=log)
     kept, wider = findable(pool), findable(pool, both=False)
@@ -285,9 +285,7 @@ def run(bench: BenchRun) -> int:
               "| setting | " + " | ".join(s.title for s in face_scenes) + " |", "|---" * (len(face_scenes) + 1) + "|"]
     lines += [f"| {_name(setting)} | " + " | ".join(f"{tallies[s].recall:.1%}" for s in face_scenes) + " |"
               for setting, tallies in wider_results.items()]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    log(f"wrote {out}")
+    bench.write("\n".join(lines))
     default = Setting()
     missed = [scene for scene in SCENES if scene.goal and results[default][scene].recall < scene.goal]
     for scene in missed:

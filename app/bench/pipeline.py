@@ -93,7 +93,7 @@ def measure_classifier(card: ModelCard, device: str, batch: int, repeats: int = 
 
 def run(bench: BenchRun) -> int:
     """Measure every scenario on CPU (and CUDA when it loads); write a Markdown report to ``bench.out``."""
-    out, quick, log = bench.out, bench.quick, bench.log
+    quick, log = bench.quick, bench.log
     card = ModelCard.load()
     devices = ["cpu"]
     if Classifier(card, device="auto").provider == "CUDA":
@@ -137,9 +137,7 @@ def run(bench: BenchRun) -> int:
                              f"{per_face}; CPU time median {cpu:.2f} ms")
                 log(lines[-1])
             lines.append("")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    log(f"wrote {out}")
+    bench.write("\n".join(lines))
     return 0
 
 

@@ -49,6 +49,12 @@ class BenchRun:
     log: Callable[[str], None] = print
     command: str = "emolens bench"
 
+    def write(self, text: str) -> None:
+        """Write the results file (its folder made if need be) and say where."""
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        self.out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        self.log(f"wrote {self.out}")
+
 
 def run_bench(name: str, bench: BenchRun) -> int:
     """Run the benchmark ``name`` (a key of ``BENCHES``); its exit status."""

@@ -25,7 +25,7 @@ from PySide6.QtGui import QColor, QFontMetricsF, QMouseEvent, QPainter, QPaintEv
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from emolens.gui.drawing import emotion_colors, pixel_font
-from emolens.gui.timeline_chart import place_labels
+from emolens.gui.timeline_chart import paint_markers
 from emolens.replay.recording import clock
 
 _GAP_S = 1.0  # a longer time without a face breaks the line (as in the live chart)
@@ -208,16 +208,4 @@ class ReplayChart(QWidget):
 
     def _paint_markers(self, painter: QPainter, plot: QRectF, metrics: QFontMetricsF) -> None:
         xs = [self.x_of(t_s) for t_s, _ in self._markers]
-        texts = [text for _, text in self._markers]
-        places = place_labels(xs, [metrics.horizontalAdvance(text) + 4 for text in texts], metrics.height(), plot)
-        background = QColor(self.palette().color(QPalette.ColorRole.Base))
-        background.setAlpha(200)
-        self.marker_labels = []
-        for x, text, place in zip(xs, texts, places):
-            painter.setPen(QPen(_MARKER, 1.2, Qt.PenStyle.DashLine))
-            painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
-            if place is not None:
-                painter.fillRect(place, background)
-                painter.setPen(_MARKER)
-                painter.drawText(place, Qt.AlignmentFlag.AlignCenter, text)
-                self.marker_labels.append((text, place))
+        self.marker_labels = paint_markers(painter, self, plot, metrics, xs, [text for _, text in self._markers])

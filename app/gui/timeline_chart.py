@@ -143,7 +143,8 @@ class TimelineChart(QWidget):
             self._paint_lines(painter, plot, times, scores)
         else:
             painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
-            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter, f"no face in the last {_duration(self.shown_span_s())}")
+            painter.drawText(plot, Qt.AlignmentFlag.AlignCenter,
+                             f"no face in the last {_duration(self.shown_span_s())}")
         self._paint_markers(painter, plot, metrics)
         painter.end()
 
@@ -197,22 +198,28 @@ class TimelineChart(QWidget):
                 painter.drawPolyline(QPolygonF([QPointF(x, y) for x, y in zip(xs[start:stop], ys[start:stop, column])]))
 
     def _paint_markers(self, painter: QPainter, plot: QRectF, metrics: QFontMetricsF) -> None:
-        """Dashed lines, and their texts in rows that never overlap (the newest first; see ``place_labels``)."""
         shown = [(t_s, text) for t_s, text in self._markers if t_s >= self._latest_s - self.shown_span_s()]
         xs = [float(self._x(plot, t_s)) for t_s, _ in shown]
-        texts = [text for _, text in shown]
-        places = place_labels(xs, [metrics.horizontalAdvance(text) + 4 for text in texts], metrics.height(), plot)
-        background = QColor(self.palette().color(QPalette.ColorRole.Base))
-        background.setAlpha(200)
-        self.marker_labels = []
-        for x, text, place in zip(xs, texts, places):
-            painter.setPen(QPen(_MARKER, 1.2, Qt.PenStyle.DashLine))
-            painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
-            if place is not None:
-                painter.fillRect(place, background)
-                painter.setPen(_MARKER)
-                painter.drawText(place, Qt.AlignmentFlag.AlignCenter, text)
-                self.marker_labels.append((text, place))
+        self.marker_labels = paint_markers(painter, self, plot, metrics, xs, [text for _, text in shown])
+
+
+def paint_markers(painter: QPainter, widget: QWidget, plot: QRectF, metrics: QFontMetricsF, xs: list[float],
+                  texts: list[str]) -> list[tuple[str, QRectF]]:
+    """Dashed marker lines at ``xs`` and their texts in rows that never overlap (the newest first; see
+    ``place_labels``), as the live chart and the replay chart draw them; returns the texts shown and where."""
+    places = place_labels(xs, [metrics.horizontalAdvance(text) + 4 for text in texts], metrics.height(), plot)
+    background = QColor(widget.palette().color(QPalette.ColorRole.Base))
+    background.setAlpha(200)
+    shown = []
+    for x, text, place in zip(xs, texts, places):
+        painter.setPen(QPen(_MARKER, 1.2, Qt.PenStyle.DashLine))
+        painter.drawLine(QPointF(x, plot.top()), QPointF(x, plot.bottom()))
+        if place is not None:
+            painter.fillRect(place, background)
+            painter.setPen(_MARKER)
+            painter.drawText(place, Qt.AlignmentFlag.AlignCenter, text)
+            shown.append((text, place))
+    return shown
 
 
 def _duration(seconds: float) -> str:

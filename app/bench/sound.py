@@ -66,7 +66,8 @@ def in_room(sound: np.ndarray, rate: int, snr_db: float | None, seed: int = 0,
     response = rng.normal(size=len(t)) * 10 ** (-3 * t / reverb_s)
     response *= 1 / np.sqrt(np.sum(response[1:] ** 2))
     response[0] = 1.0  # the direct sound
-    heard = np.convolve(sound, response)[:len(sound)]
+    size = 1 << int(np.ceil(np.log2(len(sound) + len(response))))
+    heard = np.fft.irfft(np.fft.rfft(sound, size) * np.fft.rfft(response, size), size)[:len(sound)]
     played = np.abs(sound) > 1e-6
     power = np.mean(heard[played] ** 2) if played.any() else 1.0
     heard = heard + pink_noise(len(heard), seed + 1) * np.sqrt(power / 10 ** (snr_db / 10))

@@ -48,6 +48,11 @@ class AudioMatch:
     runner_up_s: float
     runner_up: float
 
+    @property
+    def sure(self) -> bool:
+        """Strong enough (``MIN_MATCH``) and unlike any other place (``AMBIGUITY``) to be trusted."""
+        return self.match >= MIN_MATCH and self.runner_up <= AMBIGUITY * self.match
+
 
 def audio_start(stimulus: Path, recording: Path) -> AudioMatch:
     """When ``stimulus``'s sound starts in ``recording``, both video files with a soundtrack.
@@ -55,20 +60,29 @@ def audio_start(stimulus: Path, recording: Path) -> AudioMatch:
     Raises:
         EmolensError: PyAV is missing; either file has no sound, or no readable sound; the match is unsure.
     """
-    sound, sound_at_s = soundtrack(stimulus, "the stimulus")
-    heard, heard_at_s = soundtrack(recording, "the recording")
-    lag, match, other_lag, other = best_lags(sound, heard)
-    found = AudioMatch(start_s=heard_at_s + lag / RATE - sound_at_s, match=match,
-                       runner_up_s=heard_at_s + other_lag / RATE - sound_at_s, runner_up=other)
+    found = find_sound(stimulus, recording)
     if found.match < MIN_MATCH:
         raise SettingError(f"{{sync}} audio is unsure: the sound of {stimulus.name} is not clearly in {recording} "
                            f"(best match {found.match:.2f} at {found.start_s:.2f} s, under {MIN_MATCH}); "
                            f"give {{stimulus_at}} instead")
-    if found.runner_up > AMBIGUITY * found.match:
+    if not found.sure:
         raise SettingError(f"{{sync}} audio is unsure: the sound of {stimulus.name} matches {recording} at "
                            f"{found.start_s:.2f} s ({found.match:.2f}) and at {found.runner_up_s:.2f} s "
                            f"({found.runner_up:.2f}); give {{stimulus_at}} instead")
     return found
+
+
+def find_sound(stimulus: Path, recording: Path) -> AudioMatch:
+    """The best match of ``stimulus``'s sound in ``recording``'s, sure or not (``audio_start`` judges).
+
+    Raises:
+        EmolensError: PyAV is missing; either file has no sound, or no readable sound.
+    """
+    sound, sound_at_s = soundtrack(stimulus, "the stimulus")
+    heard, heard_at_s = soundtrack(recording, "the recording")
+    lag, match, other_lag, other = best_lags(sound, heard)
+    return AudioMatch(start_s=heard_at_s + lag / RATE - sound_at_s, match=match,
+                      runner_up_s=heard_at_s + other_lag / RATE - sound_at_s, runner_up=other)
 
 
 def soundtrack(path: Path, what: str) -> tuple[np.ndarray, float]:

@@ -58,7 +58,7 @@ def pink_noise(samples: int, seed: int = 0) -> np.ndarray:
 def in_room(sound: np.ndarray, rate: int, snr_db: float | None, seed: int = 0,
             reverb_s: float = 0.3) -> np.ndarray:
     """``sound`` as a microphone in a room hears it: reverberation as loud as the direct sound, decaying
-    by 60 dB in ``reverb_s``, then pink noise ``snr_db`` below the played sound's power (``None``: no noise, no reverberation)."""
+    by 60 dB in ``reverb_s``, then pink noise ``snr_db`` below the played sound's power (``None``: neither)."""
     if snr_db is None:
         return sound.astype(np.float32)
     rng = np.random.default_rng(seed)

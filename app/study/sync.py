@@ -121,7 +121,7 @@ def _decode(container, stream, resampler_type) -> tuple[np.ndarray, float]:
             first_s = float(frame.time)
         chunks.extend(out.to_ndarray()[0] for out in resampler.resample(frame))
     chunks.extend(out.to_ndarray()[0] for out in resampler.resample(None))
-    samples = np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+    samples = np.concatenate(chunks).astype(np.float32, copy=False) if chunks else np.zeros(0, np.float32)
     return samples, first_s or 0.0
 
 
@@ -130,10 +130,11 @@ def best_lags(sound: np.ndarray, heard: np.ndarray) -> tuple[int, float, int, fl
     and the same for the best lag more than ``SEPARATION_S`` away (lag -1, correlation 0 when there is none)."""
     correlation = normalised_correlation(sound, heard)
     best = int(np.argmax(correlation))
-    away = correlation.copy()
-    near = int(SEPARATION_S * RATE)
-    away[max(best - near, 0):best + near + 1] = -np.inf
-    other = int(np.argmax(away)) if np.isfinite(away).any() else -1
+    low, high = max(best - int(SEPARATION_S * RATE), 0), best + int(SEPARATION_S * RATE) + 1
+    candidates = [lag for lag in (int(np.argmax(correlation[:low])) if low else None,
+                                  high + int(np.argmax(correlation[high:])) if high < len(correlation) else None)
+                  if lag is not None]
+    other = max(candidates, key=lambda lag: correlation[lag], default=-1)
     return best, float(correlation[best]), other, float(correlation[other]) if other >= 0 else 0.0
 
 
@@ -141,13 +142,22 @@ def normalised_correlation(sound: np.ndarray, heard: np.ndarray) -> np.ndarray:
     """For each lag ``L`` of ``heard`` (0 to its length - 1), the cosine between ``sound`` and
     ``heard[L:L + len(sound)]`` (zeros past the end), both without their mean."""
     sound = sound.astype(np.float64) - sound.mean()
-    heard = heard.astype(np.float64) - heard.mean()
+    heard = heard - heard.mean()  # float32: an hour at RATE is 115 MB
+    size, width = len(heard), len(sound)
+    prefix = np.zeros(size + 1)  # prefix[i]: the energy of heard[:i]
+    np.square(heard, out=prefix[1:], dtype=np.float64)
+    np.cumsum(prefix, out=prefix)
+    whole = max(size - width + 1, 0)  # lags whose window lies inside the recording
+    heard_energy = np.empty(size)
+    heard_energy[:whole] = prefix[width:width + whole] - prefix[:whole]
+    heard_energy[whole:] = prefix[size] - prefix[whole:size]
     sound_energy = float(sound @ sound)
-    window = np.concatenate([[0.0], np.cumsum(np.concatenate([heard, np.zeros(len(sound))]) ** 2)])
-    heard_energy = window[len(sound):len(sound) + len(heard)] - window[:len(heard)]
     # a floor keeps digital silence (no energy, no correlation) from dividing zero by zero
-    floor = sound_energy * 1e-9
-    return sliding_dot(sound, heard) / np.sqrt(sound_energy * np.maximum(heard_energy, floor))
+    np.maximum(heard_energy, sound_energy * 1e-9, out=heard_energy)
+    heard_energy *= sound_energy
+    correlation = sliding_dot(sound, heard)
+    correlation /= np.sqrt(heard_energy, out=heard_energy)
+    return correlation
 
 
 def sliding_dot(sound: np.ndarray, heard: np.ndarray) -> np.ndarray:
@@ -158,7 +168,7 @@ def sliding_dot(sound: np.ndarray, heard: np.ndarray) -> np.ndarray:
     kernel = np.conj(np.fft.rfft(sound, size))
     out = np.empty(len(heard))
     for start in range(0, len(heard), valid):
-        block = np.fft.irfft(np.fft.rfft(heard[start:start + size], size) * kernel, size)
+        block = np.fft.irfft(np.fft.rfft(heard[start:start + size].astype(np.float64), size) * kernel, size)
         count = min(valid, len(heard) - start)
         out[start:start + count] = block[:count]
     return out

@@ -22,7 +22,7 @@ from emolens.bench.sound import ad_soundtrack, in_room, place, write_clip  # noq
 from emolens.cli import main  # noqa: E402
 from emolens.errors import EmolensError  # noqa: E402
 from emolens.study.file import create_study  # noqa: E402
-from emolens.study.sync import MIN_MATCH, audio_start  # noqa: E402
+from emolens.study.sync import MIN_MATCH, audio_start, normalised_correlation  # noqa: E402
 
 RATE = 48000
 OFFSET_S = 2.37
@@ -44,6 +44,18 @@ def stimulus(tmp_path_factory, sound) -> Path:
 def recording(path: Path, heard: np.ndarray) -> Path:
     """A viewer's recording: another video of real faces, with ``heard`` as its sound."""
     return write_clip(path, (240, 180), faces=2, fps=10, sound=heard, rate=RATE)
+
+
+@pytest.mark.parametrize("sound_n, heard_n", [(50, 400), (400, 50), (100, 100)])
+def test_the_normalised_correlation_is_the_cosine_at_every_lag(sound_n, heard_n):
+    """The blocked FFT and the running energies against the definition, a recording shorter than the sound too."""
+    rng = np.random.default_rng(sound_n)
+    sound, heard = rng.normal(size=sound_n).astype(np.float32), rng.normal(size=heard_n).astype(np.float32)
+    centred = sound - sound.mean()
+    padded = np.concatenate([heard - heard.mean(), np.zeros(sound_n)])
+    cosine = [centred @ padded[lag:lag + sound_n] / np.linalg.norm(centred) / np.linalg.norm(padded[lag:lag + sound_n])
+              for lag in range(heard_n)]
+    np.testing.assert_allclose(normalised_correlation(sound, heard), cosine, atol=1e-6)
 
 
 @pytest.mark.parametrize("snr_db", [None, 10.0, 0.0], ids=["clean", "room-10dB", "room-0dB"])

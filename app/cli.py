@@ -323,6 +323,8 @@ def _add_study_parser(commands, verbose: argparse.ArgumentParser) -> None:
                       help="when the first stimulus started in the recording")
     when.add_argument("--stimulus-at-marker", metavar="TEXT",
                       help="the first stimulus started at this marker (in the timeline, or from --markers)")
+    when.add_argument("--sync", choices=["audio"], help="find when the first stimulus started by matching its "
+                      "sound in the recording's (extra 'study'); refused when unsure")
     add.add_argument("--order", help="the stimuli as this session saw them, comma-separated (default: the "
                      "study's order, or its shuffled order for this session)")
     add.add_argument("--markers", metavar="EVENTS.csv", help="a time,label file merged while analysing")
@@ -501,7 +503,7 @@ def _study_add(args: argparse.Namespace) -> int:
     options = replace(analyzer_options(args), behaviour=args.behaviour)
     with _Progress("frame") as progress:
         info, warnings = add_session(Path(args.folder), args.recording, args.participant, stimulus_at=args.stimulus_at,
-                                     stimulus_at_marker=args.stimulus_at_marker,
+                                     stimulus_at_marker=args.stimulus_at_marker, sync=args.sync,
                                      order=args.order.split(",") if args.order else None,
                                      markers=Path(args.markers) if args.markers else None, options=options,
                                      camera=args.camera, notes=args.notes, date=args.date, overwrite=args.overwrite,

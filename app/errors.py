@@ -42,7 +42,7 @@ SETTINGS = frozenset({
     # emolens serve
     "token_file",
     # emolens study
-    "stimulus", "baseline", "participant", "stimulus_at", "stimulus_at_marker", "order",
+    "stimulus", "baseline", "participant", "stimulus_at", "stimulus_at_marker", "order", "sync",
 })
 _SETTING = re.compile(r"\{(\w+)\}")
 

@@ -3,7 +3,8 @@
 ``add_session`` writes ``sessions/<participant>.csv``, the timeline with its ``stimulus`` and
 ``stimulus_t_s`` columns filled, and ``sessions/<participant>.json``, its sidecar (``SessionInfo``).
 A recording made elsewhere (a webcam while a player showed the ads) is placed by when the first
-stimulus started in it: ``stimulus_at`` seconds, or the first occurrence of a marker. The stimuli
+stimulus started in it: ``stimulus_at`` seconds, the first occurrence of a marker, or where the first
+stimulus's sound is heard in the recording's (``sync="audio"``, ``emolens.study.sync``). The stimuli
 then follow each other in the session's order, each for its duration: on a row at ``time_s``
 inside stimulus ``S`` (which starts at ``start``), ``stimulus`` is ``S`` and ``stimulus_t_s`` is
 ``time_s - start``; both are empty outside every stimulus (the baseline included). The markers
@@ -24,6 +25,7 @@ import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 from pydantic import BaseModel, ValidationError
@@ -34,7 +36,7 @@ from emolens.options import AnalyzerOptions
 from emolens.record import STIMULUS_COLUMNS, safe_text
 from emolens.report.compare import alignment
 from emolens.report.timeline import Timeline, load_timelines
-from emolens.study.file import SESSIONS_DIR, StudyFile, load_study
+from emolens.study.file import SESSIONS_DIR, Stimulus, StudyFile, load_study
 
 _PARTICIPANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -57,6 +59,7 @@ class SessionInfo(BaseModel):
     stimulus_at_s: float
     placements: list[Placement]
     baseline_s: list[float] | None = None  # [start, end] in the recording's time, when the study has one
+    audio_match: float | None = None  # with sync="audio": how well the stimulus's sound matched (0 to 1)
     recording: str
     camera: str = ""
     notes: str = ""
@@ -91,7 +94,8 @@ def read_sessions(folder: Path) -> list[tuple[SessionInfo, Path]]:
 
 def add_session(folder: Path, recording: str | os.PathLike, participant: str, stimulus_at: float | None = None,
                 stimulus_at_marker: str | None = None, order: list[str] | None = None,
-                markers: Path | None = None, options: AnalyzerOptions | None = None, camera: str = "",
+                sync: Literal["audio"] | None = None, markers: Path | None = None,
+                options: AnalyzerOptions | None = None, camera: str = "",
                 notes: str = "", date: str | None = None, overwrite: bool = False,
                 log: Callable[[str], None] = print, progress: Callable[[int, int], None] | None = None
                 ) -> tuple[SessionInfo, list[str]]:
@@ -101,9 +105,10 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
 
     Raises:
         EmolensError: no study in ``folder``; a participant ID that is not a plain name or already has a
-            session (without ``overwrite``); neither or both of ``stimulus_at`` and ``stimulus_at_marker``;
-            a marker the recording lacks; a start after the recording's end; an ``order`` that is not the
-            study's stimuli; an unreadable recording or timeline.
+            session (without ``overwrite``); not exactly one of ``stimulus_at``, ``stimulus_at_marker`` and
+            ``sync``; a marker the recording lacks; with ``sync="audio"``, a recording or first stimulus without
+            sound, or a match that is unsure (see ``emolens.study.sync``); a start after the recording's end;
+            an ``order`` that is not the study's stimuli; an unreadable recording or timeline.
     """
     folder = Path(folder)
     study = load_study(folder)
@@ -113,14 +118,19 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
     timeline_path, sidecar_path = session_files(folder, participant)
     if (timeline_path.exists() or sidecar_path.exists()) and not overwrite:
         raise SettingError(f"the study already has a session of {participant}; pass {{overwrite}} to replace it")
-    if (stimulus_at is None) == (stimulus_at_marker is None):
-        raise SettingError("say when the first stimulus started in the recording: {stimulus_at} SECONDS or "
-                           "{stimulus_at_marker} TEXT (one of them)")
+    if [stimulus_at, stimulus_at_marker, sync].count(None) != 2:
+        raise SettingError("say when the first stimulus started in the recording: {stimulus_at} SECONDS, "
+                           "{stimulus_at_marker} TEXT or {sync} audio (one of them)")
+    if sync not in (None, "audio"):
+        raise SettingError(f"{{sync}} {sync!r}: the only way to sync is 'audio'")
     if stimulus_at is not None and not (math.isfinite(stimulus_at) and stimulus_at >= 0):
         raise SettingError(f"{{stimulus_at}} must be a number of seconds, 0 or more, got {stimulus_at}")
     number = _session_number(folder, participant)
     order = _checked_order(study, order) if order else study.order_for(number)
     recording = Path(recording)
+    match = None
+    if sync is not None:  # before the analysis: an unsure match is refused in seconds, not after minutes
+        stimulus_at, match = _audio_start(folder, study.stimulus(order[0]), recording, log)
     with tempfile.TemporaryDirectory(prefix=".add-", dir=timeline_path.parent) as scratch:
         source, model = _timeline_of(recording, Path(scratch) / "analysis.csv", markers, options, log, progress)
         timeline = _one_session(source)
@@ -132,7 +142,7 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
         info = SessionInfo(participant=participant, number=number, date=date or _recording_date(recording),
                            order=order, stimulus_at_s=stimulus_at, placements=placements,
                            baseline_s=([max(stimulus_at - study.baseline_s, 0.0), stimulus_at]
-                                       if study.baseline_s else None),
+                                       if study.baseline_s else None), audio_match=match,
                            recording=str(recording), camera=camera, notes=notes, model=model)
         _write_session(rows, info, timeline_path, sidecar_path, Path(scratch))
     return info, warnings
@@ -171,6 +181,21 @@ def _checked_order(study: StudyFile, order: list[str]) -> list[str]:
         raise SettingError(f"{{order}} {','.join(order)}: name each of the study's stimuli once "
                            f"({', '.join(study.names)})")
     return order
+
+
+def _audio_start(folder: Path, first: Stimulus, recording: Path, log: Callable[[str], None]) -> tuple[float, float]:
+    """When ``first`` starts in ``recording`` by their sounds, and how well they matched; logged."""
+    from emolens.study.sync import audio_start
+
+    if first.kind == "image":
+        raise SettingError(f"the first stimulus, {first.name}, is an image: it has no sound for {{sync}} audio to "
+                           f"find; give {{stimulus_at}} instead")
+    if recording.suffix.lower() == ".csv":
+        raise SettingError(f"{recording} is a timeline, not a recording: it has no sound for {{sync}} audio to "
+                           f"match; give {{stimulus_at}} instead")
+    found = audio_start(folder / first.file, recording)
+    log(f"sync: the stimulus starts {found.start_s:.2f} s into the recording (match {found.match:.2f})")
+    return round(found.start_s, 3), round(found.match, 3)
 
 
 def _placements(study: StudyFile, order: list[str], stimulus_at: float) -> list[Placement]:

@@ -111,7 +111,7 @@ function answered(message) {
     socket.close();
     if (onDone) onDone();
   }
-  if (message.check && state.phase === "check") {
+  if (message.check && state.phase === "check") {  // answers to check frames still on their way are ignored
     state.problems = message.check.problems;
     state.checked = message.check.passed;
     const line = document.getElementById("check-status");
@@ -143,6 +143,7 @@ function sendFrame() {
 }
 
 document.getElementById("start").addEventListener("click", async () => {
+  state.phase = "playing";
   document.getElementById("start").disabled = true;
   document.getElementById("check-status").textContent = "Loading the videos…";
   let media;

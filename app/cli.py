@@ -8,7 +8,7 @@
     emolens bench [batch|serve|soak]                           batch, service and memory figures
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
-    emolens study new|add|report|info DIR ...                  ad tests: stimuli, viewers, one study report
+    emolens study new|add|invite|report|info DIR ...           ad tests: stimuli, viewers, one study report
     emolens replay SESSION.csv [--at S --screenshot OUT.png]   the session's video, faces and chart, to review
     emolens serve [--host H] [--port P] [--token-file F]      HTTP/WebSocket service (extra "serve")
     emolens train DATA ...                                     fit, evaluate, export (extra "train")
@@ -278,6 +278,9 @@ def _add_serve_parser(commands, verbose: argparse.ArgumentParser) -> None:
                        help="also accept requests naming this host (a DNS name the service is reached by); repeatable")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="URL",
                        help="let pages of this web origin (https://app.example) call the service; repeatable")
+    serve.add_argument("--study", action="append", default=[], metavar="DIR",
+                       help="serve this study to remote participants (/panel/NAME, NAME the folder's name) and on "
+                            "the operator's dashboard (/studies/NAME); repeatable")
     serve.add_argument("--jobs-dir", help="folder for the per-job folders (default: a new temporary folder)")
     serve.add_argument("--job-ttl", type=float, default=limits.job_ttl_s, metavar="SECONDS",
                        help="delete a finished job's folder this long after it ends (default %(default)s)")
@@ -342,6 +345,14 @@ def _add_study_parser(commands, verbose: argparse.ArgumentParser) -> None:
     report.add_argument("--per-viewer", action="store_true", help="add one section per viewer")
     report.add_argument("--overwrite", action="store_true", help="replace an earlier report's files")
     report.set_defaults(handler=_study_report)
+
+    invite = actions.add_parser("invite", help="links for remote participants, one code each (emolens serve --study)",
+                                parents=[verbose])
+    invite.add_argument("folder", metavar="DIR")
+    invite.add_argument("--count", type=int, default=1, help="how many participants to invite (default %(default)s)")
+    invite.add_argument("--url", default="http://127.0.0.1:8000",
+                        help="the address participants reach emolens serve at (default %(default)s)")
+    invite.set_defaults(handler=_study_invite)
 
     info = actions.add_parser("info", help="the stimuli, the sessions, what each saw, data quality",
                               parents=[verbose])
@@ -525,6 +536,16 @@ def _study_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_invite(args: argparse.Namespace) -> int:
+    """One line per new participant: their ID and their link (the code is shown only here)."""
+    from emolens.study.invites import create_invites
+
+    folder = Path(args.folder)
+    for participant, code in create_invites(folder, args.count):
+        print(f"{participant}\t{args.url.rstrip('/')}/panel/{folder.resolve().name}#code={code}")
+    return 0
+
+
 def _study_info(args: argparse.Namespace) -> int:
     from emolens.study.info import describe_study
 
@@ -564,7 +585,8 @@ def _serve(args: argparse.Namespace) -> int:
     config = ServeConfig(host=args.host, port=args.port, workers=args.workers, token=_serve_token(args),
                          analyzer=replace(analyzer_options(args), behaviour=args.behaviour), limits=limits,
                          jobs_dir=Path(args.jobs_dir) if args.jobs_dir else None,
-                         allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin))
+                         allowed_hosts=tuple(args.allow_host), allowed_origins=tuple(args.allow_origin),
+                         studies=tuple(Path(folder) for folder in args.study))
     run_server(config)
     return 0
 

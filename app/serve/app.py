@@ -4,8 +4,10 @@
 thread (``/healthz`` answers at once, ``/readyz`` once they are loaded), sweeps expired jobs, and
 on shutdown stops the job thread and deletes every job folder. Every request passes the Host and
 Origin rules first (``emolens.serve.guard``). Open without a token: ``/healthz``,
-the browser client (``/``, ``/static/*``, ``/palette.json``, ``/demo.webm``) and the OpenAPI pages,
-which hold no data; everything else follows the token rule (``emolens.serve.auth``).
+the browser client (``/``, ``/static/*``, ``/palette.json``, ``/demo.webm``), the OpenAPI pages and the
+remote panels' and dashboard's pages, which hold no data; a panel's participant calls with their
+invitation code or key (``emolens.serve.routes.panel``); everything else follows the token rule
+(``emolens.serve.auth``). On shutdown every panel session still open is written, incomplete.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from emolens.serve.errors import install_handlers
 from emolens.serve.guard import HostOriginGuard
 from emolens.serve.jobs import JobStore
 from emolens.serve.metrics import MetricsMiddleware
-from emolens.serve.routes import analysis, client, health, stream
+from emolens.serve.routes import analysis, client, health, panel, stream
 from emolens.serve.service import Service
 
 log = logging.getLogger("emolens.serve")
@@ -42,6 +44,8 @@ def create_app(config: ServeConfig) -> FastAPI:
         yield
         sweeper.cancel()
         await asyncio.to_thread(running.jobs.close)
+        for study in running.panels.values():
+            await asyncio.to_thread(study.close)
         await asyncio.to_thread(running.engine.close)
 
     app = FastAPI(title="Emolens", version=__version__, lifespan=lifespan,
@@ -50,7 +54,8 @@ def create_app(config: ServeConfig) -> FastAPI:
     install_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=running.metrics)
     app.add_middleware(HostOriginGuard, hosts=config.accepted_hosts(), origins=config.allowed_origins)
-    for router in (health.open_router, health.router, analysis.router, stream.router, client.router):
+    for router in (health.open_router, health.router, analysis.router, stream.router, client.router,
+                   panel.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=client.STATIC), name="static")
     return app

@@ -82,6 +82,8 @@ class ServeConfig:
             their ``Host`` header (a wildcard bind with none given accepts any: its token guards it).
         allowed_origins: web origins (``https://app.example``) whose pages may call the service, besides
             its own pages.
+        studies: study folders served to remote participants (``/panel/{name}``) and on the dashboard
+            (``/studies/{name}``), each named by its folder.
     """
 
     host: str = "127.0.0.1"
@@ -93,6 +95,7 @@ class ServeConfig:
     jobs_dir: Path | None = None
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    studies: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         if self.workers < 1:

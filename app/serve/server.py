@@ -40,6 +40,10 @@ def run(config: ServeConfig) -> None:
     sock = bind_socket(config.host, config.port)
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
+    server = make_server(config)
     print(f"emolens: serving http://{shown}:{port} (docs at /docs, browser client at /); loading the model",
           flush=True)
-    make_server(config).run(sockets=[sock])
+    for name in server.config.app.state.service.panels:
+        print(f"emolens: study {name}: participants at http://{shown}:{port}/panel/{name} (or their invitation "
+              f"links), dashboard at http://{shown}:{port}/studies/{name}", flush=True)
+    server.run(sockets=[sock])

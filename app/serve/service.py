@@ -4,16 +4,19 @@ streams; and the two rules routes depend on (a token, a loaded model)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import Request
 from starlette.requests import HTTPConnection
 
+from emolens.errors import EmolensError
 from emolens.serve import auth
 from emolens.serve.config import Limits, ServeConfig
 from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError
 from emolens.serve.jobs import JobStore
 from emolens.serve.metrics import Metrics
+from emolens.serve.panel import PanelStudy
 from emolens.serve.schemas import ErrorOut
 
 # The error answers a route behind the token may give (OpenAPI).
@@ -27,6 +30,7 @@ class Service:
     config: ServeConfig
     engine: Engine
     jobs: JobStore
+    panels: dict[str, PanelStudy] = field(default_factory=dict)  # by the study folder's name
     metrics: Metrics = field(init=False)
     streams_open: int = 0
 
@@ -36,7 +40,8 @@ class Service:
     @classmethod
     def for_config(cls, config: ServeConfig) -> Service:
         engine = Engine(config.analyzer, config.workers, config.limits.queue)
-        return cls(config, engine, JobStore(config.jobs_dir, engine, config.limits))
+        return cls(config, engine, JobStore(config.jobs_dir, engine, config.limits),
+                   panels_for(config.studies, engine, config.limits))
 
     @property
     def limits(self) -> Limits:
@@ -56,3 +61,19 @@ def require_ready(request: Request) -> None:
     engine = service(request).engine
     if not engine.ready.is_set():
         raise ApiError(503, engine.error or "the model is still loading; retry shortly", {"Retry-After": "1"})
+
+
+def panels_for(folders: tuple[Path, ...], engine: Engine, limits: Limits) -> dict[str, PanelStudy]:
+    """Each study folder to serve, by its name.
+
+    Raises:
+        EmolensError: a folder that is not a study, or two studies whose folders have the same name.
+    """
+    panels: dict[str, PanelStudy] = {}
+    for folder in folders:
+        panel = PanelStudy(folder, engine, limits)
+        if panel.name in panels:
+            raise EmolensError(f"two studies are named {panel.name!r} (a study is served by its folder's name); "
+                               f"rename one folder")
+        panels[panel.name] = panel
+    return panels

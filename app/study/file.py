@@ -41,6 +41,14 @@ STIMULI_DIR = "stimuli"
 SESSIONS_DIR = "sessions"
 REPORT_DIR = "report"
 _IMAGE_DURATION = re.compile(r"^(?P<path>.+)=(?P<seconds>[0-9]*\.?[0-9]+)$")
+# What a remote panel's participant is told before the camera starts, and what the operator's dashboard shows;
+# a study may say otherwise in its own study.json.
+DEFAULT_CONSENT = ("While you watch, your camera's picture is read on the researcher's own computer, frame by frame, "
+                   "into seven emotion scores. Only those scores are kept, under a participant code, with the moment "
+                   "of the video they belong to: no video and no picture of you is stored, and nobody else receives "
+                   "them. You may stop at any time by closing this page.")
+DEFAULT_RETENTION = ("Scores only (no video, no images), kept in the study folder on the researcher's computer "
+                     "until the study's report is written and archived.")
 
 
 class Stimulus(BaseModel):
@@ -63,6 +71,8 @@ class StudyFile(BaseModel):
         seed: draws each shuffled order (with the session's number); recorded so that orders can be redrawn.
         min_face_found: a viewer whose face is found in less than this share of a stimulus's frames is
             left out of that stimulus's aggregates.
+        consent: what a remote panel's participant reads and agrees to before the camera starts.
+        retention: what is kept and for how long, shown with the consent and on the operator's dashboard.
         created, emolens_version: when and by which Emolens the study was made.
     """
 
@@ -72,6 +82,8 @@ class StudyFile(BaseModel):
     order: Literal["fixed", "shuffled"] = "fixed"
     seed: int = 0
     min_face_found: float = Field(default=0.7, ge=0, le=1)
+    consent: str = Field(default=DEFAULT_CONSENT, min_length=1)
+    retention: str = Field(default=DEFAULT_RETENTION, min_length=1)
     created: str = ""
     emolens_version: str = ""
 

@@ -65,6 +65,7 @@ class SessionInfo(BaseModel):
     notes: str = ""
     emolens_version: str = __version__
     model: str = ""
+    complete: bool = True  # False: a remote participant left before the last stimulus ended
 
 
 def session_files(folder: Path, participant: str) -> tuple[Path, Path]:

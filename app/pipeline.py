@@ -130,7 +130,7 @@ class Session:
         sample = models.behaviour.estimate(frame.image, faces, rows, frame.rgb)
         return self.behaviour_tracker.update(faces, frame.t_s, rows, sample)
 
-    def analyse(self, models: Models, frame: Frame) -> Faces:
+    def analyze(self, models: Models, frame: Frame) -> Faces:
         """One frame through ``models``: detected, classified, tracked and, with behaviour on, read."""
         faces = self.track(models.faces(frame.image, frame.rgb), frame.t_s)
         return self.read_behaviour(models, frame, faces) if self.behaviour_tracker is not None else faces

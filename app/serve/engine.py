@@ -77,11 +77,11 @@ class Engine:
         finally:
             self._pool.put(models)
 
-    def analyse(self, image: np.ndarray, session: Session, t_s: float) -> Faces:
+    def analyze(self, image: np.ndarray, session: Session, t_s: float) -> Faces:
         """One BGR frame through ``session`` (tracked; behaviour read when on), on borrowed models (blocking:
         call from a worker thread). An image that stands alone gets a fresh session: IDs 1..n, raw scores."""
         with self.borrow() as models:
-            return session.analyse(models, Frame(0, t_s, image))
+            return session.analyze(models, Frame(0, t_s, image))
 
     async def run(self, function: Callable[..., T], *args) -> T:
         """``function(*args)`` on a worker thread, awaited without blocking the event loop."""

@@ -235,7 +235,7 @@ class JobStore:
                         raise EmolensError("the server stopped or the job was deleted before it finished")
                     if frame.t_s > self.limits.video_s:
                         raise EmolensError(f"video longer than the limit of {self.limits.video_s:.0f} s")
-                    faces = self.engine.analyse(frame.image, session, frame.t_s)
+                    faces = self.engine.analyze(frame.image, session, frame.t_s)
                     recorder.append(replace(frame, source=job.name), faces)
                     job.frames_done += 1
                     job.faces += len(faces)

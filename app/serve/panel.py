@@ -14,7 +14,7 @@ when it was captured::
     {"phase": "done"}                                     the last stimulus ended (no frame follows)
 
 A frame's time in the session is its stimulus's start (the study's baseline, then the stimuli in
-order, each for its duration: ``sessions.placements``) plus ``t_s``; the scores go through the
+order, each for its duration: ``sessions.stimulus_placements``) plus ``t_s``; the scores go through the
 participant's own ``Session`` at that time and into a hidden recording, ``sessions/.P07.recording.csv``.
 When the participant finishes, or their connection drops, the recording is placed in stimulus time
 as a room session is (``place_in_stimulus_time``) and written as ``sessions/P07.csv`` and its sidecar,
@@ -52,11 +52,11 @@ from emolens.study.invites import invited, load_invites
 from emolens.study.sessions import (
     Placement,
     SessionInfo,
-    _placements,
-    _write_session,
     place_in_stimulus_time,
     read_sessions,
     session_files,
+    stimulus_placements,
+    write_session,
 )
 from emolens.types import Faces, Frame
 
@@ -161,7 +161,7 @@ class PanelStudy:
         numbers += [p.number for p in self.participants.values()]
         number = max(numbers, default=0) + 1
         order = self.file.order_for(number)
-        participant = Participant(who, key, number, order, _placements(self.file, order, self.file.baseline_s),
+        participant = Participant(who, key, number, order, stimulus_placements(self.file, order, self.file.baseline_s),
                                   Session(self.engine.options), Session(self.engine.options))
         self.participants[key] = participant
         return participant
@@ -207,7 +207,7 @@ class PanelStudy:
         """Analyse one frame (on a worker thread): the camera check's answer, or the frame recorded."""
         image = decode_image(data, self.limits)
         if phase.get("phase") == "check":
-            faces = self.engine.analyse(image, participant.check_session, time.monotonic())
+            faces = self.engine.analyze(image, participant.check_session, time.monotonic())
             problems = camera_problems(image, faces)
             participant.good_checks = 0 if problems else participant.good_checks + 1
             participant.checked = participant.checked or participant.good_checks >= CHECK_FRAMES
@@ -215,7 +215,7 @@ class PanelStudy:
         time_s = self.session_time(participant, phase)
         if participant.recorder is None or time_s is None or round(time_s, 3) <= participant.last_time_s:
             return {"recorded": False}
-        faces = self.engine.analyse(image, participant.session, time_s)
+        faces = self.engine.analyze(image, participant.session, time_s)
         participant.recorder.append(Frame(participant.frames_recorded, time_s, image, f"panel {participant.id}"),
                                     faces)
         participant.last_time_s = round(time_s, 3)
@@ -253,7 +253,7 @@ class PanelStudy:
                            complete=participant.state == "done")
         timeline, sidecar = session_files(self.folder, participant.id)
         with tempfile.TemporaryDirectory(prefix=".panel-", dir=timeline.parent) as scratch:
-            _write_session(place_in_stimulus_time(rows, participant.placements), info, timeline, sidecar,
+            write_session(place_in_stimulus_time(rows, participant.placements), info, timeline, sidecar,
                            Path(scratch))
         return info
 

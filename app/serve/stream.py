@@ -105,14 +105,14 @@ async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, met
         finally:
             slot.close()
 
-    def analyse(data: bytes, t_s: float):  # on a worker thread; one frame of this connection at a time
-        return engine.analyse(decode_image(data, limits), session, t_s)
+    def analyze(data: bytes, t_s: float):  # on a worker thread; one frame of this connection at a time
+        return engine.analyze(decode_image(data, limits), session, t_s)
 
     async def process() -> None:
         while (frame := await slot.take()) is not None:
             index, arrived, t_s, data = frame
             try:
-                faces = await engine.run(analyse, data, t_s)
+                faces = await engine.run(analyze, data, t_s)
             except ApiError as error:
                 metrics.frames.labels("invalid").inc()
                 await websocket.send_json({"frame": index, "error": error.message})

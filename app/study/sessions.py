@@ -137,7 +137,7 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
         timeline = _one_session(source)
         if stimulus_at_marker is not None:
             stimulus_at = alignment([timeline], stimulus_at_marker)[0]
-        placements = _placements(study, order, stimulus_at)
+        placements = stimulus_placements(study, order, stimulus_at)
         warnings = _coverage_warnings(timeline, placements, recording)
         rows = place_in_stimulus_time(pd.read_csv(source, dtype=str, keep_default_na=False), placements)
         info = SessionInfo(participant=participant, number=number, date=date or _recording_date(recording),
@@ -145,7 +145,7 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
                            baseline_s=([max(stimulus_at - study.baseline_s, 0.0), stimulus_at]
                                        if study.baseline_s else None), audio_match=match,
                            recording=str(recording), camera=camera, notes=notes, model=model)
-        _write_session(rows, info, timeline_path, sidecar_path, Path(scratch))
+        write_session(rows, info, timeline_path, sidecar_path, Path(scratch))
     return info, warnings
 
 
@@ -199,7 +199,7 @@ def _audio_start(folder: Path, first: Stimulus, recording: Path, log: Callable[[
     return round(found.start_s, 3), round(found.match, 3)
 
 
-def _placements(study: StudyFile, order: list[str], stimulus_at: float) -> list[Placement]:
+def stimulus_placements(study: StudyFile, order: list[str], stimulus_at: float) -> list[Placement]:
     placements, start = [], stimulus_at
     for name in order:
         end = start + study.stimulus(name).duration_s
@@ -252,7 +252,7 @@ def _recording_date(recording: Path) -> str:
     return moment.isoformat(timespec="seconds")
 
 
-def _write_session(rows: pd.DataFrame, info: SessionInfo, timeline_path: Path, sidecar_path: Path,
+def write_session(rows: pd.DataFrame, info: SessionInfo, timeline_path: Path, sidecar_path: Path,
                    scratch: Path) -> None:
     """Write both files in ``scratch`` first, then move them into place (never half a session)."""
     try:

@@ -33,12 +33,12 @@ def _binary_body(types: list[str], what: str) -> dict:
                                                           **{media: binary for media in types}}}}
 
 
-def _analyse_image(running: Service, data: bytes) -> dict:
+def _analyze_image(running: Service, data: bytes) -> dict:
     """Decode and analyse one uploaded image (on an inference thread); the ``ImageResult``."""
     started = time.perf_counter()
     image = decode_image(data, running.limits)
     decoded = time.perf_counter()
-    faces = running.engine.analyse(image, Session(running.engine.options), 0.0)  # stands alone: IDs 1..n
+    faces = running.engine.analyze(image, Session(running.engine.options), 0.0)  # stands alone: IDs 1..n
     running.metrics.faces.labels("images").inc(len(faces))
     return {"width": image.shape[1], "height": image.shape[0], "faces": face_dicts(faces, running.engine.first.labels),
             "timings": {"decode_ms": round((decoded - started) * 1000, 3),
@@ -56,7 +56,7 @@ async def post_image(request: Request) -> dict:
         body = io.BytesIO()
         upload = await read_upload(request, body, running.limits.image_bytes, running.limits)
         check_image_type(upload.content_type)
-        return await running.engine.run(_analyse_image, running, body.getvalue())
+        return await running.engine.run(_analyze_image, running, body.getvalue())
 
 
 @router.post("/v1/videos", response_model=JobStatus, status_code=202, dependencies=[Depends(require_ready)],

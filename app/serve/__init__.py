@@ -10,7 +10,7 @@ and each stream's faces through a ``Session`` as the CLI does, and answers on on
     GET  /healthz /readyz /v1/model /metrics /docs, and the browser client at /
 
 Modules: ``config`` (settings and limits), ``app`` (the application and its life cycle), ``service``
-(the state every route shares), ``routes`` (health, analysis, stream, client), ``engine`` (the models off the event
+(the state every route shares), ``routes`` (health, analysis, stream, client), ``pool`` (the models off the event
 loop, the bounded queue), ``uploads`` and ``media`` (bounded reading and checking of uploads),
 ``jobs`` (video jobs in per-job folders), ``stream`` (the WebSocket loop), ``auth``, ``metrics``,
 ``schemas`` (the pydantic models of every answer), ``errors``, ``guard`` (Host and Origin); the load

@@ -46,7 +46,7 @@ def create_app(config: ServeConfig) -> FastAPI:
         await asyncio.to_thread(running.jobs.close)
         for study in running.panels.values():
             await asyncio.to_thread(study.close)
-        await asyncio.to_thread(running.engine.close)
+        await asyncio.to_thread(running.pool.close)
 
     app = FastAPI(title="Emolens", version=__version__, lifespan=lifespan,
                   description="Seven emotions for every face in an image, a video or a live stream.")
@@ -63,12 +63,12 @@ def create_app(config: ServeConfig) -> FastAPI:
 
 def _load(running: Service) -> None:
     """Load the models (on a thread, so /healthz answers meanwhile) and say how it went on stderr."""
-    engine = running.engine
-    engine.load()
-    if engine.error:
-        print(f"emolens: error: {engine.error}", file=sys.stderr, flush=True)
+    pool = running.pool
+    pool.load()
+    if pool.error:
+        print(f"emolens: error: {pool.error}", file=sys.stderr, flush=True)
     else:
-        print(f"emolens: {engine.first.classifier.describe()}; {running.config.workers} worker(s) ready",
+        print(f"emolens: {pool.first.classifier.describe()}; {running.config.workers} worker(s) ready",
               file=sys.stderr, flush=True)
 
 

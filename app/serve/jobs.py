@@ -4,7 +4,7 @@ A job folder holds ``input<ext>`` (the upload, deleted once the job ends unless 
 to keep it), ``timeline.csv`` and, once asked for, ``report/``; nothing is written anywhere else.
 Folders are ``0700`` and files ``0600``: only the service's own user can read participants' faces.
 Jobs run one at a time on their own thread, in upload order, independent of the client's
-connection; each frame borrows an analyzer from the engine's pool, so image requests keep being
+connection; each frame borrows a set of models from the pool, so image requests keep being
 served between frames. A job's folder is deleted on ``DELETE``, ``limits.job_ttl_s`` after it
 ends, and when the server stops.
 
@@ -36,8 +36,8 @@ from emolens.errors import EmolensError
 from emolens.pipeline import Session
 from emolens.record import CsvRecorder
 from emolens.serve.config import Limits
-from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError
+from emolens.serve.pool import ModelPool
 from emolens.sources import VideoSource
 
 log = logging.getLogger("emolens.serve")
@@ -171,9 +171,9 @@ class UploadSink:
 class JobStore:
     """Creates, runs, finds and expires jobs under ``jobs_dir`` (see ``open_root``)."""
 
-    def __init__(self, jobs_dir: Path | None, engine: Engine, limits: Limits):
+    def __init__(self, jobs_dir: Path | None, pool: ModelPool, limits: Limits):
         self.root, self.owns_root = open_root(jobs_dir)
-        self.engine = engine
+        self.pool = pool
         self.limits = limits
         self.jobs: dict[str, Job] = {}
         self.uploading: dict[str, Job] = {}
@@ -223,9 +223,9 @@ class JobStore:
 
     def _run(self, job: Job, source: VideoSource) -> None:
         job.state = "running"
-        options = self.engine.options
+        options = self.pool.options
         session = Session(options)
-        labels = self.engine.first.labels
+        labels = self.pool.first.labels
         try:
             with source, CsvRecorder(job.timeline, labels, keypoints=job.keypoints,
                                      behaviour=options.behaviour) as recorder:
@@ -235,7 +235,7 @@ class JobStore:
                         raise EmolensError("the server stopped or the job was deleted before it finished")
                     if frame.t_s > self.limits.video_s:
                         raise EmolensError(f"video longer than the limit of {self.limits.video_s:.0f} s")
-                    faces = self.engine.analyze(frame.image, session, frame.t_s)
+                    faces = self.pool.analyze(frame.image, session, frame.t_s)
                     recorder.append(replace(frame, source=job.name), faces)
                     job.frames_done += 1
                     job.faces += len(faces)

@@ -44,9 +44,9 @@ from emolens.errors import EmolensError
 from emolens.pipeline import Session
 from emolens.record import CsvRecorder
 from emolens.serve.config import Limits
-from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError
 from emolens.serve.media import decode_image
+from emolens.serve.pool import ModelPool
 from emolens.study.file import SESSIONS_DIR, StudyFile, load_study
 from emolens.study.invites import invited, load_invites
 from emolens.study.sessions import (
@@ -109,12 +109,12 @@ class Participant:
 class PanelStudy:
     """One study served to remote participants: who joined, their sessions, the invitations."""
 
-    def __init__(self, folder: Path, engine: Engine, limits: Limits):
+    def __init__(self, folder: Path, pool: ModelPool, limits: Limits):
         self.folder = Path(folder)
         self.file: StudyFile = load_study(self.folder)
         self.invites = load_invites(self.folder)
         self.name = self.folder.resolve().name
-        self.engine = engine
+        self.pool = pool
         self.limits = limits
         self.participants: dict[str, Participant] = {}  # by key
         self.failed_joins: dict[str, deque] = {}
@@ -162,7 +162,7 @@ class PanelStudy:
         number = max(numbers, default=0) + 1
         order = self.file.order_for(number)
         participant = Participant(who, key, number, order, stimulus_placements(self.file, order, self.file.baseline_s),
-                                  Session(self.engine.options), Session(self.engine.options))
+                                  Session(self.pool.options), Session(self.pool.options))
         self.participants[key] = participant
         return participant
 
@@ -185,8 +185,8 @@ class PanelStudy:
             raise EmolensError(f"cannot record the consent in {path}: {error.strerror or error}") from None
         participant.state = "watching" if agreed else "declined"
         if agreed and participant.recorder is None:
-            participant.recorder = CsvRecorder(self.recording_path(participant), self.engine.first.labels,
-                                               behaviour=self.engine.options.behaviour, overwrite=False)
+            participant.recorder = CsvRecorder(self.recording_path(participant), self.pool.first.labels,
+                                               behaviour=self.pool.options.behaviour, overwrite=False)
 
     def recording_path(self, participant: Participant) -> Path:
         return self.folder / SESSIONS_DIR / f".{participant.id}.recording.csv"
@@ -207,7 +207,7 @@ class PanelStudy:
         """Analyse one frame (on a worker thread): the camera check's answer, or the frame recorded."""
         image = decode_image(data, self.limits)
         if phase.get("phase") == "check":
-            faces = self.engine.analyze(image, participant.check_session, time.monotonic())
+            faces = self.pool.analyze(image, participant.check_session, time.monotonic())
             problems = camera_problems(image, faces)
             participant.good_checks = 0 if problems else participant.good_checks + 1
             participant.checked = participant.checked or participant.good_checks >= CHECK_FRAMES
@@ -215,7 +215,7 @@ class PanelStudy:
         time_s = self.session_time(participant, phase)
         if participant.recorder is None or time_s is None or round(time_s, 3) <= participant.last_time_s:
             return {"recorded": False}
-        faces = self.engine.analyze(image, participant.session, time_s)
+        faces = self.pool.analyze(image, participant.session, time_s)
         participant.recorder.append(Frame(participant.frames_recorded, time_s, image, f"panel {participant.id}"),
                                     faces)
         participant.last_time_s = round(time_s, 3)
@@ -242,7 +242,7 @@ class PanelStudy:
         if participant.recorder is None or participant.frames_recorded == 0:
             return None
         rows = pd.read_csv(self.recording_path(participant), dtype=str, keep_default_na=False)
-        card = self.engine.first.card
+        card = self.pool.first.card
         info = SessionInfo(participant=participant.id, number=participant.number, date=participant.joined,
                            order=participant.order, stimulus_at_s=self.file.baseline_s,
                            placements=participant.placements,
@@ -341,7 +341,7 @@ async def serve_participant(websocket: WebSocket, panel: PanelStudy, participant
             else:
                 phase, data, arrived = item
                 try:
-                    answer = await panel.engine.run(panel.handle_frame, participant, phase, data)
+                    answer = await panel.pool.run(panel.handle_frame, participant, phase, data)
                 except ApiError as error:
                     answer = {"error": error.message}
                 answer["latency_ms"] = round((time.monotonic() - arrived) * 1000, 1)

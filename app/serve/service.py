@@ -12,11 +12,11 @@ from starlette.requests import HTTPConnection
 from emolens.errors import EmolensError
 from emolens.serve import auth
 from emolens.serve.config import Limits, ServeConfig
-from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError
 from emolens.serve.jobs import JobStore
 from emolens.serve.metrics import Metrics
 from emolens.serve.panel import PanelStudy
+from emolens.serve.pool import ModelPool
 from emolens.serve.schemas import ErrorOut
 
 # The error answers a route behind the token may give (OpenAPI).
@@ -28,20 +28,20 @@ class Service:
     """One running service's state (``app.state.service``)."""
 
     config: ServeConfig
-    engine: Engine
+    pool: ModelPool
     jobs: JobStore
     panels: dict[str, PanelStudy] = field(default_factory=dict)  # by the study folder's name
     metrics: Metrics = field(init=False)
     streams_open: int = 0
 
     def __post_init__(self) -> None:
-        self.metrics = Metrics(lambda: self.engine.in_flight, self.jobs.active, lambda: self.streams_open)
+        self.metrics = Metrics(lambda: self.pool.in_flight, self.jobs.active, lambda: self.streams_open)
 
     @classmethod
     def for_config(cls, config: ServeConfig) -> Service:
-        engine = Engine(config.analyzer, config.workers, config.limits.queue)
-        return cls(config, engine, JobStore(config.jobs_dir, engine, config.limits),
-                   panels_for(config.studies, engine, config.limits))
+        pool = ModelPool(config.analyzer, config.workers, config.limits.queue)
+        return cls(config, pool, JobStore(config.jobs_dir, pool, config.limits),
+                   panels_for(config.studies, pool, config.limits))
 
     @property
     def limits(self) -> Limits:
@@ -58,12 +58,12 @@ def require_token(request: Request) -> None:
 
 
 def require_ready(request: Request) -> None:
-    engine = service(request).engine
-    if not engine.ready.is_set():
-        raise ApiError(503, engine.error or "the model is still loading; retry shortly", {"Retry-After": "1"})
+    pool = service(request).pool
+    if not pool.ready.is_set():
+        raise ApiError(503, pool.error or "the model is still loading; retry shortly", {"Retry-After": "1"})
 
 
-def panels_for(folders: tuple[Path, ...], engine: Engine, limits: Limits) -> dict[str, PanelStudy]:
+def panels_for(folders: tuple[Path, ...], pool: ModelPool, limits: Limits) -> dict[str, PanelStudy]:
     """Each study folder to serve, by its name.
 
     Raises:
@@ -71,7 +71,7 @@ def panels_for(folders: tuple[Path, ...], engine: Engine, limits: Limits) -> dic
     """
     panels: dict[str, PanelStudy] = {}
     for folder in folders:
-        panel = PanelStudy(folder, engine, limits)
+        panel = PanelStudy(folder, pool, limits)
         if panel.name in panels:
             raise EmolensError(f"two studies are named {panel.name!r} (a study is served by its folder's name); "
                                f"rename one folder")

@@ -25,10 +25,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from emolens.pipeline import Session
 from emolens.serve.config import Limits
-from emolens.serve.engine import Engine
 from emolens.serve.errors import ApiError
 from emolens.serve.media import decode_image
 from emolens.serve.metrics import Metrics
+from emolens.serve.pool import ModelPool
 from emolens.serve.schemas import face_dicts
 
 
@@ -60,11 +60,11 @@ class _Slot:
         return None if self.closed else frame
 
 
-async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, metrics: Metrics) -> None:
+async def serve_stream(websocket: WebSocket, pool: ModelPool, limits: Limits, metrics: Metrics) -> None:
     """Run one accepted connection until the client closes it."""
-    options = engine.options
+    options = pool.options
     session = Session(options)
-    labels = engine.first.labels
+    labels = pool.first.labels
     slot = _Slot()
     opened = time.monotonic()
     counts = {"received": 0, "dropped": 0}
@@ -106,13 +106,13 @@ async def serve_stream(websocket: WebSocket, engine: Engine, limits: Limits, met
             slot.close()
 
     def analyze(data: bytes, t_s: float):  # on a worker thread; one frame of this connection at a time
-        return engine.analyze(decode_image(data, limits), session, t_s)
+        return pool.analyze(decode_image(data, limits), session, t_s)
 
     async def process() -> None:
         while (frame := await slot.take()) is not None:
             index, arrived, t_s, data = frame
             try:
-                faces = await engine.run(analyze, data, t_s)
+                faces = await pool.run(analyze, data, t_s)
             except ApiError as error:
                 metrics.frames.labels("invalid").inc()
                 await websocket.send_json({"frame": index, "error": error.message})

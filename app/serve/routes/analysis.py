@@ -38,9 +38,9 @@ def _analyze_image(running: Service, data: bytes) -> dict:
     started = time.perf_counter()
     image = decode_image(data, running.limits)
     decoded = time.perf_counter()
-    faces = running.engine.analyze(image, Session(running.engine.options), 0.0)  # stands alone: IDs 1..n
+    faces = running.pool.analyze(image, Session(running.pool.options), 0.0)  # stands alone: IDs 1..n
     running.metrics.faces.labels("images").inc(len(faces))
-    return {"width": image.shape[1], "height": image.shape[0], "faces": face_dicts(faces, running.engine.first.labels),
+    return {"width": image.shape[1], "height": image.shape[0], "faces": face_dicts(faces, running.pool.first.labels),
             "timings": {"decode_ms": round((decoded - started) * 1000, 3),
                         "inference_ms": round((time.perf_counter() - decoded) * 1000, 3)}}
 
@@ -50,13 +50,13 @@ def _analyze_image(running: Service, data: bytes) -> dict:
 async def post_image(request: Request) -> dict:
     """Every face of one image (a raw body or a multipart ``file``): box, keypoints, probabilities."""
     running = service(request)
-    async with running.engine.admitted():
+    async with running.pool.admitted():
         if not _is_form(request):
             check_image_type(request.headers.get("content-type"))
         body = io.BytesIO()
         upload = await read_upload(request, body, running.limits.image_bytes, running.limits)
         check_image_type(upload.content_type)
-        return await running.engine.run(_analyze_image, running, body.getvalue())
+        return await running.pool.run(_analyze_image, running, body.getvalue())
 
 
 @router.post("/v1/videos", response_model=JobStatus, status_code=202, dependencies=[Depends(require_ready)],

@@ -31,6 +31,6 @@ async def demo() -> Response:
 @router.get("/palette.json")
 async def palette(request: Request) -> dict[str, str]:
     """The window's emotion colours (``emolens.palette``), for the browser client."""
-    engine = service(request).engine
-    labels = list(engine.first.labels) if engine.ready.is_set() else []
+    pool = service(request).pool
+    labels = list(pool.first.labels) if pool.ready.is_set() else []
     return dict(zip(labels, emotion_hex(labels)))

@@ -23,18 +23,18 @@ async def healthz() -> Health:
 async def readyz(request: Request):
     """Ready: the model is loaded; names the ONNX Runtime provider that runs it. 503 until then."""
     running: Service = service(request)
-    engine, workers = running.engine, running.config.workers
-    if not engine.ready.is_set():
-        body = Ready(ready=False, workers=workers, detail=engine.error or "loading the model")
+    pool, workers = running.pool, running.config.workers
+    if not pool.ready.is_set():
+        body = Ready(ready=False, workers=workers, detail=pool.error or "loading the model")
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "1"})
-    classifier = engine.first.classifier
+    classifier = pool.first.classifier
     return Ready(ready=True, provider=classifier.provider, device=classifier.describe(), workers=workers)
 
 
 @router.get("/v1/model", response_model=ModelInfo, dependencies=[Depends(require_ready)])
 async def model(request: Request) -> ModelInfo:
     """The model card: labels in output order, input contract, accuracy figures, sha256."""
-    first = service(request).engine.first
+    first = service(request).pool.first
     card = first.card
     return ModelInfo(name=card.info.get("name", card.model_path.stem), version=__version__,
                      labels=list(card.labels), sha256=card.sha256, input=card.info["input"],

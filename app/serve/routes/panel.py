@@ -122,7 +122,7 @@ async def participant_stream(websocket: WebSocket, study: str) -> None:
     if participant is None or participant.state != "watching":
         await websocket.close(code=1008, reason="no session is open for this key: join and consent first")
         return
-    if not running.engine.ready.is_set():
+    if not running.pool.ready.is_set():
         await websocket.close(code=1013, reason="the model is still loading")
         return
     await websocket.accept(subprotocol=auth.STREAM_PROTOCOL if auth.STREAM_PROTOCOL in protocols else None)

@@ -20,14 +20,14 @@ async def stream(websocket: WebSocket) -> None:
         await websocket.close(code=1008, reason="missing or wrong token")
         return
     await websocket.accept(subprotocol=auth.STREAM_PROTOCOL if auth.STREAM_PROTOCOL in protocols else None)
-    engine, limits = running.engine, running.limits
-    if not engine.ready.is_set() or running.streams_open >= limits.streams:
-        reason = "the model is still loading" if not engine.ready.is_set() else \
+    pool, limits = running.pool, running.limits
+    if not pool.ready.is_set() or running.streams_open >= limits.streams:
+        reason = "the model is still loading" if not pool.ready.is_set() else \
             f"busy: {limits.streams} streams are open"
         await websocket.close(code=1013, reason=reason)  # 1013: try again later
         return
     running.streams_open += 1
     try:
-        await serve_stream(websocket, engine, limits, running.metrics)
+        await serve_stream(websocket, pool, limits, running.metrics)
     finally:
         running.streams_open -= 1

@@ -33,7 +33,7 @@ T = TypeVar("T")
 RETRY_AFTER_S = 1
 
 
-class Engine:
+class ModelPool:
     """``workers`` sets of models, loaded by ``load()`` (in a thread, so ``/healthz`` answers meanwhile)."""
 
     def __init__(self, options: AnalyzerOptions, workers: int, queue_size: int):

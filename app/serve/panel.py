@@ -47,6 +47,7 @@ from emolens.serve.config import Limits
 from emolens.serve.errors import ApiError
 from emolens.serve.media import decode_image
 from emolens.serve.pool import ModelPool
+from emolens.serve.stream import receive_within
 from emolens.study.file import SESSIONS_DIR, StudyFile, load_study
 from emolens.study.invites import invited, load_invites
 from emolens.study.sessions import (
@@ -361,12 +362,8 @@ async def _read_frames(websocket: WebSocket, limits: Limits, participant: Partic
     phase: dict | None = None
     try:
         while True:
-            try:
-                async with asyncio.timeout(limits.stream_idle_s):
-                    message = await websocket.receive()
-            except TimeoutError:
-                return
-            if message["type"] == "websocket.disconnect":
+            message = await receive_within(websocket, limits.stream_idle_s)
+            if message is None or message["type"] == "websocket.disconnect":
                 return
             if message.get("bytes") is None:
                 phase = parse_phase(message.get("text"))

@@ -74,10 +74,8 @@ async def serve_stream(websocket: WebSocket, pool: ModelPool, limits: Limits, me
         nonlocal announced
         try:
             while True:
-                try:
-                    async with asyncio.timeout(limits.stream_idle_s):
-                        message = await websocket.receive()
-                except TimeoutError:
+                message = await receive_within(websocket, limits.stream_idle_s)
+                if message is None:
                     await websocket.close(code=1000, reason=f"idle: no frame for {limits.stream_idle_s:g} s")
                     return
                 if message["type"] == "websocket.disconnect":
@@ -129,6 +127,15 @@ async def serve_stream(websocket: WebSocket, pool: ModelPool, limits: Limits, me
         pass
     finally:
         reader.cancel()
+
+
+async def receive_within(websocket: WebSocket, seconds: float) -> dict | None:
+    """The client's next message, or None when it sent nothing for ``seconds`` (an idle connection)."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await websocket.receive()
+    except TimeoutError:
+        return None
 
 
 def _frame_time(text: str | None) -> float | None:

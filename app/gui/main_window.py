@@ -59,8 +59,8 @@ _VIDEO_PATTERNS = "*.mp4 *.avi *.mov *.mkv *.webm *.m4v *.mpg *.wmv"
 
 
 def demo_clip() -> str:
-    """Path of the bundled demo clip."""
-    return str(resources.files("emolens.assets") / "demo.mp4")
+    """Path of the bundled demo clip: a real face going from sad through surprise to a laugh (assets/README.md)."""
+    return str(resources.files("emolens.assets") / "reactions.mp4")
 
 
 class MainWindow(QMainWindow):

@@ -59,7 +59,8 @@ def decode_image(data: bytes | np.ndarray) -> np.ndarray | None:
             return None
     if image is None:
         return None
-    return apply_orientation(image, exif_orientation(buffer.tobytes()))
+    # bytes go to Pillow as they are (BytesIO shares them); an array or view is copied once for it
+    return apply_orientation(image, exif_orientation(data if isinstance(data, bytes) else buffer.tobytes()))
 
 
 def too_many_pixels(data, limit: int = MAX_IMAGE_PIXELS) -> bool:

@@ -43,6 +43,7 @@ from emolens.pipeline import Analyzer  # noqa: E402
 from emolens.record import timeline_columns  # noqa: E402
 from emolens.serve.config import DEFAULT_WORKERS, Limits, ServeConfig  # noqa: E402
 from emolens.serve.jobs import OWNER  # noqa: E402
+from emolens.serve.schemas import ImageResult  # noqa: E402
 from emolens.serve.server import bind_socket, make_server  # noqa: E402
 from emolens.sources import open_source  # noqa: E402
 
@@ -187,6 +188,7 @@ def test_image_faces(base, astronaut, ext, media, form):
         response = httpx.post(f"{base}/v1/images", content=data, headers={"Content-Type": media})
     assert response.status_code == 200, response.text
     result = response.json()
+    ImageResult.model_validate(result)  # sent as built, so checked here against the schema it documents
     assert (result["width"], result["height"]) == (512, 512)
     assert len(result["faces"]) == 1 and result["faces"][0]["face_id"] == 1
     assert_astronaut(result["faces"][0])
@@ -869,6 +871,7 @@ def test_behaviour_is_served_where_the_command_line_has_it(tmp_path):
         job = httpx.post(f"{url}/v1/videos?every=10", files={"file": ("demo.mp4", DEMO.read_bytes(), "video/mp4")})
         status = wait_for_job(url, job.json()["id"])
         served = pd.read_csv(io.StringIO(httpx.get(f"{url}{status['timeline']}").text))
+    ImageResult.model_validate(image)
     face = image["faces"][0]["behaviour"]
     assert face["attentive"] == 1.0 and abs(face["yaw"]) < 25 and 0 <= face["aus"]["AU12"] <= 1
     assert all(streamed_face["behaviour"]["aus"] for streamed_face in streamed["faces"])

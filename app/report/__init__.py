@@ -33,7 +33,7 @@ from emolens.report.compare import alignment, comparison_table
 from emolens.report.html import ComparisonView, SessionView, write_page
 from emolens.report.moments import strongest_moments
 from emolens.report.segments import group_curve, segment_table
-from emolens.report.timeline import Timeline, load_timelines, numbered
+from emolens.report.timeline import Timeline, load_timelines, numbered, shifted
 
 __all__ = ["ReportResult", "build_report"]
 
@@ -94,6 +94,9 @@ def _build(csv_paths: list[Path], out_dir: Path, align_marker: str | None, overw
     if len({timeline.labels for timeline in timelines}) > 1:
         raise EmolensError("the sessions were recorded with different emotion labels; report them one at a time")
     offsets = alignment(timelines, align_marker)
+    if align_marker is not None:  # every table and chart of the page counts from the marker, not just the comparison
+        timelines = [shifted(timeline, offset) for timeline, offset in zip(timelines, offsets)]
+        offsets = [0.0] * len(timelines)
     check_outputs(_files_to_write(timelines, out_dir), csv_paths, overwrite)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -120,7 +123,7 @@ def _write(timelines: list[Timeline], offsets: list[float], align_marker: str | 
         comparison_csv = write_csv(flat, out_dir / "comparison.csv", index=True)
         charts.append(comparison.chart)
     files = [segments_csv, moments_csv, *([comparison_csv] if comparison_csv else []), *charts]
-    html = write_page(out_dir / "report.html", views, comparison, warnings, files)
+    html = write_page(out_dir / "report.html", views, comparison, warnings, files, aligned=align_marker)
     return ReportResult(html, segments_csv, moments_csv, comparison_csv, charts, warnings)
 
 

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from itertools import cycle
 from pathlib import Path
@@ -25,8 +26,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from emolens.palette import emotion_hex
+from emolens.report.confidence import CONFIDENCE, bootstrap_band
 
 CHART_POINTS = 1200
+NAMED_SESSIONS = 3  # more sessions than this are compared as their mean and band
 _VALENCE_COLOUR = {"valence": "#222222"}
 
 
@@ -37,7 +40,8 @@ def colours(names: Sequence[str]) -> list[str]:
 
 def clock(seconds: float) -> str:
     """``m:ss`` (``h:mm:ss`` from an hour), tenths when the time is not whole: 75.5 -> ``1:15.5``."""
-    sign, seconds = ("-" if seconds < 0 else ""), abs(round(seconds, 1))
+    seconds = round(seconds, 1)
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)  # -0.02 is 0:00, not -0:00
     minutes, rest = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     rest_text = f"{rest:02.0f}" if rest == int(rest) else f"{rest:04.1f}"
@@ -72,20 +76,27 @@ def emotion_chart(curve: pd.DataFrame, labels: Sequence[str], markers: pd.DataFr
 
 
 def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], align_text: str, path: Path) -> Path:
-    """One panel per column (emotions, valence), one line per session, time 0 at the alignment.
+    """One panel per column (emotions, valence), time 0 at the alignment.
 
-    ``curves`` maps session names to frames of ``time_s`` (already shifted) and ``columns``.
+    ``curves`` maps session names to frames of ``time_s`` (already shifted) and ``columns``. Up to
+    ``NAMED_SESSIONS`` sessions are drawn one coloured line each; more are drawn as their mean with its 95%
+    bootstrap band over sessions (``emolens.report.confidence``) over each session as a thin grey line, so ten
+    sessions read as one curve and its spread, not ten tangled lines.
     """
     rows = -(-len(columns) // 2)
     figure = Figure(figsize=(12, 1.9 * rows + 0.6), dpi=100, layout="constrained")
     panels = figure.subplots(rows, 2, sharex=True, squeeze=False).ravel()
     start_s = min(curve["time_s"].min() for curve in curves.values())
     end_s = max(curve["time_s"].max() for curve in curves.values())
-    session_colours = matplotlib.colormaps["tab10"].colors
-    binned = {name: _binned(curve, list(columns), start_s, end_s) for name, curve in curves.items()}
-    for axes, column in zip(panels, columns):
-        for (name, means), colour in zip(binned.items(), cycle(session_colours)):
-            axes.plot(means.index, means[column], color=colour, linewidth=1.2, label=name)
+    width = max(_slice_width(curve, start_s, end_s) for curve in curves.values())  # one grid for every session
+    binned = {name: _binned(curve, list(columns), start_s, end_s, width) for name, curve in curves.items()}
+    for number, (axes, column) in enumerate(zip(panels, columns)):
+        if len(curves) > NAMED_SESSIONS:
+            _draw_group(axes, pd.concat({name: means[column] for name, means in binned.items()}, axis=1),
+                        np.random.default_rng(number))
+        else:
+            for (name, means), colour in zip(binned.items(), cycle(matplotlib.colormaps["tab10"].colors)):
+                axes.plot(means.index, means[column], color=colour, linewidth=1.2, label=name)
         _draw_markers(axes, [0.0], [align_text])
         axes.set_title(column, loc="left", fontsize=10)
         axes.set_ylim(-1 if column == "valence" else 0, 1)
@@ -98,13 +109,35 @@ def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], al
     return path
 
 
-def _binned(curve: pd.DataFrame, columns: list[str], start_s: float, end_s: float) -> pd.DataFrame:
-    """Means of ``columns`` per slice of time, indexed by the slice's centre; empty slices are NaN."""
+def _draw_group(axes: Axes, sessions: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Each session (a column of ``sessions``, indexed by time) thin and grey, their mean and its band on top."""
+    for name in sessions.columns:
+        axes.plot(sessions.index, sessions[name], color="#b5b5b5", linewidth=0.6,
+                  label="one session" if name == sessions.columns[0] else None)
+    values = sessions.to_numpy(np.float64).T
+    low, high = bootstrap_band(values, rng)
+    axes.fill_between(sessions.index, low, high, color="#1f5fa8", alpha=0.22, linewidth=0,
+                      label=f"{CONFIDENCE:.0%} band (bootstrap over sessions)")
+    with warnings.catch_warnings():  # a time at which no session saw a face: NaN, a gap in the line
+        warnings.simplefilter("ignore", RuntimeWarning)
+        axes.plot(sessions.index, np.nanmean(values, axis=0), color="#1f5fa8", linewidth=1.8,
+                  label=f"mean of {len(sessions.columns)} sessions")
+
+
+def _slice_width(curve: pd.DataFrame, start_s: float, end_s: float) -> float:
+    """The time slice one chart point stands for: ``CHART_POINTS`` over the span, 1.5 frame intervals at the
+    least, so that at a steady frame rate no slice falls between two frames."""
     times = curve["time_s"].to_numpy()
     step = float(np.median(np.diff(times))) if len(times) > 1 else 1.0
-    # 1.5 frame intervals at the least, so that at a steady frame rate no slice falls between two frames.
-    width = max((end_s - start_s) / CHART_POINTS, 1.5 * step, 1e-3)
-    slices = ((times - start_s) // width).astype(np.int64)
+    return max((end_s - start_s) / CHART_POINTS, 1.5 * step, 1e-3)
+
+
+def _binned(curve: pd.DataFrame, columns: list[str], start_s: float, end_s: float,
+            width: float | None = None) -> pd.DataFrame:
+    """Means of ``columns`` per slice of time (``width`` seconds, by default ``_slice_width``'s), indexed by the
+    slice's centre; empty slices are NaN."""
+    width = width or _slice_width(curve, start_s, end_s)
+    slices = ((curve["time_s"].to_numpy() - start_s) // width).astype(np.int64)
     means = curve[columns].groupby(slices).mean()
     means = means.reindex(np.arange(int(np.ceil((end_s - start_s) / width)) + 1))
     means.index = start_s + (means.index + 0.5) * width

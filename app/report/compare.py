@@ -18,7 +18,7 @@ from emolens.errors import EmolensError
 from emolens.report.segments import GROUP
 from emolens.report.timeline import Timeline
 
-COMPARED = ("duration_s", "coverage", "valence")
+COMPARED = ("valence", "coverage", "duration_s")  # the most telling first: a wide table scrolls to the right
 
 
 def alignment(timelines: list[Timeline], marker: str | None) -> list[float]:

@@ -20,8 +20,9 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 
 from emolens.record import writable
 from emolens.report.behaviour import behaviour_facts, behaviour_table_html
-from emolens.report.charts import clock
+from emolens.report.charts import NAMED_SESSIONS, clock
 from emolens.report.compare import COMPARED
+from emolens.report.confidence import CONFIDENCE
 from emolens.report.segments import GROUP, VALENCE_DEFINITION
 from emolens.report.styles import MISSING, styled
 from emolens.report.timeline import Timeline
@@ -52,15 +53,19 @@ class ComparisonView:
 
 
 def write_page(path: Path, sessions: list[SessionView], comparison: ComparisonView | None,
-               warnings: list[str], files: list[Path]) -> Path:
-    """Render the page into ``path`` (UTF-8) and return it; ``files`` are listed as written beside it."""
+               warnings: list[str], files: list[Path], aligned: str | None = None) -> Path:
+    """Render the page into ``path`` (UTF-8) and return it; ``files`` are listed as written beside it; ``aligned``:
+    the marker every session's times count from. Beyond ``NAMED_SESSIONS`` sessions, each session's own section
+    is folded (opened on a click), so the page leads with the comparison."""
     environment = Environment(loader=PackageLoader("emolens.report"), autoescape=select_autoescape())
     page = environment.get_template("report.html").render(
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         sessions=[_session(view) for view in sessions], warnings=warnings, valence=VALENCE_DEFINITION,
         comparison=comparison and {"chart": _data_uri(comparison.chart), "align": comparison.align_text,
-                                   "table": _comparison_table(comparison.table)},
-        files=[file.name for file in files])
+                                   "table": _comparison_table(comparison.table),
+                                   "grouped": len(sessions) > NAMED_SESSIONS,
+                                   "band": f"{CONFIDENCE:.0%} bootstrap band over sessions"},
+        folded=len(sessions) > NAMED_SESSIONS, aligned=aligned, files=[file.name for file in files])
     path.write_text(writable(page), encoding="utf-8")  # file names that are not UTF-8, in the warnings
     return path
 

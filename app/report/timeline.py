@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -74,6 +74,15 @@ class Timeline:
     def start_s(self) -> float:
         """When the session starts: the time of its first frame."""
         return float(self.frames["time_s"].iloc[0])
+
+
+def shifted(timeline: Timeline, offset_s: float) -> Timeline:
+    """``timeline`` with ``offset_s`` subtracted from every time (faces, frames, markers, end), e.g. so that a
+    marker becomes time 0; ``stimulus_t_s`` is the stimulus's own clock and stays."""
+    def earlier(table: pd.DataFrame) -> pd.DataFrame:
+        return table.assign(time_s=table["time_s"] - offset_s)
+    return replace(timeline, faces=earlier(timeline.faces), frames=earlier(timeline.frames),
+                   markers=earlier(timeline.markers), end_s=timeline.end_s - offset_s)
 
 
 def load_timelines(path: Path) -> tuple[list[Timeline], list[str]]:

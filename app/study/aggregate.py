@@ -34,13 +34,12 @@ import numpy as np
 import pandas as pd
 
 from emolens.errors import EmolensError
+from emolens.report.confidence import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap_band
 from emolens.report.segments import valence
 from emolens.report.timeline import Timeline, load_timelines
 from emolens.study.file import StudyFile, load_study
 from emolens.study.sessions import SessionInfo, read_sessions
 
-BOOTSTRAP_RESAMPLES = 1000
-CONFIDENCE = 0.95
 EXPRESSING = 0.5
 """A viewer expresses a measure in a second when their per-second mean score is above this."""
 BOOTSTRAP_TEXT = (f"{CONFIDENCE:.0%} confidence band: percentile bootstrap over viewers ({BOOTSTRAP_RESAMPLES} "
@@ -148,21 +147,6 @@ def quality_table(data: StudyData) -> pd.DataFrame:
                          "face_found": found, "several_faces": shown["faces"].gt(1).mean() if len(shown) else 0.0,
                          "head_turn_deg": turn, "excluded": found < data.study.min_face_found})
     return pd.DataFrame(rows)
-
-
-def bootstrap_band(values: np.ndarray, rng: np.random.Generator, resamples: int = BOOTSTRAP_RESAMPLES,
-                   confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
-    """The percentile bootstrap interval of the mean over viewers, per column of ``values`` (viewers x seconds;
-    NaN where a viewer had no face): resample the rows with replacement, take the column means (ignoring NaN),
-    and return their lower and upper percentiles. NaN where no resample has a value."""
-    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-    picks = rng.integers(0, len(values), size=(resamples, len(values)))
-    with warnings.catch_warnings():  # a resample of viewers all without a face in a second: NaN, left out
-        warnings.simplefilter("ignore", RuntimeWarning)
-        means = np.nanmean(values[picks], axis=1)
-        tail = (1 - confidence) / 2 * 100
-        low, high = np.nanpercentile(means, [tail, 100 - tail], axis=0)
-    return low, high
 
 
 def aggregate_curves(data: StudyData, seconds: pd.DataFrame, quality: pd.DataFrame,

@@ -537,3 +537,36 @@ def test_report_of_a_real_analysis(tmp_path, two_face_video):
     done = subprocess.run([sys.executable, "-m", "emolens", "report", str(bad), "-o", str(out)],
                           capture_output=True, text=True)
     assert done.returncode != 0 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_time_that_rounds_to_zero_reads_0_00_not_minus_0_00():
+    from emolens.report.charts import clock
+
+    assert [clock(-0.02), clock(-0.04), clock(-0.06), clock(0.04)] == ["0:00", "0:00", "-0:00.1", "0:00"]
+
+
+def test_many_sessions_read_as_one_curve_with_contents_and_aligned_times(tmp_path):
+    """Ten viewers: the page leads with contents and the comparison (their mean and band, each viewer in grey),
+    folds each session's section, puts valence first in the table, and counts every session's times from the
+    alignment marker, not only the comparison's."""
+    starts = [3, 5, 4, 7, 6, 3, 8, 5, 4, 6]
+    csvs = [record_session(tmp_path / f"viewer{number}.csv", random_frames(30, seed=number), {start: "ad starts"})
+            for number, start in enumerate(starts)]
+    result = build_report(csvs, tmp_path / "out", align_marker="ad starts")
+    page = result.html.read_text()
+    assert '<nav class="contents">' in page and page.count('<details class="session">') == 10
+    assert "the mean of the sessions with its 95% bootstrap band over sessions" in page
+    segments = pd.read_csv(result.segments_csv, dtype={"face": str}).query("face == 'all'")
+    assert segments.query("marker == 'ad starts'")["start_s"].tolist() == [0.0] * 10
+    before = segments.query(f"marker == '{BEFORE}'")["start_s"].to_numpy()
+    np.testing.assert_allclose(before, [-start / FPS for start in starts])
+    comparison = pd.read_csv(result.comparison_csv, index_col=0)
+    assert comparison.columns[0] == "valence [viewer0]"
+
+
+def test_two_sessions_keep_a_line_each_and_an_open_page(tmp_path):
+    csvs = [record_session(tmp_path / f"{name}.csv", random_frames(20, seed=seed), {5: "ad starts"})
+            for seed, name in enumerate("ab")]
+    page = build_report(csvs, tmp_path / "out").html.read_text()
+    assert '<details class="session">' not in page and "bootstrap band" not in page
+    assert "Times from" not in page  # not aligned on a marker: recording time

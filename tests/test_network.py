@@ -17,12 +17,15 @@ import mmap
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from importlib import resources
 from pathlib import Path
 
+import psutil
 import pytest
 
 ASSETS = Path(str(resources.files("emolens.assets")))
@@ -182,3 +185,51 @@ def test_a_ray_batch_leaves_no_files_behind(traced_runs):
     assert "1 analysed now" in result.stderr
     assert [str(path.relative_to(temporary)) for path in temporary.rglob("*")] == []
     assert not (home / ".ray").exists()
+
+
+@pytest.mark.slow
+def test_the_service_reaches_nothing_past_this_machine(tmp_path):
+    """``emolens serve`` under strace while a client sends it an image and a video job over real HTTP: the
+    service's web stack (uvicorn, FastAPI) and the job's report add no traffic of their own."""
+    problem = _strace_problem()
+    if problem:
+        pytest.skip(problem)
+    httpx = pytest.importorskip("httpx", reason="the service's client needs the 'serve' extra")
+    pytest.importorskip("fastapi", reason="emolens serve needs the 'serve' extra")
+    home, log = tmp_path / "home", tmp_path / "strace-serve.log"
+    home.mkdir()
+    process = subprocess.Popen([STRACE, "-f", "-qq", "-e", "trace=%network", "-o", str(log), sys.executable, "-m",
+                                "emolens", "serve", "--port", "0", "--jobs-dir", str(tmp_path / "jobs")],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=tmp_path,
+                               env={**clean_environment(home), "EMOLENS_TOKEN": ""})
+    try:
+        url = re.search(r"serving (http://\S+?) ", process.stdout.readline()).group(1)
+        with httpx.Client(base_url=url, timeout=120) as client:
+            _wait_until_ready(client)
+            image = client.post("/v1/images", content=(ASSETS / "astronaut.jpg").read_bytes(),
+                                headers={"Content-Type": "image/jpeg"})
+            assert image.status_code == 200 and len(image.json()["faces"]) == 1
+            job = client.post("/v1/videos?every=10", content=(ASSETS / "demo.mp4").read_bytes(),
+                              headers={"Content-Type": "video/mp4"}).json()
+            while (status := client.get(f"/v1/jobs/{job['id']}").json())["state"] not in ("done", "failed"):
+                time.sleep(0.2)
+            assert status["state"] == "done" and client.get(status["report"]).status_code == 200
+    finally:  # stop the service (strace's child) as Ctrl+C does; strace ends with it
+        for child in psutil.Process(process.pid).children():
+            child.send_signal(signal.SIGINT)
+        process.wait(timeout=60)
+    assert outside_traffic(log.read_text().splitlines()) == []
+    written = sorted(str(path.relative_to(home)) for path in home.rglob("*") if path.is_file())
+    assert [path for path in written if not ALLOWED_HOME_FILES.match(path)] == []
+
+
+def _wait_until_ready(client, timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except Exception:  # noqa: BLE001 - not listening yet
+            pass
+        time.sleep(0.2)
+    raise AssertionError("emolens serve did not become ready")

@@ -1,7 +1,7 @@
 """``emolens replay SESSION.csv``: the replay window, and its screenshot mode.
 
 With ``--screenshot`` the window opens at ``--at`` seconds, waits until that frame is painted (or
-the chart moved there, without a video), saves itself as a PNG and closes.
+the chart moved there, without a video) and the stimulus pane's frame, saves itself as a PNG and closes.
 """
 
 from __future__ import annotations
@@ -48,9 +48,21 @@ def wait_for_frame(window: ReplayWindow, frame: int, timeout_ms: int = SCREENSHO
     return window.shown_frame == frame
 
 
+def wait_for_stimulus(window: ReplayWindow, timeout_ms: int = SCREENSHOT_TIMEOUT_MS) -> bool:
+    """Wait until the stimulus pane (if any) shows the frame asked for; whether it came before ``timeout_ms``."""
+    pane = window.stimulus_pane
+    if pane is None or not pane.pending:
+        return True
+    loop = QEventLoop()
+    pane.stimulus_shown.connect(lambda *_: loop.quit() if not pane.pending else None)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    return not pane.pending
+
+
 def _screenshot(window: ReplayWindow, at_s: float, path: Path) -> int:
     window.seek_time(at_s)
-    shown = wait_for_frame(window, window.position)
+    shown = wait_for_frame(window, window.position) and wait_for_stimulus(window)
     saved = window.snapshot().save(str(path))
     window.close()
     problem = ("" if saved else f"cannot write the screenshot {path}") or (

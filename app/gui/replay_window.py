@@ -4,7 +4,8 @@ markers and strongest moments to jump to, markers to add or edit, and moments to
 Faces, IDs and scores are drawn from the timeline's rows (``Recording.faces_at``), never computed
 again; the scores are the recorded raw probabilities. A ``FrameDecoder`` thread decodes frames
 (newest request wins), so seeking, dragging on the chart and playing never block the window.
-Without a video the chart plays alone and the window says why.
+Without a video the chart plays alone and the window says why. A study session's replay shows the
+stimulus the viewer saw in a second pane, in step on the rows' ``stimulus_t_s`` (``StimulusPane``).
 
 Keys: Space play/pause, Left/Right one frame, J/K/L back/pause/forward (J or L again: faster, up to
 4x), Home/End, I/O in and out points, Ctrl+M add the typed marker (or the time), Delete the
@@ -44,6 +45,7 @@ from emolens.errors import EmolensError
 from emolens.gui.frame_decoder import FrameDecoder
 from emolens.gui.replay_chart import ReplayChart
 from emolens.gui.status_bar import StatusMessage
+from emolens.gui.stimulus_pane import StimulusPane
 from emolens.gui.video_view import VideoView
 from emolens.replay.export import export_clip, export_still, moment_name
 from emolens.replay.markers import markers_path, replay_markers, save_markers
@@ -101,7 +103,9 @@ class ReplayWindow(QMainWindow):
         recording = self.recording
         self.video_view = VideoView()
         self.video_view.set_labels(recording.labels)
-        self.no_video_label = QLabel(recording.why_no_video)
+        self.stimulus_pane = StimulusPane(recording.stimuli) if recording.shows_stimuli else None
+        alone = "the chart and the stimulus play alone" if self.stimulus_pane else "the chart plays alone"
+        self.no_video_label = QLabel(f"{recording.why_no_video}; {alone}" if recording.why_no_video else "")
         self.no_video_label.setWordWrap(True)
         self.no_video_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.no_video_label.setVisible(recording.video is None)
@@ -130,9 +134,12 @@ class ReplayWindow(QMainWindow):
 
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(picture)
+        if self.stimulus_pane is not None:
+            top.addWidget(self.stimulus_pane)
         top.addWidget(side)
-        top.setStretchFactor(0, 4)
-        top.setStretchFactor(1, 1)
+        for index in range(top.count() - 1):
+            top.setStretchFactor(index, 4)
+        top.setStretchFactor(top.count() - 1, 1)
 
         self.chart = ReplayChart()
         timeline = recording.timeline
@@ -154,7 +161,7 @@ class ReplayWindow(QMainWindow):
         self.status_message = StatusMessage()
         self.statusBar().addWidget(self.status_message, 1)
         self._build_actions()
-        notes = [recording.why_no_video, *recording.notes]
+        notes = [self.no_video_label.text(), *recording.notes]
         self.show_status(" · ".join(note for note in notes if note) or
                          f"replaying {recording.csv.name}: boxes and scores as recorded (raw, not smoothed)")
 
@@ -230,8 +237,11 @@ class ReplayWindow(QMainWindow):
         self.chart.set_position(self.position_s)
         self.time_label.setText(f"{clock(self.position_s)}.{int(self.position_s * 10) % 10} / "
                                 f"{clock(self.recording.timeline.end_s)} · frame {self.position}")
+        if self.stimulus_pane is not None:
+            self.stimulus_pane.show_at(self.recording.stimulus_at(self.position),
+                                       self.recording.in_baseline(self.position))
         if self.decoder is not None:
-            self.decoder.request(self.position)
+            self.decoder.request(self.recording.video_index(self.position))
         else:
             self.shown_frame = self.position
             self.frame_shown.emit(self.position)
@@ -244,9 +254,10 @@ class ReplayWindow(QMainWindow):
         if image is None:
             self.show_status(f"{self.recording.video.path.name} has no frame {index}", 5000)
             return
-        self.video_view.show_frame(image, self.recording.faces_at(index), 0.0)
-        self.shown_frame = index
-        self.frame_shown.emit(index)
+        frame = self.recording.frame_of_video(index)
+        self.video_view.show_frame(image, self.recording.faces_at(frame), 0.0)
+        self.shown_frame = frame
+        self.frame_shown.emit(frame)
 
     # -- playing ----------------------------------------------------------------------------
 
@@ -407,4 +418,6 @@ class ReplayWindow(QMainWindow):
         self.pause()
         if self.decoder is not None:
             self.decoder.stop()
+        if self.stimulus_pane is not None:
+            self.stimulus_pane.stop()
         super().closeEvent(event)

@@ -1,0 +1,84 @@
+"""Replay of a study session: the stimulus in a second pane, in step on the rows' ``stimulus_t_s``, and the
+study's session list. The study is built with ``emolens study new`` / ``study add`` around the numbered clip of
+real faces (analysed once by ``emolens analyze``); the stimulus is a clip whose frames carry their own number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from emolens.bench.numbered import frame_number, write_numbered_video
+from emolens.cli import main
+from emolens.gui.replay_app import wait_for_frame
+from emolens.gui.replay_window import ReplayWindow
+from emolens.gui.stimulus_pane import BASELINE_TEXT, NONE_TEXT
+from emolens.replay.recording import load_recording
+from tests.replay.fixtures import numbered_session  # noqa: F401 -- the fixture
+
+STIMULUS_AT_S = 1.0  # the stimulus starts 1 s into the session (frame 10 at 10 fps), after a 0.5 s baseline
+
+
+@pytest.fixture
+def study(numbered_session, tmp_path) -> Path:  # noqa: F811
+    """A study of one 2 s numbered stimulus at 10 fps and one session (P01), placed at ``STIMULUS_AT_S``."""
+    stimulus = write_numbered_video(tmp_path / "ad_a.mp4", (320, 240), faces=1, seconds=2.0, fps=10)
+    folder = tmp_path / "adtest"
+    assert main(["study", "new", str(folder), "--stimulus", str(stimulus), "--baseline", "0.5"]) == 0
+    assert main(["study", "add", str(folder), str(numbered_session), "--participant", "P01",
+                 "--stimulus-at", str(STIMULUS_AT_S)]) == 0
+    return folder
+
+
+def open_window(qtbot, csv: Path) -> ReplayWindow:
+    window = ReplayWindow(load_recording(csv))
+    qtbot.addWidget(window)
+    window.show()
+    return window
+
+
+def assert_stimulus_frame(qtbot, window: ReplayWindow, index: int) -> None:
+    pane = window.stimulus_pane
+    qtbot.waitUntil(lambda: pane.shown == ("ad_a", index), timeout=10_000)
+    assert frame_number(pane.view._pixels) == index  # the pixels of that very frame of the stimulus
+
+
+def test_the_stimulus_pane_shows_the_stimulus_frame_of_the_moment(qtbot, study):
+    window = open_window(qtbot, study / "sessions" / "P01.csv")
+    assert window.decoder is not None and window.stimulus_pane is not None
+    for t_s in (2.3, 1.0, 2.9, 1.6):
+        window.seek_time(t_s)
+        assert wait_for_frame(window, round(t_s * 10), timeout_ms=10_000)
+        assert frame_number(window.video_view._pixels) == round(t_s * 10)  # the session's own frame beside it
+        assert_stimulus_frame(qtbot, window, round((t_s - STIMULUS_AT_S) * 10))
+    window.seek_time(0.7)
+    assert window.stimulus_pane.shown is None and window.stimulus_pane.message.text() == BASELINE_TEXT
+    window.seek_time(0.2)
+    assert window.stimulus_pane.message.text() == NONE_TEXT
+    window.seek_time(3.5)  # the 2 s stimulus ended at 3.0
+    assert window.stimulus_pane.shown is None and window.stimulus_pane.message.text() == NONE_TEXT
+    window.close()
+    assert all(decoder.isFinished() for decoder in window.stimulus_pane._decoders.values())
+
+
+def test_without_the_session_video_the_chart_and_the_stimulus_play_alone(qtbot, study, tmp_path):
+    sessions = study / "sessions"
+    rows = sessions.joinpath("P01.csv").read_text().replace(str(tmp_path.parent), "/nowhere")
+    sessions.joinpath("P01.csv").write_text(rows)  # the video it was analysed from is not found
+    window = open_window(qtbot, sessions / "P01.csv")
+    assert window.decoder is None and window.no_video_label.isVisible()
+    assert window.no_video_label.text().endswith("the chart and the stimulus play alone")
+    window.seek_time(2.4)
+    assert window.shown_frame == 24
+    assert_stimulus_frame(qtbot, window, 14)
+    window.close()
+
+
+def test_a_missing_stimulus_file_is_said_in_the_pane(qtbot, study):
+    (study / "stimuli" / "ad_a.mp4").unlink()
+    window = open_window(qtbot, study / "sessions" / "P01.csv")
+    window.seek_time(2.0)
+    assert window.stimulus_pane.shown is None
+    assert "ad_a was on screen; its file is not found" in window.stimulus_pane.message.text()
+    assert "no stimulus file for ad_a" in window.status_message.text()
+    window.close()

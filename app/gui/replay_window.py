@@ -7,6 +7,9 @@ again; the scores are the recorded raw probabilities. A ``FrameDecoder`` thread 
 Without a video the chart plays alone and the window says why. A study session's replay shows the
 stimulus the viewer saw in a second pane, in step on the rows' ``stimulus_t_s`` (``StimulusPane``).
 
+File → Open recording… opens another timeline, File → Open study… a study's session list
+(``StudySessionsDialog``), each in a window of its own.
+
 Keys: Space play/pause, Left/Right one frame, J/K/L back/pause/forward (J or L again: faster, up to
 4x), Home/End, I/O in and out points, Ctrl+M add the typed marker (or the time), Delete the
 selected marker.
@@ -29,6 +32,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -46,10 +50,12 @@ from emolens.gui.frame_decoder import FrameDecoder
 from emolens.gui.replay_chart import ReplayChart
 from emolens.gui.status_bar import StatusMessage
 from emolens.gui.stimulus_pane import StimulusPane
+from emolens.gui.study_sessions_dialog import StudySessionsDialog
 from emolens.gui.video_view import VideoView
 from emolens.replay.export import export_clip, export_still, moment_name
 from emolens.replay.markers import markers_path, replay_markers, save_markers
-from emolens.replay.recording import Recording, clock
+from emolens.replay.recording import Recording, clock, load_recording
+from emolens.replay.study_sessions import study_sessions
 from emolens.report.moments import strongest_moments
 
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
@@ -85,6 +91,8 @@ class ReplayWindow(QMainWindow):
         self.out_s: float | None = None
         self.markers_file = markers_path(recording.csv)
         self.markers = replay_markers(recording)
+        self.others: list[ReplayWindow] = []  # the windows opened from this one's File menu
+        self.study_dialog: StudySessionsDialog | None = None
         self._build()
         self._play_timer = QTimer(self, interval=max(int(500 / recording.fps), 5), timerType=Qt.TimerType.PreciseTimer)
         self._play_timer.timeout.connect(self._advance)
@@ -216,6 +224,11 @@ class ReplayWindow(QMainWindow):
             action.setShortcut(QKeySequence(key))
             action.triggered.connect(slot)
             self.addAction(action)
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction("Open &recording…", QKeySequence.StandardKey.Open, self.choose_recording)
+        menu.addAction("Open &study…", self.choose_study)
+        menu.addSeparator()
+        menu.addAction("&Close", QKeySequence.StandardKey.Close, self.close)
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
         self.status_message.show_text(text, timeout_ms)
@@ -409,6 +422,44 @@ class ReplayWindow(QMainWindow):
         self.show_status(f"exported {path}", 15000)
         return path
 
+    # -- other sessions ---------------------------------------------------------------------
+
+    def choose_recording(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a recording to replay", str(self.recording.csv.parent),
+                                              "Timelines (*.csv)")
+        if path:
+            self.open_recording(Path(path))
+
+    def choose_study(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a study (the folder holding study.json)",
+                                                  str(self.recording.csv.parent))
+        if folder:
+            self.open_study(Path(folder))
+
+    def open_study(self, folder: Path) -> StudySessionsDialog | None:
+        """Show the list of the study's sessions (the chosen one opens in a new window); None: the status bar
+        says why not."""
+        try:
+            entries = study_sessions(folder)
+        except EmolensError as error:
+            self.show_status(f"no study: {error}", 15000)
+            return None
+        self.study_dialog = StudySessionsDialog(folder, entries, self)
+        self.study_dialog.accepted.connect(lambda dialog=self.study_dialog: self.open_recording(dialog.chosen))
+        self.study_dialog.open()
+        return self.study_dialog
+
+    def open_recording(self, csv: Path) -> ReplayWindow | None:
+        """Replay ``csv`` in a new window (returned), or say why not in the status bar (None)."""
+        try:
+            window = ReplayWindow(load_recording(csv))
+        except EmolensError as error:
+            self.show_status(f"no replay: {error}", 15000)
+            return None
+        self.others.append(window)
+        window.show()
+        return window
+
     # -- window -----------------------------------------------------------------------------
 
     def snapshot(self) -> QPixmap:
@@ -420,4 +471,6 @@ class ReplayWindow(QMainWindow):
             self.decoder.stop()
         if self.stimulus_pane is not None:
             self.stimulus_pane.stop()
+        for window in self.others:
+            window.close()
         super().closeEvent(event)

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from PySide6.QtCore import Qt
 
 from emolens.bench.numbered import frame_number, write_numbered_video
 from emolens.cli import main
 from emolens.gui.replay_app import wait_for_frame
 from emolens.gui.replay_window import ReplayWindow
 from emolens.gui.stimulus_pane import BASELINE_TEXT, NONE_TEXT
+from emolens.evaluation.labels import FER2013_LABELS as LABELS
 from emolens.replay.recording import load_recording
+from emolens.replay.study_sessions import study_sessions
 from tests.replay.fixtures import numbered_session  # noqa: F401 -- the fixture
 
 STIMULUS_AT_S = 1.0  # the stimulus starts 1 s into the session (frame 10 at 10 fps), after a 0.5 s baseline
@@ -82,3 +86,48 @@ def test_a_missing_stimulus_file_is_said_in_the_pane(qtbot, study):
     assert "ad_a was on screen; its file is not found" in window.stimulus_pane.message.text()
     assert "no stimulus file for ad_a" in window.status_message.text()
     window.close()
+
+
+@pytest.fixture
+def two_sessions(study, numbered_session) -> Path:  # noqa: F811
+    """The study with a second session, P02, marked incomplete as a remote participant who left early."""
+    assert main(["study", "add", str(study), str(numbered_session), "--participant", "P02", "--stimulus-at", "0.5"]) == 0
+    sidecar = study / "sessions" / "P02.json"
+    sidecar.write_text(sidecar.read_text().replace('"complete": true', '"complete": false'))
+    return study
+
+
+def test_the_study_session_list_shows_each_session_and_opens_the_chosen_one(qtbot, two_sessions, numbered_session):  # noqa: F811
+    window = open_window(qtbot, two_sessions / "sessions" / "P01.csv")
+    dialog = window.open_study(two_sessions)
+    table = dialog.table
+    cells = [[table.item(row, column).text() for column in range(table.columnCount())] for row in range(table.rowCount())]
+    assert [row[:2] + row[3:] for row in cells] == [["P01", "1", "complete", "100%"],
+                                                    ["P02", "2", "incomplete (ended early)", "100%"]]
+    assert cells[0][2][:4].isdigit()  # the date
+    dialog.table.selectRow(1)
+    qtbot.mouseClick(dialog.open_button, Qt.MouseButton.LeftButton)
+    (opened,) = window.others
+    assert opened.recording.csv == two_sessions / "sessions" / "P02.csv"
+    opened.seek_time(2.0)  # P02's stimulus started at 0.5 s
+    assert_stimulus_frame(qtbot, opened, 15)
+    window.close()
+    assert not opened.isVisible()
+
+
+def test_the_face_found_share_counts_frames_without_a_face(qtbot, study, tmp_path):
+    rows = pd.read_csv(study / "sessions" / "P01.csv", dtype=str, keep_default_na=False)
+    gone = rows["frame"].astype(int).between(10, 14)  # no face during the first half second of the stimulus
+    rows.loc[gone, ["face_id", "x", "y", "w", "h", "det_score", *LABELS, "dominant"]] = ""
+    rows[~gone | ~rows["frame"].duplicated()].to_csv(study / "sessions" / "P01.csv", index=False)
+    (entry,) = study_sessions(study)
+    assert entry.face_found == pytest.approx(15 / 20)
+
+
+def test_replay_of_a_study_folder_lists_its_sessions_and_a_folder_that_is_not_one_is_one_line(two_sessions, tmp_path,
+                                                                                              capsys):
+    shot = tmp_path / "sessions.png"
+    assert main(["replay", str(two_sessions), "--screenshot", str(shot)]) == 0
+    assert shot.stat().st_size > 5_000
+    assert main(["replay", str(tmp_path)]) == 1
+    assert capsys.readouterr().err.startswith(f"emolens: error: {tmp_path} is not a study: it has no study.json")

@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--behaviour", action="store_true", help="start with behaviour on (action units, head pose)")
     parser.add_argument("--mesh", action="store_true", help="draw the landmark mesh (turns behaviour on)")
     parser.add_argument("--head-axes", action="store_true", help="draw head-pose axes (turns behaviour on)")
+    parser.add_argument("--save-video", action="store_true",
+                        help="save the camera video with recordings, as NAME.mp4 beside the timeline (for replay; "
+                             "it is the participant's face)")
     _add_analyzer_options(parser, use_defaults=False)  # unset options keep the window's saved settings
     parser.set_defaults(handler=_gui)
     commands = parser.add_subparsers(title="subcommands", metavar="COMMAND")

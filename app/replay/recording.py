@@ -217,7 +217,8 @@ def find_video(csv: Path, source: str) -> tuple[VideoInfo | None, str]:
             return open_video_info(path), ""
     if live:
         return None, (f"no video: {source or 'the session'} was recorded live and its video was not kept "
-                      f"(the window keeps none unless asked, for privacy)")
+                      f"(for privacy, the window keeps one only with Record → Save the camera video with recordings, or "
+                      f"emolens --save-video)")
     if Path(source).suffix.lower() not in VIDEO_SUFFIXES:
         return None, f"no video: {Path(source).name} is not a video file (still images replay as their chart)"
     return None, (f"no video: {source} is not found (moved or deleted?); put it beside {csv.name} "

@@ -73,10 +73,9 @@ class Recording:
         frames = timeline.frames.sort_values("frame", kind="stable")
         self.processed = frames["frame"].to_numpy(np.int64)  # the frames the timeline has rows for
         self.processed_s = frames["time_s"].to_numpy(np.float64)
-        shown = frames["stimulus"] if "stimulus" in frames else pd.Series("", index=frames.index)
-        self._stimulus = shown.fillna("").astype(str).to_numpy(object)
-        self._stimulus_t = (frames["stimulus_t_s"] if "stimulus_t_s" in frames else shown.map(lambda _: np.nan)
-                            ).to_numpy(np.float64)
+        blank = pd.Series(np.nan, index=frames.index)  # a timeline from before the stimulus columns
+        self._stimulus = frames.get("stimulus", blank).fillna("").astype(str).to_numpy(object)
+        self._stimulus_t = frames.get("stimulus_t_s", blank).to_numpy(np.float64)
         self.per_row = (video is not None and video.path.with_suffix("") == csv.with_suffix("")
                         and video.frame_count == len(self.processed))
         self._by_video = video is not None and not self.per_row  # positions are the video's frames at its rate
@@ -217,8 +216,8 @@ def find_video(csv: Path, source: str) -> tuple[VideoInfo | None, str]:
             return open_video_info(path), ""
     if live:
         return None, (f"no video: {source or 'the session'} was recorded live and its video was not kept "
-                      f"(for privacy, the window keeps one only with Record → Save the camera video with recordings, or "
-                      f"emolens --save-video)")
+                      f"(for privacy, the window keeps one only with Record → Save the camera video with "
+                      f"recordings, or emolens --save-video)")
     if Path(source).suffix.lower() not in VIDEO_SUFFIXES:
         return None, f"no video: {Path(source).name} is not a video file (still images replay as their chart)"
     return None, (f"no video: {source} is not found (moved or deleted?); put it beside {csv.name} "

@@ -85,20 +85,23 @@ def session_stimuli(csv: Path, shown: list[str]) -> SessionStimuli:
 
 
 def _stimulus_files(folder: Path, study: StudyFile, shown: list[str]) -> tuple[dict[str, StimulusFile], list[str]]:
+    """The files of the ``shown`` stimuli found, and the names of those not found (or not readable)."""
     files, missing = {}, []
+    by_name = {stimulus.name: stimulus for stimulus in study.stimuli}
     for name in shown:
-        try:
-            stimulus = study.stimulus(name)
-            path = folder / stimulus.file
-            if not path.is_file():
-                raise EmolensError(f"{path} is missing")
-            if stimulus.kind == "video":
-                info = open_video_info(path)
-                files[name] = StimulusFile(name, path, "video", info.fps, info.frame_count)
-            else:
-                files[name] = StimulusFile(name, path, "image")
-        except EmolensError:
+        stimulus = by_name.get(name)
+        path = folder / stimulus.file if stimulus is not None else None
+        if path is None or not path.is_file():
             missing.append(name)
+        elif stimulus.kind == "image":
+            files[name] = StimulusFile(name, path, "image")
+        else:
+            try:
+                info = open_video_info(path)
+            except EmolensError:
+                missing.append(name)
+                continue
+            files[name] = StimulusFile(name, path, "video", info.fps, info.frame_count)
     return files, missing
 
 

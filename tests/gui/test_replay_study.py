@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pandas as pd
 import pytest
 from PySide6.QtCore import Qt
 
-from emolens.bench.numbered import frame_number, write_numbered_video
+from emolens.bench.numbered import frame_number, stamp_number, write_numbered_video
 from emolens.cli import main
 from emolens.gui.replay_app import wait_for_frame
 from emolens.gui.replay_window import ReplayWindow
@@ -78,6 +80,18 @@ def test_without_the_session_video_the_chart_and_the_stimulus_play_alone(qtbot, 
     window.close()
 
 
+def test_an_image_stimulus_is_shown_as_it_is(qtbot, numbered_session, tmp_path):  # noqa: F811
+    poster = tmp_path / "poster.png"
+    cv2.imwrite(str(poster), stamp_number(np.full((240, 320, 3), 90, np.uint8), 7))
+    folder = tmp_path / "posters"
+    assert main(["study", "new", str(folder), "--stimulus", f"{poster}=2"]) == 0
+    assert main(["study", "add", str(folder), str(numbered_session), "--participant", "P01", "--stimulus-at", "1"]) == 0
+    window = open_window(qtbot, folder / "sessions" / "P01.csv")
+    window.seek_time(2.5)
+    assert window.stimulus_pane.shown == ("poster", 0) and frame_number(window.stimulus_pane.view._pixels) == 7
+    window.close()
+
+
 def test_a_missing_stimulus_file_is_said_in_the_pane(qtbot, study):
     (study / "stimuli" / "ad_a.mp4").unlink()
     window = open_window(qtbot, study / "sessions" / "P01.csv")
@@ -91,17 +105,19 @@ def test_a_missing_stimulus_file_is_said_in_the_pane(qtbot, study):
 @pytest.fixture
 def two_sessions(study, numbered_session) -> Path:  # noqa: F811
     """The study with a second session, P02, marked incomplete as a remote participant who left early."""
-    assert main(["study", "add", str(study), str(numbered_session), "--participant", "P02", "--stimulus-at", "0.5"]) == 0
+    assert main(["study", "add", str(study), str(numbered_session), "--participant", "P02",
+                 "--stimulus-at", "0.5"]) == 0
     sidecar = study / "sessions" / "P02.json"
     sidecar.write_text(sidecar.read_text().replace('"complete": true', '"complete": false'))
     return study
 
 
-def test_the_study_session_list_shows_each_session_and_opens_the_chosen_one(qtbot, two_sessions, numbered_session):  # noqa: F811
+def test_the_study_session_list_shows_each_session_and_opens_the_chosen_one(qtbot, two_sessions):
     window = open_window(qtbot, two_sessions / "sessions" / "P01.csv")
     dialog = window.open_study(two_sessions)
     table = dialog.table
-    cells = [[table.item(row, column).text() for column in range(table.columnCount())] for row in range(table.rowCount())]
+    cells = [[table.item(row, column).text() for column in range(table.columnCount())]
+             for row in range(table.rowCount())]
     assert [row[:2] + row[3:] for row in cells] == [["P01", "1", "complete", "100%"],
                                                     ["P02", "2", "incomplete (ended early)", "100%"]]
     assert cells[0][2][:4].isdigit()  # the date
@@ -115,7 +131,7 @@ def test_the_study_session_list_shows_each_session_and_opens_the_chosen_one(qtbo
     assert not opened.isVisible()
 
 
-def test_the_face_found_share_counts_frames_without_a_face(qtbot, study, tmp_path):
+def test_the_face_found_share_counts_frames_without_a_face(study):
     rows = pd.read_csv(study / "sessions" / "P01.csv", dtype=str, keep_default_na=False)
     gone = rows["frame"].astype(int).between(10, 14)  # no face during the first half second of the stimulus
     rows.loc[gone, ["face_id", "x", "y", "w", "h", "det_score", *LABELS, "dominant"]] = ""

@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--behaviour", action="store_true", help="start with behaviour on (action units, head pose)")
     parser.add_argument("--mesh", action="store_true", help="draw the landmark mesh (turns behaviour on)")
     parser.add_argument("--head-axes", action="store_true", help="draw head-pose axes (turns behaviour on)")
+    parser.add_argument("--save-video", action="store_true",
+                        help="save the camera video with recordings, as NAME.mp4 beside the timeline (for replay; "
+                             "it is the participant's face)")
     _add_analyzer_options(parser, use_defaults=False)  # unset options keep the window's saved settings
     parser.set_defaults(handler=_gui)
     commands = parser.add_subparsers(title="subcommands", metavar="COMMAND")
@@ -238,7 +241,8 @@ def _configure_logging(verbose: bool) -> None:
 def _add_replay_parser(commands, verbose: argparse.ArgumentParser) -> None:
     replay = commands.add_parser("replay", help="a session's video with its faces, chart and markers, to review",
                                  parents=[verbose])
-    replay.add_argument("session_csv", metavar="SESSION.csv", help="a timeline written by analyze or the window")
+    replay.add_argument("session_csv", metavar="SESSION.csv|STUDY_DIR",
+                        help="a timeline written by analyze or the window, or a study folder (lists its sessions)")
     replay.add_argument("--session", type=int, default=1,
                         help="which session of a file that holds several (1 = the first)")
     replay.add_argument("--at", type=float, help="open at this many seconds")
@@ -249,8 +253,8 @@ def _add_replay_parser(commands, verbose: argparse.ArgumentParser) -> None:
 def _replay(args: argparse.Namespace) -> int:
     if args.at is not None and not args.at >= 0:
         raise EmolensError(f"--at {args.at:g}: give the seconds from the session's start (0 or more)")
-    if not Path(args.session_csv).is_file():
-        raise EmolensError(f"{args.session_csv} is not found (expected a timeline CSV)")
+    if not Path(args.session_csv).exists():
+        raise EmolensError(f"{args.session_csv} is not found (expected a timeline CSV or a study folder)")
     from emolens.gui import run_replay
 
     return run_replay(args)

@@ -170,12 +170,15 @@ class AnnotatedVideo:
         self._writer.write(_fit(picture, self._size_wh))
         self.frames += 1
 
-    def finish(self) -> None:
-        """Close the video, check that it reads back whole, and put it in place.
+    def finish(self, replace: bool = True) -> None:
+        """Close the video, check that it reads back whole, and put it in place (over an older file only
+        with ``replace``).
 
         Raises:
             EmolensError: the file does not read back with every frame (OpenCV's writer reports no
-                failed write, so a full disk shows only here); it is removed, an older video kept.
+                failed write, so a full disk shows only here); it is removed, an older video kept. Or,
+                without ``replace``, a file took the name meanwhile: it is left as it is, and the video
+                kept under its hidden partial name (the message says which).
         """
         if self._writer is None:
             return
@@ -185,7 +188,18 @@ class AnnotatedVideo:
             self._partial.unlink(missing_ok=True)
             raise EmolensError(f"cannot write the annotated video {self.path}: the file written does not read back "
                                f"whole (disk full?); it was removed and {self.path} left as it was")
-        os.replace(self._partial, self.path)
+        if replace:
+            os.replace(self._partial, self.path)
+            return
+        try:
+            os.link(self._partial, self.path)  # fails if the name is taken: nothing is replaced
+        except FileExistsError:
+            raise EmolensError(f"{self.path} appeared while the video was written and was left as it is; the video "
+                               f"is kept as {self._partial}") from None
+        except OSError as error:
+            raise EmolensError(f"cannot put the video in place as {self.path}: {error.strerror or error}; it is kept "
+                               f"as {self._partial}") from None
+        self._partial.unlink()
 
     def discard(self) -> None:
         """Close and remove the partial video."""

@@ -29,7 +29,8 @@ def run_gui(args: argparse.Namespace) -> int:
 
 
 def run_replay(args: argparse.Namespace) -> int:
-    """Open the replay window on ``args.session_csv`` (``emolens replay``); returns the exit status.
+    """Open the replay window on ``args.session_csv`` (``emolens replay``), or a study folder's session list
+    first; returns the exit status.
 
     ``args`` fields: session_csv, session (1-based), at (seconds to open at, or None),
     screenshot (save the window at ``at`` to this PNG and return, or None).

@@ -30,7 +30,16 @@ from emolens.gui.behaviour_overlay import BehaviourControls
 from emolens.gui.message_panel import MessagePanel
 from emolens.gui.preferences import PreferencesDialog
 from emolens.gui.presenter_panel import PresenterPanel
-from emolens.gui.settings import PIPELINE_FIELDS, Settings, default_recording_folder, load_settings, save_settings
+from emolens.gui.settings import (
+    PIPELINE_FIELDS,
+    RECORDING_VIDEO_TEXT,
+    SAVE_VIDEO_TEXT,
+    SAVE_VIDEO_TIP,
+    Settings,
+    default_recording_folder,
+    load_settings,
+    save_settings,
+)
 from emolens.gui.side_panel import SidePanel
 from emolens.gui.status_bar import StatusField, StatusMessage
 from emolens.gui.video_view import VideoView
@@ -222,6 +231,8 @@ class MainWindow(QMainWindow):
                                             everywhere=True)
                                for index in range(len(self._settings.marker_presets))]
         self.recordings_action = self._action("Show the recordings &folder", self.show_recordings_folder)
+        self.save_video_action = self._action(SAVE_VIDEO_TEXT, self._on_save_video_toggled, checkable=True)
+        self.save_video_action.setToolTip(SAVE_VIDEO_TIP)
         self.report_action = self._action("Open the &report of the last recording", self.open_report)
         self.report_action.setEnabled(False)
         self.replay_action = self._action("Re&play the last recording", self.replay_last_recording)
@@ -234,8 +245,8 @@ class MainWindow(QMainWindow):
                       self.preferences_action, None, self.quit_action],
             "&Camera": self.camera_actions,
             "&View": [self.mirror_action, self.presenter_action, self.details_action],
-            "&Record": [self.record_action, self.record_to_action, None, self.marker_action, *self.preset_actions,
-                        None, self.report_action, self.replay_action, self.recordings_action],
+            "&Record": [self.record_action, self.record_to_action, self.save_video_action, None, self.marker_action,
+                        *self.preset_actions, None, self.report_action, self.replay_action, self.recordings_action],
         }
         for title, actions in menus.items():
             menu = self.menuBar().addMenu(title)
@@ -265,6 +276,7 @@ class MainWindow(QMainWindow):
             action.setText(f"Marker “{text}”")
             action.setEnabled(bool(text))
         self.mirror_action.setChecked(settings.mirror)
+        self.save_video_action.setChecked(settings.save_video)
         self._apply_mirror()
         self.side_panel.set_span(settings.chart_span_s)
         self.details_action.setChecked(settings.details)
@@ -317,6 +329,10 @@ class MainWindow(QMainWindow):
 
     def _on_mirror_toggled(self, mirror: bool) -> None:
         self.apply_settings(replace(self._settings, mirror=mirror))
+
+    def _on_save_video_toggled(self, save_video: bool) -> None:
+        """From the next recording on (one in progress keeps what it started with)."""
+        self.apply_settings(replace(self._settings, save_video=save_video))
 
     def _on_details_toggled(self, details: bool) -> None:
         self.apply_settings(replace(self._settings, details=details))
@@ -388,7 +404,8 @@ class MainWindow(QMainWindow):
         if not self._source_open:
             self.show_status("Open a camera, video or folder before recording.", 5000)
             return
-        self.worker.request(StartRecording(Path(path) if path else self._settings.recording_path()))
+        self.worker.request(StartRecording(Path(path) if path else self._settings.recording_path(),
+                                           save_video=self._settings.save_video))
 
     def stop_recording(self) -> None:
         self.worker.request(StopRecording())
@@ -587,10 +604,12 @@ class MainWindow(QMainWindow):
         self.replay_action.setEnabled(finished)
         self.replay_button.setVisible(finished)
         if state.active:
-            self.show_status(f"recording to {state.path}", 5000)
+            self.show_status(state.message or f"recording to {state.path}" + (
+                f" and the camera video to {state.video.name}" if state.video else ""), 0 if state.message else 5000)
         elif state.path is not None:
+            video = f" Camera video: {state.video}." if state.video else ""
             self._saved_note = (f"Recording stopped: {state.message}" if state.message else
-                                f"Recording saved: {state.path} ({state.rows} rows).")
+                                f"Recording saved: {state.path} ({state.rows} rows).") + video
             self.show_status(self._saved_note, 15000)
         self.refresh_panels()
 
@@ -638,7 +657,8 @@ class MainWindow(QMainWindow):
         if state.active:
             elapsed = int(time.monotonic() - state.started_s)
             rows = (update.recorded_rows if update is not None else None) or 0
-            text = f"● REC {elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}"
+            text = f"● REC {elapsed // 3600}:{elapsed // 60 % 60:02d}:{elapsed % 60:02d}" + (
+                f" · {RECORDING_VIDEO_TEXT}" if state.video else "")
             labels["recording"].setText(f"{text}  {rows} rows" if self._settings.details else text)
             self.side_panel.recording_label.setText(f"{text}  {rows} rows\n{state.path}")
         else:

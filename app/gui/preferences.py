@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from emolens.gui.settings import Settings, default_recording_folder
+from emolens.gui.settings import SAVE_VIDEO_TEXT, SAVE_VIDEO_TIP, Settings, default_recording_folder
 from emolens.gui.side_panel import smoothing_box
 from emolens.options import DETECTOR_MODELS, DEVICES
 
@@ -69,6 +69,9 @@ class PreferencesDialog(QDialog):
         self.tau_s.setValue(settings.tau_s)
         self.mirror = QCheckBox("mirror the camera picture")
         self.mirror.setChecked(settings.mirror)
+        self.save_video = QCheckBox(SAVE_VIDEO_TEXT.replace("&", ""))
+        self.save_video.setChecked(settings.save_video)
+        self.save_video.setToolTip(SAVE_VIDEO_TIP)
         self.folder = QLineEdit(settings.recording_folder)
         self.folder.setPlaceholderText(str(default_recording_folder()))
         browse = QPushButton("Choose…")
@@ -93,6 +96,7 @@ class PreferencesDialog(QDialog):
         form.addRow("Score smoothing", self.tau_s)
         form.addRow("", self.mirror)
         form.addRow("Recording folder", folder)
+        form.addRow("", self.save_video)
         form.addRow("Marker presets (keys 1-9)", presets)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -105,7 +109,7 @@ class PreferencesDialog(QDialog):
                        device=self.device.currentText(), detector=self.detector.currentText(),
                        min_confidence=round(self.min_confidence.value(), 2), max_faces=self.max_faces.value(),
                        tau_s=round(self.tau_s.value(), 1), mirror=self.mirror.isChecked(),
-                       recording_folder=self.folder.text().strip(),
+                       recording_folder=self.folder.text().strip(), save_video=self.save_video.isChecked(),
                        marker_presets=tuple(edit.text().strip() for edit in self.presets))
 
     def accept(self) -> None:

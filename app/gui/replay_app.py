@@ -1,7 +1,8 @@
-"""``emolens replay SESSION.csv``: the replay window, and its screenshot mode.
+"""``emolens replay SESSION.csv``: the replay window, and its screenshot mode; ``emolens replay STUDY_DIR``:
+the study's session list first (its screenshot mode saves the list).
 
 With ``--screenshot`` the window opens at ``--at`` seconds, waits until that frame is painted (or
-the chart moved there, without a video), saves itself as a PNG and closes.
+the chart moved there, without a video) and the stimulus pane's frame, saves itself as a PNG and closes.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from PySide6.QtCore import QEventLoop, QTimer
 
 from emolens.gui.app import application
 from emolens.gui.replay_window import ReplayWindow
+from emolens.gui.study_sessions_dialog import StudySessionsDialog
 from emolens.replay.recording import load_recording
+from emolens.replay.study_sessions import study_sessions
 
 SCREENSHOT_TIMEOUT_MS = 30_000
 
@@ -23,9 +26,12 @@ def run_replay(args: argparse.Namespace) -> int:
     """See ``emolens.gui.run_replay``.
 
     Raises:
-        EmolensError: the file is not a timeline, or holds no such session.
+        EmolensError: the file is not a timeline, or holds no such session; the folder is not a study.
     """
-    recording = load_recording(Path(args.session_csv), args.session)
+    path = Path(args.session_csv)
+    if path.is_dir():
+        return _replay_from_study(path, args)
+    recording = load_recording(path, args.session)
     app = application()
     window = ReplayWindow(recording)
     window.show()
@@ -35,6 +41,24 @@ def run_replay(args: argparse.Namespace) -> int:
         window.seek_time(args.at)
     app.exec()
     return 0
+
+
+def _replay_from_study(folder: Path, args: argparse.Namespace) -> int:
+    """The study's session list; the session chosen is replayed (with ``--screenshot``: the list is saved)."""
+    entries = study_sessions(folder)
+    application()
+    dialog = StudySessionsDialog(folder, entries)
+    if args.screenshot:
+        dialog.show()
+        saved = dialog.grab().save(args.screenshot)
+        dialog.close()
+        if not saved:
+            print(f"emolens: error: cannot write the screenshot {args.screenshot}", file=sys.stderr)
+        return 0 if saved else 1
+    if not dialog.exec() or dialog.chosen is None:
+        return 0
+    args.session_csv, args.session = str(dialog.chosen), 1
+    return run_replay(args)
 
 
 def wait_for_frame(window: ReplayWindow, frame: int, timeout_ms: int = SCREENSHOT_TIMEOUT_MS) -> bool:
@@ -48,9 +72,21 @@ def wait_for_frame(window: ReplayWindow, frame: int, timeout_ms: int = SCREENSHO
     return window.shown_frame == frame
 
 
+def wait_for_stimulus(window: ReplayWindow, timeout_ms: int = SCREENSHOT_TIMEOUT_MS) -> bool:
+    """Wait until the stimulus pane (if any) shows the frame asked for; whether it came before ``timeout_ms``."""
+    pane = window.stimulus_pane
+    if pane is None or not pane.pending:
+        return True
+    loop = QEventLoop()
+    pane.stimulus_shown.connect(lambda *_: loop.quit() if not pane.pending else None)
+    QTimer.singleShot(timeout_ms, loop.quit)
+    loop.exec()
+    return not pane.pending
+
+
 def _screenshot(window: ReplayWindow, at_s: float, path: Path) -> int:
     window.seek_time(at_s)
-    shown = wait_for_frame(window, window.position)
+    shown = wait_for_frame(window, window.position) and wait_for_stimulus(window)
     saved = window.snapshot().save(str(path))
     window.close()
     problem = ("" if saved else f"cannot write the screenshot {path}") or (

@@ -4,7 +4,11 @@ markers and strongest moments to jump to, markers to add or edit, and moments to
 Faces, IDs and scores are drawn from the timeline's rows (``Recording.faces_at``), never computed
 again; the scores are the recorded raw probabilities. A ``FrameDecoder`` thread decodes frames
 (newest request wins), so seeking, dragging on the chart and playing never block the window.
-Without a video the chart plays alone and the window says why.
+Without a video the chart plays alone and the window says why. A study session's replay shows the
+stimulus the viewer saw in a second pane, in step on the rows' ``stimulus_t_s`` (``StimulusPane``).
+
+File → Open recording… opens another timeline, File → Open study… a study's session list
+(``StudySessionsDialog``), each in a window of its own.
 
 Keys: Space play/pause, Left/Right one frame, J/K/L back/pause/forward (J or L again: faster, up to
 4x), Home/End, I/O in and out points, Ctrl+M add the typed marker (or the time), Delete the
@@ -28,6 +32,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
+    QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -44,10 +49,13 @@ from emolens.errors import EmolensError
 from emolens.gui.frame_decoder import FrameDecoder
 from emolens.gui.replay_chart import ReplayChart
 from emolens.gui.status_bar import StatusMessage
+from emolens.gui.stimulus_pane import StimulusPane
+from emolens.gui.study_sessions_dialog import StudySessionsDialog
 from emolens.gui.video_view import VideoView
 from emolens.replay.export import export_clip, export_still, moment_name
 from emolens.replay.markers import markers_path, replay_markers, save_markers
-from emolens.replay.recording import Recording, clock
+from emolens.replay.recording import Recording, clock, load_recording
+from emolens.replay.study_sessions import study_sessions
 from emolens.report.moments import strongest_moments
 
 SPEEDS = (0.25, 0.5, 1.0, 1.5, 2.0, 4.0)
@@ -83,6 +91,8 @@ class ReplayWindow(QMainWindow):
         self.out_s: float | None = None
         self.markers_file = markers_path(recording.csv)
         self.markers = replay_markers(recording)
+        self.others: list[ReplayWindow] = []  # the windows opened from this one's File menu
+        self.study_dialog: StudySessionsDialog | None = None
         self._build()
         self._play_timer = QTimer(self, interval=max(int(500 / recording.fps), 5), timerType=Qt.TimerType.PreciseTimer)
         self._play_timer.timeout.connect(self._advance)
@@ -101,7 +111,9 @@ class ReplayWindow(QMainWindow):
         recording = self.recording
         self.video_view = VideoView()
         self.video_view.set_labels(recording.labels)
-        self.no_video_label = QLabel(recording.why_no_video)
+        self.stimulus_pane = StimulusPane(recording.stimuli) if recording.shows_stimuli else None
+        alone = "the chart and the stimulus play alone" if self.stimulus_pane else "the chart plays alone"
+        self.no_video_label = QLabel(f"{recording.why_no_video}; {alone}" if recording.why_no_video else "")
         self.no_video_label.setWordWrap(True)
         self.no_video_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.no_video_label.setVisible(recording.video is None)
@@ -130,9 +142,12 @@ class ReplayWindow(QMainWindow):
 
         top = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(picture)
+        if self.stimulus_pane is not None:
+            top.addWidget(self.stimulus_pane)
         top.addWidget(side)
-        top.setStretchFactor(0, 4)
-        top.setStretchFactor(1, 1)
+        for index in range(top.count() - 1):
+            top.setStretchFactor(index, 4)
+        top.setStretchFactor(top.count() - 1, 1)
 
         self.chart = ReplayChart()
         timeline = recording.timeline
@@ -154,7 +169,7 @@ class ReplayWindow(QMainWindow):
         self.status_message = StatusMessage()
         self.statusBar().addWidget(self.status_message, 1)
         self._build_actions()
-        notes = [recording.why_no_video, *recording.notes]
+        notes = [self.no_video_label.text(), *recording.notes]
         self.show_status(" · ".join(note for note in notes if note) or
                          f"replaying {recording.csv.name}: boxes and scores as recorded (raw, not smoothed)")
 
@@ -209,6 +224,11 @@ class ReplayWindow(QMainWindow):
             action.setShortcut(QKeySequence(key))
             action.triggered.connect(slot)
             self.addAction(action)
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction("Open &recording…", QKeySequence.StandardKey.Open, self.choose_recording)
+        menu.addAction("Open &study…", self.choose_study)
+        menu.addSeparator()
+        menu.addAction("&Close", QKeySequence.StandardKey.Close, self.close)
 
     def show_status(self, text: str, timeout_ms: int = 0) -> None:
         self.status_message.show_text(text, timeout_ms)
@@ -230,8 +250,11 @@ class ReplayWindow(QMainWindow):
         self.chart.set_position(self.position_s)
         self.time_label.setText(f"{clock(self.position_s)}.{int(self.position_s * 10) % 10} / "
                                 f"{clock(self.recording.timeline.end_s)} · frame {self.position}")
+        if self.stimulus_pane is not None:
+            self.stimulus_pane.show_at(self.recording.stimulus_at(self.position),
+                                       self.recording.in_baseline(self.position))
         if self.decoder is not None:
-            self.decoder.request(self.position)
+            self.decoder.request(self.recording.video_index(self.position))
         else:
             self.shown_frame = self.position
             self.frame_shown.emit(self.position)
@@ -244,9 +267,10 @@ class ReplayWindow(QMainWindow):
         if image is None:
             self.show_status(f"{self.recording.video.path.name} has no frame {index}", 5000)
             return
-        self.video_view.show_frame(image, self.recording.faces_at(index), 0.0)
-        self.shown_frame = index
-        self.frame_shown.emit(index)
+        frame = self.recording.frame_of_video(index)
+        self.video_view.show_frame(image, self.recording.faces_at(frame), 0.0)
+        self.shown_frame = frame
+        self.frame_shown.emit(frame)
 
     # -- playing ----------------------------------------------------------------------------
 
@@ -398,6 +422,44 @@ class ReplayWindow(QMainWindow):
         self.show_status(f"exported {path}", 15000)
         return path
 
+    # -- other sessions ---------------------------------------------------------------------
+
+    def choose_recording(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a recording to replay", str(self.recording.csv.parent),
+                                              "Timelines (*.csv)")
+        if path:
+            self.open_recording(Path(path))
+
+    def choose_study(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open a study (the folder holding study.json)",
+                                                  str(self.recording.csv.parent))
+        if folder:
+            self.open_study(Path(folder))
+
+    def open_study(self, folder: Path) -> StudySessionsDialog | None:
+        """Show the list of the study's sessions (the chosen one opens in a new window); None: the status bar
+        says why not."""
+        try:
+            entries = study_sessions(folder)
+        except EmolensError as error:
+            self.show_status(f"no study: {error}", 15000)
+            return None
+        self.study_dialog = StudySessionsDialog(folder, entries, self)
+        self.study_dialog.accepted.connect(lambda dialog=self.study_dialog: self.open_recording(dialog.chosen))
+        self.study_dialog.open()
+        return self.study_dialog
+
+    def open_recording(self, csv: Path) -> ReplayWindow | None:
+        """Replay ``csv`` in a new window (returned), or say why not in the status bar (None)."""
+        try:
+            window = ReplayWindow(load_recording(csv))
+        except EmolensError as error:
+            self.show_status(f"no replay: {error}", 15000)
+            return None
+        self.others.append(window)
+        window.show()
+        return window
+
     # -- window -----------------------------------------------------------------------------
 
     def snapshot(self) -> QPixmap:
@@ -407,4 +469,8 @@ class ReplayWindow(QMainWindow):
         self.pause()
         if self.decoder is not None:
             self.decoder.stop()
+        if self.stimulus_pane is not None:
+            self.stimulus_pane.stop()
+        for window in self.others:
+            window.close()
         super().closeEvent(event)

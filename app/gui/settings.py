@@ -33,6 +33,11 @@ _RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
 PIPELINE_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s")
 """The settings that are pipeline options too (same names in ``AnalyzerOptions``)."""
 
+SAVE_VIDEO_TEXT = "Save the camera &video with recordings"
+SAVE_VIDEO_TIP = ("the frames analysed, as NAME.mp4 beside the timeline, for replay; off by default: it is the "
+                  "participant's face (never written over an existing file)")
+RECORDING_VIDEO_TEXT = "recording video: it is the participant's face"
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -47,6 +52,8 @@ class Settings:
         marker_presets: nine marker labels for the keys 1 to 9.
         details: the status bar's engineer's fields (provider, fps, per-stage milliseconds), View → Details.
         chart_span_s: the chart's widest span in seconds (60, 300, 900), 0 for the whole session.
+        save_video: save the camera video with recordings (the frames analysed, as ``NAME.mp4`` beside the
+            timeline, for replay); off by default: it is the participant's face.
     """
 
     camera: int = 0
@@ -61,6 +68,7 @@ class Settings:
     marker_presets: tuple[str, ...] = MARKER_PRESETS
     details: bool = False
     chart_span_s: float = 60.0
+    save_video: bool = False
 
     def __post_init__(self) -> None:
         problems = [
@@ -118,8 +126,10 @@ def save_settings(store: QSettings, settings: Settings) -> None:
 
 
 def overrides_from_args(args) -> dict:
-    """The settings the command line sets for this run: every pipeline option that is not None."""
-    return {name: getattr(args, name) for name in PIPELINE_FIELDS if getattr(args, name, None) is not None}
+    """The settings the command line sets for this run: every pipeline option that is not None, and
+    ``save_video`` when ``--save-video`` is given."""
+    overrides = {name: getattr(args, name) for name in PIPELINE_FIELDS if getattr(args, name, None) is not None}
+    return overrides | ({"save_video": True} if getattr(args, "save_video", False) else {})
 
 
 def _typed(value, default):

@@ -39,6 +39,7 @@ from emolens.errors import EmolensError, error_line
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer, FrameResult
 from emolens.record import CsvRecorder
+from emolens.replay.camera_video import CameraVideoWriter, camera_video_path
 from emolens.sources import FrameSource, open_source
 from emolens.types import Faces, Frame
 
@@ -99,9 +100,11 @@ class SetTau:
 
 @dataclass(frozen=True)
 class StartRecording:
-    """Record to ``path`` (replacing a recording in progress)."""
+    """Record to ``path`` (replacing a recording in progress); with ``save_video``, also the frames analysed
+    beside it (``emolens.replay.camera_video``)."""
 
     path: Path
+    save_video: bool = False
 
 
 @dataclass(frozen=True)
@@ -151,13 +154,15 @@ class SourceEnd:
 
 @dataclass(frozen=True)
 class RecordingState:
-    """A recording started (``active``), or finished with ``rows`` rows; ``message`` explains a failure."""
+    """A recording started (``active``), or finished with ``rows`` rows; ``message`` explains a failure.
+    ``video``: the camera video being written beside it (while active), or saved (after)."""
 
     active: bool = False
     path: Path | None = None
     rows: int = 0
     started_s: float = 0.0
     message: str = ""
+    video: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -307,7 +312,9 @@ class PipelineWorker(QThread):
             if self._analyzer is not None:
                 self._analyzer.session.set_smoothing(request.tau_s)
         elif isinstance(request, StartRecording) and self._analyzer is not None:
-            self._recording.start(request.path, self._analyzer.labels, behaviour=self._analyzer.behaviour is not None)
+            video_fps = (self._rate.fps or (self._source.fps if self._source else 0.0)) if request.save_video else None
+            self._recording.start(request.path, self._analyzer.labels, behaviour=self._analyzer.behaviour is not None,
+                                  video_fps=video_fps)
         elif isinstance(request, StopRecording):
             self._recording.stop()
         elif isinstance(request, AddMarker):
@@ -448,14 +455,17 @@ class _Playback(FrameSource):
 
 
 class _Recording:
-    """The worker's recording: a ``CsvRecorder`` between start and stop, handed to ``Analyzer.run``.
+    """The worker's recording: a ``CsvRecorder`` between start and stop, handed to ``Analyzer.run``, and
+    the camera video beside it when asked (``CameraVideoWriter``: a frame for each frame given rows).
 
-    A write error (disk full) ends the recording with a message; the video goes on.
+    A write error (disk full) ends the recording with a message; the picture goes on. A camera video that
+    cannot be written ends itself with a message; the timeline goes on.
     """
 
     def __init__(self, changed: Callable[[RecordingState], None]):
         self._changed = changed
         self._csv: CsvRecorder | None = None
+        self._video: CameraVideoWriter | None = None
         self._started_s = 0.0
 
     @property
@@ -466,15 +476,22 @@ class _Recording:
     def rows(self) -> int:
         return self._csv.rows if self._csv is not None else 0
 
-    def start(self, path: Path, labels: tuple[str, ...], behaviour: bool = False) -> None:
+    def start(self, path: Path, labels: tuple[str, ...], behaviour: bool = False, video_fps: float | None = None
+              ) -> None:
+        """Record to ``path``; with ``video_fps``, the camera video too, refused (and nothing started) when
+        its file exists: an older session's video is never replaced."""
         self.stop()
         try:
+            if video_fps is not None:  # before the timeline: a refusal leaves an existing timeline untouched
+                self._video = CameraVideoWriter(camera_video_path(Path(path)), video_fps)
             self._csv = CsvRecorder(path, labels, behaviour=behaviour)
         except EmolensError as error:
+            self._video = None
             self._changed(RecordingState(path=Path(path), message=str(error)))
             return
         self._started_s = time.monotonic()
-        self._changed(RecordingState(active=True, path=self._csv.path, started_s=self._started_s))
+        self._changed(RecordingState(active=True, path=self._csv.path, started_s=self._started_s,
+                                     video=self._video.path if self._video else None))
 
     def append(self, frame: Frame, faces: Faces) -> None:
         if self._csv is None:
@@ -483,6 +500,15 @@ class _Recording:
             self._csv.append(frame, faces)
         except EmolensError as error:  # the recorder has cut the file to its last whole row and closed it
             self._finish(str(error))
+            return
+        if self._video is not None:
+            try:
+                self._video.write(frame)
+            except EmolensError as error:
+                self._video.discard()
+                self._video = None
+                self._changed(RecordingState(active=True, path=self._csv.path, started_s=self._started_s,
+                                             message=f"the camera video stopped: {error}; the timeline goes on"))
 
     def mark(self, text: str) -> bool:
         """Attach ``text`` to the next row; False when no recording is running."""
@@ -503,4 +529,12 @@ class _Recording:
 
     def _finish(self, message: str) -> None:
         csv, self._csv = self._csv, None
-        self._changed(RecordingState(path=csv.path, rows=csv.rows, started_s=self._started_s, message=message))
+        video, saved = self._video, None
+        self._video = None
+        if video is not None:
+            try:
+                saved = video.finish()
+            except EmolensError as error:
+                message = "; ".join(part for part in (message, str(error)) if part)
+        self._changed(RecordingState(path=csv.path, rows=csv.rows, started_s=self._started_s, message=message,
+                                     video=saved))

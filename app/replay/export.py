@@ -63,13 +63,14 @@ def export_clip(recording: Recording, start_s: float, end_s: float, path: Path,
     out = AnnotatedVideo(free_path(path), recording.labels)
     try:
         with VideoFrames(_video(recording)) as video:
-            for index in range(first, last + 1):
-                image = video.read(index)
+            positions = recording.positions(first, last)
+            for done, position in enumerate(positions, 1):
+                image = video.read(recording.video_index(position))
                 if image is None:
                     break
-                out.write(image, recording.faces_at(index), recording.fps)
+                out.write(image, recording.faces_at(position), recording.fps)
                 if progress is not None:
-                    progress(index - first + 1, last - first + 1)
+                    progress(done, len(positions))
         if not out.frames:
             raise EmolensError(f"{recording.video.path} has no frame at {clock(start_s)}")
         out.finish()
@@ -87,7 +88,7 @@ def export_still(recording: Recording, t_s: float, path: Path) -> Path:
     """
     index = recording.frame_at(t_s)
     with VideoFrames(_video(recording)) as video:
-        image = video.read(index)
+        image = video.read(recording.video_index(index))
     if image is None:
         raise EmolensError(f"{recording.video.path} has no frame at {clock(t_s)}")
     draw_faces(image, recording.faces_at(index), recording.labels)

@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -19,6 +20,34 @@ import numpy as np
 
 from emolens.errors import EmolensError
 from emolens.native import captured_native_stderr
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What OpenCV says about a video file."""
+
+    path: Path
+    fps: float
+    frame_count: int
+    size_wh: tuple[int, int]
+
+
+def open_video_info(path: Path) -> VideoInfo:
+    """Frame rate, frame count and size of a video file.
+
+    Raises:
+        EmolensError: OpenCV cannot read it as a video.
+    """
+    with captured_native_stderr():
+        capture = cv2.VideoCapture(str(path))
+        try:
+            if not capture.isOpened():
+                raise EmolensError(f"{path} cannot be read as a video")
+            fps = float(capture.get(cv2.CAP_PROP_FPS)) or 25.0
+            return VideoInfo(path, fps, int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+                             (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))))
+        finally:
+            capture.release()
 
 
 class VideoFrames:

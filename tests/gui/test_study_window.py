@@ -88,15 +88,21 @@ def test_a_session_in_the_window_is_recorded_in_the_players_time_and_reported(qt
 
 
 def test_esc_ends_the_session_early_and_keeps_it_marked_incomplete(qtbot, make_window, study):
-    def press_esc(session):
-        qtbot.wait(300)
+    marked = []
+
+    def mark_then_press_esc(session):
+        window = session.parent()
+        marked.append(window.settings.marker_presets[0])
+        qtbot.keyClick(window.video_view, Qt.Key.Key_1)  # the moderator's marker keys still mark
+        qtbot.waitUntil(lambda: marked[0] in [text for _, text in window.side_panel.chart.markers()], timeout=10000)
         qtbot.keyClick(session.screen, Qt.Key.Key_Escape)
 
-    outcome, _ = run_session(qtbot, make_window, study, "P02", during=press_esc)
+    outcome, _ = run_session(qtbot, make_window, study, "P02", during=mark_then_press_esc)
     assert outcome.info is not None and outcome.info.complete is False
     sidecar = json.loads((study / "sessions" / "P02.json").read_text())
     rows = pd.read_csv(study / "sessions" / "P02.csv", keep_default_na=False)
     assert sidecar["complete"] is False
+    assert rows["marker"].str.contains(marked[0], regex=False).any()
     during = rows[rows["stimulus"] == "ad_tone"]
     assert len(during) > 0 and during["stimulus_t_s"].astype(float).max() < STIMULUS_S - 0.5
     assert rows["marker"].str.contains("ad_tone starts").any()

@@ -37,7 +37,8 @@ def colours(names: Sequence[str]) -> list[str]:
 
 def clock(seconds: float) -> str:
     """``m:ss`` (``h:mm:ss`` from an hour), tenths when the time is not whole: 75.5 -> ``1:15.5``."""
-    sign, seconds = ("-" if seconds < 0 else ""), abs(round(seconds, 1))
+    seconds = round(seconds, 1)  # the sign after rounding: -0.04 is 0:00, not -0:00
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
     minutes, rest = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     rest_text = f"{rest:02.0f}" if rest == int(rest) else f"{rest:04.1f}"
@@ -79,8 +80,8 @@ def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], al
     rows = -(-len(columns) // 2)
     figure = Figure(figsize=(12, 1.9 * rows + 0.6), dpi=100, layout="constrained")
     panels = figure.subplots(rows, 2, sharex=True, squeeze=False).ravel()
-    start_s = min(curve["time_s"].min() for curve in curves.values())
-    end_s = max(curve["time_s"].max() for curve in curves.values())
+    seen = [curve["time_s"] for curve in curves.values() if len(curve)]  # a session with no face has no curve
+    start_s, end_s = (min(times.min() for times in seen), max(times.max() for times in seen)) if seen else (0.0, 1.0)
     session_colours = matplotlib.colormaps["tab10"].colors
     binned = {name: _binned(curve, list(columns), start_s, end_s) for name, curve in curves.items()}
     for axes, column in zip(panels, columns):
@@ -90,6 +91,7 @@ def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], al
         axes.set_title(column, loc="left", fontsize=10)
         axes.set_ylim(-1 if column == "valence" else 0, 1)
         _time_axis(axes)
+    panels[0].set_xlim(start_s, max(end_s, start_s + 1e-3))  # shared: not autoscaled around a faceless session's NaN
     for axes in panels[len(columns):]:
         axes.set_visible(False)
     figure.legend(*panels[0].get_legend_handles_labels(), loc="outside upper center", ncols=min(len(curves), 4),

@@ -117,3 +117,12 @@ def test_without_qt_multimedia_the_study_menu_says_how_to_install_it(make_window
     window.study.run_action.trigger()
     assert window.study.run_session("P01") is None
     assert "pip install 'emolens[study]'" in window.status_message.text()
+
+
+def test_with_one_screen_the_stimuli_are_offered_in_a_window_on_it(make_window):
+    from emolens.gui.study_dialog import RunSessionDialog
+
+    window = make_window()
+    dialog = RunSessionDialog("ad test", window.screen(), window)
+    assert [dialog.where.itemText(i) for i in range(dialog.where.count())] == ["In a window on this screen"]
+    assert dialog.screen_choice is None

@@ -62,7 +62,7 @@ class StimulusScreen(QWidget):
         self.player.setAudioOutput(self.audio)
         self.player.setVideoOutput(self.video)
         self.player.mediaStatusChanged.connect(self._on_media_status)
-        self.player.errorOccurred.connect(lambda _error, text: self.failed.emit(text or "the stimulus cannot be played"))
+        self.player.errorOccurred.connect(lambda _error, text: self.failed.emit(text or "it cannot be played"))
         self.video.videoSink().videoFrameChanged.connect(self._on_video_frame)
         self._image_timer = QTimer(self, singleShot=True)
         self._image_timer.timeout.connect(self._on_image_done)

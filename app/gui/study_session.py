@@ -91,10 +91,6 @@ class StudySession(QObject):
         self.screen.failed.connect(self._on_failed)
         self._timer = QTimer(self, singleShot=True)
 
-    @property
-    def running(self) -> bool:
-        return not self._ending
-
     def start(self) -> None:
         """Start recording the window's source and show the countdown; ``finished`` tells how it ended."""
         worker = self._window.worker
@@ -178,8 +174,7 @@ class StudySession(QObject):
             return
         self._window.worker.recording_changed.disconnect(self._on_recording_changed)
         self._window.worker.request(FollowStimulus(None))
-        if not self._ending:  # the camera or the disk failed mid-session: keep what was recorded
-            self._ending = True
+        self._ending = True  # also when the camera or the disk failed mid-session: what was recorded is kept
         self._timer.stop()
         self.screen.stimulus_done.disconnect(self._on_stimulus_done)
         self.screen.escape_pressed.disconnect(self.end_early)

@@ -522,11 +522,11 @@ class _Recording:
     def _mark_change(self, stimulus: str) -> None:
         """Mark where the stimulus on screen changes: ``<old> ends``, ``<new> starts`` (study sessions'
         markers, as ``emolens.study.sessions.place_in_stimulus_time`` writes them)."""
-        texts = [f"{self._stimulus} ends"] * bool(self._stimulus) + [f"{stimulus} starts"] * bool(stimulus)
-        if stimulus != self._stimulus:
-            for text in texts:
-                self._csv.mark(text)
-                self._marked(text)
+        if stimulus == self._stimulus:
+            return
+        for text in [f"{self._stimulus} ends"] * bool(self._stimulus) + [f"{stimulus} starts"] * bool(stimulus):
+            self._csv.mark(text)
+            self._marked(text)
         self._stimulus = stimulus
 
     def mark(self, text: str) -> bool:

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.images import IMAGE_SUFFIXES
 
 INSTALL_HINT = "Running a study session needs Qt Multimedia: pip install 'emolens[study]' (PySide6-Addons)."
@@ -182,9 +182,17 @@ class StudyMenu(QObject):
             window.show_status("Stop the recording in progress first: the session records on its own.", 8000)
             return None
         from emolens.gui.study_session import StudySession
+        from emolens.study.sessions import session_files
 
+        if any(path.exists() for path in session_files(self.folder, participant)):
+            window.show_status(f"no session: {participant} already has a session in this study; "
+                               f"choose another participant ID", 15000)
+            return None
         try:
             session = StudySession(window, self.folder, participant, screen, countdown_s)
+        except SettingError as error:  # the ID is not a plain name: the dialog's field, not a flag, is named
+            window.show_status(f"no session: {error.naming(lambda name: name.replace('_', ' ') + ' ID')}", 15000)
+            return None
         except EmolensError as error:
             window.show_status(f"no session: {error}", 15000)
             return None

@@ -126,3 +126,19 @@ def test_with_one_screen_the_stimuli_are_offered_in_a_window_on_it(make_window):
     dialog = RunSessionDialog("ad test", window.screen(), window)
     assert [dialog.where.itemText(i) for i in range(dialog.where.count())] == ["In a window on this screen"]
     assert dialog.screen_choice is None
+
+
+@pytest.mark.parametrize("participant, message", [
+    ("P 01", "no session: participant ID 'P 01': use letters, digits"),
+    ("P01", "no session: P01 already has a session in this study; choose another participant ID"),
+])
+def test_a_session_is_refused_in_one_line_for_a_bad_or_taken_participant_id(qtbot, make_window, study,
+                                                                             participant, message):
+    (study / "sessions" / "P01.json").write_text("{}")  # P01's session, as far as the window must care
+    window = make_window()
+    window.open_source(demo_clip())
+    qtbot.waitUntil(lambda: window.source_open, timeout=60000)
+    assert window.study.open_study(study)
+    assert window.study.run_session(participant, countdown_s=0) is None
+    assert window.status_message.text().startswith(message)
+    assert (study / "sessions" / "P01.json").read_text() == "{}" and not window.recording.active

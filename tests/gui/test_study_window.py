@@ -142,3 +142,24 @@ def test_a_session_is_refused_in_one_line_for_a_bad_or_taken_participant_id(qtbo
     assert window.study.run_session(participant, countdown_s=0) is None
     assert window.status_message.text().startswith(message)
     assert (study / "sessions" / "P01.json").read_text() == "{}" and not window.recording.active
+
+
+def test_esc_before_the_first_stimulus_keeps_an_incomplete_session_and_the_report_builds(qtbot, make_window, study):
+    window = make_window()
+    window.open_source(demo_clip())
+    qtbot.waitUntil(lambda: window.source_open, timeout=60000)
+    assert window.study.open_study(study)
+    session = window.study.run_session("P03", countdown_s=3)
+    with qtbot.waitSignal(window.study.session_finished, timeout=60000) as finished:
+        qtbot.waitUntil(lambda: window.recording.active, timeout=30000)
+        qtbot.wait(500)
+        qtbot.keyClick(session.screen, Qt.Key.Key_Escape)  # during the countdown
+    info = finished.args[0].info
+    assert info is not None and info.complete is False and info.placements == []
+    rows = pd.read_csv(study / "sessions" / "P03.csv", keep_default_na=False)
+    assert len(rows) > 0 and (rows["stimulus"] == "").all()
+
+    from emolens.cli import main
+
+    assert main(["study", "info", str(study)]) == 0
+    assert main(["study", "report", str(study)]) == 0

@@ -22,6 +22,8 @@ BENCHES = {
     "report": ("emolens.bench.report", "time and memory of a report on a one-hour session"),
     "study": ("emolens.bench.study", "time and memory of a study report: 30 viewers x 2 stimuli x 60 s"),
     "sync": ("emolens.bench.sync", "study add --sync audio: start error on recordings with a known offset"),
+    "study-window": ("emolens.bench.study_window", "a study session in the window: stimulus sync, camera fps, "
+                                                   "dropped stimulus frames"),
     "gui": ("emolens.bench.gui", "the live window: frame rate, display latency, dropped frames"),
     "replay": ("emolens.bench.replay", "the replay window: seek in a one-hour recording, playback, chart redraw"),
     "behaviour": ("emolens.bench.behaviour", "the landmarker's cost, per crop and whole frame"),

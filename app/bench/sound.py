@@ -74,9 +74,13 @@ def in_room(sound: np.ndarray, rate: int, snr_db: float | None, seed: int = 0,
     return (0.5 * heard / np.abs(heard).max()).astype(np.float32)
 
 
-def write_clip(path: Path, size_wh: tuple[int, int], faces: int, fps: int, sound: np.ndarray, rate: int) -> Path:
-    """An MPEG-4 clip as long as ``sound``: frames of ``faces`` real faces and ``sound`` (mono, AAC)."""
+def write_clip(path: Path, size_wh: tuple[int, int], faces: int, fps: int, sound: np.ndarray, rate: int,
+               numbered: bool = False) -> Path:
+    """An MPEG-4 clip as long as ``sound``: frames of ``faces`` real faces and ``sound`` (mono, AAC);
+    ``numbered``: each frame carries its index (``emolens.bench.numbered``)."""
     import av
+
+    from emolens.bench.numbered import stamp_number
 
     tiles = face_tiles(faces)
     with av.open(str(path), "w") as container:
@@ -84,7 +88,8 @@ def write_clip(path: Path, size_wh: tuple[int, int], faces: int, fps: int, sound
         video.width, video.height, video.pix_fmt = size_wh[0], size_wh[1], "yuv420p"
         audio = container.add_stream("aac", rate=rate, layout="mono")
         for index in range(int(len(sound) / rate * fps)):
-            frame = av.VideoFrame.from_ndarray(render_frame(tiles, size_wh, index / fps), format="bgr24")
+            image = render_frame(tiles, size_wh, index / fps)
+            frame = av.VideoFrame.from_ndarray(stamp_number(image, index) if numbered else image, format="bgr24")
             container.mux(video.encode(frame))
         container.mux(video.encode())
         step = 1024  # AAC's frame

@@ -42,6 +42,7 @@ from emolens.gui.settings import (
 )
 from emolens.gui.side_panel import SidePanel
 from emolens.gui.status_bar import StatusField, StatusMessage
+from emolens.gui.study_dialog import StudyMenu
 from emolens.gui.video_view import VideoView
 from emolens.gui.worker import (
     AddMarker,
@@ -152,6 +153,7 @@ class MainWindow(QMainWindow):
         self.report_ready.connect(self._on_report_ready)
         self.worker.start()
         self.behaviour = BehaviourControls(self)  # Behaviour menu, AU dock, overlays
+        self.study = StudyMenu(self)  # Study menu: sessions with the stimuli played and the camera recorded
         self._refresh_timer = QTimer(self)
         self._refresh_timer.setInterval(_REFRESH_MS)
         self._refresh_timer.timeout.connect(self.refresh_panels)
@@ -392,6 +394,20 @@ class MainWindow(QMainWindow):
     def recording(self) -> RecordingState:
         """The last recording state the worker reported."""
         return self._recording
+
+    @property
+    def source_open(self) -> bool:
+        return self._source_open
+
+    @property
+    def source_spec(self) -> str:
+        """The source asked for last: a camera's index, a file or a folder ("" before the first)."""
+        return self._spec or ""
+
+    @property
+    def model(self) -> str | None:
+        """The emotion model given on the command line (None: the shipped one)."""
+        return self._model
 
     def toggle_recording(self) -> None:
         if self._recording.active:
@@ -677,6 +693,7 @@ class MainWindow(QMainWindow):
         QApplication.instance().removeEventFilter(self)
         for replay in list(self.replays):
             replay.close()
+        self.study.close()
         self._refresh_timer.stop()
         self.worker.stop()
         self._store.setValue("window/geometry", self.saveGeometry())

@@ -74,6 +74,7 @@ _NO_FACE_S = 1.0  # no face for this long (or none yet in this source): say why
 _DIAGNOSE_EVERY_S = 5.0  # and again at most this often while none is found
 # Frames that may wait for the landmarker: a live view shows a frame at most this many frames late.
 LIVE_LOOKAHEAD = 2
+_CAPTURED_KEPT = 64  # capture times remembered per source, far more than LIVE_LOOKAHEAD
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,15 @@ class AddMarker:
     """Write ``text`` into the recording's next row."""
 
     text: str
+
+
+@dataclass(frozen=True)
+class FollowStimulus:
+    """Write on every recorded row the stimulus on screen when its frame was captured: ``clock(captured_s)``
+    (a ``perf_counter`` time) returns ``(name, position in the stimulus's media)`` or None, from any thread;
+    a change of stimulus marks ``<name> ends`` / ``<name> starts`` on that frame. ``clock=None``: stop."""
+
+    clock: Callable[[float], tuple[str, float] | None] | None
 
 
 @dataclass(frozen=True)
@@ -222,7 +232,8 @@ class PipelineWorker(QThread):
         self._source: FrameSource | None = None
         self._playback: _Playback | None = None
         self._results: Iterator[FrameResult] | None = None
-        self._recording = _Recording(self.recording_changed.emit)
+        self._recording = _Recording(self.recording_changed.emit,
+                                     lambda text: self.marker_added.emit(MarkerOutcome(text, True)))
         self._processed = 0
         self._rate = FrameRate()
         self._faint_look = FaintLook()
@@ -319,6 +330,8 @@ class PipelineWorker(QThread):
             self._recording.stop()
         elif isinstance(request, AddMarker):
             self.marker_added.emit(MarkerOutcome(request.text, self._recording.mark(request.text)))
+        elif isinstance(request, FollowStimulus):
+            self._recording.follow(request.clock, self._captured_s)
 
     def _build(self) -> None:
         """(Re)build the Analyzer; an open source goes on with the new one."""
@@ -357,6 +370,11 @@ class PipelineWorker(QThread):
         self._processed, self._rate = 0, FrameRate()
         self._face_seen_s = self._diagnosed_s = None
         self.source_opened.emit(source.name)
+
+    def _captured_s(self, frame: Frame) -> float:
+        """When ``frame`` was captured (``perf_counter``); the last frame read's time if it is no longer known."""
+        playback = self._playback
+        return playback.captured.get(frame.index, playback.captured_s) if playback is not None else time.perf_counter()
 
     def _step(self) -> None:
         """Process one frame and publish it, or report the end of the source."""
@@ -414,6 +432,8 @@ class _Playback(FrameSource):
     Attributes:
         captured_s: ``perf_counter`` time the last frame was due (real-time files) or was
             read (cameras, or files played as fast as possible).
+        captured: the same by frame index, for the last ``_CAPTURED_KEPT`` frames (a frame is recorded
+            a few frames after it was read: ``LIVE_LOOKAHEAD``).
         decode_ms: time spent getting the last frame, without the wait for its time.
     """
 
@@ -425,6 +445,7 @@ class _Playback(FrameSource):
         self._clock_s: float | None = None
         self._last_yield_s = time.perf_counter()
         self.captured_s = 0.0
+        self.captured: dict[int, float] = {}
         self.decode_ms = 0.0
 
     def __iter__(self) -> Iterator[Frame]:
@@ -450,6 +471,8 @@ class _Playback(FrameSource):
                 self.captured_s = due
             else:
                 self.captured_s = now
+            self.captured[frame.index] = self.captured_s
+            self.captured.pop(frame.index - _CAPTURED_KEPT, None)
             self._last_yield_s = time.perf_counter()
             yield frame
 
@@ -459,14 +482,23 @@ class _Recording:
     the camera video beside it when asked (``CameraVideoWriter``: a frame for each frame given rows).
 
     A write error (disk full) ends the recording with a message; the picture goes on. A camera video that
-    cannot be written ends itself with a message; the timeline goes on.
+    cannot be written ends itself with a message; the timeline goes on. While it follows a stimulus clock
+    (``follow``), each row carries the stimulus on screen when its frame was captured.
     """
 
-    def __init__(self, changed: Callable[[RecordingState], None]):
+    def __init__(self, changed: Callable[[RecordingState], None], marked: Callable[[str], None]):
         self._changed = changed
+        self._marked = marked
         self._csv: CsvRecorder | None = None
         self._video: CameraVideoWriter | None = None
         self._started_s = 0.0
+        self._clock: Callable[[float], tuple[str, float] | None] | None = None
+        self._captured_s: Callable[[Frame], float] | None = None
+        self._stimulus = ""  # the stimulus on the last frame recorded
+
+    def follow(self, clock: Callable[[float], tuple[str, float] | None] | None,
+               captured_s: Callable[[Frame], float]) -> None:
+        self._clock, self._captured_s = clock, captured_s
 
     @property
     def active(self) -> bool:
@@ -490,14 +522,17 @@ class _Recording:
             self._changed(RecordingState(path=Path(path), message=str(error)))
             return
         self._started_s = time.monotonic()
+        self._stimulus = ""
         self._changed(RecordingState(active=True, path=self._csv.path, started_s=self._started_s,
                                      video=self._video.path if self._video else None))
 
     def append(self, frame: Frame, faces: Faces) -> None:
         if self._csv is None:
             return
+        shown = self._clock(self._captured_s(frame)) if self._clock is not None else None
+        self._mark_change(shown[0] if shown else "")
         try:
-            self._csv.append(frame, faces)
+            self._csv.append(frame, faces, stimulus=shown)
         except EmolensError as error:  # the recorder has cut the file to its last whole row and closed it
             self._finish(str(error))
             return
@@ -509,6 +544,16 @@ class _Recording:
                 self._video = None
                 self._changed(RecordingState(active=True, path=self._csv.path, started_s=self._started_s,
                                              message=f"the camera video stopped: {error}; the timeline goes on"))
+
+    def _mark_change(self, stimulus: str) -> None:
+        """Mark where the stimulus on screen changes: ``<old> ends``, ``<new> starts`` (study sessions'
+        markers, as ``emolens.study.sessions.place_in_stimulus_time`` writes them)."""
+        if stimulus == self._stimulus:
+            return
+        for text in [f"{self._stimulus} ends"] * bool(self._stimulus) + [f"{stimulus} starts"] * bool(stimulus):
+            self._csv.mark(text)
+            self._marked(text)
+        self._stimulus = stimulus
 
     def mark(self, text: str) -> bool:
         """Attach ``text`` to the next row; False when no recording is running."""

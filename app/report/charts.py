@@ -40,8 +40,8 @@ def colours(names: Sequence[str]) -> list[str]:
 
 def clock(seconds: float) -> str:
     """``m:ss`` (``h:mm:ss`` from an hour), tenths when the time is not whole: 75.5 -> ``1:15.5``."""
-    seconds = round(seconds, 1)
-    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)  # -0.02 is 0:00, not -0:00
+    seconds = round(seconds, 1)  # the sign after rounding: -0.04 is 0:00, not -0:00
+    sign, seconds = ("-" if seconds < 0 else ""), abs(seconds)
     minutes, rest = divmod(seconds, 60)
     hours, minutes = divmod(int(minutes), 60)
     rest_text = f"{rest:02.0f}" if rest == int(rest) else f"{rest:04.1f}"
@@ -86,9 +86,10 @@ def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], al
     rows = -(-len(columns) // 2)
     figure = Figure(figsize=(12, 1.9 * rows + 0.6), dpi=100, layout="constrained")
     panels = figure.subplots(rows, 2, sharex=True, squeeze=False).ravel()
-    start_s = min(curve["time_s"].min() for curve in curves.values())
-    end_s = max(curve["time_s"].max() for curve in curves.values())
-    width = max(_slice_width(curve, start_s, end_s) for curve in curves.values())  # one grid for every session
+    seen = [curve for curve in curves.values() if len(curve)]  # a session with no face has no curve
+    start_s, end_s = ((min(curve["time_s"].min() for curve in seen), max(curve["time_s"].max() for curve in seen))
+                      if seen else (0.0, 1.0))
+    width = max((_slice_width(curve, start_s, end_s) for curve in seen), default=1.0)  # one grid for every session
     binned = {name: _binned(curve, list(columns), start_s, end_s, width) for name, curve in curves.items()}
     for number, (axes, column) in enumerate(zip(panels, columns)):
         if len(curves) > NAMED_SESSIONS:
@@ -101,6 +102,7 @@ def comparison_chart(curves: dict[str, pd.DataFrame], columns: Sequence[str], al
         axes.set_title(column, loc="left", fontsize=10)
         axes.set_ylim(-1 if column == "valence" else 0, 1)
         _time_axis(axes)
+    panels[0].set_xlim(start_s, max(end_s, start_s + 1e-3))  # shared: not autoscaled around a faceless session's NaN
     for axes in panels[len(columns):]:
         axes.set_visible(False)
     figure.legend(*panels[0].get_legend_handles_labels(), loc="outside upper center", ncols=min(len(curves), 4),

@@ -113,12 +113,7 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
     """
     folder = Path(folder)
     study = load_study(folder)
-    if not _PARTICIPANT.fullmatch(participant):
-        raise SettingError(f"{{participant}} {participant!r}: use letters, digits, '.', '_' or '-' (e.g. P07), "
-                           f"starting with a letter or digit")
-    timeline_path, sidecar_path = session_files(folder, participant)
-    if (timeline_path.exists() or sidecar_path.exists()) and not overwrite:
-        raise SettingError(f"the study already has a session of {participant}; pass {{overwrite}} to replace it")
+    timeline_path, sidecar_path = check_participant(folder, participant, overwrite)
     if [stimulus_at, stimulus_at_marker, sync].count(None) != 2:
         raise SettingError("say when the first stimulus started in the recording: {stimulus_at} SECONDS, "
                            "{stimulus_at_marker} TEXT or {sync} audio (one of them)")
@@ -126,7 +121,7 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
         raise SettingError(f"{{sync}} {sync!r}: the only way to sync is 'audio'")
     if stimulus_at is not None and not (math.isfinite(stimulus_at) and stimulus_at >= 0):
         raise SettingError(f"{{stimulus_at}} must be a number of seconds, 0 or more, got {stimulus_at}")
-    number = _session_number(folder, participant)
+    number = session_number(folder, participant)
     order = _checked_order(study, order) if order else study.order_for(number)
     recording = Path(recording)
     match = None
@@ -171,7 +166,22 @@ def place_in_stimulus_time(rows: pd.DataFrame, placements: list[Placement]) -> p
     return rows
 
 
-def _session_number(folder: Path, participant: str) -> int:
+def check_participant(folder: Path, participant: str, overwrite: bool = False) -> tuple[Path, Path]:
+    """The timeline and sidecar paths of a new session of ``participant``.
+
+    Raises:
+        SettingError: the ID is not a plain name, or the participant has a session (without ``overwrite``).
+    """
+    if not _PARTICIPANT.fullmatch(participant):
+        raise SettingError(f"{{participant}} {participant!r}: use letters, digits, '.', '_' or '-' (e.g. P07), "
+                           f"starting with a letter or digit")
+    timeline_path, sidecar_path = session_files(folder, participant)
+    if (timeline_path.exists() or sidecar_path.exists()) and not overwrite:
+        raise SettingError(f"the study already has a session of {participant}; pass {{overwrite}} to replace it")
+    return timeline_path, sidecar_path
+
+
+def session_number(folder: Path, participant: str) -> int:
     """The participant's session number: theirs when re-added, else one more than the highest."""
     sessions = {info.participant: info.number for info, _ in read_sessions(folder)}
     return sessions.get(participant, max(sessions.values(), default=0) + 1)
@@ -199,6 +209,21 @@ def _audio_start(folder: Path, first: Stimulus, recording: Path, log: Callable[[
     return round(found.start_s, 3), round(found.match, 3)
 
 
+def placements_shown(rows: pd.DataFrame, study: StudyFile, played: set[str]) -> list[Placement]:
+    """Where each stimulus ran in a timeline recorded while a player showed it (rows carry ``stimulus_t_s``
+    from the player), in the order shown: it started at ``time_s - stimulus_t_s`` (the median over its rows)
+    and lasted its duration when ``played`` to its end, else up to its last row (cut short)."""
+    time_s = pd.to_numeric(rows["time_s"], errors="coerce")
+    position = pd.to_numeric(rows["stimulus_t_s"], errors="coerce")
+    placements = []
+    for name in pd.unique(rows.loc[rows["stimulus"] != "", "stimulus"]):
+        inside = rows["stimulus"] == name
+        start = float((time_s[inside] - position[inside]).median())
+        end = start + study.stimulus(name).duration_s if name in played else float(time_s[inside].max())
+        placements.append(Placement(stimulus=name, start_s=round(start, 3), end_s=round(end, 3)))
+    return placements
+
+
 def stimulus_placements(study: StudyFile, order: list[str], stimulus_at: float) -> list[Placement]:
     placements, start = [], stimulus_at
     for name in order:
@@ -216,13 +241,19 @@ def _timeline_of(recording: Path, scratch: Path, markers: Path | None, options: 
             raise SettingError("{markers} applies to a recording that is analysed; a timeline keeps its own markers")
         return recording, ""
     from emolens.analyze import analyze_inputs  # MediaPipe and ONNX Runtime only when a video is analysed
-    from emolens.card import ModelCard
 
     summary = analyze_inputs([str(recording)], scratch, options, markers=markers, log=log, progress=progress)
     for warning in summary.warnings:
         log(f"warning: {warning}")
-    card = ModelCard.load(options.model if options else None, verify=False)
-    return scratch, f"{card.model_path.name} (sha256 {card.sha256[:12]})"
+    return scratch, model_line(options.model if options else None)
+
+
+def model_line(model: str | None) -> str:
+    """The sidecar's ``model``: the model file that read the faces and its checksum (``None``: the shipped one)."""
+    from emolens.card import ModelCard
+
+    card = ModelCard.load(model, verify=False)
+    return f"{card.model_path.name} (sha256 {card.sha256[:12]})"
 
 
 def _one_session(source: Path) -> Timeline:

@@ -272,6 +272,24 @@ def test_strongest_moments_leave_out_emotions_nobody_showed(tmp_path):
     assert (moments["probability"] > 0.5).all()
 
 
+@pytest.mark.parametrize("seen", [(False, True), (False, False)], ids=["first-without-faces", "none-with-faces"])
+def test_sessions_compared_with_one_in_which_nobody_is_seen(tmp_path, monkeypatch, seen):
+    """The ten-viewer test: a session with no face made the comparison's time axis read -0:00 ... 0:00."""
+    from matplotlib.figure import Figure
+
+    drawn, save = [], Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda figure, path, **kw: (drawn.append((Path(path).name, figure)),
+                                                                         save(figure, path, **kw)))
+    nobody, somebody = [(np.zeros((0, len(LABELS))), [])] * 20, [(steady("happy", 0.8), [1])] * 20
+    paths = [record_session(tmp_path / f"s{index}.csv", somebody if face else nobody, source=f"cam{index}")
+             for index, face in enumerate(seen)]
+    build_report(paths, tmp_path / "out")
+    comparison = dict(drawn)["comparison.png"]
+    comparison.draw_without_rendering()
+    ticks = [label.get_text() for label in comparison.axes[-2].get_xticklabels()]
+    assert ticks[0] == "0:00" and not any(tick.startswith("-") for tick in ticks)
+
+
 def test_attention_is_not_drawn_dashed_like_the_markers(tmp_path, monkeypatch):
     """A flickering attention drawn as a dashed line looked like a forest of markers: only markers are dashed."""
     from matplotlib.figure import Figure

@@ -227,6 +227,7 @@ class StudyMenu(QObject):
             window.show_status(f"study: the session was not saved: {outcome.error}{kept}", 30000)
         else:
             state = "complete" if outcome.info.complete else "ended early (marked incomplete)"
+            note = f"; {outcome.error}" if outcome.error else ""
             window.show_status(f"study: the session of {outcome.info.participant} is saved, {state}; "
-                               f"emolens study report {self.folder} builds the report", 30000)
+                               f"emolens study report {self.folder} builds the report{note}", 30000)
         self.session_finished.emit(outcome)

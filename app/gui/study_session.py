@@ -8,12 +8,13 @@ presses Esc, the recording stops and the session is written into the study as ``
 it (``write_session``: ``sessions/<participant>.csv`` and its sidecar, ``complete`` False when ended early);
 the hidden recording is then removed (kept, and said, if the session cannot be written).
 
-Whatever else is saved beside a window recording (e.g. the camera's video, ``<recording>.mp4``) is saved
-beside ``recording_path``; ``timeline_path`` is where the session's timeline ends up.
+With the window's "Save the camera video with recordings" on, the camera's video is saved beside
+``recording_path`` and moves with the session to ``sessions/<participant>.mp4``, where replay finds it.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -43,7 +44,8 @@ _WINDOWED_SIZE = (960, 540)
 
 @dataclass(frozen=True)
 class SessionOutcome:
-    """How a session ended: written (``info``) or not (``error``, the recording kept at ``recording``)."""
+    """How a session ended: written (``info``; ``error`` then tells what of it was kept elsewhere, if anything)
+    or not (``error``, the recording kept at ``recording``)."""
 
     info: SessionInfo | None
     error: str = ""
@@ -96,7 +98,7 @@ class StudySession(QObject):
         worker = self._window.worker
         worker.recording_changed.connect(self._on_recording_changed)
         worker.request(FollowStimulus(self.clock.at))
-        worker.request(StartRecording(self.recording_path))
+        worker.request(StartRecording(self.recording_path, save_video=self._window.settings.save_video))
         self._show_screen()
         self._count_down()
 
@@ -200,4 +202,15 @@ class StudySession(QObject):
         except (EmolensError, OSError, ValueError, KeyError) as error:
             return SessionOutcome(None, error_line(error), self.recording_path)
         self.recording_path.unlink(missing_ok=True)
-        return SessionOutcome(info)
+        return SessionOutcome(info, self._move_video(state.video) if state.video else "")
+
+    def _move_video(self, video: Path) -> str:
+        """Give the camera video its session's name (where replay looks for it), never over a file; what
+        went wrong, or ""."""
+        target = self.timeline_path.with_suffix(video.suffix)
+        try:
+            os.link(video, target)  # fails on an existing name, unlike a rename
+            video.unlink()
+        except OSError as error:
+            return f"the camera video is kept as {video} ({target.name}: {error.strerror or error})"
+        return ""

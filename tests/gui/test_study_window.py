@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -35,10 +36,10 @@ def study(tmp_path):
     return folder
 
 
-def run_session(qtbot, make_window, folder, participant, during=None):
+def run_session(qtbot, make_window, folder, participant, during=None, overrides=None):
     """Open the demo clip as the camera, run a session of ``participant``; ``during(session)`` runs once the
     stimulus plays. Returns the outcome and the positions (s) of the stimulus frames that reached the screen."""
-    window = make_window()
+    window = make_window(overrides=overrides)
     window.open_source(demo_clip())
     qtbot.waitUntil(lambda: window.source_open, timeout=60000)
     assert window.study.open_study(folder)
@@ -59,7 +60,7 @@ def test_a_session_in_the_window_is_recorded_in_the_players_time_and_reported(qt
     rows = pd.read_csv(study / "sessions" / "P01.csv", keep_default_na=False)
     sidecar = json.loads((study / "sessions" / "P01.json").read_text())
     assert sidecar["complete"] is True and sidecar["participant"] == "P01" and sidecar["order"] == ["ad_tone"]
-    assert sidecar["camera"].endswith("demo.mp4")
+    assert sidecar["camera"].endswith(Path(demo_clip()).name)
     assert not list((study / "sessions").glob(".*")), "the hidden recording is removed once the session is written"
 
     during = rows[rows["stimulus"] == "ad_tone"]
@@ -163,3 +164,19 @@ def test_esc_before_the_first_stimulus_keeps_an_incomplete_session_and_the_repor
 
     assert main(["study", "info", str(study)]) == 0
     assert main(["study", "report", str(study)]) == 0
+
+
+def test_the_camera_video_of_a_session_is_kept_as_the_session_when_asked(qtbot, make_window, study):
+    """With "Save the camera video with recordings" on, the video follows the session to sessions/P03.mp4, where
+    replay finds a camera session's video, a frame for each frame of the timeline; no hidden file is left."""
+    from emolens.replay.recording import load_recording
+    from emolens.replay.video import open_video_info
+
+    outcome, _ = run_session(qtbot, make_window, study, "P03", overrides={"save_video": True},
+                             during=lambda session: qtbot.keyClick(session.screen, Qt.Key.Key_Escape))
+    assert outcome.info is not None and outcome.error == ""
+    assert (study / "sessions" / "P03.mp4").is_file()
+    assert not list((study / "sessions").glob(".*")), "the hidden recording and video are gone"
+    # one video frame per processed frame (here the camera is a clip, which replay prefers: it is the source)
+    saved = open_video_info(study / "sessions" / "P03.mp4")
+    assert saved.frame_count == len(load_recording(study / "sessions" / "P03.csv").processed) > 0

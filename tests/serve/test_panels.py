@@ -53,11 +53,16 @@ def write_webm(path: Path, seconds: float, fps: int = FPS) -> Path:
     return path
 
 
-@pytest.fixture()
-def study(tmp_path) -> Path:
+def new_study(tmp_path: Path) -> Path:
+    """The study ``adtest``: a baseline, then one stimulus of a real face."""
     folder = tmp_path / "adtest"
     create_study(folder, [str(write_webm(tmp_path / "ad_a.webm", STIMULUS_S))], baseline_s=BASELINE_S, seed=3)
     return folder
+
+
+@pytest.fixture()
+def study(tmp_path) -> Path:
+    return new_study(tmp_path)
 
 
 def ws_url(url: str, study: str) -> str:

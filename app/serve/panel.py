@@ -429,11 +429,44 @@ def parse_phase(text: str | None) -> dict | None:
     return message if ok else None
 
 
+class WaitingFrames:
+    """One connection's frames waiting to be analysed, in order, with the page's other messages and the refusals
+    between them: at most ``QUEUE_FRAMES`` frames, and refusals in a row (same reason) one notice that counts
+    them, so a page sending faster than the service analyses cannot make it grow."""
+
+    def __init__(self) -> None:
+        self.items: deque = deque()
+        self.frames = 0
+        self.changed = asyncio.Event()
+
+    def put(self, item) -> None:
+        """A frame ``(phase, bytes, arrival)``, ``{"phase": "done"}`` or None (the page left)."""
+        self.frames += isinstance(item, tuple)
+        self.items.append(item)
+        self.changed.set()
+
+    def refuse(self, reason: str) -> None:
+        last = self.items[-1] if self.items else None
+        if isinstance(last, dict) and last.get("dropped") == reason:
+            last["frames"] += 1
+        else:
+            self.put({"dropped": reason, "frames": 1})
+
+    async def get(self):
+        while not self.items:
+            self.changed.clear()
+            await self.changed.wait()
+        item = self.items.popleft()
+        self.frames -= isinstance(item, tuple)
+        return item
+
+
 async def serve_participant(websocket: WebSocket, panel: PanelStudy, participant: Participant) -> None:
     """Run one accepted connection of ``participant``: read frames as they come, analyse and record them in
-    order (at most ``QUEUE_FRAMES`` waiting), answer each; the frames that arrived are recorded even if the
-    page leaves meanwhile. Then write the session, incomplete unless the page said it was done."""
-    frames: asyncio.Queue = asyncio.Queue()
+    order (at most ``QUEUE_FRAMES`` waiting; the others refused and counted), answer each (refusals in a row
+    at once); the frames that arrived are recorded even if the page leaves meanwhile. Then write the session,
+    incomplete unless the page said it was done."""
+    frames = WaitingFrames()
     reader = asyncio.create_task(_read_frames(websocket, panel.limits, participant, frames))
     open_ = True
     try:
@@ -461,7 +494,7 @@ async def serve_participant(websocket: WebSocket, panel: PanelStudy, participant
             await asyncio.to_thread(panel.write_session, participant)  # incomplete until they come back
 
 
-async def _read_frames(websocket: WebSocket, limits: Limits, participant: Participant, frames: asyncio.Queue) -> None:
+async def _read_frames(websocket: WebSocket, limits: Limits, participant: Participant, frames: WaitingFrames) -> None:
     """Queue each frame with the phase message before it; ``None`` once the page leaves or says it is done."""
     phase: dict | None = None
     try:
@@ -472,20 +505,20 @@ async def _read_frames(websocket: WebSocket, limits: Limits, participant: Partic
             if message.get("bytes") is None:
                 phase = parse_phase(message.get("text"))
                 if phase and phase["phase"] == "done":
-                    frames.put_nowait(phase)
+                    frames.put(phase)
                     return
                 continue
             participant.frames_received += 1
             refused = "no phase message before it" if phase is None else \
-                f"over {QUEUE_FRAMES} frames wait" if frames.qsize() >= QUEUE_FRAMES else \
+                f"over {QUEUE_FRAMES} frames wait" if frames.frames >= QUEUE_FRAMES else \
                 f"over {MAX_FPS} frames in a second" if not participant.allow_frame(time.monotonic()) else None
             if refused:
                 participant.frames_dropped += 1
-                frames.put_nowait({"dropped": refused})  # answered in turn, so the page's count stays right
+                frames.refuse(refused)  # answered in turn, so the page's count stays right
             else:
-                frames.put_nowait((phase, message["bytes"], time.monotonic()))
+                frames.put((phase, message["bytes"], time.monotonic()))
             phase = None
     except WebSocketDisconnect:
         return
     finally:
-        frames.put_nowait(None)
+        frames.put(None)

@@ -151,7 +151,8 @@ document.getElementById("start").addEventListener("click", async () => {
   document.getElementById("start").disabled = true;
   document.getElementById("check-status").textContent = "Loading the videos…";
   // Full screen now, while the click still counts as the participant's gesture (loading may outlast it).
-  const fullscreen = document.documentElement.requestFullscreen().then(() => true, () => false);
+  const root = document.documentElement;  // (a phone's browser may offer full screen for videos only)
+  const fullscreen = root.requestFullscreen ? root.requestFullscreen().then(() => true, () => false) : false;
   let media;
   try {
     media = await Promise.all(joined.stimuli.map(preload));

@@ -82,6 +82,7 @@ def test_two_participants_watch_in_chromium_one_reloads_and_the_report_has_both(
         two.call("Page.reload")  # mid-way through the stimulus: the same session goes on
         two.wait_for("window.emolensPanel && window.emolensPanel.checked === true")
         assert two.evaluate("document.getElementById('agree').offsetParent") is None  # no second consent
+        two.evaluate("Element.prototype.requestFullscreen = undefined")  # as a phone's browser: videos only
         click(two, "#start")
         with chromium(f"{url}/studies/adtest#token={TOKEN}", tmp_path / "operator", None) as dashboard:
             dashboard.wait_for("window.emolensDashboard.status && window.emolensDashboard.status.connected === 2")
@@ -96,6 +97,7 @@ def test_two_participants_watch_in_chromium_one_reloads_and_the_report_has_both(
         report = httpx.get(f"{url}/studies/adtest/report/study.html", headers=auth)
     sessions = read_sessions(study)
     assert [(info.participant, info.complete) for info, _ in sessions] == [("P01", True), ("P02", True)], states
+    assert [json.loads(state)["fullscreen"] for state in states] == [True, False]  # the second played in the window
     for info, timeline in sessions:
         rows = pd.read_csv(timeline)
         shown = rows[rows["stimulus"] == "ad_a"]

@@ -34,6 +34,11 @@ pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is 
                                                            "(Debian: apt-get install chromium)"), pytest.mark.slow]
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 STIMULUS_S = 4.0
+# A browser whose autoplay policy refuses sound without a gesture (as Chromium's does by default, Safari's often).
+BLOCK_SOUND = """(() => { const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function () {
+    return this.muted || this.id !== 'stimulus' ? play.call(this)
+      : Promise.reject(new DOMException('play() with sound needs a gesture', 'NotAllowedError')); }; })()"""
 
 
 def face_y4m(path: Path, frames: int = 30, fps: int = 15) -> Path:
@@ -83,6 +88,7 @@ def test_two_participants_watch_in_chromium_one_reloads_and_the_report_has_both(
         two.wait_for("window.emolensPanel && window.emolensPanel.checked === true")
         assert two.evaluate("document.getElementById('agree').offsetParent") is None  # no second consent
         two.evaluate("Element.prototype.requestFullscreen = undefined")  # as a phone's browser: videos only
+        two.evaluate(BLOCK_SOUND)
         click(two, "#start")
         with chromium(f"{url}/studies/adtest#token={TOKEN}", tmp_path / "operator", None) as dashboard:
             dashboard.wait_for("window.emolensDashboard.status && window.emolensDashboard.status.connected === 2")
@@ -97,7 +103,9 @@ def test_two_participants_watch_in_chromium_one_reloads_and_the_report_has_both(
         report = httpx.get(f"{url}/studies/adtest/report/study.html", headers=auth)
     sessions = read_sessions(study)
     assert [(info.participant, info.complete) for info, _ in sessions] == [("P01", True), ("P02", True)], states
-    assert [json.loads(state)["fullscreen"] for state in states] == [True, False]  # the second played in the window
+    # The second played in the window, muted as its browser refused sound: the first full screen, with sound.
+    assert [(json.loads(state)["fullscreen"], json.loads(state)["muted"]) for state in states] == \
+        [(True, False), (False, True)]
     for info, timeline in sessions:
         rows = pd.read_csv(timeline)
         shown = rows[rows["stimulus"] == "ad_a"]

@@ -30,6 +30,7 @@ BENCHES = {
     "behaviour-validation": ("emolens.bench.behaviour_validation", "action units against FER+ emotions"),
     "soak": ("emolens.bench.soak", "memory over a long run (fails above 5% RSS growth)"),
     "serve": ("emolens.bench.serve", "the service under load: images per second, latency"),
+    "panels": ("emolens.bench.panels", "remote panels: participants streaming at once, frames kept, latency"),
     "batch": ("emolens.bench.batch", "emolens batch: local and Ray engines"),
 }
 

@@ -55,19 +55,25 @@ def _rss_mib(pid: int) -> float | None:
     return int(match.group(1)) / 1024 if match else None
 
 
-def _start_server(workers: int) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen([sys.executable, "-m", "emolens", "serve", "--port", "0", "--workers", str(workers)],
+def start_server(*args: str, token: str = "") -> tuple[subprocess.Popen, str]:
+    """``emolens serve --port 0 ARGS`` on 127.0.0.1 in its own process, once ready: the process and its URL.
+
+    Raises:
+        RuntimeError: it did not start, or was not ready within 120 s.
+    """
+    process = subprocess.Popen([sys.executable, "-m", "emolens", "serve", "--port", "0", *args],
                                stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, env={**os.environ, "EMOLENS_TOKEN": ""})
+                               stderr=subprocess.DEVNULL, text=True, env={**os.environ, "EMOLENS_TOKEN": token})
     match = re.search(r"serving (http://\S+?) ", process.stdout.readline())
     if match is None:
         process.kill()
         raise RuntimeError("emolens serve did not start")
     url = match.group(1)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{url}/readyz").status_code == 200:
+            if httpx.get(f"{url}/readyz", headers=headers).status_code == 200:
                 return process, url
         except httpx.TransportError:
             pass
@@ -180,7 +186,7 @@ def run(bench: BenchRun) -> int:
     load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     levels, rss, stream = [], {}, None
     for workers in _WORKERS:
-        process, url = _start_server(workers)
+        process, url = start_server("--workers", str(workers))
         try:
             asyncio.run(_load(url, body, 2, 20, 10.0))  # warm-up: first calls allocate
             rss[workers] = [_rss_mib(process.pid)]

@@ -21,6 +21,14 @@ as a room session is (``place_in_stimulus_time``) and written as ``sessions/P07.
 ``complete`` false until the last stimulus has ended. A participant who comes back (a reload, a new
 connection) resumes the same session where it stopped; frames never go back in time. No frame is
 stored: each is decoded, analysed and dropped.
+
+The service may stop and start again mid-session (a restart, SIGTERM, even SIGKILL): the recording's rows
+are handed to the OS frame by frame (``CsvRecorder``), and ``sessions/.P07.resume`` (written at consent:
+who, the SHA-256 of their key, their number, order and model) lets the next start find them. At start,
+each such participant's session is written again from their recordings, incomplete, and they resume it
+with the same key: the page's reconnection goes on into the same session; the rows of each run of the
+service are kept in their own recording (``.P07.recording.csv``, then ``.P07.recording-1.csv``, ...)
+and joined when the session is written. The hidden files are removed once the session is complete.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import secrets
 import tempfile
 import time
@@ -49,7 +58,7 @@ from emolens.serve.media import decode_image
 from emolens.serve.pool import ModelPool
 from emolens.serve.stream import receive_within
 from emolens.study.file import SESSIONS_DIR, StudyFile, load_study
-from emolens.study.invites import invited, load_invites
+from emolens.study.invites import code_digest, invited, load_invites
 from emolens.study.sessions import (
     Placement,
     SessionInfo,
@@ -92,6 +101,7 @@ class Participant:
     frames_with_face: int = 0
     frames_dropped: int = 0
     last_time_s: float = -1.0
+    model: str = ""  # the model card's file and hash, for the sidecar
     user_agent: str = ""
     sent_times: deque = field(default_factory=deque)
     connection: WebSocket | None = None  # the page's open connection, if any
@@ -117,8 +127,10 @@ class PanelStudy:
         self.name = self.folder.resolve().name
         self.pool = pool
         self.limits = limits
-        self.participants: dict[str, Participant] = {}  # by key
+        self.participants: dict[str, Participant] = {}  # by the SHA-256 of their key
         self.failed_joins: dict[str, deque] = {}
+        for state in sorted((self.folder / SESSIONS_DIR).glob(".*.resume")):
+            self._resume_after_restart(state)
 
     @property
     def total_s(self) -> float:
@@ -141,8 +153,8 @@ class PanelStudy:
         """
         self.refuse_too_many_failures(client)
         secret = key or code
-        if secret and secret in self.participants:
-            return self.participants[secret]
+        if secret and (known := self.find(secret)) is not None:
+            return known
         if code:
             self.invites = load_invites(self.folder)  # invitations made while the service runs count
             who = invited(self.invites, code)
@@ -157,6 +169,13 @@ class PanelStudy:
             raise ApiError(403, "open the link of your invitation (it ends with #code=...)")
         return self._new_participant(self._next_room_participant(), secrets.token_urlsafe(16))
 
+    def find(self, key: str | None) -> Participant | None:
+        """The participant whose key this is, if any (one who joined before a restart learns it back)."""
+        participant = self.participants.get(code_digest(key)) if key else None
+        if participant is not None and not participant.key:
+            participant.key = key
+        return participant
+
     def _new_participant(self, who: str, key: str) -> Participant:
         numbers = [info.number for info, _ in read_sessions(self.folder)]
         numbers += [p.number for p in self.participants.values()]
@@ -164,7 +183,7 @@ class PanelStudy:
         order = self.file.order_for(number)
         participant = Participant(who, key, number, order, stimulus_placements(self.file, order, self.file.baseline_s),
                                   Session(self.pool.options), Session(self.pool.options))
-        self.participants[key] = participant
+        self.participants[code_digest(key)] = participant
         return participant
 
     def _next_room_participant(self) -> str:
@@ -185,12 +204,94 @@ class PanelStudy:
         except OSError as error:
             raise EmolensError(f"cannot record the consent in {path}: {error.strerror or error}") from None
         participant.state = "watching" if agreed else "declined"
-        if agreed and participant.recorder is None:
-            participant.recorder = CsvRecorder(self.recording_path(participant), self.pool.first.labels,
-                                               behaviour=self.pool.options.behaviour, overwrite=False)
+        if agreed:
+            card = self.pool.first.card
+            participant.model = f"{card.model_path.name} (sha256 {card.sha256[:12]})"
+            self._save_resume_state(participant)
+            self.open_recording(participant)
+
+    def open_recording(self, participant: Participant) -> None:
+        """Record the participant's next frames (a consent, or a return after a restart): a recording left by
+        the service's previous run is kept as the next earlier part first."""
+        if participant.recorder is not None:
+            return
+        path = self.recording_path(participant)
+        if path.exists():
+            path.rename(path.with_name(f".{participant.id}.recording-{len(self.recordings(participant))}.csv"))
+        participant.recorder = CsvRecorder(path, self.pool.first.labels, behaviour=self.pool.options.behaviour,
+                                           overwrite=False)
 
     def recording_path(self, participant: Participant) -> Path:
         return self.folder / SESSIONS_DIR / f".{participant.id}.recording.csv"
+
+    def recordings(self, participant: Participant) -> list[Path]:
+        """Every recording of the session on disk, earlier runs of the service first."""
+        earlier = (self.folder / SESSIONS_DIR).glob(f".{participant.id}.recording-*.csv")
+        current = self.recording_path(participant)
+        return sorted(earlier, key=lambda path: int(path.stem.rsplit("-", 1)[1])) + \
+            ([current] if current.exists() else [])
+
+    def resume_state_path(self, participant_id: str) -> Path:
+        return self.folder / SESSIONS_DIR / f".{participant_id}.resume"
+
+    def _save_resume_state(self, participant: Participant) -> None:
+        """What a later start of the service needs to resume this session (never the key itself)."""
+        path = self.resume_state_path(participant.id)
+        state = {"participant": participant.id, "key_sha256": code_digest(participant.key),
+                 "number": participant.number, "order": participant.order, "joined": participant.joined,
+                 "model": participant.model}
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            staged = path.with_name(f"{path.name}.partial")
+            staged.write_text(json.dumps(state) + "\n", encoding="utf-8")
+            os.replace(staged, path)
+        except OSError as error:
+            raise EmolensError(f"cannot write {path}: {error.strerror or error}") from None
+
+    def _resume_after_restart(self, path: Path) -> None:
+        """A participant whose session the service's previous run left open: back in memory, resumable with
+        their key, and their session written again from their recordings, incomplete.
+
+        Raises:
+            EmolensError: the state file or a recording is unreadable.
+        """
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+            participant = Participant(state["participant"], "", state["number"], state["order"],
+                                      stimulus_placements(self.file, state["order"], self.file.baseline_s),
+                                      Session(self.pool.options), Session(self.pool.options),
+                                      joined=state["joined"], state="watching", model=state["model"])
+            key_digest = state["key_sha256"]
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
+            raise EmolensError(f"cannot resume the session in {path}: {error}") from None
+        if self._completed(participant):
+            self.close_recording(participant)  # the service stopped between writing the session and cleaning up
+            return
+        rows = self.recorded_rows(participant)
+        if len(rows):
+            frames = rows.groupby("frame")["face_id"].agg(lambda ids: (ids != "").any())
+            participant.frames_recorded, participant.frames_with_face = len(frames), int(frames.sum())
+            participant.last_time_s = round(float(pd.to_numeric(rows["time_s"]).max()), 3)
+            participant.checked = True
+        self.participants[key_digest] = participant
+        self.write_session(participant)
+
+    def _completed(self, participant: Participant) -> bool:
+        return any(info.participant == participant.id and info.complete for info, _ in read_sessions(self.folder))
+
+    def recorded_rows(self, participant: Participant) -> pd.DataFrame:
+        """The rows of every recording of the session, as text, in order.
+
+        Raises:
+            EmolensError: a recording is unreadable.
+        """
+        parts = []
+        for path in self.recordings(participant):
+            try:
+                parts.append(pd.read_csv(path, dtype=str, keep_default_na=False))
+            except (OSError, ValueError) as error:
+                raise EmolensError(f"cannot read the recording {path}: {error}") from None
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
     def session_time(self, participant: Participant, phase: dict) -> float | None:
         """A frame's time in the session, from the page's phase message; None outside the baseline and stimuli."""
@@ -240,17 +341,16 @@ class PanelStudy:
     def write_session(self, participant: Participant) -> SessionInfo | None:
         """Place the recording so far in stimulus time and write ``sessions/<id>.csv`` and its sidecar (a
         thread; never while a frame of this participant is being recorded). None before the first frame."""
-        if participant.recorder is None or participant.frames_recorded == 0:
+        if participant.frames_recorded == 0:
             return None
-        rows = pd.read_csv(self.recording_path(participant), dtype=str, keep_default_na=False)
-        card = self.pool.first.card
+        rows = self.recorded_rows(participant)
         info = SessionInfo(participant=participant.id, number=participant.number, date=participant.joined,
                            order=participant.order, stimulus_at_s=self.file.baseline_s,
                            placements=participant.placements,
                            baseline_s=[0.0, self.file.baseline_s] if self.file.baseline_s else None,
                            recording="remote panel (browser camera; no frame stored)",
                            camera=participant.user_agent[:200],
-                           model=f"{card.model_path.name} (sha256 {card.sha256[:12]})",
+                           model=participant.model,
                            complete=participant.state == "done")
         timeline, sidecar = session_files(self.folder, participant.id)
         with tempfile.TemporaryDirectory(prefix=".panel-", dir=timeline.parent) as scratch:
@@ -265,17 +365,21 @@ class PanelStudy:
         self.close_recording(participant)
 
     def close_recording(self, participant: Participant) -> None:
+        """The session is complete: its recordings and resume state go (the session holds their rows)."""
         if participant.recorder is not None:
             participant.recorder.close()
-            self.recording_path(participant).unlink(missing_ok=True)
             participant.recorder = None
+        for path in self.recordings(participant):
+            path.unlink(missing_ok=True)
+        self.resume_state_path(participant.id).unlink(missing_ok=True)
 
     def close(self) -> None:
-        """The service stops: every session still open is written, incomplete."""
+        """The service stops: every session still open is written, incomplete, and stays resumable."""
         for participant in self.participants.values():
             if participant.recorder is not None:
+                participant.recorder.close()
+                participant.recorder = None
                 self.write_session(participant)
-                self.close_recording(participant)
 
     def status(self) -> dict:
         """What the operator's dashboard shows."""
@@ -325,11 +429,44 @@ def parse_phase(text: str | None) -> dict | None:
     return message if ok else None
 
 
+class WaitingFrames:
+    """One connection's frames waiting to be analysed, in order, with the page's other messages and the refusals
+    between them: at most ``QUEUE_FRAMES`` frames, and refusals in a row (same reason) one notice that counts
+    them, so a page sending faster than the service analyses cannot make it grow."""
+
+    def __init__(self) -> None:
+        self.items: deque = deque()
+        self.frames = 0
+        self.changed = asyncio.Event()
+
+    def put(self, item) -> None:
+        """A frame ``(phase, bytes, arrival)``, ``{"phase": "done"}`` or None (the page left)."""
+        self.frames += isinstance(item, tuple)
+        self.items.append(item)
+        self.changed.set()
+
+    def refuse(self, reason: str) -> None:
+        last = self.items[-1] if self.items else None
+        if isinstance(last, dict) and last.get("dropped") == reason:
+            last["frames"] += 1
+        else:
+            self.put({"dropped": reason, "frames": 1})
+
+    async def get(self):
+        while not self.items:
+            self.changed.clear()
+            await self.changed.wait()
+        item = self.items.popleft()
+        self.frames -= isinstance(item, tuple)
+        return item
+
+
 async def serve_participant(websocket: WebSocket, panel: PanelStudy, participant: Participant) -> None:
     """Run one accepted connection of ``participant``: read frames as they come, analyse and record them in
-    order (at most ``QUEUE_FRAMES`` waiting), answer each; the frames that arrived are recorded even if the
-    page leaves meanwhile. Then write the session, incomplete unless the page said it was done."""
-    frames: asyncio.Queue = asyncio.Queue()
+    order (at most ``QUEUE_FRAMES`` waiting; the others refused and counted), answer each (refusals in a row
+    at once); the frames that arrived are recorded even if the page leaves meanwhile. Then write the session,
+    incomplete unless the page said it was done."""
+    frames = WaitingFrames()
     reader = asyncio.create_task(_read_frames(websocket, panel.limits, participant, frames))
     open_ = True
     try:
@@ -357,7 +494,7 @@ async def serve_participant(websocket: WebSocket, panel: PanelStudy, participant
             await asyncio.to_thread(panel.write_session, participant)  # incomplete until they come back
 
 
-async def _read_frames(websocket: WebSocket, limits: Limits, participant: Participant, frames: asyncio.Queue) -> None:
+async def _read_frames(websocket: WebSocket, limits: Limits, participant: Participant, frames: WaitingFrames) -> None:
     """Queue each frame with the phase message before it; ``None`` once the page leaves or says it is done."""
     phase: dict | None = None
     try:
@@ -368,20 +505,20 @@ async def _read_frames(websocket: WebSocket, limits: Limits, participant: Partic
             if message.get("bytes") is None:
                 phase = parse_phase(message.get("text"))
                 if phase and phase["phase"] == "done":
-                    frames.put_nowait(phase)
+                    frames.put(phase)
                     return
                 continue
             participant.frames_received += 1
             refused = "no phase message before it" if phase is None else \
-                f"over {QUEUE_FRAMES} frames wait" if frames.qsize() >= QUEUE_FRAMES else \
+                f"over {QUEUE_FRAMES} frames wait" if frames.frames >= QUEUE_FRAMES else \
                 f"over {MAX_FPS} frames in a second" if not participant.allow_frame(time.monotonic()) else None
             if refused:
                 participant.frames_dropped += 1
-                frames.put_nowait({"dropped": refused})  # answered in turn, so the page's count stays right
+                frames.refuse(refused)  # answered in turn, so the page's count stays right
             else:
-                frames.put_nowait((phase, message["bytes"], time.monotonic()))
+                frames.put((phase, message["bytes"], time.monotonic()))
             phase = None
     except WebSocketDisconnect:
         return
     finally:
-        frames.put_nowait(None)
+        frames.put(None)

@@ -1,12 +1,15 @@
 """Remote panels in real headless Chromium against the real server: two participants at once, each with a fake
 camera playing frames of a real face, through consent, the camera check and a short stimulus (real clicks
 through the DevTools protocol); one reloads the page mid-way and resumes. Then the study report has both.
+A participant whose service restarts while the stimulus plays ends the same session from the same page.
 Set ``EMOLENS_SCREENSHOTS=1`` to also save ``assets/panel_participant.png`` and ``assets/panel_dashboard.png``.
 """
 
 from __future__ import annotations
 
+import json
 import os
+from contextlib import ExitStack
 from pathlib import Path
 
 import cv2
@@ -22,6 +25,7 @@ import httpx  # noqa: E402
 
 from emolens.bench.media import face_tiles, render_frame  # noqa: E402
 from emolens.serve.config import ServeConfig  # noqa: E402
+from emolens.serve.server import bind_socket  # noqa: E402
 from emolens.study.file import create_study  # noqa: E402
 from emolens.study.invites import create_invites  # noqa: E402
 from emolens.study.sessions import read_sessions  # noqa: E402
@@ -30,6 +34,11 @@ pytestmark = [pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium is 
                                                            "(Debian: apt-get install chromium)"), pytest.mark.slow]
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 STIMULUS_S = 4.0
+# A browser whose autoplay policy refuses sound without a gesture (as Chromium's does by default, Safari's often).
+BLOCK_SOUND = """(() => { const play = HTMLMediaElement.prototype.play;
+  HTMLMediaElement.prototype.play = function () {
+    return this.muted || this.id !== 'stimulus' ? play.call(this)
+      : Promise.reject(new DOMException('play() with sound needs a gesture', 'NotAllowedError')); }; })()"""
 
 
 def face_y4m(path: Path, frames: int = 30, fps: int = 15) -> Path:
@@ -78,6 +87,8 @@ def test_two_participants_watch_in_chromium_one_reloads_and_the_report_has_both(
         two.call("Page.reload")  # mid-way through the stimulus: the same session goes on
         two.wait_for("window.emolensPanel && window.emolensPanel.checked === true")
         assert two.evaluate("document.getElementById('agree').offsetParent") is None  # no second consent
+        two.evaluate("Element.prototype.requestFullscreen = undefined")  # as a phone's browser: videos only
+        two.evaluate(BLOCK_SOUND)
         click(two, "#start")
         with chromium(f"{url}/studies/adtest#token={TOKEN}", tmp_path / "operator", None) as dashboard:
             dashboard.wait_for("window.emolensDashboard.status && window.emolensDashboard.status.connected === 2")
@@ -92,6 +103,9 @@ def test_two_participants_watch_in_chromium_one_reloads_and_the_report_has_both(
         report = httpx.get(f"{url}/studies/adtest/report/study.html", headers=auth)
     sessions = read_sessions(study)
     assert [(info.participant, info.complete) for info, _ in sessions] == [("P01", True), ("P02", True)], states
+    # The second played in the window, muted as its browser refused sound: the first full screen, with sound.
+    assert [(json.loads(state)["fullscreen"], json.loads(state)["muted"]) for state in states] == \
+        [(True, False), (False, True)]
     for info, timeline in sessions:
         rows = pd.read_csv(timeline)
         shown = rows[rows["stimulus"] == "ad_a"]
@@ -104,3 +118,39 @@ def test_two_participants_watch_in_chromium_one_reloads_and_the_report_has_both(
     if os.environ.get("EMOLENS_SCREENSHOTS"):
         (ASSETS / "panel_participant.png").write_bytes(participant_png)
         (ASSETS / "panel_dashboard.png").write_bytes(dashboard_png)
+
+
+
+def test_the_page_finishes_its_session_after_the_service_restarts_with_sound_and_full_screen(tmp_path):
+    study = tmp_path / "adtest"
+    create_study(study, [str(write_webm(tmp_path / "ad_a.webm", STIMULUS_S))], seed=3)
+    (_, code), = create_invites(study, 1)
+    config = ServeConfig(studies=(study,))
+    with bind_socket("127.0.0.1", 0) as free:
+        port = free.getsockname()[1]
+    with ExitStack() as browser:
+        service = ExitStack()
+        url = service.enter_context(running(config, port=port))
+        page = browser.enter_context(chromium(f"{url}/panel/adtest#code={code}", tmp_path / "one",
+                                              face_y4m(tmp_path / "face.y4m")))
+        page.wait_for("window.emolensPanel && window.emolensPanel.phase === 'consent'")
+        click(page, "#agree")
+        page.wait_for("window.emolensPanel.checked === true")
+        click(page, "#start")
+        page.wait_for("window.emolensPanel.stimulus === 'ad_a' && window.emolensPanel.recorded > 5")
+        # The click asked for full screen, and the stimulus plays with its sound on.
+        assert page.evaluate("[window.emolensPanel.fullscreen, window.emolensPanel.muted, "
+                             "document.fullscreenElement !== null, document.getElementById('stimulus').muted]") \
+            == [True, False, True, False]
+        service.close()  # the service stops while the stimulus plays; it ends in the page meanwhile
+        page.wait_for("document.getElementById('stimulus').ended", timeout=30)
+        assert page.evaluate("window.emolensPanel.phase") == "playing"
+        with running(config, port=port):  # started again: the page reconnects and says it is done
+            page.wait_for("window.emolensPanel.phase === 'thanks'", timeout=60)
+        state = json.loads(page.evaluate("JSON.stringify(window.emolensPanel)"))
+    (info, timeline), = read_sessions(study)
+    assert info.complete and state["reconnects"] >= 1, state
+    rows = pd.read_csv(timeline)
+    assert rows["frame"].is_unique and rows["stimulus_t_s"].is_monotonic_increasing
+    # Every frame the page heard was recorded (and maybe one more, answered as the connection dropped).
+    assert state["recorded"] <= len(rows) <= state["recorded"] + 1 and rows["stimulus_t_s"].max() < STIMULUS_S

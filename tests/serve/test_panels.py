@@ -28,7 +28,13 @@ from websockets.sync.client import connect  # noqa: E402
 from emolens.bench.media import face_tiles, render_frame  # noqa: E402
 from emolens.cli import main  # noqa: E402
 from emolens.serve.config import ServeConfig  # noqa: E402
-from emolens.serve.panel import NO_FACE, camera_problems  # noqa: E402
+from emolens.serve.panel import (  # noqa: E402
+    MAX_FPS,
+    NO_FACE,
+    QUEUE_FRAMES,
+    WaitingFrames,
+    camera_problems,
+)
 from emolens.study.file import create_study  # noqa: E402
 from emolens.study.invites import create_invites, load_invites  # noqa: E402
 from emolens.study.sessions import read_sessions  # noqa: E402
@@ -53,11 +59,16 @@ def write_webm(path: Path, seconds: float, fps: int = FPS) -> Path:
     return path
 
 
-@pytest.fixture()
-def study(tmp_path) -> Path:
+def new_study(tmp_path: Path) -> Path:
+    """The study ``adtest``: a baseline, then one stimulus of a real face."""
     folder = tmp_path / "adtest"
     create_study(folder, [str(write_webm(tmp_path / "ad_a.webm", STIMULUS_S))], baseline_s=BASELINE_S, seed=3)
     return folder
+
+
+@pytest.fixture()
+def study(tmp_path) -> Path:
+    return new_study(tmp_path)
 
 
 def ws_url(url: str, study: str) -> str:
@@ -182,6 +193,43 @@ def test_a_participant_who_drops_resumes_the_same_session_and_one_who_leaves_is_
     # The frames sent again before where it stopped are not recorded twice: time only goes forward.
     np.testing.assert_allclose(shown["stimulus_t_s"], first + rest, atol=1e-3)
     assert sessions["P01"][0].number == 1 and sessions[room["participant"]][0].number == 2
+
+
+def test_a_flood_of_frames_is_refused_explicitly_counted_and_never_queued_without_bound(study):
+    (_, code), = create_invites(study, 1)
+    flood = 400
+    frame = face_jpeg(0.0)
+    with running(ServeConfig(studies=(study,))) as url:
+        key = consent(url, "adtest", join(url, "adtest", code=code)["key"])["key"]
+        with connect(ws_url(url, "adtest"), subprotocols=["emolens", f"panel.{key}"]) as ws:
+            for index in range(flood):  # as fast as the socket takes them, answers unread
+                ws.send(json.dumps({"phase": "stimulus", "stimulus": "ad_a", "t_s": index / 1000}))
+                ws.send(frame)
+            answers, answered = [], 0
+            while answered < flood:
+                answers.append(json.loads(ws.recv(timeout=60)))
+                answered += answers[-1].get("frames", 1)
+        status = wait_until_everyone_left(url, "adtest")
+    recorded = sum(answer["recorded"] for answer in answers)
+    refused = [answer for answer in answers if "dropped" in answer]
+    assert answered == flood and recorded + sum(answer["frames"] for answer in refused) == flood
+    assert {answer["dropped"] for answer in refused} <= {f"over {QUEUE_FRAMES} frames wait",
+                                                         f"over {MAX_FPS} frames in a second"}
+    assert max(answer["frames"] for answer in refused) > 1  # refusals in a row: one answer that counts them
+    assert 0 < recorded < flood
+    assert status["participants"][0]["dropped"] == flood - recorded
+    rows = pd.read_csv(read_sessions(study)[0][1])
+    assert rows["frame"].nunique() == recorded
+
+
+def test_what_waits_for_a_participant_stays_bounded_however_many_frames_are_refused():
+    waiting = WaitingFrames()
+    for index in range(QUEUE_FRAMES):
+        waiting.put(({"phase": "stimulus", "stimulus": "ad_a", "t_s": index / 15}, b"jpeg", 0.0))
+    for _ in range(10_000):
+        waiting.refuse(f"over {QUEUE_FRAMES} frames wait")
+    assert waiting.frames == QUEUE_FRAMES and len(waiting.items) == QUEUE_FRAMES + 1
+    assert waiting.items[-1] == {"dropped": f"over {QUEUE_FRAMES} frames wait", "frames": 10_000}
 
 
 def test_panels_refuse_other_origins_wrong_codes_used_codes_and_a_dashboard_without_the_token(study):

@@ -55,10 +55,10 @@ TOKEN = "s3cret-token"
 
 
 @contextmanager
-def running(config: ServeConfig, wait_for: str = "/readyz") -> Iterator[str]:
-    """Serve ``config`` on a free 127.0.0.1 port in a thread until the block ends; yields the base URL
-    once ``wait_for`` answers 200."""
-    sock = bind_socket("127.0.0.1", 0)
+def running(config: ServeConfig, wait_for: str = "/readyz", port: int = 0) -> Iterator[str]:
+    """Serve ``config`` on 127.0.0.1 (``port``, or a free one) in a thread until the block ends; yields the base
+    URL once ``wait_for`` answers 200."""
+    sock = bind_socket("127.0.0.1", port)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     server = make_server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)

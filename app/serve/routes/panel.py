@@ -49,9 +49,10 @@ def _panel(running: Service, study: str) -> PanelStudy:
 
 
 def _participant(panel: PanelStudy, key: str | None) -> Participant:
-    if not key or key not in panel.participants:
+    participant = panel.find(key)
+    if participant is None:
         raise ApiError(403, "no session has this key: open your invitation link again")
-    return panel.participants[key]
+    return participant
 
 
 def _has_token(request: Request) -> bool:
@@ -118,7 +119,7 @@ async def participant_stream(websocket: WebSocket, study: str) -> None:
     panel = running.panels.get(study)
     protocols = websocket.scope.get("subprotocols", [])
     key = next((p[len(KEY_PROTOCOL):] for p in protocols if p.startswith(KEY_PROTOCOL)), None)
-    participant = panel.participants.get(key) if panel is not None and key else None
+    participant = panel.find(key) if panel is not None else None
     if participant is None or participant.state != "watching":
         await websocket.close(code=1008, reason="no session is open for this key: join and consent first")
         return
@@ -137,6 +138,7 @@ async def participant_stream(websocket: WebSocket, study: str) -> None:
     participant.connection = websocket
     participant.user_agent = websocket.headers.get("user-agent", "")
     try:
+        await asyncio.to_thread(panel.open_recording, participant)  # back after the service restarted
         await serve_participant(websocket, panel, participant)
     finally:
         if participant.connection is websocket:

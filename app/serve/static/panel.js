@@ -2,11 +2,13 @@
 // A remote panel's participant page (emolens serve --study DIR): consent, camera check, the stimuli full screen in
 // the study's order after its baseline, camera frames streamed with the stimulus's currentTime, a thank-you.
 // The invitation code comes from the address (#code=..., never sent in a URL); the key the server gives back is
-// kept in sessionStorage, so a reload resumes the same session where it stopped.
+// kept in sessionStorage, so a reload resumes the same session where it stopped. A dropped connection (the network,
+// or the service restarting) is retried every second with the same key; the frames go on into the same session, and
+// the end of the stimuli is told to the server once it is back.
 
 const FPS = 15;
 const state = { phase: "starting", participant: null, sent: 0, answered: 0, recorded: 0, problems: [],
-                checked: false, stimulus: null, error: null, reconnects: 0 };
+                checked: false, stimulus: null, error: null, reconnects: 0, fullscreen: null, muted: null };
 window.emolensPanel = state;  // the page's own state, read by the tests
 
 const study = decodeURIComponent(location.pathname.split("/")[2]);
@@ -19,6 +21,7 @@ let joined = null;
 let socket = null;
 let phaseOf = () => ({ phase: "check" });  // what the frame being captured now is
 let onDone = null;
+let finished = false;  // the last stimulus ended: say so on the open connection, or on the next one
 
 function show(id) {
   for (const section of ["consent", "check", "message"]) document.getElementById(section).hidden = section !== id;
@@ -91,6 +94,7 @@ async function checkCamera() {
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
   socket = new WebSocket(`${scheme}://${location.host}/panel/${study}/ws`, ["emolens", `panel.${joined.key}`]);
+  socket.onopen = sayDone;
   socket.onmessage = (event) => answered(JSON.parse(event.data));
   socket.onclose = (event) => {
     if (state.phase === "thanks") return;
@@ -101,7 +105,7 @@ function connect() {
 }
 
 function answered(message) {
-  state.answered += 1;
+  state.answered += message.frames && !message.done ? message.frames : 1;  // refusals in a row: one answer
   if (message.error) state.error = message.error;
   if (message.recorded) state.recorded += 1;
   if (message.done) {
@@ -146,16 +150,18 @@ document.getElementById("start").addEventListener("click", async () => {
   state.phase = "playing";
   document.getElementById("start").disabled = true;
   document.getElementById("check-status").textContent = "Loading the videos…";
+  // Full screen now, while the click still counts as the participant's gesture (loading may outlast it).
+  const root = document.documentElement;  // (a phone's browser may offer full screen for videos only)
+  const fullscreen = root.requestFullscreen ? root.requestFullscreen().then(() => true, () => false) : false;
   let media;
   try {
     media = await Promise.all(joined.stimuli.map(preload));
   } catch (error) {
     return say("error", "The videos did not load", String(error.message || error));
   }
+  state.fullscreen = await fullscreen;  // a browser that refuses still plays in the window
   document.getElementById("card").hidden = true;
-  const stage = document.getElementById("stage");
-  stage.hidden = false;
-  try { await stage.requestFullscreen(); } catch (error) { /* a browser that refuses still plays in the window */ }
+  document.getElementById("stage").hidden = false;
   await play(media);
 });
 
@@ -173,7 +179,11 @@ async function play(media) {
     await showStimulus(media[index], index === resume.stimulus && resume.phase === "stimulus" ? resume.t_s : 0);
   }
   phaseOf = () => null;
-  await new Promise((resolve) => { onDone = resolve; socket.send(JSON.stringify({ phase: "done" })); });
+  await new Promise((resolve) => { onDone = resolve; finished = true; sayDone(); });
+}
+
+function sayDone() {
+  if (finished && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ phase: "done" }));
 }
 
 function baseline(from) {
@@ -207,8 +217,21 @@ function showStimulus(stimulus, from) {
     video.onended = () => { video.hidden = true; resolve(); };
     video.onerror = () => say("error", "This video does not play in this browser",
                               `${stimulus.name}: use WebM or H.264 MP4 for the study's videos.`);
-    video.play().catch((error) => say("error", "The video did not start", String(error.message || error)));
+    startWithSound(video).catch((error) => say("error", "The video did not start", String(error.message || error)));
   });
+}
+
+async function startWithSound(video) {
+  // With sound; muted only where the browser refuses to play sound without a gesture (the video still plays).
+  video.muted = false;
+  try {
+    await video.play();
+  } catch (error) {
+    if (error.name !== "NotAllowedError") throw error;
+    video.muted = true;
+    await video.play();
+  }
+  state.muted = video.muted;
 }
 
 start();

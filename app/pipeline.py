@@ -36,6 +36,7 @@ from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.crop import crop_faces
 from emolens.detect import FaceDetector
+from emolens.follow import FaceFollower
 from emolens.images import as_bgr8
 from emolens.options import AnalyzerOptions
 from emolens.record import CsvRecorder
@@ -103,6 +104,7 @@ class Session:
     def __init__(self, options: AnalyzerOptions | None = None):
         self.options = options or AnalyzerOptions()
         self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
+        self.follower = FaceFollower() if self.options.detect == "tracked" else None
         self.behaviour_tracker = self.behaviour_tracker_at(self.options.behaviour_hz) if self.options.behaviour \
             else None
 
@@ -110,6 +112,15 @@ class Session:
         options = self.options
         return BehaviourTracker(hz, options.attention_yaw_deg, options.attention_pitch_deg, max_gap_s=options.max_gap_s,
                                 budget_hz=options.behaviour_budget_hz)
+
+    def detect(self, detector: FaceDetector, frame: Frame, independent: bool = False) -> Faces:
+        """The faces of ``frame``: the detector's full search, or with ``detect="tracked"`` the faces carried
+        from the last one when no search is due (``emolens.follow``); ``independent``: see ``track``."""
+        if self.follower is None:
+            return detector.detect(frame.image, frame.rgb)
+        if independent:
+            self.follower.reset()
+        return self.follower.detect(detector, frame)
 
     def track(self, faces: Faces, t_s: float, independent: bool = False) -> Faces:
         """``faces`` of the frame at ``t_s`` with their track IDs and smoothed scores.
@@ -132,7 +143,7 @@ class Session:
 
     def analyze(self, models: Models, frame: Frame) -> Faces:
         """One frame through ``models``: detected, classified, tracked and, with behaviour on, read."""
-        faces = self.track(models.faces(frame.image, frame.rgb), frame.t_s)
+        faces = self.track(models.classify(frame.image, self.detect(models.detector, frame)), frame.t_s)
         return self.read_behaviour(models, frame, faces) if self.behaviour_tracker is not None else faces
 
     def set_smoothing(self, tau_s: float) -> None:
@@ -142,6 +153,8 @@ class Session:
     def reset(self) -> None:
         """Forget all tracks (a new source); IDs start again from 1."""
         self.tracker.reset()
+        if self.follower is not None:
+            self.follower.reset()
         if self.behaviour_tracker is not None:
             self.behaviour_tracker.reset()
 
@@ -215,7 +228,7 @@ class Analyzer:
             timings[stage] = (now - clock) * 1000.0
             clock = now
 
-        faces = self.models.detector.detect(frame.image, frame.rgb)
+        faces = self.session.detect(self.models.detector, frame, independent)
         lap("detect")
         crops = crop_faces(frame.image, faces, self.card)
         lap("crop")

@@ -225,12 +225,13 @@ class Walker:
 
 def moving_frame(walkers: list[Walker], size_wh: tuple[int, int], t_s: float, background: np.ndarray | None = None
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One frame of ``walkers`` at ``t_s``: the BGR frame, the boxes (x0, y0, x1, y1) of the faces wholly in
-    it, and which walker each box is (its index). Faces partly out of the frame are drawn, not counted."""
+    """One frame of ``walkers`` at ``t_s`` (later ones in front): the BGR frame, the boxes (x0, y0, x1, y1) of
+    the faces that count, and which walker each box is (its index). A face counts when it lies wholly in the
+    frame and no walker in front of it covers its centre."""
     width, height = size_wh
     frame = (np.full((height, width, 3), 96, np.uint8) if background is None
              else cv2.resize(background, size_wh, interpolation=cv2.INTER_AREA))
-    boxes, who = [], []
+    drawn: list[tuple[int, tuple[float, float, float, float], tuple[int, int, int, int]]] = []
     for index, walker in enumerate(walkers):
         placed = walker.place(t_s)
         if placed is None:
@@ -246,8 +247,13 @@ def moving_frame(walkers: list[Walker], size_wh: tuple[int, int], t_s: float, ba
             frame[top:bottom, left:right] = tile[top - y:bottom - y, left - x:right - x]
         x0, y0, x1, y1 = walker.photo.box
         face_w, face_h = walker.face_px * squeeze, (y1 - y0) * walker.face_px / (x1 - x0)
-        box = (cx - face_w / 2, cy - face_h / 2, cx + face_w / 2, cy + face_h / 2)
-        if box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height:
+        drawn.append((index, (cx - face_w / 2, cy - face_h / 2, cx + face_w / 2, cy + face_h / 2),
+                      (x, y, x + tile.shape[1], y + side)))
+    boxes, who = [], []
+    for order, (index, box, _) in enumerate(drawn):
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        covered = any(x0 <= cx <= x1 and y0 <= cy <= y1 for _, _, (x0, y0, x1, y1) in drawn[order + 1:])
+        if box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height and not covered:
             boxes.append(box)
             who.append(index)
     return frame, np.array(boxes, np.float32).reshape(-1, 4), np.array(who, np.int64)

@@ -55,7 +55,7 @@ class AnalyzerOptions:
             motion in between (``emolens.follow``); ``full``: the full search on every frame.
         max_gap_s: how long an unseen face keeps its ID.
         tau_s: score smoothing time constant in seconds (0 = raw scores).
-        threads: classifier CPU threads (0 = all cores).
+        threads: classifier CPU threads (0 = automatic: one, leaving the other core to detection).
         behaviour: also read landmarks, action units, head pose, eyes, attention and blinks.
         behaviour_hz: landmarker readings per face per second of media time (0 = every frame);
             values are held in between (see ``emolens.behaviour.track`` for what that costs).

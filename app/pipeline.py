@@ -45,6 +45,11 @@ from emolens.track import FaceTracker
 from emolens.types import Faces, Frame
 
 
+DETECT_AHEAD = 2
+"""With ``Analyzer.run(overlap=True)``: frames handed to the detection thread before the oldest is classified
+(one being detected while one waits: enough to keep both stages busy, and the memory bounded)."""
+
+
 @dataclass(frozen=True)
 class FrameResult:
     """One processed frame: its faces (with ids, raw and smoothed probs) and stage timings in ms."""
@@ -67,9 +72,10 @@ class Models:
     def __init__(self, options: AnalyzerOptions | None = None):
         options = options or AnalyzerOptions()
         self.card = ModelCard.load(options.model)
-        # With behaviour on, the landmarker's thread needs the second core: ONNX Runtime's default
-        # pool would take it (and spin on it between calls).
-        threads = options.threads or (1 if options.behaviour else 0)
+        # One ONNX Runtime thread unless asked: detection (Analyzer.run's own thread) and the landmarker
+        # need the second core, and ORT's default pool would take it and spin on it between calls
+        # (measured in docs/speed.md: more frames per CPU second, and more per second on two busy cores).
+        threads = options.threads or 1
         self.classifier = Classifier(self.card, options.device, threads)
         self.detector = FaceDetector(options.detector, options.min_confidence, options.max_faces, options.tiles,
                                      options.squares, options.second_look)
@@ -219,7 +225,16 @@ class Analyzer:
 
     def process(self, frame: Frame, independent: bool = False) -> FrameResult:
         """Detect, crop, classify and track one frame, timing each stage (``independent``: see ``Session.track``)."""
-        timings: dict[str, float] = {}
+        return self._classified(*self._detected(frame, independent), independent)
+
+    def _detected(self, frame: Frame, independent: bool) -> tuple[Frame, Faces, dict[str, float]]:
+        """The first stage: ``frame``'s faces (``Session.detect``) and the time it took."""
+        started = time.perf_counter()
+        faces = self.session.detect(self.models.detector, frame, independent)
+        return frame, faces, {"detect": (time.perf_counter() - started) * 1000.0}
+
+    def _classified(self, frame: Frame, faces: Faces, timings: dict[str, float], independent: bool) -> FrameResult:
+        """The second stage: crop, classify and track the detected ``faces``, timing each step."""
         clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -228,8 +243,6 @@ class Analyzer:
             timings[stage] = (now - clock) * 1000.0
             clock = now
 
-        faces = self.session.detect(self.models.detector, frame, independent)
-        lap("detect")
         crops = crop_faces(frame.image, faces, self.card)
         lap("crop")
         faces = faces.with_fields(probs=self.classifier.predict(crops), labels=self.labels)
@@ -239,24 +252,22 @@ class Analyzer:
         return FrameResult(frame, faces, timings)
 
     def run(self, source: FrameSource, recorder: CsvRecorder | None = None,
-            lookahead: int = 8) -> Iterator[FrameResult]:
+            lookahead: int = 8, overlap: bool = True) -> Iterator[FrameResult]:
         """Process every frame of ``source``, recording each when a recorder is given.
+
+        ``overlap``: detect on a thread of its own, up to ``DETECT_AHEAD`` frames ahead of the one being
+        classified, tracked and recorded, so the two stages share both cores (results stay in frame order).
+        A live view passes False: it wants the newest frame, not frames detected while it painted.
 
         With behaviour on, the landmarker reads frames on its own thread while this one goes on
         with later frames: up to ``lookahead`` frames wait for it (results stay in frame order).
         More absorbs bursts (every face due at once) at the cost of latency; a live view wants 1-2.
         """
-        frames = iter(source)
         limit = 0 if source.independent else lookahead  # each image of a folder restarts face IDs: no overlap
+        detected = self._detect_ahead(source) if overlap else self._detect_each(source)
         pending: deque[tuple[FrameResult, np.ndarray, Future]] = deque()
-        while True:
-            started = time.perf_counter()
-            frame = next(frames, None)
-            if frame is None:
-                break
-            waited = (time.perf_counter() - started) * 1000.0
-            result = self.process(frame, independent=source.independent)
-            result.timings_ms["decode"] = waited
+        for frame, faces, timings in detected:
+            result = self._classified(frame, faces, timings, source.independent)
             if self.behaviour is None:
                 yield self._record(result, recorder)
                 continue
@@ -267,6 +278,45 @@ class Analyzer:
                 yield self._record(self._with_behaviour(*pending.popleft()), recorder)
         while pending:
             yield self._record(self._with_behaviour(*pending.popleft()), recorder)
+
+    def _timed_frames(self, source: FrameSource) -> Iterator[tuple[Frame, float]]:
+        """Each frame of ``source`` and how long, in ms, this thread waited for it (decoding runs ahead)."""
+        frames = iter(source)
+        while True:
+            started = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
+                return
+            yield frame, (time.perf_counter() - started) * 1000.0
+
+    def _detect_each(self, source: FrameSource) -> Iterator[tuple[Frame, Faces, dict[str, float]]]:
+        """The first stage on this thread, one frame at a time."""
+        for frame, waited in self._timed_frames(source):
+            frame, faces, timings = self._detected(frame, source.independent)
+            timings["decode"] = waited
+            yield frame, faces, timings
+
+    def _detect_ahead(self, source: FrameSource) -> Iterator[tuple[Frame, Faces, dict[str, float]]]:
+        """The first stage on a thread of its own, ``DETECT_AHEAD`` frames ahead at most, in frame order.
+        The session's detection state is only touched there (one worker), so results equal ``_detect_each``'s."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix="emolens-detect")
+        jobs: deque[tuple[Future, float]] = deque()
+        try:
+            for frame, waited in self._timed_frames(source):
+                jobs.append((pool.submit(self._detected, frame, source.independent), waited))
+                if len(jobs) >= DETECT_AHEAD:
+                    yield self._waited_for(*jobs.popleft())
+            while jobs:
+                yield self._waited_for(*jobs.popleft())
+        finally:  # an early stop (an error, Ctrl+C, a consumer that quits): no detection left running
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _waited_for(job: Future, decode_ms: float) -> tuple[Frame, Faces, dict[str, float]]:
+        started = time.perf_counter()
+        frame, faces, timings = job.result()
+        timings["decode"], timings["detect_wait"] = decode_ms, (time.perf_counter() - started) * 1000.0
+        return frame, faces, timings
 
     def _timed_estimate(self, frame: Frame, faces: Faces, rows: np.ndarray):
         started = time.perf_counter()

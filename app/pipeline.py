@@ -7,6 +7,11 @@ of ``FrameResult`` (faces and per-stage milliseconds, never the accumulated fram
 the CLI, the window, ``batch`` and the benchmarks; ``analyze(image)`` is the one-frame API. The
 service keeps a pool of ``Models`` and a ``Session`` per job or stream.
 
+``run()`` detects on a thread of its own, a frame or two ahead of the one being classified, tracked
+and recorded, so the two stages share both cores; the window turns this off (it wants the newest
+frame). With ``detect="tracked"`` (the default) the full search runs every other frame
+(``emolens.follow``).
+
 With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour.landmarker``) reads the faces that are due
 (``emolens.behaviour.track``) on a worker thread of its own, so it runs on the second core
 while the next frame is decoded, detected and classified: ``run()`` yields each frame one frame

@@ -116,7 +116,8 @@ def run(bench: BenchRun) -> int:
         "for the next frame (decoding runs ahead in its own thread); with "
         "`--detect tracked` about half the frames skip the detector, so `detect`'s median lies between the two "
         "costs and its p95 is a search's; `other` is what per-frame time the stages "
-        "do not account for (Python overhead, thread hand-offs). `fps per CPU second` is frames over the CPU "
+        "do not account for (Python overhead, thread hand-offs); detection runs on its own thread beside the other "
+        "stages, so where the two overlap the stages add up to more than a frame's time and `other` is negative. `fps per CPU second` is frames over the CPU "
         "time the process used (all its threads): a cost that other work on the cores does not inflate; on "
         "an idle machine the end-to-end fps is about this, or higher where decoding runs on the second core.",
         "",

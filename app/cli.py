@@ -37,7 +37,7 @@ from emolens import __version__
 from emolens.bench.registry import BENCHES
 from emolens.errors import EmolensError, SettingError
 from emolens.native import captured_native_stderr, deliver_swallowed_interrupts, quiet_interrupted_teardown
-from emolens.options import AnalyzerOptions
+from emolens.options import DETECT_MODES, AnalyzerOptions
 
 # Commands that own their options and need the "train" extra: their modules' main(argv).
 TRAINING_COMMANDS = {"train": "emolens.training.cli", "sweep": "emolens.training.sweep"}
@@ -399,6 +399,9 @@ def _add_analyzer_options(parser: argparse.ArgumentParser, use_defaults: bool = 
                        help="auto: CUDA when it loads, else CPU (default)")
     group.add_argument("--detector", choices=("short", "full"), default=default(defaults.detector),
                        help="short: near faces, fastest (default); full: small, distant faces too")
+    group.add_argument("--detect", choices=DETECT_MODES, default=default(defaults.detect),
+                       help="tracked: the full search every few frames, the faces it found followed in between "
+                       "(default); full: the full search on every frame")
     group.add_argument("--tiles", type=int, default=defaults.tiles,
                        help="also detect on NxN overlapping tiles (rooms of viewers)")
     group.add_argument("--min-confidence", type=float, default=default(defaults.min_confidence),
@@ -419,7 +422,7 @@ def analyzer_options(args: argparse.Namespace) -> AnalyzerOptions:
     return AnalyzerOptions(model=args.model, device=args.device, detector=args.detector, tiles=args.tiles,
                            min_confidence=args.min_confidence, max_faces=args.max_faces, tau_s=args.tau_s,
                            squares=_SQUARES[getattr(args, "squares", "auto")],
-                           second_look=getattr(args, "second_look", "on") == "on")
+                           second_look=getattr(args, "second_look", "on") == "on", detect=args.detect)
 
 
 def _analyze(args: argparse.Namespace) -> int:

@@ -33,7 +33,7 @@ class SettingError(EmolensError, ValueError):
 
 SETTINGS = frozenset({
     # AnalyzerOptions' fields (emolens.options)
-    "model", "device", "detector", "tiles", "squares", "min_confidence", "second_look", "max_faces", "max_gap_s",
+    "model", "device", "detector", "tiles", "squares", "min_confidence", "second_look", "max_faces", "detect", "max_gap_s",
     "tau_s", "threads", "behaviour", "behaviour_hz", "behaviour_budget_hz", "attention_yaw_deg",
     "attention_pitch_deg",
     # what analyze, report, evaluate and batch take besides

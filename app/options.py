@@ -21,6 +21,7 @@ STAGES = ("decode", "detect", "crop", "classify", "track", "record")
 """The per-frame stages ``Analyzer.run`` times, in the order a frame travels."""
 DEVICES = ("auto", "cpu", "cuda")
 DETECTOR_MODELS = ("short", "full")
+DETECT_MODES = ("tracked", "full")
 MAX_TILES = 8
 """At most this many tiles a side: beyond it a tile of a 640x480 frame is smaller than a face."""
 
@@ -50,9 +51,11 @@ class AnalyzerOptions:
         second_look: look again, closer, at faces scoring between half of ``min_confidence`` and
             ``min_confidence`` (see ``emolens.detect``); False: one look, a little faster.
         max_faces: keep at most this many faces per frame, most confident first (0 = all).
+        detect: ``tracked``: the full search every few frames, the faces it found carried along their
+            motion in between (``emolens.follow``); ``full``: the full search on every frame.
         max_gap_s: how long an unseen face keeps its ID.
         tau_s: score smoothing time constant in seconds (0 = raw scores).
-        threads: classifier CPU threads (0 = all cores).
+        threads: classifier CPU threads (0 = automatic: one, leaving the other core to detection).
         behaviour: also read landmarks, action units, head pose, eyes, attention and blinks.
         behaviour_hz: landmarker readings per face per second of media time (0 = every frame);
             values are held in between (see ``emolens.behaviour.track`` for what that costs).
@@ -72,6 +75,7 @@ class AnalyzerOptions:
     min_confidence: float = 0.6
     second_look: bool = True
     max_faces: int = 0
+    detect: str = "tracked"
     max_gap_s: float = 1.0
     tau_s: float = 0.5
     threads: int = 0
@@ -92,6 +96,7 @@ class AnalyzerOptions:
             ("min_confidence", 0.0 <= self.min_confidence <= 1.0,
              f"must be between 0 and 1, got {self.min_confidence}"),
             ("max_faces", self.max_faces >= 0, f"must be 0 or more, got {self.max_faces}"),
+            ("detect", self.detect in DETECT_MODES, f"must be one of {', '.join(DETECT_MODES)}, got {self.detect!r}"),
             ("max_gap_s", _non_negative(self.max_gap_s), f"{seconds}, got {self.max_gap_s}"),
             ("tau_s", _non_negative(self.tau_s), f"{seconds}, got {self.tau_s}"),
             ("threads", self.threads >= 0, f"must be 0 or more, got {self.threads}"),

@@ -7,6 +7,11 @@ of ``FrameResult`` (faces and per-stage milliseconds, never the accumulated fram
 the CLI, the window, ``batch`` and the benchmarks; ``analyze(image)`` is the one-frame API. The
 service keeps a pool of ``Models`` and a ``Session`` per job or stream.
 
+``run()`` detects on a thread of its own, a frame or two ahead of the one being classified, tracked
+and recorded, so the two stages share both cores; the window turns this off (it wants the newest
+frame). With ``detect="tracked"`` (the default) the full search runs every other frame
+(``emolens.follow``).
+
 With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour.landmarker``) reads the faces that are due
 (``emolens.behaviour.track``) on a worker thread of its own, so it runs on the second core
 while the next frame is decoded, detected and classified: ``run()`` yields each frame one frame
@@ -36,12 +41,18 @@ from emolens.card import ModelCard
 from emolens.classify import Classifier
 from emolens.crop import crop_faces
 from emolens.detect import FaceDetector
+from emolens.follow import FaceFollower
 from emolens.images import as_bgr8
 from emolens.options import AnalyzerOptions
 from emolens.record import CsvRecorder
 from emolens.sources import FrameSource
 from emolens.track import FaceTracker
 from emolens.types import Faces, Frame
+
+
+DETECT_AHEAD = 2
+"""With ``Analyzer.run(overlap=True)``: frames handed to the detection thread before the oldest is classified
+(one being detected while one waits: enough to keep both stages busy, and the memory bounded)."""
 
 
 @dataclass(frozen=True)
@@ -66,9 +77,10 @@ class Models:
     def __init__(self, options: AnalyzerOptions | None = None):
         options = options or AnalyzerOptions()
         self.card = ModelCard.load(options.model)
-        # With behaviour on, the landmarker's thread needs the second core: ONNX Runtime's default
-        # pool would take it (and spin on it between calls).
-        threads = options.threads or (1 if options.behaviour else 0)
+        # One ONNX Runtime thread unless asked: detection (Analyzer.run's own thread) and the landmarker
+        # need the second core, and ORT's default pool would take it and spin on it between calls
+        # (measured in docs/speed.md: more frames per CPU second, and more per second on two busy cores).
+        threads = options.threads or 1
         self.classifier = Classifier(self.card, options.device, threads)
         self.detector = FaceDetector(options.detector, options.min_confidence, options.max_faces, options.tiles,
                                      options.squares, options.second_look)
@@ -103,6 +115,7 @@ class Session:
     def __init__(self, options: AnalyzerOptions | None = None):
         self.options = options or AnalyzerOptions()
         self.tracker = FaceTracker(self.options.max_gap_s, self.options.tau_s)
+        self.follower = FaceFollower() if self.options.detect == "tracked" else None
         self.behaviour_tracker = self.behaviour_tracker_at(self.options.behaviour_hz) if self.options.behaviour \
             else None
 
@@ -110,6 +123,15 @@ class Session:
         options = self.options
         return BehaviourTracker(hz, options.attention_yaw_deg, options.attention_pitch_deg, max_gap_s=options.max_gap_s,
                                 budget_hz=options.behaviour_budget_hz)
+
+    def detect(self, detector: FaceDetector, frame: Frame, independent: bool = False) -> Faces:
+        """The faces of ``frame``: the detector's full search, or with ``detect="tracked"`` the faces carried
+        from the last one when no search is due (``emolens.follow``); ``independent``: see ``track``."""
+        if self.follower is None:
+            return detector.detect(frame.image, frame.rgb)
+        if independent:
+            self.follower.reset()
+        return self.follower.detect(detector, frame)
 
     def track(self, faces: Faces, t_s: float, independent: bool = False) -> Faces:
         """``faces`` of the frame at ``t_s`` with their track IDs and smoothed scores.
@@ -132,7 +154,7 @@ class Session:
 
     def analyze(self, models: Models, frame: Frame) -> Faces:
         """One frame through ``models``: detected, classified, tracked and, with behaviour on, read."""
-        faces = self.track(models.faces(frame.image, frame.rgb), frame.t_s)
+        faces = self.track(models.classify(frame.image, self.detect(models.detector, frame)), frame.t_s)
         return self.read_behaviour(models, frame, faces) if self.behaviour_tracker is not None else faces
 
     def set_smoothing(self, tau_s: float) -> None:
@@ -142,6 +164,8 @@ class Session:
     def reset(self) -> None:
         """Forget all tracks (a new source); IDs start again from 1."""
         self.tracker.reset()
+        if self.follower is not None:
+            self.follower.reset()
         if self.behaviour_tracker is not None:
             self.behaviour_tracker.reset()
 
@@ -206,7 +230,16 @@ class Analyzer:
 
     def process(self, frame: Frame, independent: bool = False) -> FrameResult:
         """Detect, crop, classify and track one frame, timing each stage (``independent``: see ``Session.track``)."""
-        timings: dict[str, float] = {}
+        return self._classified(*self._detected(frame, independent), independent)
+
+    def _detected(self, frame: Frame, independent: bool) -> tuple[Frame, Faces, dict[str, float]]:
+        """The first stage: ``frame``'s faces (``Session.detect``) and the time it took."""
+        started = time.perf_counter()
+        faces = self.session.detect(self.models.detector, frame, independent)
+        return frame, faces, {"detect": (time.perf_counter() - started) * 1000.0}
+
+    def _classified(self, frame: Frame, faces: Faces, timings: dict[str, float], independent: bool) -> FrameResult:
+        """The second stage: crop, classify and track the detected ``faces``, timing each step."""
         clock = time.perf_counter()
 
         def lap(stage: str) -> None:
@@ -215,8 +248,6 @@ class Analyzer:
             timings[stage] = (now - clock) * 1000.0
             clock = now
 
-        faces = self.models.detector.detect(frame.image, frame.rgb)
-        lap("detect")
         crops = crop_faces(frame.image, faces, self.card)
         lap("crop")
         faces = faces.with_fields(probs=self.classifier.predict(crops), labels=self.labels)
@@ -226,24 +257,22 @@ class Analyzer:
         return FrameResult(frame, faces, timings)
 
     def run(self, source: FrameSource, recorder: CsvRecorder | None = None,
-            lookahead: int = 8) -> Iterator[FrameResult]:
+            lookahead: int = 8, overlap: bool = True) -> Iterator[FrameResult]:
         """Process every frame of ``source``, recording each when a recorder is given.
+
+        ``overlap``: detect on a thread of its own, up to ``DETECT_AHEAD`` frames ahead of the one being
+        classified, tracked and recorded, so the two stages share both cores (results stay in frame order).
+        A live view passes False: it wants the newest frame, not frames detected while it painted.
 
         With behaviour on, the landmarker reads frames on its own thread while this one goes on
         with later frames: up to ``lookahead`` frames wait for it (results stay in frame order).
         More absorbs bursts (every face due at once) at the cost of latency; a live view wants 1-2.
         """
-        frames = iter(source)
         limit = 0 if source.independent else lookahead  # each image of a folder restarts face IDs: no overlap
+        detected = self._detect_ahead(source) if overlap else self._detect_each(source)
         pending: deque[tuple[FrameResult, np.ndarray, Future]] = deque()
-        while True:
-            started = time.perf_counter()
-            frame = next(frames, None)
-            if frame is None:
-                break
-            waited = (time.perf_counter() - started) * 1000.0
-            result = self.process(frame, independent=source.independent)
-            result.timings_ms["decode"] = waited
+        for frame, faces, timings in detected:
+            result = self._classified(frame, faces, timings, source.independent)
             if self.behaviour is None:
                 yield self._record(result, recorder)
                 continue
@@ -254,6 +283,45 @@ class Analyzer:
                 yield self._record(self._with_behaviour(*pending.popleft()), recorder)
         while pending:
             yield self._record(self._with_behaviour(*pending.popleft()), recorder)
+
+    def _timed_frames(self, source: FrameSource) -> Iterator[tuple[Frame, float]]:
+        """Each frame of ``source`` and how long, in ms, this thread waited for it (decoding runs ahead)."""
+        frames = iter(source)
+        while True:
+            started = time.perf_counter()
+            frame = next(frames, None)
+            if frame is None:
+                return
+            yield frame, (time.perf_counter() - started) * 1000.0
+
+    def _detect_each(self, source: FrameSource) -> Iterator[tuple[Frame, Faces, dict[str, float]]]:
+        """The first stage on this thread, one frame at a time."""
+        for frame, waited in self._timed_frames(source):
+            frame, faces, timings = self._detected(frame, source.independent)
+            timings["decode"] = waited
+            yield frame, faces, timings
+
+    def _detect_ahead(self, source: FrameSource) -> Iterator[tuple[Frame, Faces, dict[str, float]]]:
+        """The first stage on a thread of its own, ``DETECT_AHEAD`` frames ahead at most, in frame order.
+        The session's detection state is only touched there (one worker), so results equal ``_detect_each``'s."""
+        pool = ThreadPoolExecutor(1, thread_name_prefix="emolens-detect")
+        jobs: deque[tuple[Future, float]] = deque()
+        try:
+            for frame, waited in self._timed_frames(source):
+                jobs.append((pool.submit(self._detected, frame, source.independent), waited))
+                if len(jobs) >= DETECT_AHEAD:
+                    yield self._waited_for(*jobs.popleft())
+            while jobs:
+                yield self._waited_for(*jobs.popleft())
+        finally:  # an early stop (an error, Ctrl+C, a consumer that quits): no detection left running
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _waited_for(job: Future, decode_ms: float) -> tuple[Frame, Faces, dict[str, float]]:
+        started = time.perf_counter()
+        frame, faces, timings = job.result()
+        timings["decode"], timings["detect_wait"] = decode_ms, (time.perf_counter() - started) * 1000.0
+        return frame, faces, timings
 
     def _timed_estimate(self, frame: Frame, faces: Faces, rows: np.ndarray):
         started = time.perf_counter()

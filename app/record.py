@@ -16,6 +16,8 @@ Schema (columns in this order; emotion columns follow the model card's label ord
     stimulus_t_s  the position in that stimulus's media, seconds, else empty
     [kp0_x, kp0_y ... kp5_x, kp5_y]   keypoints, only with keypoints=True
     [yaw ... bs_noseSneerRight, lm0_x ...]   behaviour, only with behaviour=True (emolens.behaviour.columns)
+    full_search 1 when the detector searched the frame, 0 when ``--detect tracked`` carried its faces
+                from the last search (``emolens.follow``); last, so readers of older timelines are unchanged
 
 ``timestamp`` is the UTC time of the frame: the moment it was captured for a camera, and
 the recording's start plus ``time_s`` for files. A frame with no face writes one row with
@@ -70,6 +72,8 @@ FACE_COLUMNS = ("face_id", "x", "y", "w", "h", "det_score")
 KEYPOINT_COLUMNS = tuple(f"kp{i}_{axis}" for i in range(6) for axis in ("x", "y"))
 STIMULUS_COLUMNS = ("stimulus", "stimulus_t_s")
 """Columns added for studies (``emolens.study``); timelines written before them lack them and stay readable."""
+SEARCH_COLUMN = "full_search"
+"""The last column (added with ``--detect tracked``); timelines written before it lack it and stay readable."""
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -79,7 +83,8 @@ def timeline_columns(labels: tuple[str, ...], keypoints: bool = False, behaviour
     columns = ["timestamp", "source", "time_s", "frame", *FACE_COLUMNS, *labels, "dominant", "marker",
                *STIMULUS_COLUMNS]
     columns += list(KEYPOINT_COLUMNS) if keypoints else []
-    return columns + behaviour_columns(landmarks) if behaviour else columns
+    columns += behaviour_columns(landmarks) if behaviour else []
+    return columns + [SEARCH_COLUMN]
 
 
 def writable(text: str) -> str:
@@ -176,9 +181,10 @@ class CsvRecorder:
         marker = " | ".join(self._pending_markers)
         shown = ["", ""] if stimulus is None else [safe_text(stimulus[0]), f"{stimulus[1]:.3f}"]
         base = [timestamp, safe_text(frame.source), f"{frame.t_s:.3f}", frame.index]
+        searched = int(faces.full_search)
         rows = [] if len(faces) else [self._sparse_row(timestamp=timestamp, source=base[1], time_s=base[2],
                                                          frame=frame.index, marker=marker, stimulus=shown[0],
-                                                         stimulus_t_s=shown[1])]
+                                                         stimulus_t_s=shown[1], full_search=searched)]
         # Once per frame, not per face (a frame with no face may carry no probabilities).
         boxes, dominant = faces.xywh, (faces.probs.argmax(axis=1) if len(faces) else ())
         for index in range(len(faces)):
@@ -192,7 +198,7 @@ class CsvRecorder:
             if self.behaviour:
                 row += (empty_behaviour_cells(self.landmarks) if faces.head_pose is None
                         else behaviour_cells(faces, index, self.landmarks))
-            rows.append(row)
+            rows.append(row + [searched])
         self._queue(rows, rows=len(rows))
         self._pending_markers.clear()
         now = time.monotonic()

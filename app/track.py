@@ -93,14 +93,19 @@ class FaceTracker:
     def _match(self, xyxy: np.ndarray) -> dict[int, _Track]:
         if not self._tracks or not len(xyxy):
             return {}
-        overlap = box_iou(xyxy, np.stack([t.xyxy for t in self._tracks]))
-        assigned: dict[int, _Track] = {}
-        used: set[int] = set()
-        for flat in np.argsort(-overlap, axis=None):
-            face, track = divmod(int(flat), overlap.shape[1])
-            if overlap[face, track] < self.min_iou:
-                break
-            if face not in assigned and track not in used:
-                assigned[face] = self._tracks[track]
-                used.add(track)
-        return assigned
+        pairs = match_boxes(box_iou(xyxy, np.stack([t.xyxy for t in self._tracks])), self.min_iou)
+        return {face: self._tracks[track] for face, track in pairs.items()}
+
+
+def match_boxes(overlap: np.ndarray, min_iou: float) -> dict[int, int]:
+    """Greedy one-to-one pairs (row -> column) of an IoU matrix, best pairs first, each at least ``min_iou``."""
+    pairs: dict[int, int] = {}
+    used: set[int] = set()
+    for flat in np.argsort(-overlap, axis=None):
+        row, column = divmod(int(flat), overlap.shape[1])
+        if overlap[row, column] < min_iou:
+            break
+        if row not in pairs and column not in used:
+            pairs[row] = column
+            used.add(column)
+    return pairs

@@ -68,6 +68,8 @@ class Faces:
         face_id: ``int64 (n,)`` stable track IDs, or None before tracking.
         smoothed: ``float32 (n, K)`` time-smoothed probabilities, or None before tracking.
         labels: the K label names of ``probs``' columns, in order (the card's), or None.
+        full_search: whether the detector searched this frame (False: ``--detect tracked`` carried the last
+            search's faces along their motion, see ``emolens.follow``).
 
     Behaviour fields, None unless behaviour is on (``AnalyzerOptions(behaviour=True)``); rows of
     faces the landmarker could not read are NaN (see ``emolens.behaviour.signals`` for units and signs):
@@ -96,6 +98,7 @@ class Faces:
     attentive: np.ndarray | None = None
     expressiveness: np.ndarray | None = None
     landmarks: np.ndarray | None = None
+    full_search: bool = True
 
     def __post_init__(self) -> None:
         n = len(self.xyxy)

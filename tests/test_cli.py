@@ -47,6 +47,22 @@ def test_analyze_writes_the_timeline(tmp_path, two_face_video):
     assert table[list(labels)].sum(axis=1).round(3).eq(1).all()
 
 
+def test_analyze_detect_says_which_frames_were_searched_in_full(tmp_path):
+    """``--detect tracked`` (the default) searches every other frame of the 20 fps demo, ``--detect full`` each."""
+    from emolens.bench.media import DEMO
+
+    searched = {}
+    for detect in ("tracked", "full"):
+        out = tmp_path / f"{detect}.csv"
+        result = emolens("analyze", DEMO, "-o", out, "--detect", detect)
+        assert result.returncode == 0, result.stderr
+        table = pd.read_csv(out)
+        assert table.columns[-1] == "full_search" and table["face_id"].notna().all()
+        searched[detect] = table.groupby("frame")["full_search"].first()
+    assert searched["full"].eq(1).all()
+    assert searched["tracked"].iloc[:10].tolist() == [1, 0] * 5 and searched["tracked"].mean() < 0.6
+
+
 def test_analyze_folder_with_an_unreadable_image(tmp_path, astronaut):
     folder = tmp_path / "images"
     folder.mkdir()

@@ -43,6 +43,7 @@ def test_importing_the_options_loads_nothing_heavy():
 
 @pytest.mark.parametrize(("field", "value", "problem"), [
     ("tiles", 0, "must be between 1 and 8, got 0"),
+    ("detect", "every", "must be one of tracked, full, got 'every'"),
     ("tiles", 9, "must be between 1 and 8, got 9"),
     ("min_confidence", float("nan"), "must be between 0 and 1, got nan"),
     ("max_faces", -1, "must be 0 or more, got -1"),

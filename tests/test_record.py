@@ -79,7 +79,32 @@ def test_keypoint_columns_on_request(tmp_path):
     with CsvRecorder(path, LABELS, keypoints=True) as recorder:
         recorder.append(frame(0, 0.0), two_faces())
     table = pd.read_csv(path)
-    assert list(table.columns)[-12:] == [f"kp{i}_{a}" for i in range(6) for a in "xy"]
+    assert list(table.columns)[-13:-1] == [f"kp{i}_{a}" for i in range(6) for a in "xy"]
+
+
+def test_full_search_is_the_last_column_one_where_the_detector_searched(tmp_path):
+    path = tmp_path / "searched.csv"
+    with CsvRecorder(path, LABELS, keypoints=True) as recorder:
+        recorder.append(frame(0, 0.0), two_faces())
+        recorder.append(frame(1, 0.04), two_faces().with_fields(full_search=False))
+        recorder.append(frame(2, 0.08), Faces.empty().with_fields(full_search=False))
+    table = pd.read_csv(path)
+    assert table.columns[-1] == "full_search"
+    assert table["full_search"].tolist() == [1, 1, 0, 0, 0]
+
+
+def test_a_timeline_from_before_the_full_search_column_still_loads(tmp_path):
+    """Report, replay and studies read timelines through ``load_timelines``; older files lack ``full_search``."""
+    from emolens.report.timeline import load_timelines
+
+    new, old = tmp_path / "new.csv", tmp_path / "old.csv"
+    with CsvRecorder(new, LABELS) as recorder:
+        recorder.append(frame(0, 0.0), two_faces())
+        recorder.append(frame(1, 0.04), two_faces().with_fields(full_search=False))
+    pd.read_csv(new, dtype=str, keep_default_na=False).drop(columns="full_search").to_csv(old, index=False)
+    (loaded_new, _), (loaded_old, _) = load_timelines(new), load_timelines(old)
+    pd.testing.assert_frame_equal(loaded_old[0].faces, loaded_new[0].faces)
+    assert len(loaded_old[0].faces) == 4
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -53,7 +53,7 @@ except ImportError:  # Windows: no flock; one batch per --out is then the user's
 
 FINGERPRINT_KEY = b"emolens.batch.fingerprint"
 _TEMP_MARK = ".tmp-"
-_INTEGER_COLUMNS = frozenset({"frame", "face_id"})
+_INTEGER_COLUMNS = frozenset({"frame", "face_id", "full_search"})
 _TEXT_COLUMNS = frozenset({"source", "dominant", "marker", "stimulus"})
 
 

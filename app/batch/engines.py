@@ -55,7 +55,7 @@ _worker: BatchWorker | None = None  # the local engine's per-process worker
 def run_local(tasks: list[Task], options: AnalyzerOptions, workers: int, on_result: OnResult) -> None:
     """Run ``tasks`` in ``workers`` processes (0 = one per core), each with its share of the cores."""
     workers = max(1, min(workers or os.cpu_count() or 1, len(tasks)))
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = max(1, (os.cpu_count() or 1) // (2 * workers))  # each worker detects on a second thread (overlap)
     # spawn, not fork: the detector and ONNX Runtime start threads, which fork does not carry over safely.
     context = multiprocessing.get_context("spawn")
     attempts: Counter = Counter()

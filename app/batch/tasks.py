@@ -42,7 +42,7 @@ from emolens.sources import open_source
 
 # Options that change the numbers, so a change of any of them makes every input pending again;
 # device and threads only change speed (and float rounding), so they are left out.
-_RESULT_OPTIONS = ("detector", "tiles", "min_confidence", "max_faces", "max_gap_s", "tau_s", "behaviour",
+_RESULT_OPTIONS = ("detector", "tiles", "min_confidence", "max_faces", "detect", "max_gap_s", "tau_s", "behaviour",
                    "behaviour_hz", "behaviour_budget_hz")
 
 

@@ -7,7 +7,9 @@ differently, laid out in a grid, each drifting and zooming slowly so that detect
 tracking and smoothing see motion.
 
 ``FacePhoto`` and ``compose_scene`` place any real faces (FER crops, other photos) at a
-chosen size and layout and return where each face went, for the detection benchmark.
+chosen size and layout and return where each face went, for the detection benchmark; ``Walker``
+and ``moving_frame`` make faces walk, turn and leave the frame; ``assign`` says which detection
+found which face.
 
     write_video(path, (640, 480), faces=2, seconds=6.0, fps=20.0)   # assets/make_demo.py's demo clip
 """
@@ -166,6 +168,18 @@ def compose_scene(photos: list[FacePhoto], size_wh: tuple[int, int], layout: str
     return frame, np.array(boxes, np.float32).reshape(-1, 4)
 
 
+def assign(detected: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """For each true face, the detection that found it (-1: none): each detection finds the first unfound
+    face whose box holds its centre."""
+    centres = (detected[:, :2] + detected[:, 2:]) / 2
+    finder = np.full(len(truth), -1, np.int64)
+    for index, (x, y) in enumerate(centres):
+        inside = (finder < 0) & (truth[:, 0] <= x) & (x <= truth[:, 2]) & (truth[:, 1] <= y) & (y <= truth[:, 3])
+        if inside.any():
+            finder[np.argmax(inside)] = index
+    return finder
+
+
 def write_video(path: Path, size_wh: tuple[int, int], faces: int, seconds: float, fps: float = 25.0,
                 framing: str = "room") -> Path:
     """Write an MPEG-4 clip of ``faces`` faces; returns its path."""
@@ -177,3 +191,69 @@ def write_video(path: Path, size_wh: tuple[int, int], faces: int, seconds: float
         writer.write(render_frame(tiles, size_wh, index / fps))
     writer.release()
     return path
+
+
+@dataclass(frozen=True)
+class Walker:
+    """A face that moves through a clip: where it is at a time, how wide, how far it is turned.
+
+    Attributes:
+        photo: the real face.
+        face_px: its width, facing the camera.
+        start: (x, y) of its centre at ``enter_s``, pixels (may lie outside the frame).
+        velocity: (x, y) pixels per second.
+        enter_s: when it appears.
+        turn_hz: how often it turns its head away and back (0: it keeps facing the camera); turned
+            fully, its face is 60% as wide (foreshortened, as a head turned by about 50 degrees).
+    """
+
+    photo: FacePhoto
+    face_px: float
+    start: tuple[float, float]
+    velocity: tuple[float, float]
+    enter_s: float = 0.0
+    turn_hz: float = 0.0
+
+    def place(self, t_s: float) -> tuple[float, float, float] | None:
+        """Centre x, centre y and how wide it is relative to facing the camera, or None before it enters."""
+        if t_s < self.enter_s:
+            return None
+        elapsed = t_s - self.enter_s
+        squeeze = 1.0 - 0.4 * abs(math.sin(math.pi * self.turn_hz * elapsed))
+        return self.start[0] + self.velocity[0] * elapsed, self.start[1] + self.velocity[1] * elapsed, squeeze
+
+
+def moving_frame(walkers: list[Walker], size_wh: tuple[int, int], t_s: float, background: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One frame of ``walkers`` at ``t_s`` (later ones in front): the BGR frame, the boxes (x0, y0, x1, y1) of
+    the faces that count, and which walker each box is (its index). A face counts when it lies wholly in the
+    frame and no walker in front of it covers its centre."""
+    width, height = size_wh
+    frame = (np.full((height, width, 3), 96, np.uint8) if background is None
+             else cv2.resize(background, size_wh, interpolation=cv2.INTER_AREA))
+    drawn: list[tuple[int, tuple[float, float, float, float], tuple[int, int, int, int]]] = []
+    for index, walker in enumerate(walkers):
+        placed = walker.place(t_s)
+        if placed is None:
+            continue
+        cx, cy, squeeze = placed
+        side = int(walker.face_px * 1.5)
+        tile = walker.photo.tile(walker.face_px, side)
+        tile = cv2.resize(tile, (max(int(side * squeeze), 1), side), interpolation=cv2.INTER_AREA)
+        x, y = int(round(cx - tile.shape[1] / 2)), int(round(cy - side / 2))
+        left, top = max(x, 0), max(y, 0)
+        right, bottom = min(x + tile.shape[1], width), min(y + side, height)
+        if right > left and bottom > top:
+            frame[top:bottom, left:right] = tile[top - y:bottom - y, left - x:right - x]
+        x0, y0, x1, y1 = walker.photo.box
+        face_w, face_h = walker.face_px * squeeze, (y1 - y0) * walker.face_px / (x1 - x0)
+        drawn.append((index, (cx - face_w / 2, cy - face_h / 2, cx + face_w / 2, cy + face_h / 2),
+                      (x, y, x + tile.shape[1], y + side)))
+    boxes, who = [], []
+    for order, (index, box, _) in enumerate(drawn):
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+        covered = any(x0 <= cx <= x1 and y0 <= cy <= y1 for _, _, (x0, y0, x1, y1) in drawn[order + 1:])
+        if box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height and not covered:
+            boxes.append(box)
+            who.append(index)
+    return frame, np.array(boxes, np.float32).reshape(-1, 4), np.array(who, np.int64)

@@ -30,7 +30,7 @@ MARKER_PRESETS = ("start", "ad starts", "laugh", "surprise", "confused", "bored"
 CHART_SPANS_S = (60.0, 300.0, 900.0, 0.0)
 """The chart spans offered (0: the whole session)."""
 _RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
-PIPELINE_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s")
+PIPELINE_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s", "detect")
 """The settings that are pipeline options too (same names in ``AnalyzerOptions``)."""
 
 SAVE_VIDEO_TEXT = "Save the camera &video with recordings"
@@ -46,7 +46,7 @@ class Settings:
     Attributes:
         camera: index of the camera opened when no source is given.
         resolution: camera resolution asked for, ``"1280x720"``, or ``""`` for the camera's default.
-        device, detector, min_confidence, max_faces, tau_s: as in ``AnalyzerOptions``.
+        device, detector, min_confidence, max_faces, tau_s, detect: as in ``AnalyzerOptions``.
         mirror: show cameras mirrored, as a mirror would (files are never mirrored).
         recording_folder: where recordings go by default; ``""`` = Documents/Emolens.
         marker_presets: nine marker labels for the keys 1 to 9.
@@ -63,6 +63,7 @@ class Settings:
     min_confidence: float = _PIPELINE.min_confidence
     max_faces: int = _PIPELINE.max_faces
     tau_s: float = _PIPELINE.tau_s
+    detect: str = _PIPELINE.detect
     mirror: bool = True
     recording_folder: str = ""
     marker_presets: tuple[str, ...] = MARKER_PRESETS

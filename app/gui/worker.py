@@ -351,7 +351,8 @@ class PipelineWorker(QThread):
         classifier = self._analyzer.classifier
         self.analyzer_ready.emit(AnalyzerInfo(self._analyzer.labels, classifier.provider, classifier.describe()))
         if self._playback is not None:
-            self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD)
+            self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD,
+                                               overlap=False)
 
     def _open(self, request: OpenSource) -> None:
         self._close_source()
@@ -366,7 +367,8 @@ class PipelineWorker(QThread):
         self._analyzer.reset()
         self._source = source
         self._playback = _Playback(source, self._realtime and not source.live, self._interrupt)
-        self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD)
+        self._results = self._analyzer.run(self._playback, self._recording, lookahead=LIVE_LOOKAHEAD,
+                                           overlap=False)
         self._processed, self._rate = 0, FrameRate()
         self._face_seen_s = self._diagnosed_s = None
         self.source_opened.emit(source.name)

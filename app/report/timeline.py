@@ -28,10 +28,11 @@ import numpy as np
 import pandas as pd
 
 from emolens.errors import EmolensError
-from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, STIMULUS_COLUMNS, timeline_columns, writable
+from emolens.record import FACE_COLUMNS, KEYPOINT_COLUMNS, SEARCH_COLUMN, STIMULUS_COLUMNS, timeline_columns, writable
 from emolens.report.behaviour import BEHAVIOUR_COLUMNS
 
-REQUIRED_COLUMNS = tuple(column for column in timeline_columns(()) if column not in STIMULUS_COLUMNS)
+REQUIRED_COLUMNS = tuple(column for column in timeline_columns(())
+                         if column not in (*STIMULUS_COLUMNS, SEARCH_COLUMN))
 HEAD_POSE_COLUMNS = ("yaw", "pitch")  # kept where recorded with behaviour (a study's quality table)
 BOX_COLUMNS = FACE_COLUMNS[1:]  # x, y, w, h, det_score
 _TAIL_BYTES = 1 << 16

@@ -494,3 +494,13 @@ def test_behaviour_in_batch_as_in_analyze_and_report_reads_the_parquet(clips, tm
     assert report.returncode == 0, report.stderr
     html = (tmp_path / "report" / "report.html").read_text()
     assert "attention" in html.lower() and len(pd.read_csv(tmp_path / "report" / "segments.csv")) > 0
+
+
+def test_another_detect_mode_makes_every_input_pending_again():
+    """``--detect`` changes the rows (and a dataset from before it lacks their full_search column): a batch
+    resumed with another mode must not mix its timelines with the earlier ones."""
+    from emolens.batch.tasks import BatchSettings
+    from emolens.options import AnalyzerOptions
+
+    tracked, full = (BatchSettings(AnalyzerOptions(detect=mode)).fingerprint_options() for mode in ("tracked", "full"))
+    assert tracked != full and tracked["detect"] == "tracked"

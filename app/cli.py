@@ -5,7 +5,8 @@
     emolens batch INPUT... --out DIR [--engine local|ray]      archives -> Parquet dataset (extra "batch")
     emolens evaluate DIR [--crops] [--json]                    accuracy on DIR/<emotion>/*
     emolens bench [pipeline|detection|report|gui|behaviour]    speed and detection figures
-    emolens bench [batch|serve|soak]                           batch, service and memory figures
+    emolens bench [batch|serve|panels|soak]                    batch, service, remote panel and memory figures
+    emolens bench [study|sync|study-window|replay]             study, sync and replay figures
     emolens bench behaviour-validation                         AUs against FER+ emotions
     emolens report SESSION.csv... -o OUTDIR                    charts, tables, one HTML page
     emolens study new|add|invite|report|info DIR ...           ad tests: stimuli, viewers, one study report

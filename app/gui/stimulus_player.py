@@ -1,8 +1,10 @@
 """The participant's screen during a study session: a countdown, a neutral grey baseline, then the stimuli.
 
-Videos play with sound through Qt Multimedia (``QMediaPlayer`` into a ``QVideoWidget``, ``QAudioOutput``);
-each frame that reaches the widget's ``QVideoSink`` is reported to the ``StimulusClock`` with its own start
-time, so the recording knows which frame was on screen when each camera frame was captured. Images are shown
+Videos play with sound through Qt Multimedia (``QMediaPlayer`` into a ``QVideoSink``, ``QAudioOutput``);
+each frame that reaches the sink is drawn by the screen itself and reported to the ``StimulusClock`` with its
+own start time, so the recording knows which frame was on screen when each camera frame was captured. (A
+``QVideoWidget`` was tried first: hiding it while the player still delivered frames sometimes hung the GUI
+thread, so the session was never written.) Images are shown
 for their duration. Esc (or closing the screen) asks to end the session (``escape_pressed``).
 
 Qt Multimedia is in PySide6-Addons (``pip install 'emolens[study]'``); ``multimedia_missing()`` says so
@@ -16,8 +18,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QPixmap
-from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoFrame
-from PySide6.QtMultimediaWidgets import QVideoWidget
+from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoFrame, QVideoSink
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
 
 from emolens.gui.stimulus_clock import StimulusClock
@@ -49,7 +50,8 @@ class StimulusScreen(QWidget):
         self._name = ""
         self.message = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.message.setStyleSheet("font-size: 64px;")
-        self.video = QVideoWidget()
+        self.video = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)  # the stimulus's frames, drawn from the sink
+        self.video.setStyleSheet("background: black;")
         self.image = QLabel(alignment=Qt.AlignmentFlag.AlignCenter)
         self.pages = QStackedWidget()
         for page in (self.message, self.video, self.image):
@@ -60,10 +62,11 @@ class StimulusScreen(QWidget):
         self.audio = QAudioOutput(self)
         self.player = QMediaPlayer(self)
         self.player.setAudioOutput(self.audio)
-        self.player.setVideoOutput(self.video)
+        self.sink = QVideoSink(self)
+        self.player.setVideoOutput(self.sink)
         self.player.mediaStatusChanged.connect(self._on_media_status)
         self.player.errorOccurred.connect(lambda _error, text: self.failed.emit(text or "it cannot be played"))
-        self.video.videoSink().videoFrameChanged.connect(self._on_video_frame)
+        self.sink.videoFrameChanged.connect(self._on_video_frame)
         self._image_timer = QTimer(self, singleShot=True)
         self._image_timer.timeout.connect(self._on_image_done)
 
@@ -84,6 +87,7 @@ class StimulusScreen(QWidget):
             self.clock.show(stimulus.name, 0.0, time.perf_counter(), running=True)
             self._image_timer.start(round(stimulus.duration_s * 1000))
         else:
+            self.video.clear()  # not the last stimulus's last frame
             self.pages.setCurrentWidget(self.video)
             self.player.setSource(QUrl.fromLocalFile(str(path.resolve())))
             self.player.play()
@@ -102,6 +106,8 @@ class StimulusScreen(QWidget):
     def _on_video_frame(self, frame: QVideoFrame) -> None:
         if self._name and frame.isValid():
             self.clock.show(self._name, frame.startTime() / 1e6, time.perf_counter())
+            self.video.setPixmap(QPixmap.fromImage(frame.toImage()).scaled(
+                self.video.size(), Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.FastTransformation))
             self.frame_shown.emit(frame)
 
     def _on_media_status(self, status: QMediaPlayer.MediaStatus) -> None:

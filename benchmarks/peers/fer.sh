@@ -27,10 +27,13 @@ if [ ! -x "$FER_VENV/bin/python" ]; then
   # moviepy.editor (gone in moviepy 2).
   "$pip" install --quiet "tensorflow-cpu==2.15.*" "numpy<2" "opencv-python-headless==4.10.*" "moviepy<2" \
     pandas tqdm requests pillow
-  if "$pip" install --quiet --index-url "$TORCH_INDEX" "torch==2.2.*" "torchvision==0.17.*"; then
+  # PyTorch's own index has CPU-only wheels; where it cannot be reached, PyPI's (the CUDA build, about 2.5 GB
+  # more, which runs on the CPU as well).
+  if "$pip" install --quiet --index-url "$TORCH_INDEX" "torch==2.2.*" "torchvision==0.17.*" \
+      || "$pip" install --quiet "torch==2.2.*" "torchvision==0.17.*"; then
     "$pip" install --quiet --no-deps "facenet-pytorch==2.6.0"  # fer's MTCNN
   else
-    echo "PyTorch did not install from $TORCH_INDEX: fer's MTCNN detector cannot be measured" >&2
+    echo "PyTorch did not install: fer's MTCNN detector cannot be measured" >&2
   fi
 fi
 detectors=haar

@@ -2,9 +2,11 @@
 
 Videos play with sound through Qt Multimedia (``QMediaPlayer`` into a ``QVideoSink``, ``QAudioOutput``);
 each frame that reaches the sink is drawn by the screen itself and reported to the ``StimulusClock`` with its
-own start time, so the recording knows which frame was on screen when each camera frame was captured. (A
-``QVideoWidget`` was tried first: hiding it while the player still delivered frames sometimes hung the GUI
-thread, so the session was never written.) Images are shown
+own start time, so the recording knows which frame was on screen when each camera frame was captured. The
+sink is read on the GUI thread, every ``FRAME_POLL_MS``: its ``videoFrameChanged`` is emitted on the
+player's own thread, and a Python slot there needs the GIL while the GUI thread, holding it, waits for that
+thread (stopping the player, hiding a ``QVideoWidget``): now and then, under load, the window hung for good
+and the session was never written. Images are shown
 for their duration. Esc (or closing the screen) asks to end the session (``escape_pressed``).
 
 Qt Multimedia is in PySide6-Addons (``pip install 'emolens[study]'``); ``multimedia_missing()`` says so
@@ -25,6 +27,8 @@ from emolens.gui.stimulus_clock import StimulusClock
 from emolens.study.file import Stimulus
 
 NEUTRAL_GREY = "#808080"
+FRAME_POLL_MS = 4
+"""How often the GUI thread reads the sink's newest frame: a frame's time on screen is known within this."""
 
 
 class StimulusScreen(QWidget):
@@ -66,7 +70,9 @@ class StimulusScreen(QWidget):
         self.player.setVideoOutput(self.sink)
         self.player.mediaStatusChanged.connect(self._on_media_status)
         self.player.errorOccurred.connect(lambda _error, text: self.failed.emit(text or "it cannot be played"))
-        self.sink.videoFrameChanged.connect(self._on_video_frame)
+        self._frame_timer = QTimer(self, interval=FRAME_POLL_MS, timerType=Qt.TimerType.PreciseTimer)
+        self._frame_timer.timeout.connect(self._read_sink)
+        self._shown_start_us = -1  # the start time of the frame drawn last
         self._image_timer = QTimer(self, singleShot=True)
         self._image_timer.timeout.connect(self._on_image_done)
 
@@ -90,6 +96,8 @@ class StimulusScreen(QWidget):
             self.video.clear()  # not the last stimulus's last frame
             self.pages.setCurrentWidget(self.video)
             self.player.setSource(QUrl.fromLocalFile(str(path.resolve())))
+            self._shown_start_us = -1
+            self._frame_timer.start()
             self.player.play()
 
     def stop(self) -> None:
@@ -98,10 +106,17 @@ class StimulusScreen(QWidget):
 
     def _stop_stimulus(self) -> None:
         self._image_timer.stop()
+        self._frame_timer.stop()
         playing, self._name = self._name, ""
         if playing:
             self.clock.clear(time.perf_counter())
         self.player.stop()
+
+    def _read_sink(self) -> None:
+        frame = self.sink.videoFrame()
+        if frame.isValid() and frame.startTime() != self._shown_start_us:
+            self._shown_start_us = frame.startTime()
+            self._on_video_frame(frame)
 
     def _on_video_frame(self, frame: QVideoFrame) -> None:
         if self._name and frame.isValid():

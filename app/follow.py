@@ -24,7 +24,6 @@ Example::
 
 from __future__ import annotations
 
-
 from emolens.detect import FaceDetector
 from emolens.track import box_iou, match_boxes
 from emolens.types import Faces, Frame

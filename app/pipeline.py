@@ -49,7 +49,6 @@ from emolens.sources import FrameSource
 from emolens.track import FaceTracker
 from emolens.types import Faces, Frame
 
-
 DETECT_AHEAD = 2
 """With ``Analyzer.run(overlap=True)``: frames handed to the detection thread before the oldest is classified
 (one being detected while one waits: enough to keep both stages busy, and the memory bounded)."""

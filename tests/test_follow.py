@@ -35,7 +35,8 @@ def models():
 
 
 def walking_clip(walkers: list[Walker], frames: int, size_wh=(640, 480)) -> list[Frame]:
-    return [Frame(index, index / FPS, moving_frame(walkers, size_wh, index / FPS)[0], "walk") for index in range(frames)]
+    return [Frame(index, index / FPS, moving_frame(walkers, size_wh, index / FPS)[0], "walk")
+            for index in range(frames)]
 
 
 def run_clip(models: Models, frames: list[Frame], detect: str) -> list:

@@ -35,8 +35,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emolens.bench.media import FacePhoto, assign, astronaut_photo, compose_scene
 from emolens.bench import tracked
+from emolens.bench.media import FacePhoto, assign, astronaut_photo, compose_scene
 from emolens.bench.pipeline import median_p95
 from emolens.bench.registry import BenchRun
 from emolens.card import ModelCard

@@ -225,7 +225,8 @@ def markdown(bench: BenchRun, rows: list[dict], stimulus_s: float, jpeg_kib: int
               + f" Where the service analyses fewer frames a second than the participants send (recorded/s, all, "
               f"under {FPS} per participant), each participant's queue fills, and the frames over it are refused "
               "and counted (refused), not queued: the latency then stays near 45 frames at the rate each "
-              "participant is served.", "", "The stimulus time recorded is the `currentTime` the page sent, kept to the millisecond: its error "
+              "participant is served.", "",
+              "The stimulus time recorded is the `currentTime` the page sent, kept to the millisecond: its error "
               "here is rounding. How far the page's `currentTime` is from the moment its camera frame was taken is "
               "the browser's part, not measured here.", ""]
     return "\n".join(lines)

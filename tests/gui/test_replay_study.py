@@ -14,10 +14,10 @@ from PySide6.QtCore import Qt
 
 from emolens.bench.numbered import frame_number, stamp_number, write_numbered_video
 from emolens.cli import main
+from emolens.evaluation.labels import FER2013_LABELS as LABELS
 from emolens.gui.replay_app import wait_for_frame
 from emolens.gui.replay_window import ReplayWindow
 from emolens.gui.stimulus_pane import BASELINE_TEXT, NONE_TEXT
-from emolens.evaluation.labels import FER2013_LABELS as LABELS
 from emolens.replay.recording import load_recording
 from emolens.replay.study_sessions import study_sessions
 from tests.replay.fixtures import numbered_session  # noqa: F401 -- the fixture

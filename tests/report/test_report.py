@@ -406,7 +406,7 @@ def with_time(line: str, value: str) -> str:
     (lambda lines: "\n".join([lines[0], lines[1], ",".join(lines[2].split(",")[:12]), *lines[3:]]) + "\n",
      r", line 3: a face without all its probabilities"),
     (lambda lines: "\n".join([*lines[:3], lines[3] + ",x,y", *lines[4:]]) + "\n",
-     r"Expected 21 fields in line 4, saw 23"),
+     rf"Expected {len(timeline_columns(LABELS))} fields in line 4, saw {len(timeline_columns(LABELS)) + 2}"),
 ])
 def test_bad_input_raises_one_clear_line(tmp_path, make_text, message):
     path = tmp_path / "bad.csv"

@@ -239,7 +239,8 @@ def test_panels_refuse_other_origins_wrong_codes_used_codes_and_a_dashboard_with
         assert httpx.get(f"{url}/panel/adtest").status_code == 200  # the page holds no data
         assert_error(httpx.post(f"{url}/panel/adtest/join", json={"code": code},
                                 headers={"Origin": "https://attacker.example"}), 403, "cross-origin")
-        assert_error(httpx.post(f"{url}/panel/adtest/join", json={}), 403, "link of your invitation")  # no token: no room
+        # no token: no room
+        assert_error(httpx.post(f"{url}/panel/adtest/join", json={}), 403, "link of your invitation")
         assert_error(httpx.post(f"{url}/panel/adtest/join", json={"code": "guess"}), 403, "not one of")
         assert_error(httpx.get(f"{url}/studies/adtest/status"), 401, "token")
         assert_error(httpx.get(f"{url}/panel/other"), 404, "no study 'other'")

@@ -58,8 +58,9 @@ def run(bench: BenchRun) -> int:
     bench.write(
         "# Study session in the window\n\n"
         f"`{bench.command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine}. "
-        f"{'A quick run, ' if bench.quick else ''}Measured once on a busy machine (two CPU cores shared with "
-        f"other jobs): figures to re-measure on an idle one.\n\n"
+        f"{'A quick run. ' if bench.quick else ''}The frames on screen are read from the player's video sink every "
+        f"4 ms, so a row can name the frame before one that reached the screen within those 4 ms: one frame "
+        f"(40 ms) off.\n\n"
         f"A {seconds:g} s {STIMULUS_WH[0]}x{STIMULUS_WH[1]} {STIMULUS_FPS} fps stimulus with sound, numbered "
         f"frames, played by Qt Multimedia while the window analyses and records a {CAMERA_WH[0]}x{CAMERA_WH[1]} "
         f"{CAMERA_FPS} fps clip of a real face (`emolens/bench/study_window.py` says how each figure is taken).\n\n"

@@ -35,6 +35,8 @@ def replay(qtbot, session):
     window = ReplayWindow(load_recording(session))
     qtbot.addWidget(window)
     window.show()
+    window.activateWindow()  # the keys go to the active window (on a real X server too)
+    qtbot.waitUntil(window.isActiveWindow, timeout=10_000)
     yield window
     window.close()
     assert window.decoder.isFinished(), "the decoder thread outlived its window"

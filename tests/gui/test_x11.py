@@ -43,6 +43,21 @@ def test_a_moderator_marks_a_session_in_a_real_x11_window(tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (apt-get install xvfb xauth)")
+def test_the_replay_window_seeks_steps_marks_and_exports_in_a_real_x11_window(tmp_path):
+    """The replay tests (seek, step, markers, export, frame and row agreement on real faces) through a real X
+    server (xcb), not the offscreen platform."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
+    env.update(EMOLENS_TEST_QT_PLATFORM="xcb", XDG_CONFIG_HOME=str(tmp_path / "config"))
+    tests = Path(__file__).with_name("test_replay_window.py")
+    done = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "pytest", str(tests),
+                           "-q", "-p", "no:cacheprovider", "-o", "addopts="], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs xvfb-run (apt-get install xvfb xauth)")
 def test_a_whole_study_session_runs_in_a_real_x11_window(tmp_path):
     """A study session (the stimulus with its sound through Qt Multimedia, a clip of real faces as the camera,
     then `emolens study report`) through a real X server (xcb), not the offscreen platform."""

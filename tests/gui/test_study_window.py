@@ -96,6 +96,8 @@ def test_esc_ends_the_session_early_and_keeps_it_marked_incomplete(qtbot, make_w
         marked.append(window.settings.marker_presets[0])
         qtbot.keyClick(window.video_view, Qt.Key.Key_1)  # the moderator's marker keys still mark
         qtbot.waitUntil(lambda: marked[0] in [text for _, text in window.side_panel.chart.markers()], timeout=10000)
+        # some way into the stimulus, so that camera frames were captured while it played
+        qtbot.waitUntil(lambda: (session.clock.at(time.perf_counter()) or ("", 0.0))[1] >= 0.4, timeout=10000)
         qtbot.keyClick(session.screen, Qt.Key.Key_Escape)
 
     outcome, _ = run_session(qtbot, make_window, study, "P02", during=mark_then_press_esc)

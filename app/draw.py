@@ -26,6 +26,7 @@ from emolens.errors import EmolensError, SettingError
 from emolens.layout import BAR_LENGTH_ROWS, Rect, place_bars
 from emolens.native import captured_native_stderr
 from emolens.palette import emotion_hex, face_hex
+from emolens.record import move_without_replacing
 from emolens.types import Faces
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -192,14 +193,13 @@ class AnnotatedVideo:
             os.replace(self._partial, self.path)
             return
         try:
-            os.link(self._partial, self.path)  # fails if the name is taken: nothing is replaced
+            move_without_replacing(self._partial, self.path)
         except FileExistsError:
             raise EmolensError(f"{self.path} appeared while the video was written and was left as it is; the video "
                                f"is kept as {self._partial}") from None
         except OSError as error:
             raise EmolensError(f"cannot put the video in place as {self.path}: {error.strerror or error}; it is kept "
                                f"as {self._partial}") from None
-        self._partial.unlink()
 
     def discard(self) -> None:
         """Close and remove the partial video."""

@@ -373,6 +373,33 @@ class CsvRecorder:
         self.close()
 
 
+def replace_private_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step (written to a hidden file beside it first), readable by its
+    owner only: a crash leaves the old file or the new one, never half of one.
+
+    Raises:
+        OSError: the folder cannot be written; the old file stays as it was.
+    """
+    fd, staged = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(staged, path)
+    except BaseException:
+        Path(staged).unlink(missing_ok=True)
+        raise
+
+
+def move_without_replacing(source: Path, target: Path) -> None:
+    """Give ``source`` the name ``target`` unless that name is taken, where a rename would replace the file.
+
+    Raises:
+        OSError: ``FileExistsError`` when ``target`` exists; ``source`` is then left as it was.
+    """
+    os.link(source, target)
+    source.unlink()
+
+
 def refuse_existing(path: Path, overwrite: bool) -> None:
     """Refuse to replace an existing regular file unless ``overwrite`` (devices and pipes are written as they are).
 

@@ -68,8 +68,8 @@ class Faces:
         face_id: ``int64 (n,)`` stable track IDs, or None before tracking.
         smoothed: ``float32 (n, K)`` time-smoothed probabilities, or None before tracking.
         labels: the K label names of ``probs``' columns, in order (the card's), or None.
-        full_search: whether the detector searched this frame (False: ``--detect tracked`` carried the last
-            search's faces along their motion, see ``emolens.follow``).
+        full_search: whether the detector searched this frame (False: ``--detect tracked`` kept the last
+            search's faces where it found them, see ``emolens.follow``).
 
     Behaviour fields, None unless behaviour is on (``AnalyzerOptions(behaviour=True)``); rows of
     faces the landmarker could not read are NaN (see ``emolens.behaviour.signals`` for units and signs):

@@ -14,7 +14,6 @@ With the window's "Save the camera video with recordings" on, the camera's video
 
 from __future__ import annotations
 
-import os
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -28,6 +27,7 @@ from emolens.errors import EmolensError, error_line
 from emolens.gui.stimulus_clock import StimulusClock
 from emolens.gui.stimulus_player import StimulusScreen
 from emolens.gui.worker import FollowStimulus, RecordingState, StartRecording, StopRecording
+from emolens.record import move_without_replacing
 from emolens.study.file import load_study
 from emolens.study.sessions import (
     SessionInfo,
@@ -209,8 +209,7 @@ class StudySession(QObject):
         went wrong, or ""."""
         target = self.timeline_path.with_suffix(video.suffix)
         try:
-            os.link(video, target)  # fails on an existing name, unlike a rename
-            video.unlink()
+            move_without_replacing(video, target)
         except OSError as error:
             return f"the camera video is kept as {video} ({target.name}: {error.strerror or error})"
         return ""

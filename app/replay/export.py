@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import cv2
 
 from emolens.draw import AnnotatedVideo, draw_faces
 from emolens.errors import EmolensError
+from emolens.record import move_without_replacing
 from emolens.replay.recording import Recording, clock
 from emolens.replay.video import VideoFrames
 
@@ -102,7 +102,7 @@ def write_new_image(path: Path, image) -> Path:
     try:
         if not cv2.imwrite(str(partial), image):
             raise EmolensError(f"cannot write {target}: not an image format OpenCV writes (use .png or .jpg)")
-        os.link(partial, target)  # fails if the name was taken meanwhile: nothing is replaced
+        move_without_replacing(partial, target)  # the name taken meanwhile: nothing is replaced
     except OSError as error:
         raise EmolensError(f"cannot write {target}: {error.strerror or error}") from None
     finally:

@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import os
 import secrets
 import tempfile
 import time
@@ -51,7 +50,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from emolens.errors import EmolensError
 from emolens.pipeline import Session
-from emolens.record import CsvRecorder
+from emolens.record import CsvRecorder, replace_private_text
 from emolens.serve.config import Limits
 from emolens.serve.errors import ApiError
 from emolens.serve.media import decode_image
@@ -242,9 +241,7 @@ class PanelStudy:
                  "model": participant.model}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            staged = path.with_name(f"{path.name}.partial")
-            staged.write_text(json.dumps(state) + "\n", encoding="utf-8")
-            os.replace(staged, path)
+            replace_private_text(path, json.dumps(state) + "\n")
         except OSError as error:
             raise EmolensError(f"cannot write {path}: {error.strerror or error}") from None
 

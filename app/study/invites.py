@@ -17,13 +17,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
-import tempfile
 from pathlib import Path
 
 from emolens.errors import EmolensError, SettingError
+from emolens.record import replace_private_text
 from emolens.study.file import load_study
 from emolens.study.sessions import read_sessions
 
@@ -81,9 +80,6 @@ def _write_invites(path: Path, invites: dict[str, str]) -> None:
     text = json.dumps({"invites": [{"participant": who, "code_sha256": digest} for who, digest in invites.items()]},
                       indent=2) + "\n"
     try:
-        fd, staged = tempfile.mkstemp(prefix=".invites-", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(staged, path)
+        replace_private_text(path, text)
     except OSError as error:
         raise EmolensError(f"cannot write the invitations {path}: {error.strerror or error}") from None

@@ -23,7 +23,7 @@ from emolens.images import IMAGE_SUFFIXES, MAX_IMAGE_PIXELS
 from emolens.markers import MarkerFeed, read_markers
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer
-from emolens.record import CsvRecorder, refuse_existing
+from emolens.record import CsvRecorder, Recorder, refuse_existing
 from emolens.sources import FrameSource, is_stream_url, open_source
 
 
@@ -214,7 +214,7 @@ def _same_file(a: Path, b: Path) -> bool:
     return a.exists() and b.exists() and os.path.samefile(a, b)
 
 
-def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: CsvRecorder, summary: AnalyzeSummary,
+def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: Recorder, summary: AnalyzeSummary,
                    progress: Callable[[int, int], None] | None = None, video: AnnotatedVideo | None = None) -> None:
     """Record every frame of one open source and add its counts to ``summary`` (shared with
     ``emolens batch``, so both write the same rows); a file that ends early adds a warning."""

@@ -44,7 +44,7 @@ from emolens.detect import FaceDetector
 from emolens.follow import FaceFollower
 from emolens.images import as_bgr8
 from emolens.options import AnalyzerOptions
-from emolens.record import CsvRecorder
+from emolens.record import Recorder
 from emolens.sources import FrameSource
 from emolens.track import FaceTracker
 from emolens.types import Faces, Frame
@@ -255,7 +255,7 @@ class Analyzer:
         lap("track")
         return FrameResult(frame, faces, timings)
 
-    def run(self, source: FrameSource, recorder: CsvRecorder | None = None,
+    def run(self, source: FrameSource, recorder: Recorder | None = None,
             lookahead: int = 8, overlap: bool = True) -> Iterator[FrameResult]:
         """Process every frame of ``source``, recording each when a recorder is given.
 
@@ -337,7 +337,7 @@ class Analyzer:
         return FrameResult(result.frame, faces, result.timings_ms)
 
     @staticmethod
-    def _record(result: FrameResult, recorder: CsvRecorder | None) -> FrameResult:
+    def _record(result: FrameResult, recorder: Recorder | None) -> FrameResult:
         if recorder is not None:
             started = time.perf_counter()
             recorder.append(result.frame, result.faces)

@@ -55,10 +55,12 @@ import os
 import stat
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any, Protocol
 
-from emolens.behaviour.columns import behaviour_cells, behaviour_columns, empty_behaviour_cells
+from emolens.behaviour.columns import behaviour_columns, behaviour_digits, behaviour_values
 from emolens.errors import EmolensError, SettingError
 
 try:  # POSIX; elsewhere the output is not locked
@@ -106,6 +108,113 @@ def safe_text(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
+class Recorder(Protocol):
+    """What ``Analyzer.run`` and ``analyze_source`` record into: ``CsvRecorder``, or the batch's Parquet writer."""
+
+    rows: int
+
+    def mark(self, text: str) -> None: ...
+
+    def append(self, frame: Frame, faces: Faces, wall_time: datetime | None = None,
+               stimulus: tuple[str, float] | None = None) -> int: ...
+
+
+class TimelineRows:
+    """The timeline's rows as values, one list per row in ``columns`` order: what every recorder writes.
+
+    Values are typed (``timestamp`` a UTC ``datetime``, numbers as ``float``/``int``, text made safe by
+    ``safe_text``) and ``None`` where the CSV has an empty cell, so ``CsvRecorder`` formats them as text and
+    the batch's Parquet files store them as they are. It holds the markers waiting for the next row and
+    each source's clock (``timestamp``, see the module docstring).
+    """
+
+    def __init__(self, labels: tuple[str, ...], keypoints: bool = False, behaviour: bool = False,
+                 landmarks: bool = False):
+        self.labels = labels
+        self.keypoints = keypoints
+        self.behaviour, self.landmarks = behaviour, landmarks and behaviour
+        self.columns = timeline_columns(labels, keypoints, behaviour, landmarks)
+        self._markers: list[str] = []
+        self._epoch: dict[str, datetime] = {}
+        self._last_frame: tuple[str, float] | None = None
+        self._latest: datetime | None = None
+
+    def mark(self, text: str) -> None:
+        """Attach a marker to the next row (several join with ' | ')."""
+        if text.strip():
+            self._markers.append(safe_text(text))
+
+    def frame_rows(self, frame: Frame, faces: Faces, wall_time: datetime | None = None,
+                   stimulus: tuple[str, float] | None = None) -> list[list]:
+        """The rows of one frame (one per face, or one with the face fields empty); ``faces`` needs ``probs``.
+        A pending marker goes on every row of the frame, so that rows filtered by ``face_id`` keep it."""
+        timestamp = wall_time or self._media_time(frame)
+        marker = " | ".join(self._markers) or None
+        self._markers.clear()
+        shown = [None, None] if stimulus is None else [safe_text(stimulus[0]), float(stimulus[1])]
+        source, searched = safe_text(frame.source), int(faces.full_search)
+        if not len(faces):
+            return [self._sparse_row(timestamp=timestamp, source=source, time_s=float(frame.t_s), frame=frame.index,
+                                     marker=marker, stimulus=shown[0], stimulus_t_s=shown[1], full_search=searched)]
+        base = [timestamp, source, float(frame.t_s), frame.index]
+        # Once per frame, not per face.
+        boxes, dominant = faces.xywh.tolist(), faces.probs.argmax(axis=1)
+        probs, scores = faces.probs.tolist(), faces.det_score.tolist()
+        rows = []
+        for index in range(len(faces)):
+            face_id = None if faces.face_id is None else int(faces.face_id[index])
+            row = base + [face_id, *boxes[index], scores[index], *probs[index], self.labels[dominant[index]],
+                          marker, *shown]
+            if self.keypoints:
+                row += faces.keypoints[index].reshape(-1).tolist()
+            if self.behaviour:
+                row += behaviour_values(faces, index, self.landmarks)
+            rows.append(row + [searched])
+        return rows
+
+    def closing_row(self) -> list | None:
+        """A marker-only row for markers added after the last frame (``None`` when there are none)."""
+        if not self._markers:
+            return None
+        row = self._sparse_row(timestamp=datetime.now(timezone.utc), marker=" | ".join(self._markers))
+        self._markers.clear()
+        return row
+
+    def _sparse_row(self, **values) -> list:
+        """A row with only the given columns filled (no face, or a closing marker)."""
+        return [values.get(column) for column in self.columns]
+
+    def _media_time(self, frame: Frame) -> datetime:
+        """The recording's start (per source run) plus the frame's media time, in UTC.
+
+        A source that starts again (the same file given twice, ``time_s`` going back) gets
+        a new start, no earlier than the last timestamp written (a file's media time runs ahead
+        of the wall clock when it is analysed faster than real time), so runs never overlap.
+        """
+        key = frame.origin or frame.source  # the images of a folder share one clock
+        previous, self._last_frame = self._last_frame, (key, frame.t_s)
+        if previous is None or previous[0] != key or frame.t_s < previous[1]:
+            start = max(datetime.now(timezone.utc), self._latest or datetime.min.replace(tzinfo=timezone.utc))
+            self._epoch[key] = start - timedelta(seconds=frame.t_s)
+        self._latest = self._epoch[key] + timedelta(seconds=frame.t_s)
+        return self._latest
+
+
+def _cell_formats(timeline: TimelineRows) -> list[Callable[[Any], str]]:
+    """How each column's values become CSV text: the time in ISO 8601 UTC, numbers to their column's decimals,
+    the rest as it is (``None`` is an empty cell, for every column)."""
+    fixed = {"time_s": 3, "x": 1, "y": 1, "w": 1, "h": 1, "det_score": 4, "stimulus_t_s": 3,
+             **{label: 5 for label in timeline.labels}, **{column: 1 for column in KEYPOINT_COLUMNS}}
+    digits = [fixed.get(column) for column in timeline.columns]
+    if timeline.behaviour:
+        behaviour = behaviour_digits(timeline.landmarks)
+        first = timeline.columns.index(SEARCH_COLUMN) - len(behaviour)
+        digits[first:first + len(behaviour)] = behaviour
+    formats = [str if places is None else f"{{:.{places}f}}".format for places in digits]
+    formats[timeline.columns.index("timestamp")] = _iso
+    return formats
+
+
 class CsvRecorder:
     """Append frames' faces to a CSV timeline; see the module docstring for the schema.
 
@@ -123,6 +232,8 @@ class CsvRecorder:
         rows: rows written to the file so far (not counting the header); after a failure,
             exactly the rows the file holds.
         created: whether this recorder created the file (``False`` when it replaces one).
+        timeline: the ``TimelineRows`` that makes the rows (markers and clocks); another writer
+            may share it and hand this recorder the same rows (``write_rows``).
 
     Raises:
         EmolensError: the file cannot be created, exists (without ``overwrite``), or is
@@ -133,18 +244,13 @@ class CsvRecorder:
                  flush_s: float = 0.0, overwrite: bool = True, behaviour: bool = False,
                  landmarks: bool = False):
         self.path = Path(path)
-        self.labels = labels
-        self.keypoints = keypoints
-        self.behaviour, self.landmarks = behaviour, landmarks and behaviour
-        self.columns = timeline_columns(labels, keypoints, behaviour, landmarks)
+        self.timeline = TimelineRows(labels, keypoints, behaviour, landmarks)
+        self.labels, self.columns = labels, self.timeline.columns
+        self._formats = _cell_formats(self.timeline)
         self.flush_s = flush_s
         self.rows = 0
         self._pending: list[str] = []
         self._pending_rows = 0
-        self._pending_markers: list[str] = []
-        self._epoch: dict[str, datetime] = {}
-        self._last_frame: tuple[str, float] | None = None
-        self._latest: datetime | None = None
         self._last_write = self._last_sync = time.monotonic()
         self._good_size = 0
         self._fd: int | None = None
@@ -163,67 +269,30 @@ class CsvRecorder:
 
     def mark(self, text: str) -> None:
         """Attach a marker to the next row written (several join with ' | ')."""
-        if text.strip():
-            self._pending_markers.append(safe_text(text))
+        self.timeline.mark(text)
 
     def append(self, frame: Frame, faces: Faces, wall_time: datetime | None = None,
                stimulus: tuple[str, float] | None = None) -> int:
-        """Write the rows of one frame; returns how many. ``faces`` needs ``probs``. A pending marker goes
-        on every row of the frame (each face's), so that rows filtered by ``face_id`` keep it. ``stimulus``:
-        the stimulus on screen and the position in its media (from the player), written on every row.
+        """Write the rows of one frame (``TimelineRows.frame_rows``); returns how many. ``stimulus``: the
+        stimulus on screen and the position in its media (from the player), written on every row.
 
         Raises:
             EmolensError: the disk is full or the file became unwritable; every row written
                 before is kept, the file ends with a complete line and the message counts
                 the rows it holds.
         """
-        timestamp = _iso(wall_time or self._media_time(frame))
-        marker = " | ".join(self._pending_markers)
-        shown = ["", ""] if stimulus is None else [safe_text(stimulus[0]), f"{stimulus[1]:.3f}"]
-        base = [timestamp, safe_text(frame.source), f"{frame.t_s:.3f}", frame.index]
-        searched = int(faces.full_search)
-        rows = [] if len(faces) else [self._sparse_row(timestamp=timestamp, source=base[1], time_s=base[2],
-                                                         frame=frame.index, marker=marker, stimulus=shown[0],
-                                                         stimulus_t_s=shown[1], full_search=searched)]
-        # Once per frame, not per face (a frame with no face may carry no probabilities).
-        boxes, dominant = faces.xywh, (faces.probs.argmax(axis=1) if len(faces) else ())
-        for index in range(len(faces)):
-            x, y, w, h = boxes[index]
-            probs = faces.probs[index]
-            face_id = "" if faces.face_id is None else int(faces.face_id[index])
-            row = base + [face_id, f"{x:.1f}", f"{y:.1f}", f"{w:.1f}", f"{h:.1f}", f"{faces.det_score[index]:.4f}",
-                          *(f"{p:.5f}" for p in probs), self.labels[dominant[index]], marker, *shown]
-            if self.keypoints:
-                row += [f"{v:.1f}" for v in faces.keypoints[index].reshape(-1)]
-            if self.behaviour:
-                row += (empty_behaviour_cells(self.landmarks) if faces.head_pose is None
-                        else behaviour_cells(faces, index, self.landmarks))
-            rows.append(row + [searched])
-        self._queue(rows, rows=len(rows))
-        self._pending_markers.clear()
+        return self.write_rows(self.timeline.frame_rows(frame, faces, wall_time, stimulus))
+
+    def write_rows(self, rows: list[list]) -> int:
+        """Write rows of values made by ``self.timeline`` (one frame's, as a block); returns how many."""
+        self._queue([self._cells(row) for row in rows], rows=len(rows))
         now = time.monotonic()
         if now - self._last_write >= self.flush_s:
             self._write_pending(sync=now - self._last_sync >= 1.0)
         return len(rows)
 
-    def _sparse_row(self, **values) -> list:
-        """A row with only the given columns filled (no face, or a closing marker)."""
-        return [values.get(column, "") for column in self.columns]
-
-    def _media_time(self, frame: Frame) -> datetime:
-        """The recording's start (per source run) plus the frame's media time, in UTC.
-
-        A source that starts again (the same file given twice, ``time_s`` going back) gets
-        a new start, no earlier than the last timestamp written (a file's media time runs ahead
-        of the wall clock when it is analysed faster than real time), so runs never overlap.
-        """
-        key = frame.origin or frame.source  # the images of a folder share one clock
-        previous, self._last_frame = self._last_frame, (key, frame.t_s)
-        if previous is None or previous[0] != key or frame.t_s < previous[1]:
-            start = max(datetime.now(timezone.utc), self._latest or datetime.min.replace(tzinfo=timezone.utc))
-            self._epoch[key] = start - timedelta(seconds=frame.t_s)
-        self._latest = self._epoch[key] + timedelta(seconds=frame.t_s)
-        return self._latest
+    def _cells(self, row: list) -> list[str]:
+        return ["" if value is None else text(value) for text, value in zip(self._formats, row)]
 
     def _queue(self, table: list[list], rows: int) -> None:
         """Add whole lines to the block the next write hands to the OS; ``rows`` of them are timeline rows."""
@@ -359,10 +428,9 @@ class CsvRecorder:
         """Write what is queued, sync and close; pending markers go into a final marker-only row."""
         if self._fd is None:
             return
-        if self._pending_markers:
-            self._queue([self._sparse_row(timestamp=_iso(datetime.now(timezone.utc)),
-                                          marker=" | ".join(self._pending_markers))], rows=1)
-            self._pending_markers.clear()
+        closing = self.timeline.closing_row()
+        if closing is not None:
+            self._queue([self._cells(closing)], rows=1)
         self._write_pending(sync=True, final=True)
         self._close_fd()
 

@@ -39,7 +39,6 @@ from pathlib import Path
 
 import fsspec
 import pyarrow as pa
-import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
@@ -161,25 +160,19 @@ class DatasetStore:
             return False  # absent, or not a complete Parquet file
         return json.loads(metadata.get(FINGERPRINT_KEY, b"null")) == fingerprint
 
-    def publish(self, csv_path: Path, input_id: str, input_path: str, schema: pa.Schema, fingerprint: dict,
-                with_csv: bool = False) -> None:
-        """Convert a finished timeline CSV (`emolens analyze`'s rows) to ``timelines/<id>.parquet``,
-        streaming, under a temporary name renamed when complete; with ``with_csv`` also copy the CSV
-        to ``csv/<id>.csv`` first."""
-        csv_schema = pa.schema([field for field in schema if field.name not in ("input_id", "input")])
-        reader = pa_csv.open_csv(csv_path, convert_options=pa_csv.ConvertOptions(
-            column_types=csv_schema, strings_can_be_null=True, quoted_strings_can_be_null=False,
-            include_columns=csv_schema.names))
-        if with_csv:  # before the Parquet file, whose rename is what marks the input done
-            with self._atomic(self.csv(input_id)) as file, open(csv_path, "rb") as source:
-                while chunk := source.read(1 << 20):
-                    file.write(chunk)
+    @contextmanager
+    def timeline_writer(self, input_id: str, schema: pa.Schema, fingerprint: dict) -> Iterator[pq.ParquetWriter]:
+        """A Parquet writer of ``timelines/<id>.parquet`` with ``fingerprint`` in its footer, writing under a
+        temporary name that is renamed to the final one only when the block ends without an error."""
         schema = schema.with_metadata({**schema.metadata, FINGERPRINT_KEY: json.dumps(fingerprint).encode()})
         with self._atomic(self.timeline(input_id)) as file, pq.ParquetWriter(file, schema) as writer:
-            for batch in reader:
-                constant = [pa.array([input_id] * batch.num_rows, pa.string()),
-                            pa.array([input_path] * batch.num_rows, pa.string())]
-                writer.write_batch(pa.RecordBatch.from_arrays(constant + batch.columns, schema=schema))
+            yield writer
+
+    def copy_csv(self, csv_path: Path, input_id: str) -> None:
+        """Copy a finished timeline CSV to ``csv/<id>.csv`` (atomically, as every file here)."""
+        with self._atomic(self.csv(input_id)) as file, open(csv_path, "rb") as source:
+            while chunk := source.read(1 << 20):
+                file.write(chunk)
 
     def read_bytes(self, path: str) -> bytes | None:
         try:

@@ -1,9 +1,10 @@
 """One unit of batch work: analyse one input into its timeline, in whichever process or Ray worker runs it.
 
 A ``BatchWorker`` loads the model and detector once and then runs any number of ``Task``s. It
-decodes its input itself (frames never travel between processes), records the rows with
-`emolens analyze`'s own loop and recorder (``analyze_source`` + ``CsvRecorder``) into a local
-scratch CSV, and publishes that as ``timelines/<id>.parquet`` under ``--out`` (see dataset.py).
+decodes its input itself (frames never travel between processes) and records the rows with
+`emolens analyze`'s own loop and row values (``analyze_source`` + ``TimelineRows``) straight into
+``timelines/<id>.parquet`` under ``--out`` (timeline.py, dataset.py), and with ``--csv`` into the CSV
+`emolens analyze` would write.
 Every failure of an input, expected (``EmolensError``) or not, comes back as a failed
 ``TaskResult`` with a one-line error: one bad input never stops a worker.
 
@@ -26,6 +27,7 @@ import socket
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +36,11 @@ import pyarrow as pa
 from emolens.analyze import AnalyzeSummary, analyze_source
 from emolens.batch.dataset import DatasetStore, timeline_schema
 from emolens.batch.inputs import BatchInput
+from emolens.batch.timeline import ParquetRecorder
 from emolens.errors import EmolensError
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer
-from emolens.record import CsvRecorder
+from emolens.record import CsvRecorder, TimelineRows
 from emolens.sources import open_source
 
 # Options that change the numbers, so a change of any of them makes every input pending again;
@@ -123,21 +126,26 @@ class BatchWorker:
                           worker=f"{socket.gethostname()}:{os.getpid()}", worker_rss_mb=peak_rss_mb(), **counts)
 
     def _analyze(self, task: Task) -> dict:
-        settings = task.settings
-        summary = AnalyzeSummary(output=Path(task.item.path))
-        with tempfile.TemporaryDirectory(prefix="emolens-batch-") as scratch:
-            csv_path = Path(scratch) / "timeline.csv"
-            with open_source(task.item.path, every=settings.every) as source:
-                duration_s = source.frame_count / source.fps if source.fps else 0.0
-                # The scratch CSV is rebuilt from scratch on a retry, so flushing once a second is enough.
-                with CsvRecorder(csv_path, self.labels, keypoints=settings.keypoints, flush_s=1.0,
-                                 behaviour=settings.options.behaviour) as recorder:
-                    analyze_source(self.analyzer, source, recorder, summary)
-            if summary.warnings:  # a file that ended early is not published as complete
-                raise EmolensError(summary.warnings[0])
-            store = DatasetStore(task.out)
-            store.publish(csv_path, task.item.input_id, task.item.display_path,
-                          settings.schema(self.labels), task.fingerprint, settings.write_csv)
+        settings, item = task.settings, task.item
+        summary = AnalyzeSummary(output=Path(item.path))
+        store = DatasetStore(task.out)
+        with tempfile.TemporaryDirectory(prefix="emolens-batch-") as scratch, \
+                open_source(item.path, every=settings.every) as source:
+            duration_s = source.frame_count / source.fps if source.fps else 0.0
+            # With --csv, the rows also go to a scratch CSV (rebuilt on a retry, so flushed once a second).
+            with (CsvRecorder(Path(scratch) / "timeline.csv", self.labels, keypoints=settings.keypoints, flush_s=1.0,
+                              behaviour=settings.options.behaviour) if settings.write_csv else nullcontext()) as csv, \
+                    store.timeline_writer(item.input_id, settings.schema(self.labels), task.fingerprint) as writer:
+                timeline = csv.timeline if csv else TimelineRows(self.labels, settings.keypoints,
+                                                                  settings.options.behaviour)
+                recorder = ParquetRecorder(writer, item.input_id, item.display_path, timeline, csv)
+                analyze_source(self.analyzer, source, recorder, summary)
+                if summary.warnings:  # a file that ended early is not published as complete
+                    raise EmolensError(summary.warnings[0])
+                recorder.finish()
+                if csv:  # before the Parquet file, whose rename is what marks the input done
+                    csv.close()
+                    store.copy_csv(csv.path, item.input_id)
         return {"duration_s": duration_s, "frames": summary.frames, "faces": summary.face_rows,
                 "rows": recorder.rows}
 

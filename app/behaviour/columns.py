@@ -15,7 +15,7 @@ landmarker could not read that face)::
 Example::
 
     columns = behaviour_columns(landmarks=False)
-    cells = behaviour_cells(faces, row, landmarks=False)     # strings, same length
+    values = behaviour_values(faces, row, landmarks=False)   # floats or None, same length
 """
 
 from __future__ import annotations
@@ -37,23 +37,19 @@ def behaviour_columns(landmarks: bool = False) -> list[str]:
     return columns + list(LANDMARK_COLUMNS) if landmarks else columns
 
 
-def _cell(value: float, digits: int) -> str:
-    return "" if math.isnan(value) else f"{value:.{digits}f}"
+def behaviour_digits(landmarks: bool = False) -> list[int]:
+    """Decimals of each behaviour column in the CSV (degrees and pixels to 0.1, scores to 0.001, flags whole)."""
+    digits = [1] * len(POSE_COLUMNS) + [3, 3, 0, 0, 3] + [3] * (len(AU_NAMES) + len(BLENDSHAPE_COLUMNS))
+    return digits + [1] * len(LANDMARK_COLUMNS) if landmarks else digits
 
 
-def behaviour_cells(faces: Faces, row: int, landmarks: bool = False) -> list[str]:
-    """The behaviour cells of face ``row`` (``faces`` must carry the behaviour fields)."""
-    cells = [_cell(float(v), 1) for v in faces.head_pose[row]]
-    cells += [_cell(float(v), 3) for v in faces.eye_open[row]]
-    cells += [_cell(float(faces.blink[row]), 0), _cell(float(faces.attentive[row]), 0),
-              _cell(float(faces.expressiveness[row]), 3)]
-    cells += [_cell(float(v), 3) for v in faces.aus[row]]
-    cells += [_cell(float(v), 3) for v in faces.blendshapes[row]]
+def behaviour_values(faces: Faces, row: int, landmarks: bool = False) -> list[float | None]:
+    """The behaviour values of face ``row``, ``None`` where the landmarker could not read it; all ``None`` when
+    ``faces`` carries no behaviour fields (e.g. behaviour switched on mid-recording)."""
+    if faces.head_pose is None:
+        return [None] * len(behaviour_columns(landmarks))
+    parts = [faces.head_pose[row], faces.eye_open[row], (faces.blink[row], faces.attentive[row],
+             faces.expressiveness[row]), faces.aus[row], faces.blendshapes[row]]
     if landmarks:
-        cells += [_cell(float(v), 1) for v in faces.landmarks[row].reshape(-1)]
-    return cells
-
-
-def empty_behaviour_cells(landmarks: bool = False) -> list[str]:
-    """Cells for a face without behaviour fields (e.g. behaviour switched on mid-recording)."""
-    return [""] * len(behaviour_columns(landmarks))
+        parts.append(faces.landmarks[row].reshape(-1))
+    return [None if math.isnan(value) else value for part in parts for value in map(float, part)]

@@ -28,10 +28,9 @@ _MAX_DIRECT_SHRINK = 2.0
 def crop_faces(image: np.ndarray, faces: Faces, card: ModelCard) -> np.ndarray:
     """``uint8 (n, H, W, C)`` classifier inputs for the faces of a BGR or gray image."""
     height, width = card.input_hw
-    pixels = _to_channels(image, card.channels)
     out = np.empty((len(faces), height, width, card.channels), np.uint8)
     for index in range(len(faces)):
-        crop = _crop_one(pixels, faces.xyxy[index], faces.keypoints[index], card.crop, (width, height))
+        crop = _crop_one(image, card.channels, faces.xyxy[index], faces.keypoints[index], card.crop, (width, height))
         out[index] = crop.reshape(height, width, card.channels)
     return out
 
@@ -52,9 +51,12 @@ def crop_square(xyxy: np.ndarray, keypoints: np.ndarray, geometry: CropGeometry)
     return centre_x, centre_y, geometry.scale * box_width, roll
 
 
-def _crop_one(pixels: np.ndarray, xyxy: np.ndarray, keypoints: np.ndarray, geometry: CropGeometry,
+def _crop_one(image: np.ndarray, channels: int, xyxy: np.ndarray, keypoints: np.ndarray, geometry: CropGeometry,
               size_wh: tuple[int, int]) -> np.ndarray:
     centre_x, centre_y, side, roll = crop_square(xyxy, keypoints, geometry)
+    # Only the region the warp reads is converted (to gray, for a gray model), not the whole frame.
+    pixels, (left, top) = _region(image, centre_x, centre_y, side, channels)
+    centre_x, centre_y = centre_x - left, centre_y - top
     out_w, out_h = size_wh
     shrink = side / out_w
     steps = max(1, min(4, int(shrink / _MAX_DIRECT_SHRINK) + (shrink > _MAX_DIRECT_SHRINK)))
@@ -72,6 +74,24 @@ def _crop_one(pixels: np.ndarray, xyxy: np.ndarray, keypoints: np.ndarray, geome
     if steps > 1:
         warped = cv2.resize(warped, (out_w, out_h), interpolation=cv2.INTER_AREA)
     return warped
+
+
+def _region(image: np.ndarray, centre_x: float, centre_y: float, side: float,
+            channels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The part of ``image`` that a crop square (turned any way) samples, in ``channels``, and its top-left corner.
+
+    It reaches 2 px past the square's circumscribed circle (bilinear reads a neighbour), so inside the frame the
+    warp reads the same pixels as from the whole image; where the square leaves the frame the region ends at the
+    frame's edge, so edge replication repeats the same pixels too.
+    """
+    reach = side / math.sqrt(2) + 2
+    height, width = image.shape[:2]
+    # Clamped so that at least the frame's last row or column stays in, for a square wholly outside it.
+    left = min(max(0, math.floor(centre_x - reach)), width - 1)
+    top = min(max(0, math.floor(centre_y - reach)), height - 1)
+    right = min(width, max(left + 1, math.ceil(centre_x + reach) + 1))
+    bottom = min(height, max(top + 1, math.ceil(centre_y + reach) + 1))
+    return _to_channels(image[top:bottom, left:right], channels), (left, top)
 
 
 def _to_channels(image: np.ndarray, channels: int) -> np.ndarray:

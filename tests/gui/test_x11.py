@@ -28,14 +28,23 @@ def test_screenshot_mode_in_a_real_x11_window(clip, tmp_path):
     assert image.width() >= 640 and image.height() >= 400
 
 
+def _text(output: bytes | str | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+
+
 def run_tests_under_x11(tmp_path, test_file: str, *args: str) -> str:
     """Run ``test_file`` (beside this one) in a pytest of its own whose windows are real X11 windows (xcb,
     under ``xvfb-run``) instead of the offscreen platform; asserts it passed and returns its output."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("QT_")}
     env.update(EMOLENS_TEST_QT_PLATFORM="xcb", XDG_CONFIG_HOME=str(tmp_path / "config"))
-    done = subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "pytest",
-                           str(Path(__file__).with_name(test_file)), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
-                           *args], env=env, capture_output=True, text=True, timeout=600)
+    # A test that hangs there prints every thread's stack after 120 s (faulthandler), shown here when it times out.
+    command = ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", sys.executable, "-m", "pytest",
+               str(Path(__file__).with_name(test_file)), "-q", "-p", "no:cacheprovider", "-o", "addopts=",
+               "-o", "faulthandler_timeout=120", *args]
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired as hung:
+        raise AssertionError(f"{test_file} hung under X11; its stacks:\n{_text(hung.stderr)[-6000:]}") from None
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
     assert " passed" in done.stdout and "failed" not in done.stdout
     return done.stdout

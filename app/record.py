@@ -203,14 +203,11 @@ class TimelineRows:
 def _cell_formats(timeline: TimelineRows) -> list[Callable[[Any], str]]:
     """How each column's values become CSV text: the time in ISO 8601 UTC, numbers to their column's decimals,
     the rest as it is (``None`` is an empty cell, for every column)."""
-    fixed = {"time_s": 3, "x": 1, "y": 1, "w": 1, "h": 1, "det_score": 4, "stimulus_t_s": 3,
-             **{label: 5 for label in timeline.labels}, **{column: 1 for column in KEYPOINT_COLUMNS}}
-    digits = [fixed.get(column) for column in timeline.columns]
-    if timeline.behaviour:
-        behaviour = behaviour_digits(timeline.landmarks)
-        first = timeline.columns.index(SEARCH_COLUMN) - len(behaviour)
-        digits[first:first + len(behaviour)] = behaviour
-    formats = [str if places is None else f"{{:.{places}f}}".format for places in digits]
+    decimals = {"time_s": 3, "x": 1, "y": 1, "w": 1, "h": 1, "det_score": 4, "stimulus_t_s": 3,
+                **dict.fromkeys(timeline.labels, 5), **dict.fromkeys(KEYPOINT_COLUMNS, 1),
+                **dict(zip(behaviour_columns(timeline.landmarks), behaviour_digits(timeline.landmarks)))}
+    places = [decimals.get(column) for column in timeline.columns]
+    formats = [str if digits is None else f"{{:.{digits}f}}".format for digits in places]
     formats[timeline.columns.index("timestamp")] = _iso
     return formats
 

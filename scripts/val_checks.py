@@ -155,18 +155,17 @@ def teacher(model: Path) -> None:
 def ensemble(models: list[Path]) -> None:
     """Each model alone and their mean scores on val, each reading the faces at its own input size."""
     from emolens.card import ModelCard
-    from emolens.classify import Classifier
     from emolens.evaluation.ferplus import mean_kl
     from emolens.training.data import model_pixels
+    from emolens.training.distill import teacher_probabilities
 
     dataset = ferplus()
     (faces, majority), votes = dataset.splits["val"], dataset.distributions["val"]
     scores = []
     for model in models:
         card = ModelCard.load(model)
-        sized = model_pixels(list(faces), card.input_hw[0], card.channels)
-        classifier = Classifier(card, device="cpu")
-        scores.append(np.concatenate([classifier.predict(sized[i:i + 512]) for i in range(0, len(sized), 512)]))
+        sized = model_pixels(faces, card.input_hw[0], card.channels)
+        scores.append(teacher_probabilities(model, sized, dataset.labels))
     for name, probs in [*zip(map(str, models), scores), ("mean", np.mean(scores, axis=0))]:
         print(f"{name}: val accuracy {(probs.argmax(1) == majority).mean():.4f}, KL to the votes "
               f"{mean_kl(votes, probs):.3f}")

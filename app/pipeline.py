@@ -13,9 +13,9 @@ frame). With ``detect="tracked"`` (the default) the full search runs every other
 (``emolens.follow``).
 
 With ``behaviour=True`` the FaceLandmarker (``emolens.behaviour.landmarker``) reads the faces that are due
-(``emolens.behaviour.track``) on a worker thread of its own, so it runs on the second core
-while the next frame is decoded, detected and classified: ``run()`` yields each frame one frame
-later, complete and in order.
+(``emolens.behaviour.track``) on worker threads, one landmarker each, two frames at once, so it runs on
+both cores while the next frames are decoded, detected and classified (one landmarker alone was the
+slowest stage: docs/behaviour.md): ``run()`` yields each frame a few frames later, complete and in order.
 
 Example::
 
@@ -190,7 +190,8 @@ class Analyzer:
         self.models = models or Models(self.options)
         self.session = Session(self.options)
         if self.models.behaviour is not None:
-            self._behaviour_pool = ThreadPoolExecutor(1, thread_name_prefix="emolens-behaviour")
+            self._behaviour_pool = ThreadPoolExecutor(self.models.behaviour.workers,
+                                                      thread_name_prefix="emolens-behaviour")
 
     @property
     def labels(self) -> tuple[str, ...]:
@@ -271,8 +272,8 @@ class Analyzer:
         classified, tracked and recorded, so the two stages share both cores (results stay in frame order).
         A live view passes False: it wants the newest frame, not frames detected while it painted.
 
-        With behaviour on, the landmarker reads frames on its own thread while this one goes on
-        with later frames: up to ``lookahead`` frames wait for it (results stay in frame order).
+        With behaviour on, the landmarkers read frames on their own threads while this one goes on
+        with later frames: up to ``lookahead`` frames wait for them (results stay in frame order).
         More absorbs bursts (every face due at once) at the cost of latency; a live view wants 1-2.
         """
         limit = 0 if source.independent else lookahead  # each image of a folder restarts face IDs: no overlap

@@ -25,7 +25,7 @@ Example::
 from __future__ import annotations
 
 import json
-import threading
+import queue
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,9 +82,11 @@ class BehaviourSample:
 
 
 class BehaviourEstimator:
-    """One MediaPipe FaceLandmarker, fed the crop of each face.
+    """MediaPipe FaceLandmarkers, fed the crop of each face.
 
-    Calls are serialised by a lock; the pipeline gives the estimator a worker thread of its own.
+    Each call takes a landmarker of its own (image mode holds no state between calls, so any one gives the
+    same reading) and waits while all are busy: ``workers`` threads can read frames at once, which the
+    pipeline does on two cores (``Analyzer``), where one landmarker alone was the slowest stage.
 
     Args:
         crop_scale: crop side in detector box widths. The landmarker needs the whole head
@@ -92,9 +94,10 @@ class BehaviourEstimator:
             but lets a neighbouring face into the crop.
         crop_px: side of the resized crop handed to the landmarker.
         min_confidence: the landmarker's own face detection and presence thresholds.
+        workers: landmarkers, so many calls at once (each holds about 35 MB).
     """
 
-    def __init__(self, crop_scale: float = 2.0, crop_px: int = 256, min_confidence: float = 0.5):
+    def __init__(self, crop_scale: float = 2.0, crop_px: int = 256, min_confidence: float = 0.5, workers: int = 2):
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(landmarker_model_path())),
             running_mode=vision.RunningMode.IMAGE,
@@ -106,13 +109,18 @@ class BehaviourEstimator:
         )
         self.crop_scale = crop_scale
         self.crop_px = crop_px
-        self._lock = threading.Lock()
+        self.workers = workers
+        self._landmarkers = []
+        self._idle: queue.SimpleQueue = queue.SimpleQueue()
+        self._closed = False
+        close_at_exit(self)
         # Start-up and first-call logs (TFLite delegates); later calls are quiet.
         with interrupts_held(), captured_native_stderr():
-            self._landmarker = vision.FaceLandmarker.create_from_options(options)
-            self._closed = False
-            close_at_exit(self)
-            self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
+            for _ in range(workers):
+                landmarker = vision.FaceLandmarker.create_from_options(options)
+                self._landmarkers.append(landmarker)
+                landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
+                self._idle.put(landmarker)
 
     def estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray | None = None,
                  rgb: np.ndarray | None = None) -> BehaviourSample:
@@ -125,11 +133,12 @@ class BehaviourEstimator:
         blendshapes = np.full((k, len(BLENDSHAPE_NAMES)), np.nan, np.float32)
         matrices = np.full((k, 4, 4), np.nan, np.float64)
         landmarks = np.full((k, N_LANDMARKS, 2), np.nan, np.float32)
-        with self._lock:
+        landmarker = self._idle.get()
+        try:
             for out, row in enumerate(rows):
                 left, top, side = self._crop_square(faces.xyxy[row])
                 crop = self._crop(rgb, left, top, side)
-                result = self._landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
+                result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
                 if not result.face_landmarks:
                     continue
                 found[out] = True
@@ -141,6 +150,8 @@ class BehaviourEstimator:
                                        "is models/face_landmarker.task the recorded bundle?")
                 blendshapes[out] = [c.score for c in categories]
                 matrices[out] = np.array(result.facial_transformation_matrixes[0], np.float64)
+        finally:
+            self._idle.put(landmarker)
         return BehaviourSample(found=found, blendshapes=blendshapes, aus=action_units(blendshapes),
                                pose_deg=head_pose_deg(matrices), eye_open=eye_openness(blendshapes),
                                landmarks=landmarks)
@@ -163,7 +174,8 @@ class BehaviourEstimator:
         if not self._closed:
             self._closed = True
             with captured_native_stderr():
-                self._landmarker.close()
+                for landmarker in self._landmarkers:
+                    landmarker.close()
 
     def __del__(self) -> None:
         if not getattr(self, "_closed", True):

@@ -234,6 +234,40 @@ def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astro
     assert runs[8] == runs[1]
 
 
+def test_two_landmarkers_change_neither_the_readings_nor_their_order(estimator, astronaut, tmp_path, monkeypatch):
+    """Frames read by two landmarkers at once come out in frame order with the readings of one landmarker."""
+    import functools
+
+    import emolens.pipeline
+    from emolens.options import AnalyzerOptions
+    from emolens.pipeline import Analyzer
+    from emolens.sources import open_source
+
+    video = blink_video(tmp_path / "blink.mp4", astronaut, read(estimator, astronaut).landmarks[0])
+    runs = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(emolens.pipeline, "BehaviourEstimator", functools.partial(BehaviourEstimator,
+                                                                                       workers=workers))
+        with Analyzer(AnalyzerOptions(behaviour=True, behaviour_hz=0.0)) as analyzer:
+            assert analyzer.behaviour.workers == workers
+            runs[workers] = [(r.frame.index, r.faces.blink[0], r.faces.aus[0].round(4).tolist(),
+                              r.faces.head_pose[0].round(2).tolist()) for r in analyzer.run(open_source(str(video)))]
+    assert [index for index, *_ in runs[2]] == list(range(120))
+    assert runs[2] == runs[1]
+
+
+def test_landmarkers_read_from_several_threads_at_once_as_from_one(estimator, astronaut):
+    """Concurrent calls each take a landmarker of their own and get what a lone call gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    turned = [cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((225, 130), angle, 1.0), astronaut.shape[1::-1])
+              for angle in (-12, -6, 0, 6, 12, 18)]
+    alone = [read(estimator, image).aus.round(4).tolist() for image in turned]
+    with ThreadPoolExecutor(estimator.workers) as pool:
+        together = list(pool.map(lambda image: read(estimator, image).aus.round(4).tolist(), turned * 3))
+    assert together == alone * 3
+
+
 @pytest.mark.parametrize(("faces", "budget", "per_face_hz"), [(1, 30.0, 15.0), (4, 30.0, 7.5), (4, 0.0, 15.0)])
 def test_the_budget_shares_readings_among_the_faces_in_view(faces, budget, per_face_hz):
     from emolens.behaviour.track import BehaviourTracker

@@ -7,8 +7,8 @@
    landmarkers on their worker threads, record to CSV) with behaviour off, at the default reading
    rate and at every frame, on clips of the astronaut's real face (``emolens.bench.media``).
 
-Targets (issue 15): with behaviour on, 640x480 with one face >= 100 fps and 1280x720 with
-four faces >= 40 fps end to end.
+Targets: with behaviour on, 640x480 with one face >= 150 fps (issue 32; issue 15 asked 100) and 1280x720
+with four faces >= 40 fps end to end (issue 15). Each end-to-end figure is the median of three runs.
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from emolens.sources import open_source
 
 mp, BaseOptions, vision = mediapipe_tasks()
 
-TARGET_FPS = {1: 100.0, 4: 40.0}
+TARGET_FPS = {1: 150.0, 4: 40.0}
+# End-to-end runs per setting: one run's fps moves by about 5% between runs minutes apart on this VM.
+RUNS = 3
 
 
 # One viewer at a webcam; four participants of a video call (the full-range detector finds all
@@ -136,6 +138,7 @@ def run(bench: BenchRun) -> int:
     """Measure both scenes; write a Markdown report to ``bench.out``; 0 when both targets are met."""
     quick, log = bench.quick, bench.log
     seconds = 2.0 if quick else 8.0
+    runs = 1 if quick else RUNS
     load = os.getloadavg()[0]
     lines = [
         "# Behaviour benchmark",
@@ -176,7 +179,7 @@ def run(bench: BenchRun) -> int:
                   "",
                   "| scene | behaviour | landmarker readings per frame | detect | classify | landmarker "
                   "(worker threads) | main thread waited for it | CPU ms per frame | 2-core estimate fps | "
-                  "end-to-end fps (measured) | target |",
+                  f"end-to-end fps (measured; median of {runs} runs, their range) | target |",
                   "|---|---|---:|---|---|---|---|---:|---:|---:|---|"]
         defaults = AnalyzerOptions()
         modes = [(False, 0.0, 0.0), (True, defaults.behaviour_hz, defaults.behaviour_budget_hz),
@@ -184,7 +187,9 @@ def run(bench: BenchRun) -> int:
         for scene in SCENES:
             video = _video(scene, folder, seconds)
             for behaviour, hz, budget in modes:
-                result = end_to_end(scene, video, folder, behaviour, hz, budget)
+                results = sorted((end_to_end(scene, video, folder, behaviour, hz, budget) for _ in range(runs)),
+                                 key=lambda result: result["fps"])
+                result = results[len(results) // 2]
                 stages = result["stages"]
 
                 def cell(stage: str, stages: dict = stages) -> str:
@@ -201,7 +206,8 @@ def run(bench: BenchRun) -> int:
                 lines.append(f"| {scene.title} ({result['faces']:.1f} found) | {mode} | "
                              f"{result['readings_per_frame']:.2f} | {cell('detect')} | {cell('classify')} | "
                              f"{cell('behaviour')} | {cell('behaviour_wait')} | {result['cpu_ms']:.2f} | "
-                             f"{2000 / result['cpu_ms']:.0f} | **{result['fps']:.1f}** | {target} |")
+                             f"{2000 / result['cpu_ms']:.0f} | **{result['fps']:.1f}** "
+                             f"({results[0]['fps']:.1f}-{results[-1]['fps']:.1f}) | {target} |")
                 log(lines[-1])
     lines.append("")
     bench.write("\n".join(lines))

@@ -80,7 +80,9 @@ class Models:
     at 640x480 with one face, 3% at 1280x720 with four, in one alternating run; docs/speed.md).
     """
 
-    def __init__(self, options: AnalyzerOptions | None = None):
+    def __init__(self, options: AnalyzerOptions | None = None, landmarkers: int = 2):
+        """``landmarkers``: with behaviour on, how many frames the landmarker can read at once (``Analyzer.run``
+        reads two; a pool that lends each set of models to one thread at a time needs one)."""
         options = options or AnalyzerOptions()
         cv2.setNumThreads(1)
         self.card = ModelCard.load(options.model)
@@ -91,7 +93,7 @@ class Models:
         self.classifier = Classifier(self.card, options.device, threads)
         self.detector = FaceDetector(options.detector, options.min_confidence, options.max_faces, options.tiles,
                                      options.squares, options.second_look)
-        self.behaviour = BehaviourEstimator() if options.behaviour else None
+        self.behaviour = BehaviourEstimator(workers=landmarkers) if options.behaviour else None
 
     @property
     def labels(self) -> tuple[str, ...]:

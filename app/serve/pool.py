@@ -55,7 +55,7 @@ class ModelPool:
 
         try:
             for _ in range(self.workers):
-                models = Models(self.options)
+                models = Models(self.options, landmarkers=1)  # lent to one thread at a time
                 self._models.append(models)
                 self._pool.put(models)
         except EmolensError as error:

@@ -234,24 +234,25 @@ def test_lookahead_changes_neither_the_readings_nor_their_order(estimator, astro
     assert runs[8] == runs[1]
 
 
-def test_two_landmarkers_change_neither_the_readings_nor_their_order(estimator, astronaut, tmp_path, monkeypatch):
+def test_two_landmarkers_change_neither_the_readings_nor_their_order(estimator, astronaut, tmp_path):
     """Frames read by two landmarkers at once come out in frame order with the readings of one landmarker."""
-    import functools
-
-    import emolens.pipeline
     from emolens.options import AnalyzerOptions
-    from emolens.pipeline import Analyzer
+    from emolens.pipeline import Analyzer, Models
     from emolens.sources import open_source
 
     video = blink_video(tmp_path / "blink.mp4", astronaut, read(estimator, astronaut).landmarks[0])
+    options = AnalyzerOptions(behaviour=True, behaviour_hz=0.0)
     runs = {}
     for workers in (1, 2):
-        monkeypatch.setattr(emolens.pipeline, "BehaviourEstimator", functools.partial(BehaviourEstimator,
-                                                                                       workers=workers))
-        with Analyzer(AnalyzerOptions(behaviour=True, behaviour_hz=0.0)) as analyzer:
-            assert analyzer.behaviour.workers == workers
-            runs[workers] = [(r.frame.index, r.faces.blink[0], r.faces.aus[0].round(4).tolist(),
-                              r.faces.head_pose[0].round(2).tolist()) for r in analyzer.run(open_source(str(video)))]
+        models = Models(options, landmarkers=workers)
+        try:
+            with Analyzer(options, models) as analyzer:
+                assert analyzer.behaviour.workers == workers
+                runs[workers] = [(r.frame.index, r.faces.blink[0], r.faces.aus[0].round(4).tolist(),
+                                  r.faces.head_pose[0].round(2).tolist())
+                                 for r in analyzer.run(open_source(str(video)))]
+        finally:
+            models.close()
     assert [index for index, *_ in runs[2]] == list(range(120))
     assert runs[2] == runs[1]
 

@@ -877,3 +877,21 @@ def test_behaviour_is_served_where_the_command_line_has_it(tmp_path):
     assert all(streamed_face["behaviour"]["aus"] for streamed_face in streamed["faces"])
     assert list(served.columns) == timeline_columns(LABELS, behaviour=True)
     assert served["AU12"].notna().all()
+
+
+def test_each_set_of_pooled_models_loads_one_landmarker():
+    """The pool lends a set of models to one thread at a time, so a second landmarker (Analyzer.run's two) would
+    only hold memory: each set gets one, and each borrowed set reads behaviour."""
+    from emolens.pipeline import Session
+    from emolens.serve.pool import ModelPool
+
+    pool = ModelPool(AnalyzerOptions(behaviour=True), workers=2, queue_size=2)
+    try:
+        pool.load()
+        assert pool.ready.is_set(), pool.error
+        faces = [pool.analyze(cv2.imread(str(PHOTO)), Session(pool.options), 0.0) for _ in range(2)]
+        with pool.borrow() as first, pool.borrow() as second:
+            assert first is not second and first.behaviour.workers == second.behaviour.workers == 1
+    finally:
+        pool.close()
+    assert all(len(found) == 1 and 0 <= found.aus[0][0] <= 1 for found in faces)

@@ -110,7 +110,7 @@ class BehaviourEstimator:
         self.crop_scale = crop_scale
         self.crop_px = crop_px
         self.workers = workers
-        self._landmarkers = []
+        self._landmarkers: list = []
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
         close_at_exit(self)

@@ -109,7 +109,6 @@ class BehaviourEstimator:
         )
         self.crop_scale = crop_scale
         self.crop_px = crop_px
-        self.workers = workers
         self._landmarkers: list = []
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         self._closed = False
@@ -121,6 +120,11 @@ class BehaviourEstimator:
                 self._landmarkers.append(landmarker)
                 landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=np.zeros((64, 64, 3), np.uint8)))
                 self._idle.put(landmarker)
+
+    @property
+    def workers(self) -> int:
+        """How many calls can read at once: one per landmarker."""
+        return len(self._landmarkers)
 
     def estimate(self, image: np.ndarray, faces: Faces, rows: np.ndarray | None = None,
                  rgb: np.ndarray | None = None) -> BehaviourSample:

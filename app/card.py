@@ -11,7 +11,8 @@ any frame is read.
 
 Example::
 
-    card = ModelCard.load()            # the shipped model
+    card = ModelCard.load()            # the shipped default model ("fast")
+    ModelCard.load("accurate")         # the shipped accurate one (--model accurate)
     card.labels, card.input_hw, card.crop.scale
 """
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 CARD_FORMAT = "emolens-model-card/1"
+MODEL_NAMES = {"fast": "emotion.json", "accurate": "emotion-accurate.json"}
+"""The shipped models' cards by name (``--model fast|accurate``); ``fast`` is the default."""
 
 
 def packaged_model_dir() -> Path:
@@ -139,17 +142,19 @@ class ModelCard:
 
     @classmethod
     def load(cls, path: str | Path | None = None, verify: bool = True) -> ModelCard:
-        """Read a card (default: the shipped one); ``path`` may name the .json or its .onnx.
+        """Read a card; ``path`` may name a shipped model (``MODEL_NAMES``; default ``fast``), a .json or its .onnx.
 
         Raises:
             EmolensError: the card or model is missing, the card breaks its schema, or (with
                 ``verify``) the model file is not the one it describes; one line naming the field.
         """
-        card_path = Path(path) if path else packaged_model_dir() / "emotion.json"
+        name = str(path) if path else "fast"
+        card_path = packaged_model_dir() / MODEL_NAMES[name] if name in MODEL_NAMES else Path(path)
         if card_path.suffix == ".onnx":
             card_path = card_path.with_suffix(".json")
         if not card_path.is_file():
-            raise EmolensError(f"model card not found: {card_path} (an .onnx model needs its .json card beside it)")
+            raise EmolensError(f"model card not found: {card_path} (a model is {' or '.join(MODEL_NAMES)}, or a "
+                               f"card .json, or an .onnx with its .json card beside it)")
         try:
             raw = json.loads(card_path.read_text(encoding="utf-8"))
         except (ValueError, OSError) as error:

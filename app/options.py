@@ -40,7 +40,8 @@ class AnalyzerOptions:
     """Settings shared by the CLI, the GUI and the API; each field's default is the product's.
 
     Attributes:
-        model: a model card (.json) or its .onnx; ``None`` for the shipped model.
+        model: ``fast`` (the shipped default), ``accurate`` (the shipped ensemble, see ``emolens.card.MODEL_NAMES``),
+            or a model card (.json) or its .onnx; ``None`` is ``fast``.
         device: ``auto`` (CUDA if it loads, else CPU), ``cpu`` or ``cuda``.
         detector: ``short`` (near faces, fastest) or ``full`` (small, distant faces too).
         tiles: also detect on ``tiles x tiles`` overlapping tiles (1 = off), for rooms of viewers.
@@ -67,7 +68,7 @@ class AnalyzerOptions:
         OptionError: a value out of its range (NaN and infinity are out of every range).
     """
 
-    model: str | None = None
+    model: str | None = "fast"
     device: str = "auto"
     detector: str = "short"
     tiles: int = 1

@@ -24,6 +24,25 @@ def test_shipped_card_is_complete():
     assert card.info["quantization"]["dtype"] in ("int8", "float32")
 
 
+def test_the_shipped_models_by_name_share_one_contract():
+    fast, accurate = ModelCard.load("fast"), ModelCard.load("accurate")
+    assert ModelCard.load() == fast and fast.model_path.name == "emotion.onnx"
+    assert accurate.model_path.name == "emotion-accurate.onnx"
+    assert (accurate.labels, accurate.input_hw, accurate.channels) == (fast.labels, fast.input_hw, fast.channels)
+    assert accurate.info["metrics"]["test"]["n"] == 3122
+    assert accurate.info["metrics"]["val"]["accuracy"] > fast.info["metrics"]["val"]["accuracy"]
+    members = accurate.info["training"]["members"]
+    assert [member["sha256"] for member in members][0] == fast.sha256
+    backbone = members[1]["backbone"]
+    assert (backbone["package"], backbone["version"]) == ("@vladmandic/human", "3.3.6")
+    assert backbone["tarball_sha256"] == "425e9c51dbbca0c8934362b170cb0d54c2529c11c654b3c03092b16e9d6ad3f7"
+    assert set(backbone["licences"]) == {"package", "upstream", "training_data"}
+    faces = np.random.default_rng(0).integers(0, 256, (4, 48, 48, 1), dtype=np.uint8)
+    fast_scores, accurate_scores = (Classifier(card, device="cpu").predict(faces) for card in (fast, accurate))
+    np.testing.assert_allclose(accurate_scores.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(fast_scores, accurate_scores, atol=1e-3)
+
+
 @pytest.fixture
 def card_copy(tmp_path):
     for name in ("emotion.json", "emotion.onnx"):

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import pandas as pd
@@ -224,6 +225,22 @@ def test_a_quick_bench_leaves_the_committed_figures_alone(tmp_path):
     written = bench_results_path("report", None, quick=True)
     assert f"its figures go to {written}" in done.stderr and written.is_file()
     assert "`emolens bench report --quick`" in written.read_text()
+
+
+@pytest.mark.slow
+def test_the_pipeline_bench_times_the_accurate_model_into_its_own_file(tmp_path):
+    out = tmp_path / "pipeline_accurate.md"
+    done = emolens("bench", "--quick", "--model", "accurate", "--out", out)
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "`emolens bench --quick --out" in text and "--model accurate`" in text
+    assert "emotion model `accurate` (emotion-accurate.onnx)" in text and "end-to-end fps" in text
+    from emolens.cli import bench_results_path
+
+    written = bench_results_path("pipeline", None, quick=False, model="accurate")
+    assert written == Path("benchmarks/pipeline_accurate.md")
+    assert_one_line_error(emolens("bench", "detection", "--model", "accurate"),
+                          "--model accurate is for emolens bench pipeline; detection runs the default model")
 
 
 @pytest.mark.slow

@@ -136,13 +136,14 @@ def quantize_int8(float_path: Path, out_path: Path, calibration_images: np.ndarr
 
 
 def write_card(path: Path, onnx_path: Path, labels: tuple[str, ...], input_shape: tuple[int, int, int],
-               temperature: float, flip_tta: bool, quantization: dict, crop: dict, metrics: dict, data: dict,
-               training: dict) -> Path:
-    """Write the model card for ``onnx_path`` (the only writer of this format)."""
+               output: dict, quantization: dict, crop: dict, metrics: dict, data: dict, training: dict,
+               name: str = "emolens-emotion-cnn") -> Path:
+    """Write the model card for ``onnx_path`` (the only writer of this format); ``output`` says how the
+    probabilities are made (a network's temperature and flip-TTA, or an ensemble's members)."""
     height, width, channels = input_shape
     card = {
         "format": CARD_FORMAT,
-        "name": "emolens-emotion-cnn",
+        "name": name,
         "model": {"file": onnx_path.name, "sha256": sha256_of(onnx_path), "bytes": onnx_path.stat().st_size,
                   "opset": OPSET},
         "labels": list(labels),
@@ -151,7 +152,7 @@ def write_card(path: Path, onnx_path: Path, labels: tuple[str, ...], input_shape
             "color": "gray" if channels == 1 else "bgr", "dtype": "uint8", "layout": "NHWC",
             "normalisation": "none outside the model: the graph divides uint8 pixels by 255",
         },
-        "output": {"name": OUTPUT_NAME, "kind": "probabilities", "temperature": temperature, "flip_tta": flip_tta},
+        "output": {"name": OUTPUT_NAME, "kind": "probabilities", **output},
         "quantization": quantization,
         "crop": crop,
         "metrics": metrics,

@@ -385,7 +385,8 @@ def finish(config: TrainConfig, dataset: Dataset, network, state: dict) -> Path:
     (out / "evaluation.json").write_text(json.dumps({"val_variants": variants, "parity_max_abs_diff": parity,
                                                       **metrics}, indent=2))
     card = write_card(
-        out / "emotion.json", onnx_path, labels, network.input_shape[1:], temperature, flip_tta, quantization,
+        out / "emotion.json", onnx_path, labels, network.input_shape[1:],
+        {"temperature": temperature, "flip_tta": flip_tta}, quantization,
         crop={**asdict(geometry), "derivation": geometry_stats},
         metrics=metrics,
         data={"source": Path(config.data).name, "sizes": dataset.sizes(), "skipped_files": dataset.skipped,

@@ -62,12 +62,12 @@ SCENARIOS = tuple(
 )
 
 
-def measure_scenario(scenario: Scenario, device: str, folder: Path, seconds: float) -> dict:
+def measure_scenario(scenario: Scenario, device: str, folder: Path, seconds: float, model: str = "fast") -> dict:
     """Run the analyze loop over a generated clip; stage timings (ms) and end-to-end fps."""
     video = folder / f"{scenario.size_wh[0]}x{scenario.size_wh[1]}_{scenario.faces}_{scenario.framing}.mp4"
     if not video.exists():
         write_video(video, scenario.size_wh, scenario.faces, seconds, fps=25.0, framing=scenario.framing)
-    options = AnalyzerOptions(device=device, detector=scenario.detector, tiles=scenario.tiles,
+    options = AnalyzerOptions(model=model, device=device, detector=scenario.detector, tiles=scenario.tiles,
                               detect=scenario.detect)
     timings: dict[str, list[float]] = {stage: [] for stage in STAGES}
     faces_seen = []
@@ -97,7 +97,7 @@ def measure_classifier(card: ModelCard, device: str, batch: int, repeats: int = 
 def run(bench: BenchRun) -> int:
     """Measure every scenario on CPU (and CUDA when it loads); write a Markdown report to ``bench.out``."""
     quick, log = bench.quick, bench.log
-    card = ModelCard.load()
+    card = ModelCard.load(bench.model)
     devices = ["cpu"]
     if Classifier(card, device="auto").provider == "CUDA":
         devices.append("cuda")
@@ -105,7 +105,7 @@ def run(bench: BenchRun) -> int:
     lines = [
         "# Pipeline benchmark",
         "",
-        f"Command: `emolens bench{' --quick' if quick else ''}`. "
+        f"Command: `{bench.command}`; emotion model `{bench.model}` ({card.model_path.name}). "
         f"Machine: {platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} cores; Python {platform.python_version()}, mediapipe {version('mediapipe')}, "
         f"onnxruntime {_onnxruntime_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
@@ -128,7 +128,7 @@ def run(bench: BenchRun) -> int:
                       "| scenario | faces found | " + " | ".join(STAGES) + " | other | end-to-end fps | fps per CPU second |",
                       "|---" * (len(STAGES) + 5) + "|"]
             for scenario in SCENARIOS:
-                result = measure_scenario(scenario, device, Path(temporary), seconds)
+                result = measure_scenario(scenario, device, Path(temporary), seconds, bench.model)
                 cells = [f"{median:.2f} / {p95:.2f}" for median, p95 in result["stages"].values()]
                 row = (f"| {scenario.title} | {result['faces_mean']:.1f} | " + " | ".join(cells)
                        + f" | {result['unaccounted_ms']:.2f} | **{result['fps']:.1f}** | {result['cpu_fps']:.1f} |")

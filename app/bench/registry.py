@@ -45,6 +45,7 @@ class BenchRun:
         minutes: how long to run, for the benchmarks that run for a time (soak).
         log: where progress lines go.
         command: how the results file says to reproduce the run.
+        model: the shipped emotion model the pipeline benchmark runs (``fast`` or ``accurate``).
     """
 
     out: Path
@@ -52,6 +53,7 @@ class BenchRun:
     minutes: float = 10.0
     log: Callable[[str], None] = print
     command: str = "emolens bench"
+    model: str = "fast"
 
     def write(self, text: str) -> None:
         """Write the results file (its folder made if need be) and say where."""

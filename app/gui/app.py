@@ -86,7 +86,7 @@ def run(args: argparse.Namespace, store: QSettings | None = None) -> int:
     except ValueError as error:
         raise EmolensError(str(error)) from None
     app = application()
-    window = MainWindow(store or QSettings(ORGANIZATION, APPLICATION), overrides, model=args.model, tiles=args.tiles,
+    window = MainWindow(store or QSettings(ORGANIZATION, APPLICATION), overrides, tiles=args.tiles,
                         realtime=not args.screenshot)
     window.show()
     window.behaviour.apply_args(args)

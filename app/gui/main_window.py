@@ -78,8 +78,7 @@ class MainWindow(QMainWindow):
 
     Args:
         store: where settings persist (``QSettings("Emolens", "Emolens")``; an .ini file in tests).
-        overrides: settings for this run only (from the command line), not saved.
-        model: the emotion model card or .onnx (``None``: the shipped one).
+        overrides: settings for this run only (from the command line, ``--model`` among them), not saved.
         tiles: detector tiles per side (command line only; see ``AnalyzerOptions``).
         realtime: play files at their own speed (False: every frame as fast as possible).
 
@@ -99,13 +98,13 @@ class MainWindow(QMainWindow):
     source_ended = Signal(object)
     failed = Signal(str)
 
-    def __init__(self, store: QSettings, overrides: dict | None = None, model: str | None = None, tiles: int = 1,
+    def __init__(self, store: QSettings, overrides: dict | None = None, tiles: int = 1,
                  realtime: bool = True, parent: QWidget | None = None):
         super().__init__(parent)
         self._store = store
         self._saved = load_settings(store)
         self._settings = replace(self._saved, **(overrides or {}))
-        self._model, self._tiles = model, tiles
+        self._tiles = tiles
         self._spec: str | None = None
         self._source_label = ""
         self._source_open = False
@@ -141,7 +140,7 @@ class MainWindow(QMainWindow):
         self._show_settings()
         self._restore_geometry()
 
-        self.worker = PipelineWorker(self._settings.analyzer_options(self._model, self._tiles), realtime, self)
+        self.worker = PipelineWorker(self._settings.analyzer_options(self._tiles), realtime, self)
         self.worker.analyzer_ready.connect(self._on_analyzer_ready)
         self.worker.failed.connect(self._on_failed)
         self.worker.source_opened.connect(self._on_source_opened)
@@ -308,8 +307,7 @@ class MainWindow(QMainWindow):
         self._change(**changed)
         self._show_settings()
         if changed.keys() & _REBUILD_FIELDS:
-            self.worker.request(SetOptions(self.behaviour.options(self._settings.analyzer_options(self._model,
-                                                                                                  self._tiles))))
+            self.worker.request(SetOptions(self.behaviour.options(self._settings.analyzer_options(self._tiles))))
         elif "tau_s" in changed:
             self.worker.request(SetTau(self._settings.tau_s))
         if changed.keys() & {"camera", "resolution"} and self._on_camera:
@@ -405,9 +403,9 @@ class MainWindow(QMainWindow):
         return self._spec or ""
 
     @property
-    def model(self) -> str | None:
-        """The emotion model given on the command line (None: the shipped one)."""
-        return self._model
+    def model(self) -> str:
+        """The emotion model in use: ``fast``, ``accurate`` or a card given with ``--model``."""
+        return self._settings.model
 
     def toggle_recording(self) -> None:
         if self._recording.active:

@@ -9,7 +9,7 @@ Example::
 
     store = QSettings("Emolens", "Emolens")
     settings = replace(load_settings(store), **overrides_from_args(args))   # this run only
-    Analyzer(settings.analyzer_options(model=args.model, tiles=args.tiles))
+    Analyzer(settings.analyzer_options(tiles=args.tiles))
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ MARKER_PRESETS = ("start", "ad starts", "laugh", "surprise", "confused", "bored"
 CHART_SPANS_S = (60.0, 300.0, 900.0, 0.0)
 """The chart spans offered (0: the whole session)."""
 _RESOLUTION = re.compile(r"^(\d{2,5})x(\d{2,5})$")
-PIPELINE_FIELDS = ("device", "detector", "min_confidence", "max_faces", "tau_s", "detect")
+PIPELINE_FIELDS = ("model", "device", "detector", "min_confidence", "max_faces", "tau_s", "detect")
 """The settings that are pipeline options too (same names in ``AnalyzerOptions``)."""
 
 SAVE_VIDEO_TEXT = "Save the camera &video with recordings"
@@ -46,6 +46,8 @@ class Settings:
     Attributes:
         camera: index of the camera opened when no source is given.
         resolution: camera resolution asked for, ``"1280x720"``, or ``""`` for the camera's default.
+        model: the emotion model, ``fast`` or ``accurate`` (the shipped ones, ``emolens.card.MODEL_NAMES``), or a
+            card or .onnx given with ``--model`` for one run.
         device, detector, min_confidence, max_faces, tau_s, detect: as in ``AnalyzerOptions``.
         mirror: show cameras mirrored, as a mirror would (files are never mirrored).
         recording_folder: where recordings go by default; ``""`` = Documents/Emolens.
@@ -58,6 +60,7 @@ class Settings:
 
     camera: int = 0
     resolution: str = ""
+    model: str = "fast"
     device: str = _PIPELINE.device
     detector: str = _PIPELINE.detector
     min_confidence: float = _PIPELINE.min_confidence
@@ -74,6 +77,7 @@ class Settings:
     def __post_init__(self) -> None:
         problems = [
             (self.camera < 0, f"camera must be 0 or more, got {self.camera}"),
+            (not self.model.strip(), "model must be fast, accurate or a model card, got an empty name"),
             (self.resolution != "" and not _RESOLUTION.match(self.resolution),
              f"resolution must look like 1280x720, got {self.resolution!r}"),
             (len(self.marker_presets) != len(MARKER_PRESETS),
@@ -90,9 +94,9 @@ class Settings:
         match = _RESOLUTION.match(self.resolution)
         return (int(match[1]), int(match[2])) if match else None
 
-    def analyzer_options(self, model: str | None = None, tiles: int = _PIPELINE.tiles) -> AnalyzerOptions:
-        """The pipeline's options for these settings (``model`` and ``tiles`` come from the command line only)."""
-        return replace(_PIPELINE, model=model, tiles=tiles, **{name: getattr(self, name) for name in PIPELINE_FIELDS})
+    def analyzer_options(self, tiles: int = _PIPELINE.tiles) -> AnalyzerOptions:
+        """The pipeline's options for these settings (``tiles`` comes from the command line only)."""
+        return replace(_PIPELINE, tiles=tiles, **{name: getattr(self, name) for name in PIPELINE_FIELDS})
 
     def recording_path(self, now: datetime | None = None) -> Path:
         """A new timestamped CSV in the recording folder, e.g. ``emolens-2026-11-22_23-59-01.csv``."""

@@ -173,11 +173,12 @@ def ferplus_or_skip():
     return SHARED_FERPLUS
 
 
-def test_evaluate_reproduces_the_cards_ferplus_test_figures():
-    result = emolens("evaluate", ferplus_or_skip() / "FER2013Test", "--json", "--device", "cpu")
+@pytest.mark.parametrize("model", ["fast", "accurate"])
+def test_evaluate_reproduces_the_cards_ferplus_test_figures(model):
+    result = emolens("evaluate", ferplus_or_skip() / "FER2013Test", "--json", "--device", "cpu", "--model", model)
     assert result.returncode == 0, result.stderr
     measured = json.loads(result.stdout)
-    card = ModelCard.load().info["metrics"]["test"]
+    card = ModelCard.load(model).info["metrics"]["test"]
     assert measured["n"] == card["n"] == 3122
     assert measured["accuracy"] == pytest.approx(card["accuracy"], abs=1 / 3122)
     assert measured["macro_f1"] == pytest.approx(card["macro_f1"], abs=1e-3)

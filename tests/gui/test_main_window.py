@@ -245,7 +245,7 @@ def test_presenter_mode_is_full_screen_with_larger_labels(qtbot, make_window):
 
 
 def test_a_pipeline_that_cannot_start_is_reported_in_the_window(qtbot, make_window, tmp_path, clip):
-    window = make_window(model=str(tmp_path / "missing.json"))
+    window = make_window(overrides={"model": str(tmp_path / "missing.json")})
     with qtbot.waitSignal(window.failed, timeout=TIMEOUT_MS) as failed:
         window.open_source(clip)
     assert "model card not found" in failed.args[0]
@@ -263,6 +263,17 @@ def test_a_new_pipeline_setting_rebuilds_the_analyzer_and_playback_goes_on(qtbot
         window.apply_settings(replace(window.settings, max_faces=1))
     qtbot.waitUntil(lambda: len(window.video_view.faces) == 1, timeout=TIMEOUT_MS)
     assert window.recording.active and not window.message_panel.isVisible()
+
+
+def test_the_accurate_model_chosen_in_preferences_reads_the_faces_and_is_remembered(qtbot, make_window, clip, store):
+    window = make_window()
+    window.open_source(clip)
+    qtbot.waitSignal(window.frame_shown, timeout=TIMEOUT_MS).wait()
+    with qtbot.waitSignal(window.worker.analyzer_ready, timeout=TIMEOUT_MS) as ready:
+        window.apply_settings(replace(window.settings, model="accurate"))
+    assert "emotion-accurate.onnx" in ready.args[0].description and window.model == "accurate"
+    qtbot.waitUntil(lambda: window._last is not None and len(window._last.result.faces) == 2, timeout=TIMEOUT_MS)
+    assert load_settings(store).model == "accurate"
 
 
 def test_the_camera_menu_ticks_no_camera_while_a_folder_plays(qtbot, make_window, tmp_path, astronaut):

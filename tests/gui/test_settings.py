@@ -22,7 +22,8 @@ def test_defaults_are_the_pipelines():
 
 
 def test_round_trip(store):
-    changed = Settings(camera=2, resolution="1280x720", device="cpu", detector="full", min_confidence=0.35,
+    changed = Settings(camera=2, resolution="1280x720", model="accurate", device="cpu", detector="full",
+                       min_confidence=0.35,
                        max_faces=6, tau_s=0.0, mirror=False, recording_folder="/data/sessions",
                        marker_presets=tuple(f"p{i}" for i in range(9)))
     save_settings(store, changed)
@@ -41,6 +42,7 @@ def test_round_trip(store):
     ("resolution", '"12x"', Settings.resolution),
     ("marker_presets", '["only one"]', MARKER_PRESETS),
     ("max_faces", "{not json", Settings.max_faces),
+    ("model", '""', Settings.model),
 ])
 def test_a_bad_entry_keeps_its_default(store, key, stored, expected):
     store.setValue(key, stored)
@@ -51,6 +53,7 @@ def test_a_bad_entry_keeps_its_default(store, key, stored, expected):
     ({}, {}),
     ({"device": None, "tau_s": None}, {}),
     ({"device": "cpu", "tau_s": 0.0, "max_faces": 3, "source": "0"}, {"device": "cpu", "tau_s": 0.0, "max_faces": 3}),
+    ({"model": "accurate", "tiles": 2}, {"model": "accurate"}),
 ])
 def test_overrides_are_the_options_given(given, expected):
     assert overrides_from_args(Namespace(**given)) == expected

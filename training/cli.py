@@ -141,9 +141,6 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     if args.backbone == "faceres" and args.init_from:
         raise EmolensError("--init-from continues a --backbone cnn model; --backbone faceres starts from its "
                            "pretrained weights: give one or the other")
-    if args.backbone == "faceres" and args.scene_views:
-        # The views are cut at the shipped card's input size (48 px), not the backbone's.
-        raise EmolensError("--scene-views works with --backbone cnn only for now; train --backbone faceres without it")
     if args.ema is not None and not 0 < args.ema < 1:
         raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
     label_map = dict(item.lower().split("=", 1) for item in args.map_label)

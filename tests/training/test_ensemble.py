@@ -85,3 +85,13 @@ def test_members_with_other_labels_are_one_clear_line(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith(f"emolens: error: {member} scores neutral, surprise")
     assert not (tmp_path / "mixed.onnx").exists()
+
+
+def test_a_failed_build_leaves_no_half_made_model(tmp_path):
+    fast = ModelCard.load().model_path
+    (tmp_path / "not-ferplus").mkdir()
+    out = tmp_path / "models" / "accurate.onnx"
+    result = ensemble(fast, fast, "--out", out, "--data", tmp_path / "not-ferplus")
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("emolens: error:")]) == 1
+    assert list(out.parent.iterdir()) == [], "neither the model, nor its card, nor the folder it was built in"

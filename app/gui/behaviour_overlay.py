@@ -180,7 +180,7 @@ class BehaviourControls:
     def set_behaviour(self, on: bool) -> None:
         """Rebuild the pipeline with or without the landmarker; the AU dock shows while it is on."""
         window = self._window
-        options = replace(window.settings.analyzer_options(window._model, window._tiles), behaviour=on)
+        options = replace(window.analyzer_options(), behaviour=on)
         window.worker.request(self._set_options(options))
         self.dock.setVisible(on)
         if self.read_action.isChecked() != on:

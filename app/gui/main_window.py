@@ -59,7 +59,7 @@ from emolens.gui.worker import (
     Update,
 )
 from emolens.images import IMAGE_SUFFIXES
-from emolens.options import STAGES
+from emolens.options import STAGES, AnalyzerOptions
 
 CAMERA_INDICES = range(5)
 _REFRESH_MS = 200
@@ -140,7 +140,7 @@ class MainWindow(QMainWindow):
         self._show_settings()
         self._restore_geometry()
 
-        self.worker = PipelineWorker(self._settings.analyzer_options(self._tiles), realtime, self)
+        self.worker = PipelineWorker(self.analyzer_options(), realtime, self)
         self.worker.analyzer_ready.connect(self._on_analyzer_ready)
         self.worker.failed.connect(self._on_failed)
         self.worker.source_opened.connect(self._on_source_opened)
@@ -307,7 +307,7 @@ class MainWindow(QMainWindow):
         self._change(**changed)
         self._show_settings()
         if changed.keys() & _REBUILD_FIELDS:
-            self.worker.request(SetOptions(self.behaviour.options(self._settings.analyzer_options(self._tiles))))
+            self.worker.request(SetOptions(self.behaviour.options(self.analyzer_options())))
         elif "tau_s" in changed:
             self.worker.request(SetTau(self._settings.tau_s))
         if changed.keys() & {"camera", "resolution"} and self._on_camera:
@@ -401,6 +401,10 @@ class MainWindow(QMainWindow):
     def source_spec(self) -> str:
         """The source asked for last: a camera's index, a file or a folder ("" before the first)."""
         return self._spec or ""
+
+    def analyzer_options(self) -> AnalyzerOptions:
+        """The pipeline's options now: the settings in effect and this run's ``--tiles`` (behaviour off)."""
+        return self._settings.analyzer_options(self._tiles)
 
     @property
     def model(self) -> str:

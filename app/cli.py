@@ -163,7 +163,8 @@ def _add_analyze_parser(commands, verbose: argparse.ArgumentParser) -> None:
     analyze.add_argument("--keypoints", action="store_true", help="add the six face keypoints as columns")
     analyze.add_argument("--behaviour", action="store_true",
                          help="add action units, head pose, eye openness, blinks, attention and expressiveness")
-    analyze.add_argument("--landmarks", action="store_true", help="with --behaviour: add the 478 landmarks (956 columns)")
+    analyze.add_argument("--landmarks", action="store_true",
+                         help="with --behaviour: add the 478 landmarks (956 columns)")
     analyze.add_argument("--behaviour-hz", type=float, default=AnalyzerOptions.behaviour_hz, metavar="HZ",
                          help=f"landmarker readings per face per second (0 = every frame; default "
                               f"{AnalyzerOptions.behaviour_hz:g})")
@@ -278,7 +279,8 @@ def _add_serve_parser(commands, verbose: argparse.ArgumentParser) -> None:
                                 parents=[verbose])
     serve.add_argument("--host", default=config.host, help=f"address to bind (default {config.host}; "
                                                            f"any other needs a token)")
-    serve.add_argument("--port", type=int, default=config.port, help="TCP port (0 = any free port) (default %(default)s)")
+    serve.add_argument("--port", type=int, default=config.port,
+                       help="TCP port (0 = any free port) (default %(default)s)")
     serve.add_argument("--behaviour", action="store_true", help="also read action units, head pose, eye openness, "
                        "blinks and attention for every face (images, videos and streams; costs a landmarker call)")
     serve.add_argument("--workers", type=int, default=config.workers,
@@ -297,12 +299,16 @@ def _add_serve_parser(commands, verbose: argparse.ArgumentParser) -> None:
     serve.add_argument("--jobs-dir", help="folder for the per-job folders (default: a new temporary folder)")
     serve.add_argument("--job-ttl", type=float, default=limits.job_ttl_s, metavar="SECONDS",
                        help="delete a finished job's folder this long after it ends (default %(default)s)")
-    serve.add_argument("--queue", type=int, default=limits.queue, help="image requests admitted at once before 503 (default %(default)s)")
-    serve.add_argument("--max-image-mb", type=float, default=limits.image_bytes / 2**20, help="largest image (MiB) (default %(default)s)")
-    serve.add_argument("--max-video-mb", type=float, default=limits.video_bytes / 2**20, help="largest video (MiB) (default %(default)s)")
+    serve.add_argument("--queue", type=int, default=limits.queue,
+                       help="image requests admitted at once before 503 (default %(default)s)")
+    serve.add_argument("--max-image-mb", type=float, default=limits.image_bytes / 2**20,
+                       help="largest image (MiB) (default %(default)s)")
+    serve.add_argument("--max-video-mb", type=float, default=limits.video_bytes / 2**20,
+                       help="largest video (MiB) (default %(default)s)")
     serve.add_argument("--max-megapixels", type=float, default=limits.pixels / 1e6,
                        help="most pixels per image or video frame, in millions (default %(default)s)")
-    serve.add_argument("--max-video-s", type=float, default=limits.video_s, help="longest video, in seconds (default %(default)s)")
+    serve.add_argument("--max-video-s", type=float, default=limits.video_s,
+                       help="longest video, in seconds (default %(default)s)")
     serve.add_argument("--max-disk-mb", type=float, default=limits.disk_bytes / 2**20,
                        help="most the job folders may hold, uploads included (MiB) (default %(default)s)")
     serve.add_argument("--read-timeout", type=float, default=limits.read_timeout_s, metavar="SECONDS",

@@ -117,7 +117,8 @@ def run(bench: BenchRun) -> int:
         "`--detect tracked` about half the frames skip the detector, so `detect`'s median lies between the two "
         "costs and its p95 is a search's; `other` is what per-frame time the stages "
         "do not account for (Python overhead, thread hand-offs); detection runs on its own thread beside the other "
-        "stages, so where the two overlap the stages add up to more than a frame's time and `other` is negative. `fps per CPU second` is frames over the CPU "
+        "stages, so where the two overlap the stages add up to more than a frame's time and `other` is negative. "
+        "`fps per CPU second` is frames over the CPU "
         "time the process used (all its threads): a cost that other work on the cores does not inflate; on "
         "an idle machine the end-to-end fps is about this, or higher where decoding runs on the second core.",
         "",
@@ -125,7 +126,8 @@ def run(bench: BenchRun) -> int:
     with tempfile.TemporaryDirectory() as temporary:
         for device in devices:
             lines += [f"## {device.upper()}", "",
-                      "| scenario | faces found | " + " | ".join(STAGES) + " | other | end-to-end fps | fps per CPU second |",
+                      "| scenario | faces found | " + " | ".join(STAGES)
+                      + " | other | end-to-end fps | fps per CPU second |",
                       "|---" * (len(STAGES) + 5) + "|"]
             for scenario in SCENARIOS:
                 result = measure_scenario(scenario, device, Path(temporary), seconds, bench.model)

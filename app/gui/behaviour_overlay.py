@@ -122,7 +122,8 @@ class AuBars(QWidget):
             row = rows[0]
             yaw, pitch, roll = faces.head_pose[row]
             self._aus = faces.aus[row]
-            self._title = (f"#{int(faces.face_id[row])} {'attentive' if faces.attentive[row] == 1 else 'looking away'}\n"
+            looking = "attentive" if faces.attentive[row] == 1 else "looking away"
+            self._title = (f"#{int(faces.face_id[row])} {looking}\n"
                            f"yaw {yaw:+.0f}°  pitch {pitch:+.0f}°  roll {roll:+.0f}°")
         self.update()
 

@@ -82,7 +82,8 @@ class Settings:
              f"resolution must look like 1280x720, got {self.resolution!r}"),
             (len(self.marker_presets) != len(MARKER_PRESETS),
              f"marker_presets must hold {len(MARKER_PRESETS)} labels, got {len(self.marker_presets)}"),
-            (self.chart_span_s not in CHART_SPANS_S, f"chart_span_s must be one of {CHART_SPANS_S}, got {self.chart_span_s}"),
+            (self.chart_span_s not in CHART_SPANS_S,
+             f"chart_span_s must be one of {CHART_SPANS_S}, got {self.chart_span_s}"),
         ]
         for failed, message in problems:
             if failed:

@@ -41,11 +41,12 @@ def merged_graph(cards: list[ModelCard]) -> onnx.ModelProto:
     """One model: the first card's input fed to every member (resized where a member reads another size), the
     mean of their probabilities out."""
     height, width = cards[0].input_hw
-    nodes, initializers, value_info = [], [], []
+    nodes, initializers, value_info, ir_versions = [], [], [], []
     opsets: dict[str, int] = {}
     for index, card in enumerate(cards):
         prefix = f"m{index}/"
         member = compose.add_prefix(onnx.load(card.model_path), prefix)
+        ir_versions.append(member.ir_version)
         nodes += _fed(prefix, prefix + card.input_name, card.input_hw, (height, width), card.channels, initializers)
         nodes += member.graph.node
         initializers += member.graph.initializer
@@ -61,7 +62,7 @@ def merged_graph(cards: list[ModelCard]) -> onnx.ModelProto:
         initializer=initializers, value_info=value_info)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid(domain, version)
                                                     for domain, version in opsets.items()])
-    model.ir_version = min(onnx.load(card.model_path, load_external_data=False).ir_version for card in cards)
+    model.ir_version = min(ir_versions)
     onnx.checker.check_model(model)
     return model
 
@@ -123,21 +124,20 @@ def member_entry(card: ModelCard) -> dict:
     return entry
 
 
-def figures(onnx_path: Path, card_path: Path, data: Path, card: ModelCard) -> dict:
+def figures(card: ModelCard, data: Path) -> dict:
     """Val and test as ``emolens evaluate`` reads them, and val in scenes through the whole pipeline."""
     from emolens.evaluation.evaluate import evaluate_folder
     from emolens.options import AnalyzerOptions
     from emolens.training.data import load_dataset
-    from emolens.training.train import onnx_metrics
+    from emolens.training.train import TrainConfig, onnx_metrics
 
-    dataset = load_dataset(data, card.input_hw[0], card.channels,
-                           cache_dir=Path("~/.cache/emolens/datasets").expanduser())
-    metrics = {split: onnx_metrics(onnx_path, *dataset.splits[split], dataset.labels,
+    dataset = load_dataset(data, card.input_hw[0], card.channels, cache_dir=Path(TrainConfig.cache_dir).expanduser())
+    metrics = {split: onnx_metrics(card.model_path, *dataset.splits[split], dataset.labels,
                                    dataset.distributions.get(split))
                for split in ("val", "test") if split in dataset.splits}
     if (data / "FER2013Valid" / "label.csv").is_file():
         scenes = evaluate_folder(data / "FER2013Valid", mode="scenes",
-                                 options=AnalyzerOptions(model=str(card_path), device="cpu"))
+                                 options=AnalyzerOptions(model=str(card.card_path), device="cpu"))
         scenes.pop("model", None)
         metrics["val_scenes"] = scenes
     return metrics
@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 def build(cards: list[ModelCard], out: Path, args: argparse.Namespace) -> Path:
     """The merged model at ``out`` and its card beside it, with its cost and (given ``--data``) its figures."""
     onnx.save(merged_graph(cards), out)
-    first = cards[0]
+    first, members = cards[0], [member_entry(card) for card in cards]
     median, p95, cpu = time_per_face(out)
     fast = time_per_face(packaged_model_dir() / "emotion.onnx")[0]
     print(f"emolens ensemble: {out.name} takes {median:.2f} ms per face (p95 {p95:.2f}) at batch 1 on one CPU thread; "
@@ -185,18 +185,18 @@ def build(cards: list[ModelCard], out: Path, args: argparse.Namespace) -> Path:
     card_path = write_card(
         out.with_suffix(".json"), out, first.labels, (*first.input_hw, first.channels),
         output={"ensemble": "mean of the members' probabilities"},
-        quantization={"dtype": "per member", "members": [member_entry(card)["dtype"] for card in cards]},
+        quantization={"dtype": "per member", "members": [member["dtype"] for member in members]},
         crop=first.info["crop"], metrics={}, data={"source": args.data.name if args.data else None},
         training={"command": shlex.join(["emolens", "ensemble", *map(str, args.members),
                                          "--out", str(args.out.with_suffix(".onnx")),
                                          *(["--data", str(args.data)] if args.data else [])]),
-                  "members": [member_entry(card) for card in cards],
+                  "members": members,
                   "cost": {"ms_per_face_median": round(median, 3), "ms_per_face_p95": round(p95, 3),
                            "cpu_ms_median": round(cpu, 3), "shipped_model_ms_per_face_median": round(fast, 3),
                            "measured": "batch 1, one CPU thread, 500 calls after 20 to warm up"}},
         name=ENSEMBLE_NAME)
     if args.data:
-        add_metrics(card_path, figures(out, card_path, args.data, ModelCard.load(card_path)))
+        add_metrics(card_path, figures(ModelCard.load(card_path), args.data))
     return out
 
 

@@ -142,6 +142,10 @@ class DatasetStore:
                 pq.write_metadata(schema, file)
         except OSError as error:
             raise SettingError(f"cannot write to {{out}} {self.url}: {error.strerror or error}") from None
+        return self.remove_temporary()
+
+    def remove_temporary(self) -> int:
+        """Remove the temporary files that a stopped run's workers left behind; returns how many."""
         stale = [path for folder in (self.timelines, self.csvs) if self.fs.isdir(folder)
                  for path in self.fs.ls(folder, detail=False) if _TEMP_MARK in posixpath.basename(path)]
         for path in stale:
@@ -153,12 +157,25 @@ class DatasetStore:
         ``fingerprint`` (same input size and mtime, model and options), and, ``with_csv``, its CSV exists."""
         if with_csv and not self.fs.exists(self.csv(input_id)):
             return False
+        return self._fingerprint(input_id) == fingerprint
+
+    def foreign_outputs(self, input_id: str, with_csv: bool, listed: bool) -> list[str]:
+        """The input's timeline and CSV where they exist but no emolens batch wrote them: neither the manifest
+        lists the input (``listed``) nor does a timeline of ours (its footer holds a fingerprint) stand for it."""
+        if listed or self._fingerprint(input_id) is not None:
+            return []
+        paths = (self.timeline(input_id), *([self.csv(input_id)] if with_csv else []))
+        return [path for path in paths if self.fs.exists(path)]
+
+    def _fingerprint(self, input_id: str) -> dict | None:
+        """The fingerprint in the footer of the input's timeline (None: absent, not a complete Parquet file,
+        or not written by a batch)."""
         try:
             with self.fs.open(self.timeline(input_id), "rb") as file:
                 metadata = pq.ParquetFile(file).schema_arrow.metadata or {}
         except (OSError, pa.ArrowException):
-            return False  # absent, or not a complete Parquet file
-        return json.loads(metadata.get(FINGERPRINT_KEY, b"null")) == fingerprint
+            return None
+        return json.loads(metadata.get(FINGERPRINT_KEY, b"null"))
 
     @contextmanager
     def timeline_writer(self, input_id: str, schema: pa.Schema, fingerprint: dict) -> Iterator[pq.ParquetWriter]:

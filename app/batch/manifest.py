@@ -49,12 +49,15 @@ def read_manifest(store: DatasetStore) -> dict[str, dict]:
     """The rows of an existing manifest by input id ({} when there is none or it is unreadable).
 
     Raises:
-        EmolensError: the file is a Parquet table but not a batch manifest (no ``input_id`` column):
-            it is not ours to replace.
+        EmolensError: the file is not a Parquet file, or a Parquet table but not a batch manifest (no
+            ``input_id`` column): it is not ours to replace.
     """
     data = store.read_bytes(store.manifest)
     if data is None:
         return {}
+    if not data.startswith(b"PAR1"):  # every Parquet file opens so, a damaged one of ours too
+        raise EmolensError(f"{store.manifest} is not the manifest of an emolens batch (not a Parquet file); "
+                           f"choose another --out, or move that file away")
     try:
         # ParquetFile, not read_table: read_table's dataset scanner may drop its last reference to the bytes on
         # one of Arrow's threads after it returns, which needs the GIL; at exit that thread aborted the process

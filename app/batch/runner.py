@@ -33,7 +33,7 @@ from emolens.batch.inputs import BatchInput, expand_inputs
 from emolens.batch.manifest import failed_before, now_utc, options_json, read_manifest, write_manifest
 from emolens.batch.tasks import BatchSettings, Task, TaskResult, fingerprint
 from emolens.card import ModelCard
-from emolens.errors import SettingError
+from emolens.errors import EmolensError, SettingError
 from emolens.sources import check_every
 
 ENGINES = ("local", "ray")
@@ -102,6 +102,7 @@ def run_batch(specs: list[str], out: str, settings: BatchSettings, engine: str =
         items = expand_inputs(specs)
         summary.inputs = len(items)
         manifest = read_manifest(store)
+        _refuse_foreign_outputs(items, store, manifest, settings.write_csv)
         tasks: list[Task] = []
         for item in items:
             stamp = fingerprint(item, card.sha256, settings)
@@ -164,8 +165,23 @@ def _run(tasks: list[Task], engine: str, workers: int, address: str | None, work
             engines.run_local(tasks, tasks[0].settings.options, workers, on_result)
     finally:
         bar.close()
+        if engine == "local":  # its workers have stopped; a Ray cluster's may still be cancelling
+            store.remove_temporary()
         _catch_up(tasks, store, manifest)
         write_manifest(store, manifest)
+
+
+def _refuse_foreign_outputs(items: list[BatchInput], store: DatasetStore, manifest: dict, with_csv: bool) -> None:
+    """Stop before anything is written where an input's timeline or CSV path holds a file no batch wrote.
+
+    Raises:
+        EmolensError: naming the first such file.
+    """
+    for item in items:
+        foreign = store.foreign_outputs(item.input_id, with_csv, listed=item.input_id in manifest)
+        if foreign:
+            raise EmolensError(f"{foreign[0]} exists and no emolens batch wrote it (the manifest does not list "
+                               f"{item.display_path}); move that file away, or choose another --out")
 
 
 def _catch_up(tasks: list[Task], store: DatasetStore, manifest: dict) -> None:

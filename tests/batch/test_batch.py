@@ -399,6 +399,37 @@ def test_a_manifest_that_is_not_a_batch_manifest_is_refused_and_kept(tmp_path):
     assert (out / "manifest.parquet").read_bytes() == before
 
 
+def test_a_manifest_name_holding_another_file_is_refused_and_kept(tmp_path):
+    """Before: a manifest.parquet that was not Parquet at all counted as damaged and was replaced."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.parquet").write_text("my data\n")
+    result = emolens("batch", PHOTO, "--out", out)
+    assert result.returncode == 1
+    (error,) = error_lines(result)
+    assert "is not the manifest of an emolens batch (not a Parquet file)" in error
+    assert (out / "manifest.parquet").read_text() == "my data\n"
+
+
+def test_a_csv_or_timeline_that_no_batch_wrote_is_refused_and_kept(tmp_path):
+    """Before: files of the user's under the input's output names were replaced without a word."""
+    first = emolens("batch", PHOTO, "--out", tmp_path / "first", "--csv")
+    assert first.returncode == 0, first.stderr
+    (timeline,) = timelines(tmp_path / "first")
+    for folder, name in (("csv", f"{timeline.stem}.csv"), ("timelines", timeline.name)):
+        out = tmp_path / folder
+        (out / folder).mkdir(parents=True)
+        (out / folder / name).write_text("mine\n")
+        result = emolens("batch", PHOTO, "--out", out, "--csv")
+        assert result.returncode == 1
+        (error,) = error_lines(result)
+        assert f"{name} exists and no emolens batch wrote it" in error
+        assert (out / folder / name).read_text() == "mine\n"
+        assert not (out / "manifest.parquet").exists()
+    again = emolens("batch", PHOTO, "--out", tmp_path / "first", "--csv")  # its own files: nothing to refuse
+    assert again.returncode == 0 and "already done" in again.stderr, again.stderr
+
+
 def test_a_recording_replaced_by_another_of_the_same_size_and_mtime_runs_again(tmp_path):
     """Before: size and mtime alone made the fingerprint, so the replaced file was skipped as done."""
     folder = tmp_path / "archive"
@@ -475,6 +506,8 @@ def test_ctrl_c_stops_the_local_engine_keeps_what_finished_and_exits_130(tmp_pat
     assert _wait_for(lambda: not _alive(workers), 5), _alive(workers)
     on_disk = {p.name for p in timelines(out)}
     assert 1 <= len(on_disk) < 30, "the run must be stopped mid-batch"
+    # Before: the stopped workers' temporary files stayed in timelines/ until the next run.
+    assert not [p.name for p in (out / "timelines").iterdir() if ".tmp-" in p.name]
     time.sleep(1.0)
     assert {p.name for p in timelines(out)} == on_disk  # nothing is written after the exit
     manifest = pd.read_parquet(out / "manifest.parquet")

@@ -124,15 +124,21 @@ def analyze_inputs(inputs: list[str], output: Path, options: AnalyzerOptions | N
                     analyze_source(analyzer, source, extras.feed, summary, progress, extras.video)
         except BaseException:  # Ctrl+C too: a run stopped before its first row leaves no file
             kept = recorder is not None and recorder.rows > 0
-            if extras is not None:  # the video keeps what the CSV keeps
-                extras.end(summary, keep=kept)
-            elif annotated is not None:
-                annotated.discard()
+            try:
+                if extras is not None:  # the video keeps what the CSV keeps
+                    extras.end(summary, keep=kept)
+                elif annotated is not None:
+                    annotated.discard()
+            except EmolensError as error:  # what stopped the run stays the error (or the interruption) to report
+                log(f"emolens: warning: {error}")
             if recorder is not None:
                 recorder.close() if kept else recorder.discard()
             raise
         recorder.close()
-        extras.end(summary, keep=True)
+        try:
+            extras.end(summary, keep=True)
+        except EmolensError as error:
+            raise EmolensError(f"{error}; the timeline {summary.output} is complete") from None
         summary.rows = recorder.rows
         if behaviour:
             summary.behaviour = analyzer.behaviour_tracker.totals()
@@ -158,10 +164,7 @@ class _Extras:
         if self.video is None:
             return
         if keep and self.video.frames:
-            try:
-                self.video.finish()
-            except EmolensError as error:
-                raise EmolensError(f"{error}; the timeline {summary.output} is complete") from None
+            self.video.finish()
             summary.notes.append(f"wrote {self.video.frames} annotated frames to {self.video.path}")
         else:
             self.video.discard()

@@ -24,7 +24,7 @@ import numpy as np
 
 from emolens.errors import EmolensError, SettingError
 from emolens.layout import BAR_LENGTH_ROWS, Rect, place_bars
-from emolens.native import captured_native_stderr
+from emolens.native import captured_native_stderr, interrupts_held
 from emolens.palette import emotion_hex, face_hex
 from emolens.record import move_without_replacing
 from emolens.types import Faces
@@ -167,9 +167,12 @@ class AnnotatedVideo:
             if not self._writer.isOpened():
                 self._writer = None
                 raise EmolensError(f"cannot write the annotated video {self.path}")
-        picture = draw_faces(image.copy(), faces, self.labels)
-        self._writer.write(_fit(picture, self._size_wh))
-        self.frames += 1
+        picture = _fit(draw_faces(image.copy(), faces, self.labels), self._size_wh)
+        # A Ctrl+C during the encoder's call is raised as it returns: held, so that the count stays that of the
+        # frames in the file (finish() checks the file against it).
+        with interrupts_held():
+            self._writer.write(picture)
+            self.frames += 1
 
     def finish(self, replace: bool = True) -> None:
         """Close the video, check that it reads back whole, and put it in place (over an older file only

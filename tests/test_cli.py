@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 import cv2
@@ -258,6 +259,31 @@ def test_the_command_in_the_gui_bench_results_runs(tmp_path):
                            env=env)
     assert again.returncode == 0, again.stderr
     assert out.is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay_s", [0.2, 0.5, 0.9])
+def test_ctrl_c_with_video_keeps_both_files_and_says_interrupted(tmp_path, delay_s):
+    """Before: in about half the runs the Ctrl+C landed as the encoder's call returned, before the frame was
+    counted, so the video failed its read-back check: it was removed, and the run exited 1 with "disk full?"
+    and "the timeline is complete" instead of "interrupted"."""
+    csv, video = tmp_path / "t.csv", tmp_path / "t.mp4"
+    demo = Path(str(resources.files("emolens.assets"))) / "demo.mp4"  # 640x480: the encoder's call is long
+    process = subprocess.Popen([sys.executable, "-m", "emolens", "analyze", *[str(demo)] * 10, "-o", str(csv),
+                                "--video", str(video)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None and not (csv.is_file() and csv.stat().st_size):
+        time.sleep(0.05)
+    time.sleep(delay_s)
+    assert process.poll() is None, "the run ended before it could be stopped"
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130 and stderr.rstrip().endswith("emolens: interrupted"), stderr
+    assert "error" not in stderr and "warning" not in stderr and "Traceback" not in stderr, stderr
+    capture = cv2.VideoCapture(str(video))
+    assert capture.isOpened() and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0 and capture.read()[0]
+    capture.release()
+    assert len(pd.read_csv(csv)) > 0
 
 
 def test_ctrl_c_ends_the_progress_bar_and_says_so_on_its_own_line(tmp_path, two_face_video):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+
 import cv2
 import numpy as np
 import pandas as pd
 import pytest
 
 from emolens.analyze import analyze_inputs
-from emolens.draw import _draw_all, draw_faces
+from emolens.draw import AnnotatedVideo, _draw_all, draw_faces
 from emolens.errors import EmolensError
 from emolens.layout import overlaps
 from emolens.palette import face_hex
+from emolens.types import Faces
 
 
 def _bgr(hex_color: str) -> np.ndarray:
@@ -113,3 +118,21 @@ def test_bad_video_paths_are_refused_before_any_output(tmp_path, two_face_video,
         analyze_inputs([str(two_face_video)], tmp_path / "t.csv", video=video(tmp_path, two_face_video),
                        log=lambda _: None)
     assert not (tmp_path / "t.csv").exists() and two_face_video.read_bytes() == before
+
+
+def test_a_ctrl_c_during_the_encoder_call_leaves_a_video_that_reads_back(tmp_path):
+    """Before: a Ctrl+C arriving while OpenCV encoded a frame was raised as the call returned, before the frame
+    was counted, so the finished file held one frame more than counted and failed its read-back check."""
+    video = AnnotatedVideo(tmp_path / "v.mp4", labels=())
+    big = np.random.default_rng(0).integers(0, 256, (2400, 3200, 3), np.uint8)  # a long encoder call
+    video.write(big, Faces.empty(), 10.0)  # opens the writer
+    timer = threading.Timer(0.05, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        for _ in range(100):
+            video.write(big, Faces.empty(), 10.0)
+    timer.join()
+    video.finish()
+    capture = cv2.VideoCapture(str(tmp_path / "v.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == video.frames >= 2
+    capture.release()

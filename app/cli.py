@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", help="camera index, video file or image folder (default: the camera)")
     parser.add_argument("--screenshot", help="process --frames frames, save a screenshot of the window, exit")
     parser.add_argument("--frames", type=int, default=30, help="frames to process before --screenshot (default 30)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the --screenshot file if it exists")
     parser.add_argument("--behaviour", action="store_true", help="start with behaviour on (action units, head pose)")
     parser.add_argument("--mesh", action="store_true", help="draw the landmark mesh (turns behaviour on)")
     parser.add_argument("--head-axes", action="store_true", help="draw head-pose axes (turns behaviour on)")
@@ -257,6 +258,7 @@ def _add_replay_parser(commands, verbose: argparse.ArgumentParser) -> None:
                         help="which session of a file that holds several (1 = the first)")
     replay.add_argument("--at", type=float, help="open at this many seconds")
     replay.add_argument("--screenshot", help="save the window at --at to this PNG and exit")
+    replay.add_argument("--overwrite", action="store_true", help="replace the --screenshot file if it exists")
     replay.set_defaults(handler=_replay)
 
 

@@ -2,7 +2,8 @@
 
 ``run(args)`` is what ``emolens`` with no subcommand calls (through ``emolens.gui.run_gui``).
 In screenshot mode (``args.screenshot``) it processes ``args.frames`` frames as fast as
-possible, saves the whole window as a PNG and returns, without waiting for the user.
+possible, saves the whole window as an image and returns, without waiting for the user. The screenshot is
+checked before anything opens (``check_screenshot``) and written whole or not at all (``save_screenshot``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from pathlib import Path
 
 import cv2
 from PySide6.QtCore import QEventLoop, QSettings
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QImageWriter, QPalette, QPixmap
 from PySide6.QtWidgets import QApplication
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.gui.main_window import MainWindow
 from emolens.gui.settings import Settings, overrides_from_args
 from emolens.gui.worker import SourceEnd, Update
+from emolens.record import move_without_replacing, refuse_existing
 
 ORGANIZATION = APPLICATION = "Emolens"
 
@@ -78,13 +80,16 @@ def run(args: argparse.Namespace, store: QSettings | None = None) -> int:
     until ``args.frames`` frames are processed and the window is saved). See ``run_gui``.
 
     Raises:
-        EmolensError: a command-line value out of range (the CLI prints it as one line).
+        EmolensError: a command-line value out of range, or a screenshot refused (the CLI prints it as one line).
     """
     overrides = overrides_from_args(args)
     try:
         replace(Settings(), **overrides)
     except ValueError as error:
         raise EmolensError(str(error)) from None
+    if args.screenshot:
+        sources = [Path(args.source)] if args.source and not args.source.isdigit() else []
+        check_screenshot(Path(args.screenshot), sources, args.overwrite)
     app = application()
     window = MainWindow(store or QSettings(ORGANIZATION, APPLICATION), overrides, tiles=args.tiles,
                         realtime=not args.screenshot)
@@ -92,16 +97,73 @@ def run(args: argparse.Namespace, store: QSettings | None = None) -> int:
     window.behaviour.apply_args(args)
     window.open_source(args.source)
     if args.screenshot:
-        return _screenshot(window, Path(args.screenshot), args.frames)
+        return _screenshot(window, Path(args.screenshot), args.frames, args.overwrite)
     app.exec()
     return 0
 
 
-def _screenshot(window: MainWindow, path: Path, frames: int) -> int:
-    """Wait for ``frames`` processed frames (or the source's end), save the window, close it.
+def check_screenshot(path: Path, inputs: list[Path], overwrite: bool) -> None:
+    """Refuse a screenshot before anything is opened: one that is an input (or lies in an input folder),
+    that is not named for an image format Qt writes, whose folder is missing, or that exists (without
+    ``overwrite``).
 
-    A failure (no camera, unreadable file, broken model) is saved too, as the user would see
-    it, then reported as one line on stderr with exit status 1.
+    Raises:
+        EmolensError: naming the problem and the way out.
+    """
+    for source in inputs:
+        if _writes_into(path, source):
+            raise EmolensError(f"the screenshot {path} is {'in ' if source.is_dir() else ''}the input {source}; "
+                               f"saving it would damage the input: choose another --screenshot")
+    formats = sorted(bytes(name).decode() for name in QImageWriter.supportedImageFormats())
+    if path.suffix.lower()[1:] not in formats:
+        raise EmolensError(f"--screenshot {path}: name the screenshot .png, or another image format Qt writes "
+                           f"({', '.join('.' + name for name in formats)})")
+    if not path.parent.is_dir():
+        raise EmolensError(f"cannot write the screenshot {path}: the folder {path.parent} does not exist")
+    refuse_existing(path, overwrite)
+
+
+def _writes_into(path: Path, source: Path) -> bool:
+    """Whether writing ``path`` would change ``source``: the same file (through links too), or one in the folder."""
+    target, read = Path(os.path.realpath(path)), Path(os.path.realpath(source))
+    if read.is_dir():
+        return target.is_relative_to(read)
+    return target == read or (path.exists() and read.exists() and os.path.samefile(path, read))
+
+
+def save_screenshot(shot: QPixmap, path: Path, overwrite: bool) -> None:
+    """Write ``shot`` to a hidden partial file beside ``path`` that takes the name only once saved whole (over
+    an existing file only with ``overwrite``): a failed save leaves no file, and an older one as it was.
+
+    Raises:
+        EmolensError: the image cannot be written, or (without ``overwrite``) a file took the name meanwhile.
+    """
+    target = Path(os.path.realpath(path))  # a symlinked screenshot: the link stays, its target is replaced
+    partial = target.with_name(f".{target.name}.partial{target.suffix}")
+    try:
+        if not shot.save(str(partial), target.suffix[1:].lower()):
+            raise EmolensError(f"cannot write the screenshot {path}")
+        if overwrite:
+            os.replace(partial, target)
+        else:
+            move_without_replacing(partial, target)
+    except FileExistsError:
+        raise SettingError(f"{path} appeared while the window was rendered; pass {{overwrite}} to replace it, "
+                           f"or choose another file") from None
+    except OSError as error:
+        raise EmolensError(f"cannot write the screenshot {path}: {error.strerror or error}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _screenshot(window: MainWindow, path: Path, frames: int, overwrite: bool) -> int:
+    """Wait for ``frames`` processed frames (or the source's end), close the window and save it.
+
+    A failure (no camera, unreadable file, broken model) is saved too, as the user would see it (the
+    path was checked before anything opened), then reported as one line on stderr with exit status 1.
+
+    Raises:
+        EmolensError: the screenshot cannot be written (see ``save_screenshot``).
     """
     problem: list[str] = []
     loop = QEventLoop()
@@ -123,10 +185,9 @@ def _screenshot(window: MainWindow, path: Path, frames: int) -> int:
     window.source_ended.connect(on_end)
     window.failed.connect(on_failed)
     loop.exec()
-    saved = window.snapshot().save(str(path))
+    shot = window.snapshot()
     window.close()
-    if not saved:
-        problem.append(f"cannot write the screenshot {path}")
+    save_screenshot(shot, path, overwrite)
     if problem:
         print(f"emolens: error: {problem[0]}", file=sys.stderr)
         return 1

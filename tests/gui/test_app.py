@@ -12,7 +12,7 @@ from emolens.gui.app import run
 def gui_args(**given) -> Namespace:
     """The Namespace the CLI hands over, with its defaults."""
     defaults = dict(source=None, screenshot=None, frames=30, model=None, device=None, detector=None, tiles=1,
-                    min_confidence=None, max_faces=None, tau_s=None)
+                    min_confidence=None, max_faces=None, tau_s=None, overwrite=False)
     return Namespace(**{**defaults, **given})
 
 

@@ -14,8 +14,9 @@ def run_gui(args: argparse.Namespace) -> int:
 
     ``args`` fields:
         source: camera index (digits), video file, image or image folder; None = the saved camera.
-        screenshot: save the window to this PNG after ``frames`` frames and return, or None.
+        screenshot: save the window to this image after ``frames`` frames and return, or None.
         frames: frames to process before the screenshot (as fast as possible).
+        overwrite: replace an existing ``screenshot`` file.
         model: emotion model card or .onnx, None = the shipped one.
         device, detector, min_confidence, max_faces, tau_s: this run's pipeline settings;
             None keeps the saved one.
@@ -33,7 +34,8 @@ def run_replay(args: argparse.Namespace) -> int:
     first; returns the exit status.
 
     ``args`` fields: session_csv, session (1-based), at (seconds to open at, or None),
-    screenshot (save the window at ``at`` to this PNG and return, or None).
+    screenshot (save the window at ``at`` to this image and return, or None), overwrite (replace an existing
+    screenshot file).
     """
     from emolens.gui.replay_app import run_replay as run
 

@@ -65,7 +65,7 @@ def emotion_chart(curve: pd.DataFrame, labels: Sequence[str], markers: pd.DataFr
     if attention:  # share of faces looking at the camera: an area, so that a flickering one draws no dashed lines
         axes.fill_between(binned.index, binned["attentive"], color="#555555", alpha=0.15, linewidth=0,
                           label="attention")
-    axes.set(xlim=(start_s, end_s), ylim=(0, 1), ylabel="probability")
+    axes.set(xlim=(start_s, max(end_s, start_s + 1e-3)), ylim=(0, 1), ylabel="probability")  # one frame: no empty span
     axes.set_title(title, loc="left", fontsize=11)
     _time_axis(axes)
     if legend:

@@ -200,8 +200,26 @@ def _read_rows(path: Path, source: Path | io.BytesIO, labels: tuple[str, ...]) -
                                keep_default_na=False, na_values=[""])
         return rows[[column for column in types if column in rows.columns]]
     except (ValueError, pd.errors.ParserError) as error:
-        reason = str(error).strip().splitlines()[-1]
+        reason = _not_a_number(source, unused | types) or str(error).strip().splitlines()[-1]
         raise EmolensError(f"{path} is not a valid Emolens timeline: {reason}") from None
+
+
+def _not_a_number(source: Path | io.BytesIO, types: dict[str, str]) -> str | None:
+    """Where a numeric column holds text (``line N: column C holds 'x', not a number``), when that is what
+    failed; None otherwise (a malformed row, say)."""
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    try:
+        text = pd.read_csv(source, dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError):
+        return None
+    for column in (c for c, kind in types.items() if kind != "str" and c in text.columns):
+        cells = text[column]
+        bad = (cells != "") & pd.to_numeric(cells, errors="coerce").isna()
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            return f"line {row + 2}: column {column} holds {cells.iloc[row]!r}, not a number"
+    return None
 
 
 def _column_types(labels: tuple[str, ...]) -> dict[str, str]:

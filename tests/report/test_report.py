@@ -402,7 +402,9 @@ def with_time(line: str, value: str) -> str:
     (lambda lines: lines[0].replace("angry,disgust,fear,happy,sad,surprise,neutral,", "") + "\n",
      r"no emotion columns between det_score and dominant"),
     (lambda lines: "\n".join([lines[0], with_time(lines[1], "soon"), *lines[2:]]) + "\n",
-     r"not a valid Emolens timeline: .*soon"),
+     r"not a valid Emolens timeline: line 2: column time_s holds 'soon', not a number"),
+    (lambda lines: "\n".join([*lines[:3], lines[3].replace(lines[3].split(",")[13], "nan", 1), *lines[4:]]) + "\n",
+     r"not a valid Emolens timeline: line 4: column happy holds 'nan', not a number"),
     (lambda lines: "\n".join([lines[0], lines[1], ",".join(lines[2].split(",")[:12]), *lines[3:]]) + "\n",
      r", line 3: a face without all its probabilities"),
     (lambda lines: "\n".join([*lines[:3], lines[3] + ",x,y", *lines[4:]]) + "\n",
@@ -414,6 +416,13 @@ def test_bad_input_raises_one_clear_line(tmp_path, make_text, message):
     with pytest.raises(EmolensError, match=message) as raised:
         build_report([path], tmp_path / "out")
     assert "\n" not in str(raised.value) and str(path) in str(raised.value)
+
+
+@pytest.mark.filterwarnings("error")  # before: matplotlib warned three times of "identical low and high xlims"
+def test_a_one_frame_timeline_reports_without_warnings(tmp_path):
+    path = record_session(tmp_path / "one.csv", random_frames(1, faces=1), {})
+    build_report([path], tmp_path / "out")
+    assert (tmp_path / "out" / "report.html").is_file()
 
 
 @pytest.mark.filterwarnings("error")  # numpy's "overflow encountered in cast" on the terminal too

@@ -27,6 +27,9 @@ from emolens.record import CsvRecorder, Recorder, refuse_existing
 from emolens.sources import FrameSource, is_stream_url, open_source
 
 
+_NAMES_SHOWN = 5  # unreadable images named in the summary; the rest are counted
+
+
 @dataclass
 class AnalyzeSummary:
     """What an analysis processed: counts, speed and the share of each dominant emotion."""
@@ -35,7 +38,7 @@ class AnalyzeSummary:
     frames: int = 0
     face_rows: int = 0
     rows: int = 0
-    skipped_images: int = 0
+    skipped_images: list[str] = field(default_factory=list)  # the unreadable images' paths
     truncated: int = 0  # inputs that ended well before their announced frame count
     seconds: float = 0.0
     dominant: Counter = field(default_factory=Counter)
@@ -63,7 +66,10 @@ class AnalyzeSummary:
             lines.append(f"faces likely missed: {self.vanished} face-frame(s) where a tracked face went unseen for "
                          f"under a second and came back (see the README on --detector and --tiles)")
         if self.skipped_images:
-            lines.insert(0, f"skipped {self.skipped_images} unreadable image(s): not images, corrupt, or over "
+            shown = ", ".join(self.skipped_images[:_NAMES_SHOWN])
+            more = len(self.skipped_images) - _NAMES_SHOWN
+            lines.insert(0, f"skipped {len(self.skipped_images)} unreadable image(s) ({shown}"
+                            f"{f' and {more} more' if more > 0 else ''}): not images, corrupt, or over "
                             f"{MAX_IMAGE_PIXELS / 1e6:.0f} megapixels")
         return "\n".join(lines)
 
@@ -238,7 +244,7 @@ def analyze_source(analyzer: Analyzer, source: FrameSource, recorder: Recorder, 
         if progress:
             progress(frames, expected)
     summary.frames += frames
-    summary.skipped_images += source.skipped
+    summary.skipped_images += source.skipped_files
     if first_image is not None and summary.face_rows == faces_before:
         with FaintLook() as look:
             summary.notes.append(f"no face found in {source.name}: {look.why_no_face(first_image)}")

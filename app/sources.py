@@ -61,6 +61,7 @@ class FrameSource:
         frame_count: frames (or images) in the source before ``every`` thins them; 0 if unknown.
         every: one frame in ``every`` is delivered.
         skipped: unreadable items skipped so far (image folders).
+        skipped_files: their paths, in the order met.
     """
 
     name: str = ""
@@ -71,6 +72,7 @@ class FrameSource:
     live: bool = False
     independent: bool = False
     skipped: int = 0
+    skipped_files: tuple[str, ...] = ()
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -220,6 +222,7 @@ class FolderSource(FrameSource):
             image = read_image(file)
             if image is None or image.size == 0:
                 self.skipped += 1
+                self.skipped_files += (str(file),)
                 continue
             image = to_bgr8(image)
             self.size_wh = (image.shape[1], image.shape[0])

@@ -76,7 +76,7 @@ def test_analyze_folder_with_an_unreadable_image(tmp_path, astronaut):
     cv2.imwrite(str(folder / "4.png"), blank)
     result = emolens("analyze", folder, "-o", tmp_path / "t.csv", "--keypoints")
     assert result.returncode == 3, result.stderr  # done, but not every image could be read
-    assert "skipped 1 unreadable image(s)" in result.stderr
+    assert f"skipped 1 unreadable image(s) ({folder / '2.jpg'})" in result.stderr
     table = pd.read_csv(tmp_path / "t.csv")
     assert len(table) == 3 and table["face_id"].isna().tolist() == [False, False, True]
     assert table["kp0_x"].notna().sum() == 2

@@ -82,7 +82,7 @@ def test_damaged_images_give_no_native_noise(tmp_path, astronaut):
     (folder / "cut.png").write_bytes((folder / "good.png").read_bytes()[:5000])
     result = emolens("analyze", folder, "-o", tmp_path / "t.csv")
     assert result.returncode == 3, result.stderr  # done, one image skipped
-    assert "skipped 1 unreadable image(s)" in result.stderr
+    assert f"skipped 1 unreadable image(s) ({folder / 'cut.png'})" in result.stderr
     assert all(not line.startswith("libpng") for line in result.stderr.splitlines()), result.stderr
     result = emolens("analyze", folder / "cut.png", "-o", tmp_path / "u.csv")
     assert result.returncode == 1 and result.stderr.strip().splitlines() == [
@@ -118,7 +118,8 @@ def test_image_bombs_are_skipped_before_decoding(tmp_path, astronaut, capsys):
     assert len(bomb) < 2_000_000 and struct.unpack(">II", bomb[16:24]) == (20_000, 20_000)
     result = emolens("analyze", folder, "-o", tmp_path / "t.csv")
     assert result.returncode == 3 and "Traceback" not in result.stderr, result.stderr
-    assert "skipped 2 unreadable image(s): not images, corrupt, or over 179 megapixels" in result.stderr
+    assert (f"skipped 2 unreadable image(s) ({folder / 'b.png'}, {folder / 'c.png'}): not images, corrupt, or over "
+            f"179 megapixels") in result.stderr
     assert pd.read_csv(tmp_path / "t.csv")["source"].tolist() == [str(folder / "a.png")]
     for bomb in ("b.png", "c.png"):
         assert main(["analyze", str(folder / bomb), "-o", str(tmp_path / f"{bomb}.csv")]) == 1

@@ -354,7 +354,8 @@ def _add_study_parser(commands, verbose: argparse.ArgumentParser) -> None:
     add.add_argument("--markers", metavar="EVENTS.csv", help="a time,label file merged while analysing")
     add.add_argument("--camera", default="", help="the camera, for the session's record")
     add.add_argument("--notes", default="", help="notes, for the session's record")
-    add.add_argument("--date", help="when the session was recorded (default: the recording's file time)")
+    add.add_argument("--date", help="when the session was recorded, ISO 8601 (2024-05-31 or "
+                     "2024-05-31T14:05:00+02:00; default: the recording's file time)")
     add.add_argument("--overwrite", action="store_true", help="replace this participant's session")
     add.add_argument("--behaviour", action="store_true", help="also read head pose and attention (the quality "
                      "table's head turn, the attention curve)")
@@ -372,7 +373,8 @@ def _add_study_parser(commands, verbose: argparse.ArgumentParser) -> None:
     invite.add_argument("folder", metavar="DIR")
     invite.add_argument("--count", type=int, default=1, help="how many participants to invite (default %(default)s)")
     invite.add_argument("--url", default="http://127.0.0.1:8000",
-                        help="the address participants reach emolens serve at (default %(default)s)")
+                        help="the http:// or https:// address participants reach emolens serve at "
+                        "(default %(default)s)")
     invite.set_defaults(handler=_study_invite)
 
     info = actions.add_parser("info", help="the stimuli, the sessions, what each saw, data quality",
@@ -570,11 +572,11 @@ def _study_report(args: argparse.Namespace) -> int:
 
 def _study_invite(args: argparse.Namespace) -> int:
     """One line per new participant: their ID and their link (the code is shown only here)."""
-    from emolens.study.invites import create_invites
+    from emolens.study.invites import create_invites, server_address
 
-    folder = Path(args.folder)
+    folder, address = Path(args.folder), server_address(args.url)
     for participant, code in create_invites(folder, args.count):
-        print(f"{participant}\t{args.url.rstrip('/')}/panel/{folder.resolve().name}#code={code}")
+        print(f"{participant}\t{address}/panel/{folder.resolve().name}#code={code}")
     return 0
 
 

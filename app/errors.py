@@ -42,7 +42,7 @@ SETTINGS = frozenset({
     # emolens serve
     "token_file",
     # emolens study
-    "stimulus", "baseline", "participant", "stimulus_at", "stimulus_at_marker", "order", "sync",
+    "stimulus", "baseline", "participant", "stimulus_at", "stimulus_at_marker", "order", "sync", "count",
 })
 _SETTING = re.compile(r"\{(\w+)\}")
 

@@ -1,8 +1,8 @@
 """A study's sessions to choose one to replay: who, when, complete or not, and how often a face was found.
 
 Read from the sessions' sidecars and timelines (``emolens.study``); face found is the share of the
-frames shown a stimulus that hold a face, over all the stimuli the session saw (as ``emolens study
-info`` counts it per stimulus).
+frames expected while a stimulus was shown (those the recording lacks included) that hold a face, over
+all the stimuli the session saw (as ``emolens study info`` counts it per stimulus).
 
 Example::
 
@@ -28,7 +28,7 @@ class SessionEntry:
     number: int
     date: str
     complete: bool
-    face_found: float | None  # None: the session has no frame during a stimulus
+    face_found: float | None  # None: no stimulus frame is expected (a session of a single frame)
     timeline: Path
 
 
@@ -46,7 +46,7 @@ def study_sessions(folder: Path) -> list[SessionEntry]:
     entries = []
     for info, timeline in pairs:
         mine = quality[quality["participant"] == info.participant]
-        frames = int(mine["frames"].sum())
-        found = float((mine["face_found"] * mine["frames"]).sum() / frames) if frames else None
+        expected = int(mine["expected_frames"].sum())
+        found = float((mine["face_found"] * mine["expected_frames"]).sum() / expected) if expected else None
         entries.append(SessionEntry(info.participant, info.number, info.date, info.complete, found, timeline))
     return entries

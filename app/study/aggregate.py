@@ -38,7 +38,7 @@ from emolens.report.confidence import BOOTSTRAP_RESAMPLES, CONFIDENCE, bootstrap
 from emolens.report.segments import valence
 from emolens.report.timeline import Timeline, load_timelines
 from emolens.study.file import StudyFile, load_study
-from emolens.study.sessions import SessionInfo, read_sessions
+from emolens.study.sessions import SessionInfo, read_sessions, unrecorded_timelines
 
 EXPRESSING = 0.5
 """A viewer expresses a measure in a second when their per-second mean score is above this."""
@@ -46,6 +46,9 @@ BOOTSTRAP_TEXT = (f"{CONFIDENCE:.0%} confidence band: percentile bootstrap over 
                   f"resamples of the viewers with replacement, the mean of each; the band spans the middle "
                   f"{CONFIDENCE:.0%} of those means)")
 RAW, CORRECTED = "raw", "baseline-corrected"
+COMPARISON_COLUMNS = ["stimulus", "measure", "viewers", "mean", "mean_low", "mean_high", "peak", "peak_low",
+                      "peak_high", "peak_second", "above_baseline", "above_baseline_low", "above_baseline_high"]
+"""comparison.csv's columns, in every study (empty where a figure does not apply: no baseline, no viewer)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +80,11 @@ def load_study_data(folder: Path) -> StudyData:
     """
     study = load_study(folder)
     pairs = read_sessions(folder)
+    notes = unrecorded_timelines(folder)
     if not pairs:
-        raise EmolensError(f"the study {folder} has no sessions yet: add them with emolens study add")
-    timelines, notes = [], []
+        raise EmolensError(f"the study {folder} has no sessions yet: add them with emolens study add"
+                           + (f" ({notes[0]})" if notes else ""))
+    timelines = []
     for info, path in pairs:
         loaded, warned = load_timelines(path)
         timelines.append(loaded[0])
@@ -130,23 +135,46 @@ def baseline_means(data: StudyData, frames: pd.DataFrame) -> pd.DataFrame:
 
 
 def quality_table(data: StudyData) -> pd.DataFrame:
-    """Per viewer and stimulus: ``frames``, ``face_found`` (share of frames with a face), ``several_faces``
-    (share with more than one), ``head_turn_deg`` (mean angle of the head away from the screen, where
-    recorded with behaviour), ``excluded`` (face found under the study's ``min_face_found``)."""
+    """Per viewer and stimulus: ``expected_frames`` (the frames recorded while it was shown, and as many more as
+    the recording's frame rate gives the part of it the recording does not cover), ``frames`` (recorded),
+    ``recorded`` (share of the stimulus's time the recording covers), ``face_found`` (share of the expected
+    frames with a face), ``several_faces`` (share of the recorded frames with more than one), ``head_turn_deg``
+    (mean angle of the head away from the screen, where recorded with behaviour), ``excluded`` (face found under
+    the study's ``min_face_found``: missing frames count as frames without a face)."""
     rows = []
     for info, timeline in zip(data.sessions, data.timelines):
         frames, faces = timeline.frames, timeline.faces
+        interval = frame_interval(frames)
+        starts = {placement.stimulus: placement.start_s for placement in info.placements}
         for stimulus in info.order:
             shown = frames[frames["stimulus"] == stimulus]
+            duration = data.study.stimulus(stimulus).duration_s
+            covered = recorded_seconds(frames, interval, starts.get(stimulus), duration)
+            expected = len(shown) + (round((duration - covered) / interval) if interval > 0 else 0)
             turn = np.nan
             if {"yaw", "pitch", "stimulus"} <= set(faces.columns):
                 pose = faces.loc[faces["stimulus"] == stimulus, ["yaw", "pitch"]].astype("float64")
                 turn = np.degrees(np.arccos(np.cos(np.radians(pose["yaw"])) * np.cos(np.radians(pose["pitch"])))).mean()
-            found = shown["faces"].gt(0).mean() if len(shown) else 0.0
-            rows.append({"participant": info.participant, "stimulus": stimulus, "frames": len(shown),
-                         "face_found": found, "several_faces": shown["faces"].gt(1).mean() if len(shown) else 0.0,
+            found = shown["faces"].gt(0).sum() / expected if expected else 0.0
+            rows.append({"participant": info.participant, "stimulus": stimulus, "expected_frames": expected,
+                         "frames": len(shown), "recorded": covered / duration, "face_found": found,
+                         "several_faces": shown["faces"].gt(1).mean() if len(shown) else 0.0,
                          "head_turn_deg": turn, "excluded": found < data.study.min_face_found})
     return pd.DataFrame(rows)
+
+
+def frame_interval(frames: pd.DataFrame) -> float:
+    """A timeline's frame interval: the median time between its frames (0 with a single frame)."""
+    return float(np.median(np.diff(frames["time_s"]))) if len(frames) > 1 else 0.0
+
+
+def recorded_seconds(frames: pd.DataFrame, interval: float, start_s: float | None, duration_s: float) -> float:
+    """How much of a stimulus shown from ``start_s`` for ``duration_s`` the recording covers (from its first frame
+    to one ``interval`` after its last); 0 when it was never placed in it."""
+    if start_s is None or frames.empty:
+        return 0.0
+    first, last = float(frames["time_s"].iloc[0]), float(frames["time_s"].iloc[-1]) + interval
+    return max(min(last, start_s + duration_s) - max(first, start_s), 0.0)
 
 
 def aggregate_curves(data: StudyData, seconds: pd.DataFrame, quality: pd.DataFrame,
@@ -203,7 +231,8 @@ def comparison_table(data: StudyData, seconds: pd.DataFrame, quality: pd.DataFra
     """Per stimulus and measure: ``mean`` over the stimulus (each viewer's mean over its seconds, then over
     viewers) with its bootstrap interval; the ``peak`` of the mean curve, its second and the band there; and
     with a baseline, ``above_baseline``: the mean share of the stimulus's seconds a viewer spent above their
-    baseline mean, with its interval."""
+    baseline mean, with its interval. The columns are ``COMPARISON_COLUMNS`` always, NaN where a figure does not
+    apply."""
     rows = []
     raw = curves[curves["view"] == RAW]
     for index, stimulus in enumerate(data.study.stimuli):
@@ -222,7 +251,7 @@ def comparison_table(data: StudyData, seconds: pd.DataFrame, quality: pd.DataFra
                 above = above.mean(axis=1).where(baselines[measure].reindex(matrix.index).notna())
                 row |= _interval("above_baseline", above, rng)
             rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=COMPARISON_COLUMNS).astype({"peak_second": "Int64"})
 
 
 def _interval(name: str, per_viewer: pd.Series, rng: np.random.Generator) -> dict[str, float]:

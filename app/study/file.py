@@ -21,7 +21,6 @@ Example::
 from __future__ import annotations
 
 import math
-import re
 import secrets
 import shutil
 from datetime import datetime, timezone
@@ -35,12 +34,12 @@ from pydantic import BaseModel, Field, ValidationError
 from emolens import __version__
 from emolens.errors import EmolensError, SettingError
 from emolens.images import IMAGE_SUFFIXES
+from emolens.native import captured_native_stderr
 
 STUDY_FILE = "study.json"
 STIMULI_DIR = "stimuli"
 SESSIONS_DIR = "sessions"
 REPORT_DIR = "report"
-_IMAGE_DURATION = re.compile(r"^(?P<path>.+)=(?P<seconds>[0-9]*\.?[0-9]+)$")
 # What a remote panel's participant is told before the camera starts, and what the operator's dashboard shows;
 # a study may say otherwise in its own study.json.
 DEFAULT_CONSENT = ("While you watch, your camera's picture is read on the researcher's own computer, frame by frame, "
@@ -131,9 +130,23 @@ def load_study(folder: Path) -> StudyFile:
     try:
         return StudyFile.model_validate_json(text)
     except ValidationError as error:
-        problem = error.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "the file"
-        raise EmolensError(f"{path} is not a valid study file: {where}: {problem['msg']}") from None
+        raise EmolensError(f"{path} is not a valid study file: {validation_problem(error)}") from None
+
+
+def validation_problem(error: ValidationError) -> str:
+    """The first thing wrong with a JSON file, in words: which field and what is wrong with it."""
+    problem, more = error.errors()[0], len(error.errors()) - 1
+    where = ".".join(str(part) for part in problem["loc"])
+    if problem["type"] == "json_invalid":
+        text = f"it is not JSON ({problem['msg'].removeprefix('Invalid JSON: ')})"
+    elif not where:
+        text = "it is not a JSON object of fields"
+    elif problem["type"] == "missing":
+        text = f"the field {where!r} is missing"
+    else:
+        wrong = problem["msg"].removeprefix("Input ").split(", unable")[0]
+        text = f"the field {where!r} {wrong}, not {problem['input']!r}"
+    return text + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
 
 
 def create_study(folder: Path, stimuli: list[str], baseline_s: float = 0.0, shuffle: bool = False,
@@ -180,32 +193,63 @@ def create_study(folder: Path, stimuli: list[str], baseline_s: float = 0.0, shuf
 
 def _stimulus_source(text: str) -> tuple[Path, float | None]:
     """A stimulus argument: a video's path and None, or an image's path and its seconds (``PATH=SECONDS``)."""
-    match = _IMAGE_DURATION.match(text)
-    path, seconds = (Path(match["path"]), float(match["seconds"])) if match else (Path(text), None)
+    path, seconds = Path(text), None
+    if not path.is_file() and "=" in text:
+        name, _, number = text.rpartition("=")
+        path, seconds = Path(name), _positive_seconds(number)
+        if seconds is None:
+            raise SettingError(f"{{stimulus}} {text}: an image's duration after '=' must be a positive number of "
+                               f"seconds, got {number!r}")
     if not path.is_file():
         raise EmolensError(f"stimulus not found: {path}")
     if path.suffix.lower() in IMAGE_SUFFIXES:
-        if seconds is None or seconds <= 0:
+        if seconds is None:
             raise SettingError(f"the image stimulus {path} needs a duration: {{stimulus}} {path}=SECONDS")
         if cv2.imread(str(path)) is None:
             raise EmolensError(f"cannot read the image stimulus {path}")
     elif seconds is not None:
         raise EmolensError(f"{path} is not an image: a video stimulus lasts as long as its file "
-                           f"(drop ={match['seconds']})")
+                           f"(drop ={seconds:g})")
     return path, seconds
 
 
+def _positive_seconds(text: str) -> float | None:
+    """``text`` as a finite number of seconds over 0, else None."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
 def video_duration(path: Path) -> float:
-    """A video's duration in seconds, from OpenCV (frame count / frame rate).
+    """A video's duration in seconds (frame count / frame rate), once its frames are decoded to the last.
 
     Raises:
-        EmolensError: the file does not open as a video or announces no frames.
+        EmolensError: the file does not open as a video, announces no frames, or fewer of them decode than it
+            announces (a truncated or damaged file).
     """
-    capture = cv2.VideoCapture(str(path))
+    from emolens.replay.video import open_video_info  # emolens.replay reads study files: imported here, not above
+
     try:
-        frames, fps = capture.get(cv2.CAP_PROP_FRAME_COUNT), capture.get(cv2.CAP_PROP_FPS)
-    finally:
-        capture.release()
-    if not (frames > 0 and fps > 0):
+        info = open_video_info(path)
+    except EmolensError:
+        info = None
+    if info is None or info.frame_count <= 0:
         raise SettingError(f"cannot read the stimulus {path} as a video (an image needs {{stimulus}} {path}=SECONDS)")
-    return float(frames / fps)
+    decoded = decoded_frames(path)
+    if decoded < info.frame_count - 1:  # one frame of slack: some containers estimate their count
+        raise EmolensError(f"cannot read the stimulus {path} whole: {decoded} of its {info.frame_count} frames "
+                           f"decode (a truncated or damaged file?); export it again")
+    return float(info.frame_count / info.fps)
+
+
+def decoded_frames(path: Path) -> int:
+    """How many frames of a video decode, one after the other from the first (FFmpeg's complaints kept quiet)."""
+    from emolens.replay.video import VideoFrames
+
+    with captured_native_stderr(), VideoFrames(path) as video:
+        count = 0
+        while video.read(count) is not None:
+            count += 1
+    return count

@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from emolens.errors import EmolensError, SettingError
 from emolens.record import replace_private_text
@@ -56,6 +57,22 @@ def invited(invites: dict[str, str], code: str) -> str | None:
     return next((who for who, known in invites.items() if hmac.compare_digest(known, digest)), None)
 
 
+def server_address(url: str) -> str:
+    """``url``, the address participants reach ``emolens serve`` at, without a trailing ``/``.
+
+    Raises:
+        EmolensError: it is not an http:// or https:// address with a host.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # a bracketed host that is not IPv6
+        parts = urlsplit("")
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise EmolensError(f"the address {url!r} is not where participants reach emolens serve: give an http:// or "
+                           f"https:// address, e.g. http://HOST:8000")
+    return url.rstrip("/")
+
+
 def create_invites(folder: Path, count: int) -> list[tuple[str, str]]:
     """Draw ``count`` new participants and codes, add them to ``invites.json``; returns ``(participant, code)``.
 
@@ -65,7 +82,7 @@ def create_invites(folder: Path, count: int) -> list[tuple[str, str]]:
     folder = Path(folder)
     load_study(folder)
     if count < 1:
-        raise SettingError(f"{{count}} must be 1 or more, got {count}")
+        raise SettingError(f"{{count}} (participants to invite) must be 1 or more, got {count}")
     invites = load_invites(folder)
     taken = set(invites) | {info.participant for info, _ in read_sessions(folder)}
     first = 1 + max((int(m[1]) for name in taken if (m := _NUMBERED.fullmatch(name))), default=0)

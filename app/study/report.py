@@ -6,7 +6,7 @@ Written into ``DIR/report/``::
     curves.csv          per view, stimulus, measure and second: mean, band, share expressing, viewers
     comparison.csv      per stimulus and measure: mean, peak and time above baseline with their intervals
     moments.csv         per stimulus, the second where each emotion's mean peaks, where someone expressed it
-    quality.csv         per viewer and stimulus: face found, head turn, excluded
+    quality.csv         per viewer and stimulus: frames expected and recorded, face found, head turn, excluded
     sessions.csv        the sessions' sidecars
     frames.parquet      every face row in stimulus time (with pyarrow installed, the "batch" extra)
     <stimulus>.png ...  the charts
@@ -232,11 +232,12 @@ def _comparison_html(table: pd.DataFrame, baseline: bool) -> str:
 
 
 def _quality_html(quality: pd.DataFrame) -> str:
-    shown = quality.rename(columns={"face_found": "face found", "several_faces": "frames with 2+ faces",
+    shown = quality.rename(columns={"expected_frames": "expected frames", "frames": "frames recorded",
+                                    "face_found": "face found", "several_faces": "frames with 2+ faces",
                                     "head_turn_deg": "mean head turn (°)"})
     shown["excluded"] = shown["excluded"].map({True: "excluded", False: ""})
     return (styled(shown)
-            .format("{:.0%}", subset=["face found", "frames with 2+ faces"])
+            .format("{:.0%}", subset=["recorded", "face found", "frames with 2+ faces"])
             .format("{:.1f}", subset=["mean head turn (°)"], na_rep=MISSING)
             .apply(lambda row: ["color: #b00020" if row["excluded"] else ""] * len(row), axis=1)
             .to_html())

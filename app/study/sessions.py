@@ -24,9 +24,11 @@ import re
 import tempfile
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ValidationError
 
@@ -36,7 +38,7 @@ from emolens.options import AnalyzerOptions
 from emolens.record import STIMULUS_COLUMNS, safe_text
 from emolens.report.compare import alignment
 from emolens.report.timeline import Timeline, load_timelines
-from emolens.study.file import SESSIONS_DIR, Stimulus, StudyFile, load_study
+from emolens.study.file import SESSIONS_DIR, Stimulus, StudyFile, load_study, validation_problem
 
 _PARTICIPANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -65,7 +67,7 @@ class SessionInfo(BaseModel):
     notes: str = ""
     emolens_version: str = __version__
     model: str = ""
-    complete: bool = True  # False: a remote participant left before the last stimulus ended
+    complete: bool = True  # False: the recording does not cover every stimulus (it ended early, or they left)
 
 
 def session_files(folder: Path, participant: str) -> tuple[Path, Path]:
@@ -84,13 +86,24 @@ def read_sessions(folder: Path) -> list[tuple[SessionInfo, Path]]:
     for sidecar in sorted((Path(folder) / SESSIONS_DIR).glob("*.json")):
         try:
             info = SessionInfo.model_validate_json(sidecar.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValidationError) as error:
-            raise EmolensError(f"cannot read the session file {sidecar}: {str(error).splitlines()[0]}") from None
+        except (OSError, UnicodeDecodeError) as error:
+            raise EmolensError(f"cannot read the session record {sidecar}: {error}") from None
+        except ValidationError as error:
+            raise EmolensError(f"the session record {sidecar} is not valid: {validation_problem(error)}; fix that "
+                               f"file, or add its session again with emolens study add --overwrite") from None
         timeline = sidecar.with_suffix(".csv")
         if not timeline.is_file():
             raise EmolensError(f"the session {info.participant} has no timeline: {timeline} is missing")
         sessions.append((info, timeline))
     return sorted(sessions, key=lambda pair: pair[0].number)
+
+
+def unrecorded_timelines(folder: Path) -> list[str]:
+    """A warning for each timeline in ``sessions/`` without its sidecar: no session of the study until it has one."""
+    return [f"{timeline} has no session record {timeline.stem}.json beside it, so it is left out; to add it: "
+            f"emolens study add {folder} {timeline} --participant {timeline.stem} --stimulus-at SECONDS --overwrite"
+            for timeline in sorted((Path(folder) / SESSIONS_DIR).glob("*.csv"))
+            if not timeline.name.startswith(".") and not timeline.with_suffix(".json").exists()]
 
 
 def add_session(folder: Path, recording: str | os.PathLike, participant: str, stimulus_at: float | None = None,
@@ -109,7 +122,8 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
             session (without ``overwrite``); not exactly one of ``stimulus_at``, ``stimulus_at_marker`` and
             ``sync``; a marker the recording lacks; with ``sync="audio"``, a recording or first stimulus without
             sound, or a match that is unsure (see ``emolens.study.sync``); a start after the recording's end;
-            an ``order`` that is not the study's stimuli; an unreadable recording or timeline.
+            an ``order`` that is not the study's stimuli; a ``date`` that is not ISO 8601; an unreadable
+            recording or timeline.
     """
     folder = Path(folder)
     study = load_study(folder)
@@ -121,6 +135,8 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
         raise SettingError(f"{{sync}} {sync!r}: the only way to sync is 'audio'")
     if stimulus_at is not None and not (math.isfinite(stimulus_at) and stimulus_at >= 0):
         raise SettingError(f"{{stimulus_at}} must be a number of seconds, 0 or more, got {stimulus_at}")
+    if date is not None:
+        _check_date(date)
     number = session_number(folder, participant)
     order = _checked_order(study, order) if order else study.order_for(number)
     recording = Path(recording)
@@ -131,7 +147,7 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
         source, model = _timeline_of(recording, Path(scratch) / "analysis.csv", markers, options, log, progress)
         timeline = _one_session(source)
         if stimulus_at_marker is not None:
-            stimulus_at = alignment([timeline], stimulus_at_marker)[0]
+            stimulus_at = _marker_time(timeline, stimulus_at_marker, recording)
         placements = stimulus_placements(study, order, stimulus_at)
         warnings = _coverage_warnings(timeline, placements, recording)
         rows = place_in_stimulus_time(pd.read_csv(source, dtype=str, keep_default_na=False), placements)
@@ -139,18 +155,21 @@ def add_session(folder: Path, recording: str | os.PathLike, participant: str, st
                            order=order, stimulus_at_s=stimulus_at, placements=placements,
                            baseline_s=([max(stimulus_at - study.baseline_s, 0.0), stimulus_at]
                                        if study.baseline_s else None), audio_match=match,
-                           recording=str(recording), camera=camera, notes=notes, model=model)
+                           recording=str(recording), camera=camera, notes=notes, model=model,
+                           complete=not warnings)
         write_session(rows, info, timeline_path, sidecar_path, Path(scratch))
     return info, warnings
 
 
 def place_in_stimulus_time(rows: pd.DataFrame, placements: list[Placement]) -> pd.DataFrame:
     """The raw timeline rows (strings) with ``stimulus``/``stimulus_t_s`` filled and the start and end markers
-    added on every row of their frames; the columns are added after ``marker`` to a timeline without them."""
+    added on every row of their frames (those of an earlier placement removed: a session's timeline added again);
+    the columns are added after ``marker`` to a timeline without them."""
     rows = rows.copy()
     for position, column in enumerate(STIMULUS_COLUMNS):
         if column not in rows.columns:
             rows.insert(rows.columns.get_loc("marker") + 1 + position, column, "")
+    _remove_placement_markers(rows)
     time_s = pd.to_numeric(rows["time_s"], errors="coerce")
     rows[list(STIMULUS_COLUMNS)] = ""
     for placement in placements:
@@ -164,6 +183,27 @@ def place_in_stimulus_time(rows: pd.DataFrame, placements: list[Placement]) -> p
                 text = safe_text(f"{placement.stimulus} {word}")
                 rows.loc[at, "marker"] = rows.loc[at, "marker"].map(lambda old: f"{old} | {text}" if old else text)
     return rows
+
+
+def _remove_placement_markers(rows: pd.DataFrame) -> None:
+    """Take off the markers an earlier placement put on ``rows``: ``<S> starts`` on the first frame inside
+    stimulus ``S``, ``<S> ends`` on the first frame after it (markers a user typed alike stay)."""
+    stimulus = rows["stimulus"].to_numpy()
+    timed = np.flatnonzero(rows["time_s"].to_numpy() != "")
+    for name in pd.unique(stimulus[stimulus != ""]):
+        inside = np.flatnonzero(stimulus == name)
+        after = timed[timed > inside[-1]][:1]  # the first frame after it, unless the recording ended in it
+        for position, word in [(inside[0], "starts"), *((row, "ends") for row in after)]:
+            at = rows["frame"] == rows["frame"].iloc[position]
+            rows.loc[at, "marker"] = rows.loc[at, "marker"].map(partial(_without_marker, f"{name} {word}"))
+
+
+def _without_marker(text: str, markers: str) -> str:
+    """``markers`` (``"a | b"``) with one ``text`` taken out."""
+    parts = markers.split(" | ")
+    if text in parts:
+        parts.remove(text)
+    return " | ".join(parts)
 
 
 def check_participant(folder: Path, participant: str, overwrite: bool = False) -> tuple[Path, Path]:
@@ -265,13 +305,43 @@ def _one_session(source: Path) -> Timeline:
 
 
 def _coverage_warnings(timeline: Timeline, placements: list[Placement], recording: Path) -> list[str]:
-    """Refuse a start after the recording; warn where a stimulus runs past its end."""
+    """Refuse a start after the recording; warn where a stimulus starts before it or runs past its end (the
+    session is then incomplete)."""
     last_s = float(timeline.frames["time_s"].iloc[-1])
     if placements[0].start_s > last_s:
         raise EmolensError(f"the first stimulus would start at {placements[0].start_s:g} s, after the end of "
                            f"{recording} ({last_s:g} s)")
-    return [f"{recording} ends at {last_s:g} s, before {placement.stimulus} ends ({placement.end_s:g} s): "
-            f"the rest of it has no data" for placement in placements if placement.end_s > timeline.end_s + 1e-6]
+    first, early = placements[0], []
+    if first.start_s < timeline.start_s - 1e-6:
+        early.append(f"{recording} starts at {timeline.start_s:g} s, after {first.stimulus} starts "
+                     f"({first.start_s:g} s): its beginning has no data; the session is marked incomplete")
+    return early + [f"{recording} ends at {last_s:g} s, before {placement.stimulus} ends ({placement.end_s:g} s): "
+                    f"the rest of it has no data; the session is marked incomplete"
+                    for placement in placements if placement.end_s > timeline.end_s + 1e-6]
+
+
+def _marker_time(timeline: Timeline, marker: str, recording: Path) -> float:
+    """When ``marker`` first occurs in the recording's timeline.
+
+    Raises:
+        SettingError: the recording has no such marker (the message lists those it has).
+    """
+    wanted = " ".join(marker.split())
+    names = list(dict.fromkeys(part for text in timeline.markers["text"] for part in text.split(" | ")))
+    if wanted not in names:
+        known = ", ".join(repr(name) for name in names)
+        raise SettingError(f"{{stimulus_at_marker}}: {recording} has no marker named {wanted!r} "
+                           + (f"(its markers: {known})" if names else "(it has no markers)"))
+    return alignment([timeline], wanted)[0]
+
+
+def _check_date(date: str) -> None:
+    """Refuse a session date that is not ISO 8601 (``2024-05-31`` or ``2024-05-31T14:05:00+02:00``)."""
+    try:
+        datetime.fromisoformat(date)
+    except ValueError:
+        raise EmolensError(f"the session's date {date!r} is not an ISO 8601 date: give it as 2024-05-31 or "
+                           f"2024-05-31T14:05:00+02:00") from None
 
 
 def _recording_date(recording: Path) -> str:

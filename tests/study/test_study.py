@@ -156,13 +156,19 @@ def test_report_page_tables_and_baseline(tmp_path, stimulus, capsys):
     (["study", "add", "{tmp}/none", "{tmp}/v.csv", "--participant", "P1", "--stimulus-at", "0"], "is not a study"),
     (["study", "add", "{tmp}/s", "{tmp}/v.csv", "--participant", "../x", "--stimulus-at", "0"], "--participant"),
     (["study", "add", "{tmp}/s", "{tmp}/v.csv", "--participant", "P1", "--stimulus-at-marker", "go"],
-     'cannot align on marker "go"'),
+     "has no marker named 'go' (it has no markers)"),
+    (["study", "add", "{tmp}/s", "{tmp}/v.csv", "--participant", "P1", "--stimulus-at", "0", "--date", "yesterday"],
+     "the session's date 'yesterday' is not an ISO 8601 date"),
     (["study", "add", "{tmp}/s", "{tmp}/v.csv", "--participant", "P1", "--stimulus-at", "99"], "after the end"),
     (["study", "add", "{tmp}/s", "{tmp}/v.csv", "--participant", "P1", "--stimulus-at", "0", "--order", "x"],
      "name each of the study's stimuli once"),
     (["study", "new", "{tmp}/s", "--stimulus", "{tmp}/v.csv"], "not an empty folder"),
     (["study", "new", "{tmp}/t", "--stimulus", "{tmp}/missing.mp4"], "stimulus not found"),
     (["study", "new", "{tmp}/t", "--stimulus", "{tmp}/still.jpg"], "needs a duration"),
+    (["study", "new", "{tmp}/t", "--stimulus", "{tmp}/still.jpg=-2"],
+     "--stimulus {tmp}/still.jpg=-2: an image's duration after '=' must be a positive number of seconds, got '-2'"),
+    (["study", "invite", "{tmp}/s", "--count", "0"], "--count (participants to invite) must be 1 or more, got 0"),
+    (["study", "invite", "{tmp}/s", "--url", "ftp://x"], "give an http:// or https:// address"),
     (["study", "report", "{tmp}/s"], "has no sessions yet"),
 ])
 def test_bad_input_is_one_line_and_exit_1(tmp_path, stimulus, astronaut, capsys, args, message):
@@ -173,8 +179,9 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path, stimulus, astronaut, capsys,
     cv2.imwrite(str(tmp_path / "still.jpg"), astronaut)
     assert main([arg.format(tmp=tmp_path) for arg in args]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("emolens: error: ") and message in err and err.count("\n") == 1
+    assert err.startswith("emolens: error: ") and message.format(tmp=tmp_path) in err and err.count("\n") == 1
     assert not (tmp_path / "s" / "sessions" / "P1.csv").exists() and not (tmp_path / "t").exists()
+    assert not (tmp_path / "s" / "invites.json").exists()
 
 
 def test_a_participant_is_replaced_only_with_overwrite(tmp_path, stimulus):
@@ -227,3 +234,122 @@ def test_the_study_benchmark_writes_its_figures(tmp_path):
     out = tmp_path / "study.md"
     assert run_bench("study", BenchRun(out, quick=True, log=lambda _: None)) == 0
     assert "| 5 | 2 | 10 | 30 |" in out.read_text()
+
+
+def test_face_found_counts_the_frames_a_real_recording_lacks_and_says_so(tmp_path, stimulus, capsys):
+    """A 4 s clip of a real face with the 3 s ad starting at 2 s: a third of the ad is not in the recording."""
+    study = tmp_path / "cov"
+    clip = write_video(tmp_path / "viewer.mp4", (320, 240), faces=1, seconds=4.0, fps=FPS)
+    assert main(["study", "new", str(study), "--stimulus", str(stimulus)]) == 0
+    assert main(["study", "add", str(study), str(clip), "--participant", "P1", "--stimulus-at", "2",
+                 "--device", "cpu"]) == 0
+    assert "before ad_a ends (5 s): the rest of it has no data; the session is marked incomplete" in \
+        capsys.readouterr().err
+    assert json.loads((study / "sessions" / "P1.json").read_text())["complete"] is False
+    assert main(["study", "report", str(study)]) == 0
+    quality = pd.read_csv(study / "report" / "quality.csv")
+    assert quality.columns.tolist() == ["participant", "stimulus", "expected_frames", "frames", "recorded",
+                                        "face_found", "several_faces", "head_turn_deg", "excluded"]
+    row = quality.iloc[0]
+    assert (row["expected_frames"], row["frames"]) == (30, 20) and row["excluded"]
+    assert row["recorded"] == pytest.approx(2 / 3, abs=1e-4) and row["face_found"] == pytest.approx(2 / 3, abs=1e-4)
+    assert main(["study", "info", str(study)]) == 0
+    assert "P1 #1" in (out := capsys.readouterr().out)
+    assert "ad_a 67% face found, 33% of it not recorded (excluded)" in out and "(incomplete)" in out
+
+
+def test_a_shuffled_stimulus_the_recording_never_reaches_is_not_in_the_recording(tmp_path, stimulus, capsys):
+    other = write_video(tmp_path / "ad_b.mp4", (320, 240), faces=1, seconds=2.0, fps=10)
+    create_study(tmp_path / "s", [str(stimulus), str(other)], shuffle=True, seed=4)
+    info, warnings = add_session(tmp_path / "s", record_viewer(tmp_path / "v.csv", 0.8, 5.0), "P1", stimulus_at=4.0)
+    first, second = info.order
+    assert len(warnings) == 2 and not info.complete
+    durations = {"ad_a": 3.0, "ad_b": 2.0}
+    quality = Study(tmp_path / "s").quality.set_index("stimulus")
+    assert quality.loc[first, ["expected_frames", "frames"]].tolist() == [durations[first] * FPS, 10]
+    assert quality.loc[first, "face_found"] == pytest.approx(10 / (durations[first] * FPS))
+    assert quality.loc[second, ["expected_frames", "frames", "recorded", "face_found"]].tolist() == \
+        [durations[second] * FPS, 0, 0.0, 0.0]
+    assert quality["excluded"].all()
+    assert main(["study", "info", str(tmp_path / "s")]) == 0
+    out = capsys.readouterr().out
+    assert f"{second} not in the recording (excluded)" in out and f"{second} 0% face found" not in out
+
+
+def test_a_truncated_session_timeline_is_not_counted_whole(tmp_path, stimulus):
+    create_study(tmp_path / "s", [str(stimulus)])
+    add_session(tmp_path / "s", record_viewer(tmp_path / "v.csv", 0.8, 5.0), "P1", stimulus_at=0.5)
+    assert Study(tmp_path / "s").quality.loc[0, "face_found"] == pytest.approx(1.0)
+    timeline = tmp_path / "s" / "sessions" / "P1.csv"
+    rows = pd.read_csv(timeline, dtype=str, keep_default_na=False)
+    rows[rows["time_s"].astype(float) < 2.5].to_csv(timeline, index=False)  # the last 1 s of the ad is cut off
+    row = Study(tmp_path / "s").quality.iloc[0]
+    assert (row["expected_frames"], row["frames"]) == (30, 20) and row["excluded"]
+    assert row["face_found"] == pytest.approx(2 / 3) and row["recorded"] == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("size, decoded", [(20_000, 0), (400_000, 223)])
+def test_a_stimulus_that_does_not_decode_to_its_end_is_refused(tmp_path, capsys, size, decoded):
+    from emolens.bench.media import ASSETS
+
+    cut = tmp_path / "cut.mp4"  # the demo clip (its index before its frames) cut short: the header says 472 frames
+    cut.write_bytes((ASSETS / "reactions.mp4").read_bytes()[:size])
+    assert main(["study", "new", str(tmp_path / "s"), "--stimulus", str(cut)]) == 1
+    err = capsys.readouterr().err
+    assert err == (f"emolens: error: cannot read the stimulus {cut} whole: {decoded} of its 472 frames decode "
+                   f"(a truncated or damaged file?); export it again\n")
+    assert not (tmp_path / "s").exists()
+
+
+def test_adding_a_placed_session_again_replaces_its_stimulus_markers(tmp_path, stimulus, capsys):
+    create_study(tmp_path / "s", [str(stimulus)])
+    record_viewer(tmp_path / "v.csv", 0.8, 6.0, marks={10: "ad_a starts"})  # the user's own marker, at 1 s
+    add_session(tmp_path / "s", tmp_path / "v.csv", "P1", stimulus_at=1.0)
+    placed = tmp_path / "s" / "sessions" / "P1.csv"
+    copy = tmp_path / "P1-placed.csv"
+    copy.write_bytes(placed.read_bytes())
+    assert main(["study", "add", str(tmp_path / "s"), str(copy), "--participant", "P1", "--stimulus-at", "2",
+                 "--overwrite"]) == 0
+    rows = pd.read_csv(placed)
+    marked = rows.loc[rows["marker"].notna(), ["time_s", "marker"]].values.tolist()
+    assert marked == [[1.0, "ad_a starts"], [2.0, "ad_a starts"], [5.0, "ad_a ends"]]
+    assert rows.loc[rows["stimulus"].notna(), "time_s"].agg(["min", "max"]).tolist() == pytest.approx([2.0, 4.9])
+    capsys.readouterr()
+    assert main(["study", "add", str(tmp_path / "s"), str(copy), "--participant", "P2", "--stimulus-at-marker",
+                 "nope"]) == 1
+    assert capsys.readouterr().err == (f"emolens: error: --stimulus-at-marker: {copy} has no marker named 'nope' "
+                                       f"(its markers: 'ad_a starts', 'ad_a ends')\n")
+
+
+def test_a_timeline_without_its_record_is_warned_about_and_a_bad_record_is_named(tmp_path, stimulus, capsys):
+    create_study(tmp_path / "s", [str(stimulus)])
+    add_session(tmp_path / "s", record_viewer(tmp_path / "v.csv", 0.8, 5.0), "P1", stimulus_at=0.5)
+    sessions = tmp_path / "s" / "sessions"
+    (sessions / "P2.csv").write_bytes((sessions / "P1.csv").read_bytes())
+    warning = f"warning: {sessions / 'P2.csv'} has no session record P2.json beside it, so it is left out"
+    assert main(["study", "info", str(tmp_path / "s")]) == 0
+    assert warning in capsys.readouterr().out
+    assert main(["study", "report", str(tmp_path / "s")]) == 0
+    assert capsys.readouterr().err.count(warning) == 1
+    record = json.loads((sessions / "P1.json").read_text()) | {"participant": "P5", "number": "x"}
+    (sessions / "P5.json").write_text(json.dumps(record))
+    (sessions / "P5.csv").write_bytes((sessions / "P1.csv").read_bytes())
+    assert main(["study", "info", str(tmp_path / "s")]) == 1
+    assert capsys.readouterr().err == (f"emolens: error: the session record {sessions / 'P5.json'} is not valid: the "
+                                       f"field 'number' should be a valid integer, not 'x'; fix that file, or add "
+                                       f"its session again with emolens study add --overwrite\n")
+
+
+@pytest.mark.parametrize("baseline_s, seen", [(0.0, False), (1.0, True), (1.0, False)])
+def test_comparison_csv_has_the_same_columns_in_every_study(tmp_path, stimulus, baseline_s, seen):
+    from emolens.study.aggregate import COMPARISON_COLUMNS
+
+    create_study(tmp_path / "s", [str(stimulus)], baseline_s=baseline_s)
+    for number in range(2):  # without a face found, every viewer is excluded
+        add_session(tmp_path / "s", record_viewer(tmp_path / f"v{number}.csv", 0.8, 5.0, seen=lambda t: seen),
+                    f"P{number}", stimulus_at=1.0)
+    assert main(["study", "report", str(tmp_path / "s")]) == 0
+    comparison = pd.read_csv(tmp_path / "s" / "report" / "comparison.csv")
+    assert comparison.columns.tolist() == COMPARISON_COLUMNS
+    assert comparison["above_baseline"].notna().all() == (baseline_s > 0 and seen)
+    assert comparison["peak"].notna().all() == seen

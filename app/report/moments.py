@@ -53,4 +53,6 @@ def _separated(candidates: pd.DataFrame, top: int, gap_s: float) -> pd.DataFrame
             chosen.append(tuple(row))
             if len(chosen) == top:
                 break
-    return pd.DataFrame(chosen, columns=candidates.columns)
+    # Typed as the candidates: an emotion with no peak gives an empty frame, and concatenating it would turn the
+    # numbers into objects that the CSV writes unrounded.
+    return pd.DataFrame(chosen, columns=candidates.columns).astype(candidates.dtypes.to_dict())

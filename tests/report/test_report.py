@@ -270,6 +270,16 @@ def test_strongest_moments_leave_out_emotions_nobody_showed(tmp_path):
     moments = strongest_moments(load_timelines(record_session(tmp_path / "t.csv", frames))[0][0])
     assert sorted(set(moments["emotion"])) == ["happy", "neutral"]
     assert (moments["probability"] > 0.5).all()
+    # Before: the emotions without a moment turned the column into objects, written unrounded (0.800000011920929).
+    assert moments["probability"].dtype == np.float32
+
+
+def test_moments_csv_is_rounded_like_the_other_tables(tmp_path):
+    frames = [(np.stack([steady("neutral", 0.9)]), [1]) for _ in range(50)]
+    frames[20] = (np.stack([steady("happy", 0.8)]), [1])
+    result = build_report([record_session(tmp_path / "t.csv", frames)], tmp_path / "out")
+    probabilities = [line.split(",")[5] for line in result.moments_csv.read_text().splitlines()[1:]]
+    assert probabilities and all(len(value.split(".")[1]) <= 4 for value in probabilities), probabilities
 
 
 @pytest.mark.parametrize("seen", [(False, True), (False, False)], ids=["first-without-faces", "none-with-faces"])

@@ -26,7 +26,6 @@ from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder, Recorder, refuse_existing
 from emolens.sources import FrameSource, is_stream_url, open_source
 
-
 _NAMES_SHOWN = 5  # unreadable images named in the summary; the rest are counted
 
 

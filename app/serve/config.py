@@ -5,9 +5,11 @@ Every limit has a default stated here (and in the README); ``emolens serve`` opt
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from emolens.errors import EmolensError, SettingError
 from emolens.options import AnalyzerOptions
@@ -61,8 +63,8 @@ class Limits:
     def __post_init__(self) -> None:
         for name in ("image_bytes", "video_bytes", "pixels", "video_s", "queue", "streams", "jobs", "job_ttl_s",
                      "disk_bytes", "read_timeout_s", "upload_rate", "stream_idle_s"):
-            if getattr(self, name) <= 0:
-                raise EmolensError(f"serve limit {name} must be positive, got {getattr(self, name)}")
+            if not math.isfinite(getattr(self, name)) or getattr(self, name) <= 0:
+                raise EmolensError(f"serve limit {name} must be a positive number, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class ServeConfig:
     studies: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise SettingError(f"{{port}} must be 0-65535 (0: any free port), got {self.port}")
         if self.workers < 1:
             raise SettingError(f"{{workers}} must be 1 or more, got {self.workers}")
         if self.host not in LOCAL_HOSTS and not self.token:
@@ -106,6 +110,14 @@ class ServeConfig:
         if self.host not in LOCAL_HOSTS and len(self.token) < MIN_TOKEN_CHARS:
             raise EmolensError(f"binding to {self.host} needs a token of {MIN_TOKEN_CHARS} characters or more, "
                                f"this one has {len(self.token)}: make one with 'openssl rand -hex 16'")
+        for host in self.allowed_hosts:
+            if not is_host_name(host):
+                raise SettingError(f"{{allow_host}} {host!r} is not a host name: give a name alone, no scheme, "
+                                   f"port, path or spaces (app.example)")
+        for origin in self.allowed_origins:
+            if not is_origin(origin):
+                raise SettingError(f"{{allow_origin}} {origin!r} is not a web origin: give scheme://host[:port], "
+                                   f"e.g. https://app.example")
 
     def accepted_hosts(self) -> frozenset[str] | None:
         """The host names a request's ``Host`` header may carry; None for any (a wildcard bind with no
@@ -114,3 +126,33 @@ class ServeConfig:
             return None
         named = {self.host} - WILDCARD_HOSTS
         return frozenset(name.lower() for name in LOCAL_HOSTS | named | set(self.allowed_hosts))
+
+
+def hostname(netloc: str) -> str | None:
+    """``example.org`` from ``example.org:8000``, ``::1`` from ``[::1]:8000`` (lower case); None when malformed."""
+    try:
+        return urlsplit(f"//{netloc}").hostname
+    except ValueError:
+        return None
+
+
+def _spaced(text: str) -> bool:
+    return any(char.isspace() for char in text)
+
+
+def is_host_name(text: str) -> bool:
+    """Whether ``text`` is a host name or an IP address alone (``app.example``, ``fe80::1``), as the ``Host``
+    rule compares them: no scheme, port, path or spaces."""
+    return bool(text) and not _spaced(text) and hostname(f"[{text}]" if ":" in text else text) == text.lower()
+
+
+def is_origin(text: str) -> bool:
+    """Whether ``text`` is a web origin as browsers send it, ``http(s)://host[:port]`` (a trailing ``/`` allowed)."""
+    try:
+        parts = urlsplit(text)
+        parts.port  # raises ValueError for a port that is not a number in 0-65535
+    except ValueError:
+        return False
+    return (parts.scheme.lower() in ("http", "https") and not _spaced(text) and not parts.username
+            and hostname(parts.netloc) is not None and parts.path in ("", "/") and "?" not in text
+            and "#" not in text)

@@ -43,6 +43,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
         first = error.errors()[0] if error.errors() else {}
+        if first.get("type") == "json_invalid":  # its "loc" is a character offset, its "msg" FastAPI's
+            return error_response(422, "the request body is not valid JSON")
         where = ".".join(str(part) for part in first.get("loc", ()))
         return error_response(422, f"invalid request: {where}: {first.get('msg', 'invalid value')}")
 

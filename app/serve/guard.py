@@ -19,15 +19,8 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from emolens.serve.config import hostname
 from emolens.serve.errors import error_response
-
-
-def _hostname(netloc: str) -> str | None:
-    """``example.org`` from ``example.org:8000``, ``::1`` from ``[::1]:8000``; None when malformed."""
-    try:
-        return urlsplit(f"//{netloc}").hostname
-    except ValueError:
-        return None
 
 
 def _origin(origin: str) -> str:
@@ -45,7 +38,7 @@ class HostOriginGuard:
     def refusal(self, headers: Headers) -> tuple[int, str] | None:
         """``(status, one line)`` for a request the rules refuse, else None."""
         host = headers.get("host", "")
-        if self.hosts is not None and _hostname(host) not in self.hosts:
+        if self.hosts is not None and hostname(host) not in self.hosts:
             return 421, f"host {host!r} is not served here: call the address the service listens on"
         origin = headers.get("origin")
         if origin is None or _origin(origin) in self.origins:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from emolens.errors import EmolensError
+from emolens.errors import EmolensError, SettingError
 from emolens.pipeline import Session
 from emolens.record import CsvRecorder
 from emolens.serve.config import Limits
@@ -99,6 +99,20 @@ def sweep_stale(parent: Path, pattern: str) -> int:
     return removed
 
 
+def _make_root(jobs_dir: Path) -> None:
+    """Create ``jobs_dir`` ``0700`` (with its parents) unless it exists.
+
+    Raises:
+        SettingError: it is a file, or cannot be created.
+    """
+    try:
+        jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise SettingError(f"{{jobs_dir}} {jobs_dir} is a file, not a folder") from None
+    except OSError as error:
+        raise SettingError(f"cannot make the {{jobs_dir}} folder {jobs_dir}: {error.strerror or error}") from None
+
+
 def open_root(jobs_dir: Path | None) -> tuple[Path, bool]:
     """The folder for the job folders, after deleting what killed servers left there: ``jobs_dir``
     (created ``0700`` when missing) or a new folder in the temp dir; True when it is the latter."""
@@ -107,7 +121,7 @@ def open_root(jobs_dir: Path | None) -> tuple[Path, bool]:
         root, made = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX)), True
         _make_owned(root)
     else:
-        jobs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _make_root(jobs_dir)
         stale = sweep_stale(jobs_dir, "*")
         root, made = jobs_dir, False
     if stale:

@@ -7,8 +7,8 @@ are opened with the same ``VideoSource`` as ``emolens analyze`` and refused when
 duration exceed the limits.
 
 Status codes: a declared type that is neither an accepted image/video type nor
-``application/octet-stream`` is 415, as is content in another format; content that does not
-decode is 422; beyond a limit is 413.
+``application/octet-stream`` is 415, as is content in another format (an image sent as a video
+too); content that does not decode is 422; beyond a limit is 413.
 """
 
 from __future__ import annotations
@@ -80,13 +80,27 @@ def decode_image(data: bytes, limits: Limits) -> np.ndarray:
     return images.to_bgr8(pixels)
 
 
+def _image_format(path: Path) -> str | None:
+    """The format of the file at ``path`` when it is an image ``POST /v1/images`` reads (its header only), else None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            with Image.open(path, formats=list(IMAGE_TYPES.values())) as image:  # an MPO opens as JPEG
+                return image.format
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError):
+            return None
+
+
 def open_video(path: Path, limits: Limits, every: int = 1) -> VideoSource:
     """The upload at ``path`` opened for reading (one frame in ``every``), after checking its frame size
     and duration.
 
     Raises:
-        ApiError: 422 not a readable video, 413 frames or duration beyond the limits.
+        ApiError: 415 an image (OpenCV would read it as a one-frame video), 422 not a readable video, 413 frames or
+            duration beyond the limits.
     """
+    if still := _image_format(path):
+        raise ApiError(415, f"the upload is a {still} image, not a video: send images to POST /v1/images")
     try:
         source = VideoSource(path, every)
     except EmolensError:

@@ -18,6 +18,7 @@ from emolens.serve.metrics import Metrics
 from emolens.serve.panel import PanelStudy
 from emolens.serve.pool import ModelPool
 from emolens.serve.schemas import ErrorOut
+from emolens.study.file import load_study
 
 # The error answers a route behind the token may give (OpenAPI).
 ERROR_RESPONSES = {code: {"model": ErrorOut} for code in (401, 403, 408, 413, 415, 421, 422, 503)}
@@ -40,8 +41,8 @@ class Service:
     @classmethod
     def for_config(cls, config: ServeConfig) -> Service:
         pool = ModelPool(config.analyzer, config.workers, config.limits.queue)
-        return cls(config, pool, JobStore(config.jobs_dir, pool, config.limits),
-                   panels_for(config.studies, pool, config.limits))
+        panels = panels_for(config.studies, pool, config.limits)  # before the jobs folder: a refused study leaves none
+        return cls(config, pool, JobStore(config.jobs_dir, pool, config.limits), panels)
 
     @property
     def limits(self) -> Limits:
@@ -69,11 +70,10 @@ def panels_for(folders: tuple[Path, ...], pool: ModelPool, limits: Limits) -> di
     Raises:
         EmolensError: a folder that is not a study, or two studies whose folders have the same name.
     """
-    panels: dict[str, PanelStudy] = {}
-    for folder in folders:
-        panel = PanelStudy(folder, pool, limits)
-        if panel.name in panels:
-            raise EmolensError(f"two studies are named {panel.name!r} (a study is served by its folder's name); "
-                               f"rename one folder")
-        panels[panel.name] = panel
-    return panels
+    names = [Path(folder).resolve().name for folder in folders]
+    for folder in folders:  # every folder is a study before any is opened (opening one resumes its sessions)
+        load_study(folder)
+    if twice := next((name for name in names if names.count(name) > 1), None):
+        raise EmolensError(f"two studies are named {twice!r} (a study is served by its folder's name); "
+                           f"rename one folder")
+    return {name: PanelStudy(folder, pool, limits) for name, folder in zip(names, folders)}

@@ -11,11 +11,13 @@ A client that stalls or trickles is cut off with 408 (see ``Limits.read_timeout_
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
@@ -23,6 +25,11 @@ from emolens.serve.config import Limits
 from emolens.serve.errors import ApiError
 
 _FORM_OVERHEAD = 64 * 1024  # boundaries, part headers and small fields around the file
+# python-multipart logs each parse error as a bare line on stderr before raising it; the error is already the
+# client's 422 answer, so the parser's own lines go nowhere.
+_PARSER_LOG = logging.getLogger("emolens.serve.multipart")
+_PARSER_LOG.addHandler(logging.NullHandler())
+_PARSER_LOG.propagate = False
 
 
 @dataclass
@@ -133,7 +140,11 @@ async def _read_form(chunks: AsyncIterator[bytes], sink: BinaryIO, limit: int, b
     if not boundary:
         raise ApiError(422, "malformed multipart form: no boundary in Content-Type")
     part = _FilePart(sink, limit)
-    parser = MultipartParser(boundary, part.callbacks())
+    try:
+        parser = MultipartParser(boundary, part.callbacks())
+    except FormParserError as error:  # a boundary over 70 characters
+        raise ApiError(422, f"malformed multipart form: {error}") from None
+    parser.logger = _PARSER_LOG
     received = 0
     async for chunk in chunks:
         received += len(chunk)

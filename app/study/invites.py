@@ -28,6 +28,7 @@ from emolens.study.file import load_study
 from emolens.study.sessions import read_sessions
 
 INVITES_FILE = "invites.json"
+MAX_INVITES = 10_000  # participants one call invites (each a line to print and an entry of the file)
 _NUMBERED = re.compile(r"P(\d+)")
 
 
@@ -61,7 +62,7 @@ def server_address(url: str) -> str:
     """``url``, the address participants reach ``emolens serve`` at, without a trailing ``/``.
 
     Raises:
-        EmolensError: it is not an http:// or https:// address with a host.
+        EmolensError: it is not an http:// or https:// address with a host, or it has a query or fragment.
     """
     try:
         parts = urlsplit(url)
@@ -70,6 +71,9 @@ def server_address(url: str) -> str:
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise EmolensError(f"the address {url!r} is not where participants reach emolens serve: give an http:// or "
                            f"https:// address, e.g. http://HOST:8000")
+    if "?" in url or "#" in url:  # the links append /panel/STUDY#code=...
+        raise EmolensError(f"the address {url!r} has a query or fragment ('?' or '#'): give the address participants "
+                           f"reach emolens serve at and nothing after it, e.g. http://HOST:8000")
     return url.rstrip("/")
 
 
@@ -77,12 +81,13 @@ def create_invites(folder: Path, count: int) -> list[tuple[str, str]]:
     """Draw ``count`` new participants and codes, add them to ``invites.json``; returns ``(participant, code)``.
 
     Raises:
-        EmolensError: not a study, a count under 1, an unreadable or unwritable invitations file.
+        EmolensError: not a study, a count under 1 or over ``MAX_INVITES``, an unreadable or unwritable
+            invitations file.
     """
     folder = Path(folder)
     load_study(folder)
-    if count < 1:
-        raise SettingError(f"{{count}} (participants to invite) must be 1 or more, got {count}")
+    if not 1 <= count <= MAX_INVITES:
+        raise SettingError(f"{{count}} (participants to invite) must be 1 to {MAX_INVITES} at a time, got {count}")
     invites = load_invites(folder)
     taken = set(invites) | {info.participant for info, _ in read_sessions(folder)}
     first = 1 + max((int(m[1]) for name in taken if (m := _NUMBERED.fullmatch(name))), default=0)

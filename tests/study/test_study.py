@@ -167,8 +167,12 @@ def test_report_page_tables_and_baseline(tmp_path, stimulus, capsys):
     (["study", "new", "{tmp}/t", "--stimulus", "{tmp}/still.jpg"], "needs a duration"),
     (["study", "new", "{tmp}/t", "--stimulus", "{tmp}/still.jpg=-2"],
      "--stimulus {tmp}/still.jpg=-2: an image's duration after '=' must be a positive number of seconds, got '-2'"),
-    (["study", "invite", "{tmp}/s", "--count", "0"], "--count (participants to invite) must be 1 or more, got 0"),
+    (["study", "invite", "{tmp}/s", "--count", "0"], "--count (participants to invite) must be 1 to 10000 at a time, "
+                                                      "got 0"),
+    (["study", "invite", "{tmp}/s", "--count", "100000000"], "must be 1 to 10000 at a time, got 100000000"),
     (["study", "invite", "{tmp}/s", "--url", "ftp://x"], "give an http:// or https:// address"),
+    (["study", "invite", "{tmp}/s", "--url", "http://h:8000/panel?x=1#y"], "has a query or fragment"),
+    (["study", "invite", "{tmp}/s", "--url", "http://h:8000/#"], "has a query or fragment"),
     (["study", "report", "{tmp}/s"], "has no sessions yet"),
 ])
 def test_bad_input_is_one_line_and_exit_1(tmp_path, stimulus, astronaut, capsys, args, message):

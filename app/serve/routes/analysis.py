@@ -7,6 +7,7 @@ import asyncio
 import io
 import mimetypes
 import time
+import unicodedata
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -82,7 +83,7 @@ async def post_video(request: Request, every: int = Query(1, ge=1, description="
         with jobs.sink(job, partial) as sink:
             upload = await read_upload(request, sink, limits.video_bytes, limits)
         check_video_type(upload.content_type)
-        name = Path(upload.filename or filename).name or "upload" + (
+        name = _file_name(upload.filename or filename) or "upload" + (
             mimetypes.guess_extension(media_type(upload.content_type)) or "")
         path = jobs.input_path(job, name)
         partial.rename(path)
@@ -129,6 +130,12 @@ async def get_report(request: Request, job_id: str) -> FileResponse:
     except EmolensError as error:
         raise ApiError(422, f"cannot build the report: {error}") from None
     return FileResponse(html, media_type="text/html")
+
+
+def _file_name(name: str) -> str:
+    """An uploaded file's base name without control or format characters (a NUL, a line break, a bidi override:
+    the name is the CSV's ``source`` column and the report's title)."""
+    return Path("".join(char for char in name if unicodedata.category(char)[0] != "C")).name
 
 
 def _is_form(request: Request) -> bool:

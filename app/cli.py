@@ -206,6 +206,8 @@ def _add_evaluate_parser(commands, verbose: argparse.ArgumentParser) -> None:
                           help="map a class folder to an emotion, or to 'drop' (repeatable)")
     evaluate.add_argument("--predictions", metavar="OUT.csv",
                           help="write one row per image, and the worst mistakes as OUT_worst.png")
+    evaluate.add_argument("--overwrite", action="store_true",
+                          help="replace the --predictions files (OUT.csv, OUT_worst.png) if they exist")
     evaluate.add_argument("--fer2013-labels", metavar="FER2013_DIR",
                           help="score a FER+ split's raw faces against FER2013's original labels (DIR/<emotion>/*)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
@@ -482,12 +484,14 @@ def _batch(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from emolens.evaluation.evaluate import evaluate_folder, format_report
+    from emolens.evaluation.labels import parse_label_map
 
-    label_map = dict(item.lower().split("=", 1) for item in args.map_label if "=" in item)
+    label_map = parse_label_map(args.map_label)
     with _Progress("image", enabled=not args.json) as progress:
         report = evaluate_folder(args.folder, mode=args.mode, options=analyzer_options(args), progress=progress,
                                  label_map=label_map, predictions=Path(args.predictions) if args.predictions else None,
-                                 fer2013_labels=Path(args.fer2013_labels) if args.fer2013_labels else None)
+                                 fer2013_labels=Path(args.fer2013_labels) if args.fer2013_labels else None,
+                                 overwrite=args.overwrite)
     if args.json:
         print(json.dumps(report))
     else:

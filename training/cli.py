@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -19,18 +18,23 @@ import keras
 
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
+from emolens.evaluation.labels import FER2013_LABELS, check_label_map, parse_label_map
 from emolens.training import train
 from emolens.training.backbones import BACKBONES
 from emolens.training.export import CALIBRATIONS
 from emolens.training.train import (
     BEST_WEIGHTS,
     CHECKPOINT,
+    CONFIG_FIELDS,
     FACERES_SIZE,
+    STATE,
+    STATE_FIELDS,
     TARGET_MODES,
     TrainConfig,
     finish,
     fit,
     load_data,
+    read_run_file,
     write_config,
 )
 from emolens.training.warm_start import trained_widths
@@ -44,7 +48,7 @@ def resumed_config(given: TrainConfig, saved: dict, epochs: int | None) -> tuple
                        if getattr(given, name) != defaults[name]}
     # The folder given is the run's, wherever it was fitted (a GPU machine's runs/NAME, say).
     config = TrainConfig(**{**saved, "out": given.out, "widths": tuple(saved["widths"]),
-                            "convs": tuple(saved["convs"]), **({"epochs": epochs} if epochs else {}),
+                            "convs": tuple(saved["convs"]), **({"epochs": epochs} if epochs is not None else {}),
                             **export_settings})
     warnings = []
     for name, value in asdict(given).items():
@@ -68,7 +72,9 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     defaults = TrainConfig(data="")
     parser = argparse.ArgumentParser(prog="emolens train", description=train.__doc__.split("\n\n")[0])
     parser.add_argument("data", help="fer2013.csv, ROOT/<split>/<emotion>/* or ROOT/<emotion>/*")
-    parser.add_argument("--out", default=defaults.out, help="run folder: checkpoints, reports, ONNX and card")
+    parser.add_argument("--out", default=defaults.out,
+                        help=f"run folder: checkpoints, reports, ONNX and card (default {defaults.out}); a new run "
+                             "needs a new or empty folder")
     parser.add_argument("--epochs", type=int,
                         help=f"length of the schedule (default {defaults.epochs}; with --resume: the run's own, "
                              f"and a new value re-plans the remaining decay)")
@@ -131,25 +137,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
                              "CPU thread, as emolens bench times it; e.g. 2)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     args = parser.parse_args(argv)
-    # "not (...)" so that NaN, which fails every comparison, is out of range too.
-    if not args.mixup >= 0 or math.isinf(args.mixup):
-        raise EmolensError(f"--mixup must be 0 (off) or a positive Beta parameter such as 0.2, got {args.mixup}")
-    if args.max_ms_per_face is not None and not args.max_ms_per_face > 0:
-        raise EmolensError(f"--max-ms-per-face must be a positive number of milliseconds, got {args.max_ms_per_face}")
-    if not 0 < args.teacher_weight <= 1:
-        raise EmolensError(f"--teacher-weight must be a share between 0 and 1 such as 0.5, got {args.teacher_weight}")
-    if args.backbone == "faceres" and args.init_from:
-        raise EmolensError("--init-from continues a --backbone cnn model; --backbone faceres starts from its "
-                           "pretrained weights: give one or the other")
-    if args.ema is not None and not 0 < args.ema < 1:
-        raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
-    label_map = dict(item.lower().split("=", 1) for item in args.map_label)
+    _check_options(args)
+    label_map = parse_label_map(args.map_label)
+    check_label_map(label_map, FER2013_LABELS, whose="the emotions")
+    widths = _widths(args, defaults)
+    image_size = (args.image_size if args.image_size is not None
+                  else FACERES_SIZE if args.backbone == "faceres" else defaults.image_size)
+    _check_shape(args.backbone, image_size, widths, tuple(args.convs))
     config = TrainConfig(
-        data=args.data, out=args.out, backbone=args.backbone,
-        image_size=args.image_size or (FACERES_SIZE if args.backbone == "faceres" else defaults.image_size),
-        channels=args.channels,
-        widths=_widths(args, defaults), convs=tuple(args.convs), dropout=args.dropout,
-        epochs=args.epochs or defaults.epochs, batch_size=args.batch_size,
+        data=args.data, out=args.out, backbone=args.backbone, image_size=image_size, channels=args.channels,
+        widths=widths, convs=tuple(args.convs), dropout=args.dropout,
+        epochs=defaults.epochs if args.epochs is None else args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, label_smoothing=args.label_smoothing,
         class_weight_power=args.class_weight_power, targets=args.targets, drop_single_votes=not args.keep_single_votes,
         scene_views=args.scene_views, mixup=args.mixup, ema=args.ema, init_from=args.init_from,
@@ -163,15 +161,81 @@ def parse_args(argv: list[str] | None = None) -> tuple[TrainConfig, argparse.Nam
     return config, args
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse a number out of its range, before anything is read or written."""
+    if args.epochs is not None and args.epochs < 1:
+        raise EmolensError(f"--epochs must be 1 or more, got {args.epochs}")
+    if args.batch_size < 1:
+        raise EmolensError(f"--batch-size must be 1 or more, got {args.batch_size}")
+    # "not (...)" so that NaN, which fails every comparison, is out of range too.
+    if not args.learning_rate > 0 or math.isinf(args.learning_rate):
+        raise EmolensError(f"--learning-rate must be a positive number such as 0.002, got {args.learning_rate}")
+    if not args.mixup >= 0 or math.isinf(args.mixup):
+        raise EmolensError(f"--mixup must be 0 (off) or a positive Beta parameter such as 0.2, got {args.mixup}")
+    if args.max_ms_per_face is not None and not args.max_ms_per_face > 0:
+        raise EmolensError(f"--max-ms-per-face must be a positive number of milliseconds, got {args.max_ms_per_face}")
+    if not 0 < args.teacher_weight <= 1:
+        raise EmolensError(f"--teacher-weight must be a share between 0 and 1 such as 0.5, got {args.teacher_weight}")
+    if args.backbone == "faceres" and args.init_from:
+        raise EmolensError("--init-from continues a --backbone cnn model; --backbone faceres starts from its "
+                           "pretrained weights: give one or the other")
+    if args.ema is not None and not 0 < args.ema < 1:
+        raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
+
+
+def _check_shape(backbone: str, image_size: int, widths: tuple[int, ...], convs: tuple[int, ...]) -> None:
+    """Refuse an input the network cannot take: the cnn's stages each halve it (2x2 max-pooling) and need a pixel
+    left after the last; faceres's MobileNet pads every stride ("same") and takes any size."""
+    if backbone == "cnn" and len(widths) != len(convs):
+        raise EmolensError(f"--widths and --convs must name as many stages, got {len(widths)} and {len(convs)}")
+    smallest = 2 ** len(widths) if backbone == "cnn" else 1
+    if image_size < smallest:
+        raise EmolensError(f"--image-size (--input-size) must be {smallest} or more for --backbone {backbone}"
+                           + (f" with {len(widths)} stages (each halves it)" if backbone == "cnn" else "")
+                           + f", got {image_size}")
+
+
+def _check_out(out: Path, resume: bool) -> None:
+    """Refuse an ``--out`` that is a file, that holds files which are not a run (any of them could be replaced), or
+    that holds a run and ``--resume`` is not given."""
+    taken = next((folder for folder in (out, *out.parents) if folder.exists() and not folder.is_dir()), None)
+    if taken is not None:
+        raise EmolensError(f"--out {out}: {taken} is a file, not a folder: give a folder for the run")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not _is_run(out):
+        names = sorted(path.name for path in out.iterdir())
+        raise EmolensError(f"--out {out} holds files that are not an emolens run ({', '.join(names[:3])}"
+                           f"{', ...' if len(names) > 3 else ''}): give a new or empty folder")
+    if not resume:
+        raise EmolensError(f"{out} already holds a run: continue it with --resume, or start this one in another --out")
+
+
+def _is_run(out: Path) -> bool:
+    """Whether ``out`` holds what ``emolens train`` writes: a checkpoint, best weights or a model, or its
+    ``config.json`` or ``state.json`` (written before the first epoch ends)."""
+    if any((out / name).exists() for name in (CHECKPOINT, BEST_WEIGHTS, "emotion.onnx")):
+        return True
+    for name, fields in (("config.json", CONFIG_FIELDS), (STATE, STATE_FIELDS)):
+        try:
+            read_run_file(out / name, fields)
+            return True
+        except EmolensError:
+            continue
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     config, args = parse_args(argv)
     out = Path(config.out)
+    _check_out(out, args.resume)
+    if args.resume and (out / STATE).exists():
+        read_run_file(out / STATE, STATE_FIELDS)  # a damaged one stops here, before the data loads
     if args.resume and (out / "config.json").exists():
-        config, warnings = resumed_config(config, json.loads((out / "config.json").read_text()), args.epochs)
+        saved = read_run_file(out / "config.json", CONFIG_FIELDS)
+        config, warnings = resumed_config(config, saved, args.epochs)
         for warning in warnings:
             print(f"emolens train: warning: {warning}", file=sys.stderr, flush=True)
-    if not args.resume and any((out / name).exists() for name in (CHECKPOINT, BEST_WEIGHTS, "emotion.onnx")):
-        raise EmolensError(f"{out} already holds a run: continue it with --resume, or start this one in another --out")
     started = time.perf_counter()
     dataset = load_data(config)
     write_config(config)  # only once the data has loaded, so a mistyped path leaves no run folder behind

@@ -79,6 +79,8 @@ CHECKPOINT = "last.keras"
 BEST_WEIGHTS = "best.weights.h5"
 STATE = "state.json"
 HISTORY = "history.csv"
+STATE_FIELDS = frozenset({"epoch", "train_seconds"})  # what every state.json holds
+CONFIG_FIELDS = frozenset({"data", "epochs", "widths", "convs"})  # what a run's config.json holds and --resume reads
 
 
 @dataclass
@@ -292,13 +294,33 @@ def _compile_whole_step_on_jax(trainer: keras.Model) -> None:
     trainer.jit_compile = True
 
 
+def read_run_file(path: Path, fields: frozenset[str]) -> dict:
+    """A run's ``config.json`` or ``state.json``: a JSON object with at least ``fields``.
+
+    Raises:
+        EmolensError: the file is not one the trainer wrote (damaged or someone else's); says what to do.
+    """
+    try:
+        saved = json.loads(path.read_text())
+    except OSError as error:
+        raise EmolensError(f"cannot read {path}: {error.strerror or error}") from None
+    except ValueError as error:  # not JSON, or not UTF-8
+        problem = f"is not JSON ({error})"
+    else:
+        if isinstance(saved, dict) and fields <= saved.keys():
+            return saved
+        problem = f"lacks {', '.join(sorted(fields - set(saved) if isinstance(saved, dict) else fields))}"
+    raise EmolensError(f"{path} is not the {path.name} emolens train writes: it {problem}; restore it from a copy, "
+                       "or start the run again in another --out")
+
+
 def _read_state(out: Path) -> dict:
     path = out / STATE
-    return json.loads(path.read_text()) if path.exists() else {"epoch": 0, "train_seconds": 0.0}
+    return read_run_file(path, STATE_FIELDS) if path.exists() else {"epoch": 0, "train_seconds": 0.0}
 
 
 def _write_state(path: Path, **changes) -> None:
-    state = json.loads(path.read_text()) if path.exists() else {"epoch": 0, "train_seconds": 0.0}
+    state = _read_state(path.parent)
     state.update(changes)
     temporary = path.with_suffix(".tmp")
     temporary.write_text(json.dumps(state, indent=2))

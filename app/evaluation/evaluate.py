@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,12 @@ from emolens.evaluation.ferplus import (
     mean_kl,
     read_label_csv,
 )
-from emolens.evaluation.labels import DataError, normalise_label
+from emolens.evaluation.labels import DataError, check_label_map, normalise_label
 from emolens.evaluation.metrics import classification_metrics, expected_calibration_error
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8, to_model_pixels
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer
+from emolens.record import move_without_replacing, refuse_existing
 
 MODES = ("pipeline", "crops", "scenes")
 _BATCH = 256
@@ -76,8 +78,9 @@ def labelled_set(root: Path, labels: tuple[str, ...], label_map: dict[str, str] 
     faces that match one FER2013 image clearly (``emolens.evaluation.ferplus.match_equalised``).
 
     Raises:
-        EmolensError: no such folder, no images, or a class the model does not know.
+        EmolensError: no such folder, no images, a class the model does not know, or a ``label_map`` to one.
     """
+    check_label_map(label_map or {}, labels)
     if not root.is_dir():
         raise EmolensError(f"not a folder: {root} (expected DIR/<emotion>/*.jpg or a FER+ folder with label.csv)")
     if fer2013_labels:
@@ -134,15 +137,23 @@ def _ferplus_with_fer2013_labels(root: Path, labels: tuple[str, ...], fer2013: P
 
 def evaluate_folder(root: str | Path, mode: str | None = None, options: AnalyzerOptions | None = None,
                     progress: Callable[[int, int], None] | None = None, label_map: dict[str, str] | None = None,
-                    predictions: Path | None = None, fer2013_labels: Path | None = None) -> dict:
+                    predictions: Path | None = None, fer2013_labels: Path | None = None,
+                    overwrite: bool = False) -> dict:
     """Metrics (see ``emolens.evaluation.metrics.classification_metrics``) plus ``no_face`` and ``unreadable``.
 
     Args:
         mode: ``pipeline``, ``crops`` or ``scenes`` (see the module docstring); ``None``: crops for
             FER+, the pipeline otherwise.
-        predictions: write one CSV row per image there, and the worst mistakes as a PNG beside it.
+        predictions: write one CSV row per image there, and the worst mistakes as a PNG beside it
+            (``worst_path``); existing files are replaced only with ``overwrite``.
         fer2013_labels: score a FER+ split's raw faces against FER2013's labels (see ``labelled_set``).
+
+    Raises:
+        EmolensError: see ``labelled_set``; no image could be read; ``predictions`` is a folder or (without
+            ``overwrite``) exists, checked before anything is evaluated.
     """
+    if predictions:
+        check_predictions(predictions, overwrite)
     analyzer = Analyzer(options)
     try:
         items = labelled_set(Path(root), analyzer.labels, label_map, fer2013_labels)
@@ -162,6 +173,9 @@ def evaluate_folder(root: str | Path, mode: str | None = None, options: Analyzer
                 progress(min(start + _BATCH, len(items.files)), len(items.files))
     finally:
         analyzer.close()
+    if not readable.any():
+        raise EmolensError(f"none of the {len(items.files)} images under {root} could be read (e.g. "
+                           f"{items.files[0]}): are they images?")
     found = ~np.isnan(probs).any(axis=1)
     predicted = np.where(found, np.nan_to_num(probs).argmax(axis=1), -1)
     report = classification_metrics(items.targets, predicted, analyzer.labels)
@@ -178,7 +192,7 @@ def evaluate_folder(root: str | Path, mode: str | None = None, options: Analyzer
             report["kl_to_crowd"] = round(mean_kl(items.votes[found], probs[found]), 4)
             report["crowd_ece"] = round(crowd_ece(items.votes[found], probs[found]), 4)
     if predictions:
-        write_predictions(predictions, items, probs, readable, analyzer.labels)
+        write_predictions(predictions, items, probs, readable, analyzer.labels, overwrite)
         report["predictions"] = str(predictions)
     return report
 
@@ -209,9 +223,33 @@ def _predictor(analyzer: Analyzer, mode: str) -> Callable[[list[np.ndarray], lis
     return predict_frames
 
 
+def worst_path(predictions: Path) -> Path:
+    """The contact sheet of the worst mistakes written beside ``predictions``: ``<stem>_worst.png``."""
+    return predictions.with_name(f"{predictions.stem}_worst.png")
+
+
+def check_predictions(path: Path, overwrite: bool) -> None:
+    """Refuse a predictions path under a file, whose CSV or picture is a folder (or a device), or exists (without
+    ``overwrite``).
+
+    Raises:
+        EmolensError: names the file.
+    """
+    taken = next((folder for folder in path.parents if folder.exists() and not folder.is_dir()), None)
+    if taken is not None:
+        raise EmolensError(f"--predictions {path}: {taken} is a file, not a folder")
+    for output in (path, worst_path(path)):
+        if output.exists() and not output.is_file():
+            kind = "a folder" if output.is_dir() else "not a regular file"
+            raise EmolensError(f"--predictions {path}: {output} is {kind}; name a new file, e.g. "
+                               f"{path / 'predictions.csv' if path.is_dir() else path.with_name('predictions.csv')}")
+        refuse_existing(output, overwrite)
+
+
 def write_predictions(path: Path, items: LabelledSet, probs: np.ndarray, readable: np.ndarray,
-                      labels: tuple[str, ...]) -> None:
-    """One row per image (file, truth, prediction, probabilities, face found) and ``<stem>_worst.png``."""
+                      labels: tuple[str, ...], overwrite: bool = False) -> None:
+    """One row per image (file, truth, prediction, probabilities, face found) and ``<stem>_worst.png``, each
+    written to a hidden partial file that then takes its name (over an existing file only with ``overwrite``)."""
     found = ~np.isnan(probs).any(axis=1)
     table = pd.DataFrame({"file": [str(f) for f in items.files], "truth": [labels[t] for t in items.targets],
                           "prediction": [labels[int(np.nan_to_num(p).argmax())] if ok else "" for p, ok in
@@ -223,9 +261,40 @@ def write_predictions(path: Path, items: LabelledSet, probs: np.ndarray, readabl
     if items.votes is not None:
         for index, label in enumerate(labels):
             table[f"crowd_{label}"] = items.votes[:, index]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(path, index=False)
-    _write_contact_sheet(path.with_name(f"{path.stem}_worst.png"), items, probs, found, labels)
+    targets = [Path(os.path.realpath(output)) for output in (path, worst_path(path))]  # a link stays a link
+    partials = [_partial(target) for target in targets]
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(partials[0], index=False)
+        _write_contact_sheet(partials[1], items, probs, found, labels)
+        for partial, target in zip(partials, targets):
+            _publish(partial, target, overwrite)
+    except OSError as error:
+        raise EmolensError(f"cannot write {path}: {error.strerror or error}") from None
+    finally:
+        for partial in partials:
+            partial.unlink(missing_ok=True)
+
+
+def _partial(path: Path) -> Path:
+    """The hidden file ``path`` is written to first (the same suffix, so that OpenCV picks the format)."""
+    return path.with_name(f".{path.name}.partial{path.suffix}")
+
+
+def _publish(partial: Path, target: Path, overwrite: bool) -> None:
+    """Give ``partial`` the name ``target``, replacing a file there only with ``overwrite``.
+
+    Raises:
+        SettingError: ``target`` appeared during the evaluation (without ``overwrite``).
+    """
+    if overwrite:
+        os.replace(partial, target)
+        return
+    try:
+        move_without_replacing(partial, target)
+    except FileExistsError:
+        raise SettingError(f"{target} appeared during the evaluation; pass {{overwrite}} to replace it, or choose "
+                           f"another file") from None
 
 
 def _write_contact_sheet(path: Path, items: LabelledSet, probs: np.ndarray, found: np.ndarray,
@@ -245,7 +314,8 @@ def _write_contact_sheet(path: Path, items: LabelledSet, probs: np.ndarray, foun
         caption = f"{labels[items.targets[index]][:3]}>{labels[predicted[index]][:3]} {probs[index].max():.2f}"
         cv2.putText(sheet, caption, (left + 2, top + _SHEET_SIDE + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, (0, 0, 0), 1,
                     cv2.LINE_AA)
-    cv2.imwrite(str(path), sheet)
+    if not cv2.imwrite(str(path), sheet):
+        raise EmolensError(f"cannot write {path}")
 
 
 def format_report(report: dict) -> str:
@@ -277,5 +347,5 @@ def format_report(report: dict) -> str:
         lines.append(f"{label:<{width}}" + "".join(f"{count:>9}" for count in row))
     if "predictions" in report:
         lines += ["", f"per-image predictions: {report['predictions']} (worst mistakes: "
-                      f"{Path(report['predictions']).with_name(Path(report['predictions']).stem + '_worst.png')})"]
+                      f"{worst_path(Path(report['predictions']))})"]
     return "\n".join(lines)

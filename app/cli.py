@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"emolens {__version__}")
     parser.add_argument("--verbose", action="store_true", help="details on stderr (e.g. why CUDA did not load)")
     parser.add_argument("--source", help="camera index, video file or image folder (default: the camera)")
-    parser.add_argument("--screenshot", help="process --frames frames, save a screenshot of the window, exit")
+    parser.add_argument("--screenshot", help="process --frames frames, save the window to this image (.png, ...), exit")
     parser.add_argument("--frames", type=int, default=30, help="frames to process before --screenshot (default 30)")
     parser.add_argument("--overwrite", action="store_true", help="replace the --screenshot file if it exists")
     parser.add_argument("--behaviour", action="store_true", help="start with behaviour on (action units, head pose)")
@@ -259,7 +259,7 @@ def _add_replay_parser(commands, verbose: argparse.ArgumentParser) -> None:
     replay.add_argument("--session", type=int, default=1,
                         help="which session of a file that holds several (1 = the first)")
     replay.add_argument("--at", type=float, help="open at this many seconds")
-    replay.add_argument("--screenshot", help="save the window at --at to this PNG and exit")
+    replay.add_argument("--screenshot", help="save the window at --at to this image (.png, .jpg, ...) and exit")
     replay.add_argument("--overwrite", action="store_true", help="replace the --screenshot file if it exists")
     replay.set_defaults(handler=_replay)
 

@@ -181,6 +181,18 @@ def _check_options(args: argparse.Namespace) -> None:
                            "pretrained weights: give one or the other")
     if args.ema is not None and not 0 < args.ema < 1:
         raise EmolensError(f"--ema must be a momentum between 0 and 1 such as 0.999, got {args.ema}")
+    for flag, value in (("--dropout", args.dropout), ("--label-smoothing", args.label_smoothing)):
+        if not 0 <= value < 1:
+            raise EmolensError(f"{flag} must be a share from 0 up to (not including) 1, got {value}")
+    if not 0 <= args.scene_views <= 1:
+        raise EmolensError(f"--scene-views must be a probability from 0 to 1, got {args.scene_views}")
+    if not args.class_weight_power >= 0 or math.isinf(args.class_weight_power):
+        raise EmolensError(f"--class-weight-power must be 0 (no class weights) or more, got {args.class_weight_power}")
+    if args.limit_per_class is not None and args.limit_per_class < 1:
+        raise EmolensError(f"--limit-per-class must be 1 or more, got {args.limit_per_class}")
+    for flag, values in (("--widths", args.widths or ()), ("--convs", args.convs)):
+        if any(value < 1 for value in values):
+            raise EmolensError(f"{flag} must all be 1 or more, got {' '.join(map(str, values))}")
 
 
 def _check_shape(backbone: str, image_size: int, widths: tuple[int, ...], convs: tuple[int, ...]) -> None:

@@ -56,6 +56,12 @@ def test_an_out_folder_that_holds_other_files_is_refused(tmp_path):
     (["--input-size", "7", "--widths", "8", "16", "32", "--convs", "1", "1", "1"], "must be 8 or more"),
     (["--input-size", "0", "--backbone", "faceres"], "must be 1 or more for --backbone faceres, got 0"),
     (["--widths", "8", "16"], "--widths and --convs must name as many stages, got 2 and 4"),
+    (["--dropout", "1"], "--dropout must be a share from 0 up to (not including) 1, got 1.0"),
+    (["--label-smoothing", "-0.1"], "--label-smoothing must be a share from 0 up to (not including) 1, got -0.1"),
+    (["--scene-views", "2"], "--scene-views must be a probability from 0 to 1, got 2.0"),
+    (["--class-weight-power", "nan"], "--class-weight-power must be 0 (no class weights) or more, got nan"),
+    (["--limit-per-class", "0"], "--limit-per-class must be 1 or more, got 0"),
+    (["--widths", "0", "16", "32", "64"], "--widths must all be 1 or more, got 0 16 32 64"),
     (["--map-label", "foo"], "--map-label 'foo': expected NAME=EMOTION"),
     (["--map-label", "foo=bar"], "--map-label foo=bar: 'bar' is not one of the emotions (angry, disgust, fear"),
 ])

@@ -113,8 +113,9 @@ def _segment_table(segments: pd.DataFrame, labels: tuple[str, ...]) -> str:
 
 def _moment_table(moments: pd.DataFrame) -> str:
     """One row per emotion, its peaks across: "0.97 · face 2 · 1:02.5 · logo"."""
-    cells = (moments["probability"].map("{:.2f}".format) + " · face " + moments["face"].astype(str) + " · "
-             + moments["time_s"].map(clock) + " · " + moments["segment"])
+    # astype(str): an empty table keeps its numeric types through map(), and numbers do not add to text.
+    cells = (moments["probability"].map("{:.2f}".format).astype(str) + " · face " + moments["face"].astype(str)
+             + " · " + moments["time_s"].map(clock).astype(str) + " · " + moments["segment"])
     table = moments.assign(cell=cells).pivot(index="emotion", columns="rank", values="cell")
     table = table.reindex(pd.unique(moments["emotion"])).rename(columns=lambda rank: f"#{rank}")
     return styled(table.rename_axis(index=None, columns=None), index=True).to_html()

@@ -26,7 +26,7 @@ from emolens.errors import EmolensError, SettingError
 from emolens.layout import BAR_LENGTH_ROWS, Rect, place_bars
 from emolens.native import captured_native_stderr, interrupts_held
 from emolens.palette import emotion_hex, face_hex
-from emolens.record import move_without_replacing
+from emolens.record import partial_path, publish
 from emolens.types import Faces
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
@@ -152,7 +152,7 @@ class AnnotatedVideo:
         self.labels = labels
         if self.path.suffix.lower() not in _CODECS:
             raise SettingError(f"{{video}} {self.path}: the annotated video must end in .mp4 or .avi")
-        self._partial = self.path.with_name(f".{self.path.name}.partial{self.path.suffix}")
+        self._partial = partial_path(self.path)
         self._writer: cv2.VideoWriter | None = None
         self._size_wh: tuple[int, int] = (0, 0)
         self.frames = 0
@@ -192,11 +192,8 @@ class AnnotatedVideo:
             self._partial.unlink(missing_ok=True)
             raise EmolensError(f"cannot write the annotated video {self.path}: the file written does not read back "
                                f"whole (disk full?); it was removed and {self.path} left as it was")
-        if replace:
-            os.replace(self._partial, self.path)
-            return
         try:
-            move_without_replacing(self._partial, self.path)
+            publish(self._partial, self.path, overwrite=replace)
         except FileExistsError:
             raise EmolensError(f"{self.path} appeared while the video was written and was left as it is; the video "
                                f"is kept as {self._partial}") from None

@@ -465,6 +465,24 @@ def move_without_replacing(source: Path, target: Path) -> None:
     source.unlink()
 
 
+def partial_path(path: Path) -> Path:
+    """The hidden file beside ``path`` that an output is written to first; the same suffix, so that a writer
+    that picks its format by the name (OpenCV, Qt) picks the right one."""
+    return path.with_name(f".{path.name}.partial{path.suffix}")
+
+
+def publish(partial: Path, target: Path, overwrite: bool) -> None:
+    """Give the finished ``partial`` the name ``target``, replacing a file there only with ``overwrite``.
+
+    Raises:
+        OSError: ``FileExistsError`` when ``target`` exists (without ``overwrite``); ``partial`` is then kept.
+    """
+    if overwrite:
+        os.replace(partial, target)
+    else:
+        move_without_replacing(partial, target)
+
+
 def refuse_existing(path: Path, overwrite: bool) -> None:
     """Refuse to replace an existing regular file unless ``overwrite`` (devices and pipes are written as they are).
 

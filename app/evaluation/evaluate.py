@@ -50,7 +50,7 @@ from emolens.evaluation.metrics import classification_metrics, expected_calibrat
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8, to_model_pixels
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer
-from emolens.record import move_without_replacing, refuse_existing
+from emolens.record import partial_path, publish, refuse_existing
 
 MODES = ("pipeline", "crops", "scenes")
 _BATCH = 256
@@ -262,7 +262,7 @@ def write_predictions(path: Path, items: LabelledSet, probs: np.ndarray, readabl
         for index, label in enumerate(labels):
             table[f"crowd_{label}"] = items.votes[:, index]
     targets = [Path(os.path.realpath(output)) for output in (path, worst_path(path))]  # a link stays a link
-    partials = [_partial(target) for target in targets]
+    partials = [partial_path(target) for target in targets]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(partials[0], index=False)
@@ -276,22 +276,14 @@ def write_predictions(path: Path, items: LabelledSet, probs: np.ndarray, readabl
             partial.unlink(missing_ok=True)
 
 
-def _partial(path: Path) -> Path:
-    """The hidden file ``path`` is written to first (the same suffix, so that OpenCV picks the format)."""
-    return path.with_name(f".{path.name}.partial{path.suffix}")
-
-
 def _publish(partial: Path, target: Path, overwrite: bool) -> None:
-    """Give ``partial`` the name ``target``, replacing a file there only with ``overwrite``.
+    """``publish``, naming a ``target`` that appeared during the evaluation (without ``overwrite``).
 
     Raises:
-        SettingError: ``target`` appeared during the evaluation (without ``overwrite``).
+        SettingError: that file.
     """
-    if overwrite:
-        os.replace(partial, target)
-        return
     try:
-        move_without_replacing(partial, target)
+        publish(partial, target, overwrite)
     except FileExistsError:
         raise SettingError(f"{target} appeared during the evaluation; pass {{overwrite}} to replace it, or choose "
                            f"another file") from None

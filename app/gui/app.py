@@ -23,7 +23,7 @@ from emolens.errors import EmolensError, SettingError
 from emolens.gui.main_window import MainWindow
 from emolens.gui.settings import Settings, overrides_from_args
 from emolens.gui.worker import SourceEnd, Update
-from emolens.record import move_without_replacing, refuse_existing
+from emolens.record import partial_path, publish, refuse_existing
 
 ORGANIZATION = APPLICATION = "Emolens"
 
@@ -139,14 +139,11 @@ def save_screenshot(shot: QPixmap, path: Path, overwrite: bool) -> None:
         EmolensError: the image cannot be written, or (without ``overwrite``) a file took the name meanwhile.
     """
     target = Path(os.path.realpath(path))  # a symlinked screenshot: the link stays, its target is replaced
-    partial = target.with_name(f".{target.name}.partial{target.suffix}")
+    partial = partial_path(target)
     try:
         if not shot.save(str(partial), target.suffix[1:].lower()):
             raise EmolensError(f"cannot write the screenshot {path}")
-        if overwrite:
-            os.replace(partial, target)
-        else:
-            move_without_replacing(partial, target)
+        publish(partial, target, overwrite)
     except FileExistsError:
         raise SettingError(f"{path} appeared while the window was rendered; pass {{overwrite}} to replace it, "
                            f"or choose another file") from None

@@ -20,7 +20,7 @@ import cv2
 
 from emolens.draw import AnnotatedVideo, draw_faces
 from emolens.errors import EmolensError
-from emolens.record import move_without_replacing
+from emolens.record import move_without_replacing, partial_path
 from emolens.replay.recording import Recording, clock
 from emolens.replay.video import VideoFrames
 
@@ -98,7 +98,7 @@ def export_still(recording: Recording, t_s: float, path: Path) -> Path:
 def write_new_image(path: Path, image) -> Path:
     """Write ``image`` to ``path`` or a free name beside it, never over an existing file; returns the path."""
     target = free_path(path)
-    partial = target.with_name(f".{target.name}.partial{target.suffix}")
+    partial = partial_path(target)
     try:
         if not cv2.imwrite(str(partial), image):
             raise EmolensError(f"cannot write {target}: not an image format OpenCV writes (use .png or .jpg)")

@@ -465,6 +465,11 @@ def move_without_replacing(source: Path, target: Path) -> None:
     source.unlink()
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The first of ``folder`` and its parents that exists but is not a folder (a file where a folder must be)."""
+    return next((part for part in (folder, *folder.parents) if part.exists() and not part.is_dir()), None)
+
+
 def partial_path(path: Path) -> Path:
     """The hidden file beside ``path`` that an output is written to first; the same suffix, so that a writer
     that picks its format by the name (OpenCV, Qt) picks the right one."""

@@ -19,6 +19,7 @@ import keras
 from emolens.card import ModelCard
 from emolens.errors import EmolensError
 from emolens.evaluation.labels import FER2013_LABELS, check_label_map, parse_label_map
+from emolens.record import file_in_the_way
 from emolens.training import train
 from emolens.training.backbones import BACKBONES
 from emolens.training.export import CALIBRATIONS
@@ -210,7 +211,7 @@ def _check_shape(backbone: str, image_size: int, widths: tuple[int, ...], convs:
 def _check_out(out: Path, resume: bool) -> None:
     """Refuse an ``--out`` that is a file, that holds files which are not a run (any of them could be replaced), or
     that holds a run and ``--resume`` is not given."""
-    taken = next((folder for folder in (out, *out.parents) if folder.exists() and not folder.is_dir()), None)
+    taken = file_in_the_way(out)
     if taken is not None:
         raise EmolensError(f"--out {out}: {taken} is a file, not a folder: give a folder for the run")
     if not out.is_dir() or not any(out.iterdir()):

@@ -50,7 +50,7 @@ from emolens.evaluation.metrics import classification_metrics, expected_calibrat
 from emolens.images import IMAGE_SUFFIXES, read_image, to_bgr8, to_model_pixels
 from emolens.options import AnalyzerOptions
 from emolens.pipeline import Analyzer
-from emolens.record import partial_path, publish, refuse_existing
+from emolens.record import file_in_the_way, partial_path, publish, refuse_existing
 
 MODES = ("pipeline", "crops", "scenes")
 _BATCH = 256
@@ -235,7 +235,7 @@ def check_predictions(path: Path, overwrite: bool) -> None:
     Raises:
         EmolensError: names the file.
     """
-    taken = next((folder for folder in path.parents if folder.exists() and not folder.is_dir()), None)
+    taken = file_in_the_way(path.parent)
     if taken is not None:
         raise EmolensError(f"--predictions {path}: {taken} is a file, not a folder")
     for output in (path, worst_path(path)):

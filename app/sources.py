@@ -60,8 +60,7 @@ class FrameSource:
         independent: True when frames are unrelated images (no tracking across them).
         frame_count: frames (or images) in the source before ``every`` thins them; 0 if unknown.
         every: one frame in ``every`` is delivered.
-        skipped: unreadable items skipped so far (image folders).
-        skipped_files: their paths, in the order met.
+        skipped_files: paths of the unreadable items skipped so far (image folders), in the order met.
     """
 
     name: str = ""
@@ -71,8 +70,12 @@ class FrameSource:
     every: int = 1
     live: bool = False
     independent: bool = False
-    skipped: int = 0
     skipped_files: tuple[str, ...] = ()
+
+    @property
+    def skipped(self) -> int:
+        """How many unreadable items were skipped so far."""
+        return len(self.skipped_files)
 
     def __iter__(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -221,7 +224,6 @@ class FolderSource(FrameSource):
         for index, file in self._files:
             image = read_image(file)
             if image is None or image.size == 0:
-                self.skipped += 1
                 self.skipped_files += (str(file),)
                 continue
             image = to_bgr8(image)

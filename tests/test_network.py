@@ -1,7 +1,8 @@
 """Nothing leaves the machine: every command under ``strace``, and no telemetry file under a fresh ``HOME``.
 
-``analyze``, ``evaluate``, ``report``, the window's pipeline and ``batch --engine ray`` (its own
-local Ray cluster) each run as a user runs them, traced with ``strace -f -e trace=%network``. A
+``analyze``, ``evaluate``, ``report``, the window's pipeline (both with behaviour on: MediaPipe's
+landmarker networks on LiteRT) and ``batch --engine ray`` (its own local Ray cluster) each run as a
+user runs them, traced with ``strace -f -e trace=%network``. A
 test fails on any connection or datagram to an address that is not loopback, on any DNS query
 (port 53, or a connection made to the local resolver's socket), and on any file written under the
 fresh ``HOME`` beyond the caches named in ``ALLOWED_HOME_FILES``.
@@ -112,10 +113,11 @@ def traced_runs(tmp_path_factory) -> dict[str, tuple[subprocess.CompletedProcess
     shutil.copy(ASSETS / "astronaut.jpg", work / "faces" / "happy" / "astronaut.jpg")
     timeline = work / "session.csv"
     commands = {
-        "analyze": ["analyze", ASSETS / "demo.mp4", "-o", timeline],
+        "analyze": ["analyze", ASSETS / "demo.mp4", "-o", timeline, "--behaviour"],  # the landmarker on LiteRT too
         "evaluate": ["evaluate", work / "faces"],
         "report": ["report", timeline, "-o", work / "report"],
-        "window": ["--source", ASSETS / "demo.mp4", "--screenshot", work / "window.png", "--frames", "20"],
+        "window": ["--source", ASSETS / "demo.mp4", "--screenshot", work / "window.png", "--frames", "20",
+                   "--behaviour"],
         "batch-ray": ["batch", ASSETS / "astronaut.jpg", "--out", work / "batch", "--engine", "ray", "--workers", "1"],
     }
     runs = {}

@@ -1,10 +1,10 @@
 """``emolens bench behaviour``: what the behaviour stage costs, and the two ways to run it.
 
 1. The landmarker alone, median and p95 per call, one core: on one face's crop (how the
-   product runs it), on the same crops in video mode (which skips the landmarker's own
-   detector, and what that does to its readings) and on the whole frame in video mode (the
-   alternative where its own detector replaces BlazeFace), for one face at 640x480 and four at
-   1280x720.
+   product runs it: MediaPipe's networks on LiteRT, ``emolens.behaviour.face_mesh``), MediaPipe's
+   own FaceLandmarker graph on the same crops (what the product ran before, and how far apart the
+   two read), and the graph on the whole frame in video mode (the alternative where its own
+   detector replaces BlazeFace), for one face at 640x480 and four at 1280x720.
 2. End to end, ``emolens analyze``'s own loop (decode thread, detect, crop, classify, track,
    landmarkers on their worker threads, record to CSV) with behaviour off, at the default reading
    rate and at every frame, on clips of the astronaut's real face (``emolens.bench.media``).
@@ -19,24 +19,26 @@ import os
 import platform
 import tempfile
 import time
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from emolens.behaviour.landmarker import BehaviourEstimator, landmarker_model_path
+from emolens.behaviour.face_mesh import crop_matrix
+from emolens.behaviour.landmarker import BehaviourEstimator, BehaviourSample, landmarker_model_path
+from emolens.behaviour.signals import head_pose_deg
 from emolens.bench.media import write_video
 from emolens.bench.pipeline import Scenario
 from emolens.bench.registry import BenchRun
 from emolens.bench.timing import median_p95
 from emolens.detect import FaceDetector
-from emolens.native import captured_native_stderr, mediapipe_tasks
+from emolens.native import captured_native_stderr, close_at_exit, mediapipe_tasks
 from emolens.options import STAGES, AnalyzerOptions
 from emolens.pipeline import Analyzer
 from emolens.record import CsvRecorder
 from emolens.sources import open_source
-from emolens.types import Faces
 
 mp, BaseOptions, vision = mediapipe_tasks()
 
@@ -80,86 +82,110 @@ def _timed(call) -> tuple[float, float]:
     return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
+class MediaPipeLandmarker:
+    """MediaPipe's own FaceLandmarker (Tasks API, its graph), the reference that ``BehaviourEstimator``'s
+    readings are checked against: image mode and one face on a crop, or video mode on whole frames."""
+
+    def __init__(self, video: bool = False, faces: int = 1):
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(landmarker_model_path())),
+            running_mode=vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE, num_faces=faces,
+            output_face_blendshapes=True, output_facial_transformation_matrixes=True)
+        with captured_native_stderr():
+            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        close_at_exit(self)
+
+    def read(self, rgb: np.ndarray, timestamp_ms: int | None = None):
+        """MediaPipe's ``FaceLandmarkerResult`` for an RGB image (a frame of a video at ``timestamp_ms``)."""
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        if timestamp_ms is None:
+            return self._landmarker.detect(image)
+        return self._landmarker.detect_for_video(image, timestamp_ms)
+
+    def close(self) -> None:
+        with captured_native_stderr():
+            self._landmarker.close()
+
+    def __enter__(self) -> MediaPipeLandmarker:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+@dataclass
+class Agreement:
+    """How far ``BehaviourEstimator``'s readings land from MediaPipe's graph's on the same crops.
+
+    ``landmark_px``: per face, the median distance of the 478 points in pixels of the crop; ``blendshape``:
+    per face, the largest difference of the 52 scores; ``pose_deg``: per face, the largest of yaw, pitch and
+    roll differences; ``only_one``: faces that one of the two read and the other did not.
+    """
+
+    landmark_px: list[float] = field(default_factory=list)
+    blendshape: list[float] = field(default_factory=list)
+    pose_deg: list[float] = field(default_factory=list)
+    only_one: int = 0
+
+    def add(self, estimator: BehaviourEstimator, xyxy: np.ndarray, ours: BehaviourSample, row: int, theirs) -> None:
+        """Compare row ``row`` of ``ours``, the reading of the face in box ``xyxy``, with MediaPipe's result on
+        that face's crop."""
+        if ours.found[row] != bool(theirs.face_landmarks):
+            self.only_one += 1
+            return
+        if not ours.found[row]:
+            return
+        to_crop = crop_matrix(xyxy, estimator.crop_scale, estimator.crop_px)
+        points = ours.landmarks[row] @ to_crop[:2, :2].T + to_crop[:2, 2]
+        expected = np.array([(p.x, p.y) for p in theirs.face_landmarks[0]]) * estimator.crop_px
+        self.landmark_px.append(float(np.median(np.linalg.norm(points - expected, axis=1))))
+        scores = np.array([c.score for c in theirs.face_blendshapes[0]], np.float32)
+        self.blendshape.append(float(np.max(np.abs(scores - ours.blendshapes[row]))))
+        pose = head_pose_deg(np.array(theirs.facial_transformation_matrixes[0]))[0]
+        self.pose_deg.append(float(np.max(np.abs(pose - ours.pose_deg[row]))))
+
+    def summary(self) -> str:
+        return (f"landmarks {np.median(self.landmark_px):.2f} px (median; worst face {max(self.landmark_px):.2f}) "
+                f"of the 256-px crop from the graph's, blendshapes {np.median(self.blendshape):.3f} apart (median of "
+                f"each face's largest difference; worst {max(self.blendshape):.3f}), head pose "
+                f"{np.median(self.pose_deg):.2f}° (worst {max(self.pose_deg):.2f}°); {self.only_one} of "
+                f"{len(self.landmark_px) + self.only_one} faces read by one of the two only")
+
+
 def landmarker_costs(scene: Scenario, video: Path, calls: int) -> dict[str, tuple[float, float, float]]:
-    """Median / p95 wall ms and mean CPU ms: per face on crops (BlazeFace boxes), per frame on the whole frame."""
+    """Median / p95 wall ms and mean CPU ms: per face on crops (the product's landmarker, then MediaPipe's graph
+    on the same crops), per frame on the whole frame (MediaPipe's graph in video mode)."""
     frames = _frames(video, calls)
     out: dict[str, tuple[float, float, float]] = {}
-    with FaceDetector(scene.detector) as detector, BehaviourEstimator() as estimator:
-        detected = [detector.detect(frame) for frame in frames]
-        samples, read = [], []
-        for frame, faces in zip(frames, detected):
+    with FaceDetector(scene.detector) as detector, BehaviourEstimator(workers=1) as estimator, \
+            MediaPipeLandmarker() as reference:
+        ours, theirs, agreement, found = [], [], Agreement(), []
+        for frame in frames:
+            faces = detector.detect(frame)
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             for row in range(len(faces)):
-                samples.append(_timed(lambda f=frame, d=faces, r=row: read.append(
-                    estimator.estimate(f, d, np.array([r])).found[0])))
-        walls, cpus = zip(*samples[5:])
-        found = sum(read) / len(frames)
-        out[f"on BlazeFace's crops, per face; reads {found:.1f} faces per frame"] = (*median_p95(walls),
-                                                                                    float(np.mean(cpus)))
-        out.update(crops_in_video_mode(estimator, frames, detected))
-    options = vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(landmarker_model_path())),
-        running_mode=vision.RunningMode.VIDEO, num_faces=scene.faces,
-        output_face_blendshapes=True, output_facial_transformation_matrixes=True)
-    with captured_native_stderr():
-        landmarker = vision.FaceLandmarker.create_from_options(options)
+                readings: list[BehaviourSample] = []
+                ours.append(_timed(lambda r=row: readings.append(estimator.estimate(frame, faces, np.array([r]), rgb))))
+                crop, results = estimator.crop(rgb, faces.xyxy[row]), []
+                theirs.append(_timed(lambda c=crop: results.append(reference.read(c))))
+                found.append(readings[0].found[0])
+                agreement.add(estimator, faces.xyxy[row], readings[0], 0, results[0])
+        for how, timed in ((f"on BlazeFace's crops, per face: MediaPipe's networks on LiteRT (the product); reads "
+                              f"{sum(found) / len(frames):.1f} faces per frame", ours),
+                             ("MediaPipe's FaceLandmarker graph (Tasks API, image mode) on the same crops, per face; "
+                              f"the product's readings: {agreement.summary()}", theirs)):
+            walls, cpus = zip(*timed[5:])
+            out[how] = (*median_p95(walls), float(np.mean(cpus)))
     samples, found = [], []
-    for index, frame in enumerate(frames):
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-        results = []
-        samples.append(_timed(lambda i=image, t=index * 40, out=results: out.append(landmarker.detect_for_video(i, t))))
-        found.append(len(results[0].face_landmarks))
-    with captured_native_stderr():
-        landmarker.close()
+    with MediaPipeLandmarker(video=True, faces=scene.faces) as whole:
+        for index, frame in enumerate(frames):
+            rgb, results = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), []
+            samples.append(_timed(lambda i=rgb, t=index * 40, out=results: out.append(whole.read(i, t))))
+            found.append(len(results[0].face_landmarks))
     walls, cpus = zip(*samples[5:])
-    out[f"whole frame (video mode), per frame; finds {np.mean(found):.1f} faces"] = (*median_p95(walls),
-                                                                                      float(np.mean(cpus)))
+    out[f"MediaPipe's graph on the whole frame (video mode), per frame; finds {np.mean(found):.1f} faces"] = (
+        *median_p95(walls), float(np.mean(cpus)))
     return out
-
-
-def crops_in_video_mode(estimator: BehaviourEstimator, frames: list[np.ndarray],
-                        detected: list[Faces]) -> dict[str, tuple[float, float, float]]:
-    """One landmarker in video mode reading every face's crop in turn, as a shared pool of them would.
-
-    Video mode skips the landmarker's own face detector by starting from the last reading's landmarks;
-    the row says what that saves per call and how far its landmarks and blendshapes land from image
-    mode's on the same crops (in pixels of the crop the landmarker sees), which is what it would cost
-    where the last reading was another face.
-    """
-    options = vision.FaceLandmarkerOptions(
-        base_options=BaseOptions(model_asset_path=str(landmarker_model_path())),
-        running_mode=vision.RunningMode.VIDEO, num_faces=1,
-        output_face_blendshapes=True, output_facial_transformation_matrixes=True)
-    with captured_native_stderr():
-        landmarker = vision.FaceLandmarker.create_from_options(options)
-    samples, shifts, blendshape_changes, missed, compared = [], [], [], 0, 0
-    for index, (frame, faces) in enumerate(zip(frames, detected)):
-        rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        reference = estimator.estimate(frame, faces, rgb=rgb)
-        for row in range(len(faces)):
-            crop, (left, top, side) = estimator.crop(rgb, faces.xyxy[row])
-            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=crop)
-            results = []
-            samples.append(_timed(lambda i=image, t=index * 40 + row, out=results:
-                                  out.append(landmarker.detect_for_video(i, t))))
-            if not reference.found[row]:
-                continue
-            compared += 1
-            if not results[0].face_landmarks:
-                missed += 1
-                continue
-            points = np.array([(p.x, p.y) for p in results[0].face_landmarks[0]], np.float32) * estimator.crop_px
-            expected = (reference.landmarks[row] - np.float32([left, top])) * (estimator.crop_px / side)
-            shifts.append(float(np.median(np.linalg.norm(points - expected, axis=1))))
-            scores = np.array([c.score for c in results[0].face_blendshapes[0]], np.float32)
-            blendshape_changes.append(float(np.max(np.abs(scores - reference.blendshapes[row]))))
-    with captured_native_stderr():
-        landmarker.close()
-    walls, cpus = zip(*samples[5:])
-    how = (f"on BlazeFace's crops in video mode, one landmarker for every face in turn; landmarks "
-           f"{np.median(shifts):.1f} px (median; worst reading {max(shifts):.1f}) of its {estimator.crop_px}-px crop "
-           f"from image mode's, blendshapes up to {max(blendshape_changes):.2f} apart; {missed} of {compared} "
-           f"faces that image mode reads were not found")
-    return {how: (*median_p95(walls), float(np.mean(cpus)))}
 
 
 def end_to_end(scene: Scenario, video: Path, folder: Path, behaviour: bool, hz: float, budget_hz: float = 0.0) -> dict:

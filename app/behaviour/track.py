@@ -1,7 +1,7 @@
 """Behaviour over time, per face ID: which faces to measure, held values, blinks, totals.
 
-The landmarker is the slowest stage (about 15-20 ms per face on one core with MediaPipe
-0.10.33), so each face is measured at ``hz`` times a second of media time on average (``hz = 0``:
+The landmarker is the slowest stage (about 9-11 ms per face on one core, benchmarks/behaviour.md),
+so each face is measured at ``hz`` times a second of media time on average (``hz = 0``:
 every frame), and at most ``budget_hz`` readings a second are shared by all faces in view (four
 faces at a budget of 30: 7.5 Hz each); in between, a face's last reading is held (landmarks move
 with the box). Emotions are still read on every frame. Blinks are found only on fresh readings:

@@ -105,7 +105,7 @@ def measure(folder: Path, per_class: int | None = None, log: Callable[[str], Non
 
 def au_rest_levels(folder: Path = FERPLUS_DEFAULT, faces: int = 300) -> dict[str, float]:
     """Median AUs of the first ``faces`` FER+ *train* faces labelled neutral: how
-    ``emolens.behaviour.signals.AU_AT_REST`` was derived (tests/test_behaviour_validation.py reruns it)."""
+    ``emolens.behaviour.signals.AU_AT_REST`` was derived (tests/bench/test_behaviour_validation.py reruns it)."""
     table = measure(folder, per_class=faces, split="FER2013Train", emotions=("neutral",), log=lambda _: None)
     read = table[table["read"]]
     return {au: float(read[au].median()) for au in AU_NAMES}
@@ -136,7 +136,7 @@ def run(bench: BenchRun) -> int:
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {time.perf_counter() - started:.0f} s. "
              "FER+ test faces with a majority label (single votes dropped, top class over half of the rest), "
              "upscaled x4 on a canvas twice their size, through `Analyzer(behaviour=True)` "
-             "(see `app/behaviour_validation.py`).", "",
+             "(see `app/bench/behaviour_validation.py`).", "",
              "Faces per emotion (read by detector and landmarker / labelled): "
              + ", ".join(f"{e} {int(counts.loc[e, 'sum'])}/{int(counts.loc[e, 'size'])}"
                          for e in EMOTIONS if e in counts.index) + ".", "",

@@ -74,12 +74,15 @@ def _detector_anchors() -> np.ndarray:
 _ANCHORS = _detector_anchors()
 
 
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
+
+
 def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     top_left = np.maximum(box[:2], boxes[:, :2])
     bottom_right = np.minimum(box[2:], boxes[:, 2:])
     inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-    area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-    return inter / (area(box) + area(boxes) - inter)
+    return inter / (_area(box) + _area(boxes) - inter)
 
 
 def crop_matrix(xyxy: np.ndarray, crop_scale: float, crop_px: int) -> np.ndarray:
@@ -148,10 +151,10 @@ class FaceMesh:
     def read(self, rgb: np.ndarray, xyxy: np.ndarray) -> MeshReading | None:
         """The reading of the face in box ``xyxy`` of an RGB frame, or None where none is found."""
         to_crop = crop_matrix(xyxy, self.crop_scale, self.crop_px)
-        found = self._detect(rgb, to_crop)
-        if found is None:
+        detection = self._detect(rgb, to_crop)
+        if detection is None:
             return None
-        box, eyes = found
+        box, eyes = detection
         centre = (box[:2] + box[2:]) / 2
         size = (box[2:] - box[:2]) * _ROI_SCALE
         # Turned so that the line from the first eye keypoint to the second is level (target angle 0).

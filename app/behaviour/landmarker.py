@@ -11,7 +11,7 @@ Why crops and not the landmarker on the whole frame (it has its own face detecto
 face IDs, boxes and emotion crops stay exactly those of the detector the rest of the product
 uses (short or full range, tiles), every face of a room is measured however small, and head
 pose comes out relative to the line from the camera to the face, which is what "looking at
-the camera" means. Both ways cost about the same per face (benchmarks/behaviour.md).
+the camera" means. Crops also cost less per face than the whole frame (benchmarks/behaviour.md).
 
 The model bundle ``models/face_landmarker.task`` is checked against the sha256 in
 ``models/face_landmarker.json`` at load.

@@ -11,7 +11,7 @@ import pytest
 from emolens.behaviour.face_mesh import crop_matrix
 from emolens.behaviour.geometry import CanonicalFace
 from emolens.behaviour.landmarker import BehaviourEstimator, landmarker_model_path
-from emolens.behaviour.signals import head_pose_deg
+from emolens.behaviour.signals import BLENDSHAPE_NAMES, head_pose_deg
 from emolens.bench.behaviour import Agreement, MediaPipeLandmarker
 from emolens.bench.behaviour_validation import on_canvas
 from emolens.detect import FaceDetector
@@ -65,6 +65,8 @@ def test_landmarks_blendshapes_and_pose_agree_with_mediapipes_graph(readings):
     agreement = Agreement()
     for xyxy, sample, row, theirs in compared:
         agreement.add(estimator, xyxy, sample, row, theirs)
+        if theirs.face_blendshapes:  # the network's output order is the names' order
+            assert tuple(c.category_name for c in theirs.face_blendshapes[0]) == BLENDSHAPE_NAMES
     assert np.median(agreement.landmark_px) < 0.25 and max(agreement.landmark_px) < 1.5
     assert np.median(agreement.blendshape) < 0.05 and max(agreement.blendshape) < 0.15
     assert np.median(agreement.pose_deg) < 0.5 and max(agreement.pose_deg) < 2.0

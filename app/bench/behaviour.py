@@ -221,7 +221,8 @@ def run(bench: BenchRun) -> int:
         "",
         f"Command: `emolens bench behaviour{' --quick' if quick else ''}`. "
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, mediapipe {version('mediapipe')}, ai-edge-litert {version('ai-edge-litert')}; "
+        f"Python {platform.python_version()}, mediapipe {version('mediapipe')}, "
+        f"ai-edge-litert {version('ai-edge-litert')}; "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average {load:.1f} when it started "
         f"(above about 0.5 the cores were shared with other work, so figures are lower than on an idle machine).",
         "",

@@ -6,8 +6,12 @@ own start time, so the recording knows which frame was on screen when each camer
 sink is read on the GUI thread, every ``FRAME_POLL_MS``: its ``videoFrameChanged`` is emitted on the
 player's own thread, and a Python slot there needs the GIL while the GUI thread, holding it, waits for that
 thread (stopping the player, hiding a ``QVideoWidget``): now and then, under load, the window hung for good
-and the session was never written. Images are shown
-for their duration. Esc (or closing the screen) asks to end the session (``escape_pressed``).
+and the session was never written. For the same reason the player is only ever told what to do through
+``QMetaObject.invokeMethod`` (``_tell_player``), which lets go of the GIL while the call runs: stopping or
+changing the source deletes the player's renderers in their own threads; Qt then calls ``disconnectNotify`` on
+a sender made in Python (the audio output or the sink), and PySide takes the GIL there to look for a Python
+override while Qt holds a lock that the GUI thread's call waits for (seen in 2 of 18 sessions ended by Esc).
+Images are shown for their duration. Esc (or closing the screen) asks to end the session (``escape_pressed``).
 
 Qt Multimedia is in PySide6-Addons (``pip install 'emolens[study]'``); ``multimedia_missing()`` says so
 where it is absent, and nothing here is imported then.
@@ -18,7 +22,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import Q_ARG, QMetaObject, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QCloseEvent, QKeyEvent, QPixmap
 from PySide6.QtMultimedia import QAudioOutput, QMediaPlayer, QVideoFrame, QVideoSink
 from PySide6.QtWidgets import QLabel, QStackedWidget, QVBoxLayout, QWidget
@@ -95,10 +99,10 @@ class StimulusScreen(QWidget):
         else:
             self.video.clear()  # not the last stimulus's last frame
             self.pages.setCurrentWidget(self.video)
-            self.player.setSource(QUrl.fromLocalFile(str(path.resolve())))
+            self._tell_player("setSource", Q_ARG(QUrl, QUrl.fromLocalFile(str(path.resolve()))))
             self._shown_start_us = -1
             self._frame_timer.start()
-            self.player.play()
+            self._tell_player("play")
 
     def stop(self) -> None:
         """Stop whatever plays; no stimulus on screen from now on."""
@@ -110,7 +114,11 @@ class StimulusScreen(QWidget):
         playing, self._name = self._name, ""
         if playing:
             self.clock.clear(time.perf_counter())
-        self.player.stop()
+        self._tell_player("stop")
+
+    def _tell_player(self, slot: str, *args) -> None:
+        """Call the player's ``slot`` now, without the GIL (see the module's docstring)."""
+        QMetaObject.invokeMethod(self.player, slot, Qt.ConnectionType.DirectConnection, *args)
 
     def _read_sink(self) -> None:
         frame = self.sink.videoFrame()

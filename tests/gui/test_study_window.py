@@ -182,3 +182,24 @@ def test_the_camera_video_of_a_session_is_kept_as_the_session_when_asked(qtbot, 
     # one video frame per processed frame (here the camera is a clip, which replay prefers: it is the source)
     saved = open_video_info(study / "sessions" / "P03.mp4")
     assert saved.frame_count == len(load_recording(study / "sessions" / "P03.csv").processed) > 0
+
+
+def test_two_cuts_play_one_after_the_other_and_each_is_placed_in_its_own_time(qtbot, make_window, tmp_path):
+    """An A/B study: both cuts play in the session's order, the second from its first frame once the first ended."""
+    from emolens.bench.sound import write_clip
+    from emolens.study.file import create_study
+
+    cuts = [write_clip(tmp_path / f"cut_{name}.mp4", (320, 240), faces=1, fps=25, numbered=True,
+                       sound=np.zeros(RATE, np.float32), rate=RATE) for name in ("a", "b")]
+    folder = tmp_path / "ab"
+    create_study(folder, [str(cut) for cut in cuts], baseline_s=0.2)
+    outcome, _ = run_session(qtbot, make_window, folder, "P05")
+    assert outcome.info is not None and outcome.info.complete, outcome.error
+    sidecar = json.loads((folder / "sessions" / "P05.json").read_text())
+    assert [placement["stimulus"] for placement in sidecar["placements"]] == sidecar["order"]
+    first, second = sidecar["placements"]
+    assert first["end_s"] <= second["start_s"]
+    rows = pd.read_csv(folder / "sessions" / "P05.csv", keep_default_na=False)
+    for name in sidecar["order"]:
+        positions = rows.loc[rows["stimulus"] == name].groupby("frame")["stimulus_t_s"].first().astype(float)
+        assert positions.is_monotonic_increasing and positions.iloc[0] < 0.3 and positions.iloc[-1] > 0.6

@@ -33,8 +33,9 @@ def real_faces(astronaut, fer_faces) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def readings(real_faces):
-    """For each face BlazeFace finds: (its box, the product's reading, MediaPipe's graph's result on its crop)."""
-    out = []
+    """The faces BlazeFace finds, each read by the product and by MediaPipe's graph on its crop: how many, how
+    the two agree, and the blendshape names MediaPipe gave each face it read."""
+    agreement, found, names = Agreement(), 0, set()
     with FaceDetector("short") as detector, BehaviourEstimator(workers=1) as estimator, \
             MediaPipeLandmarker() as reference:
         for image in real_faces:
@@ -42,18 +43,19 @@ def readings(real_faces):
             rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             sample = estimator.estimate(image, faces, rgb=rgb)
             for row in range(len(faces)):
-                out.append((faces.xyxy[row], sample, row, reference.read(estimator.crop(rgb, faces.xyxy[row]))))
-    return estimator, out
+                theirs = reference.read(estimator.crop(rgb, faces.xyxy[row]))
+                agreement.add(estimator, faces.xyxy[row], sample, row, theirs)
+                if theirs.face_blendshapes:
+                    names.add(tuple(c.category_name for c in theirs.face_blendshapes[0]))
+                found += 1
+    return found, agreement, names
 
 
 def test_every_face_is_read_by_both_or_neither(readings, real_faces):
-    estimator, compared = readings
-    agreement = Agreement()
-    for xyxy, sample, row, theirs in compared:
-        agreement.add(estimator, xyxy, sample, row, theirs)
-    assert len(compared) >= 0.9 * len(real_faces)  # BlazeFace misses a few upscaled FER faces on their canvas
+    found, agreement, _ = readings
+    assert found >= 0.9 * len(real_faces)  # BlazeFace misses a few upscaled FER faces on their canvas
     assert agreement.only_one == 0
-    assert len(agreement.landmark_px) >= 0.9 * len(compared)
+    assert len(agreement.landmark_px) >= 0.9 * found
 
 
 def test_landmarks_blendshapes_and_pose_agree_with_mediapipes_graph(readings):
@@ -61,12 +63,8 @@ def test_landmarks_blendshapes_and_pose_agree_with_mediapipes_graph(readings):
     once on 300 faces: landmarks 0.28 px, blendshapes 0.06 median and 0.18 p95, pose 0.33° median and 1.2°
     p95): the product resamples the face once instead of twice, so the detectors read slightly different
     pixels. The worst face here is a 48x48 FER face upscaled (about 0.9 px, blendshapes 0.11 apart)."""
-    estimator, compared = readings
-    agreement = Agreement()
-    for xyxy, sample, row, theirs in compared:
-        agreement.add(estimator, xyxy, sample, row, theirs)
-        if theirs.face_blendshapes:  # the network's output order is the names' order
-            assert tuple(c.category_name for c in theirs.face_blendshapes[0]) == BLENDSHAPE_NAMES
+    _, agreement, names = readings
+    assert names == {BLENDSHAPE_NAMES}  # the network's output order is the names' order
     assert np.median(agreement.landmark_px) < 0.25 and max(agreement.landmark_px) < 1.5
     assert np.median(agreement.blendshape) < 0.05 and max(agreement.blendshape) < 0.15
     assert np.median(agreement.pose_deg) < 0.5 and max(agreement.pose_deg) < 2.0

@@ -1,4 +1,4 @@
-"""Face detection with MediaPipe Tasks' BlazeFace models.
+"""Face detection with MediaPipe's BlazeFace models (run by LiteRT as MediaPipe runs them: ``emolens.blazeface``).
 
 Two models ship in ``models/`` (provenance and sha256 in ``models/face_detector.json``):
 
@@ -12,7 +12,7 @@ into it, which shrinks every face by the frame's long side. So by default the sh
 model is given a wide frame (16:9, anything 1.5 times as wide as high) as overlapping
 full-height squares (three for 16:9): each face is then as large to the model as it is in
 the frame's height. A 4:3 frame gains less (1.33x) and each MediaPipe call has a fixed cost
-of a few milliseconds, so it keeps one pass; the full-range model, made for small faces,
+of about a millisecond, so it keeps one pass; the full-range model, made for small faces,
 finds fewer of the large ones in squares and keeps one pass too (``squares=True`` or
 ``False`` forces either). For a room of viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small
 face covers a larger share of the detector's input. Boxes found twice in overlaps are
@@ -23,7 +23,7 @@ default): the same model on a square of twice the box's side around it, where th
 more of the model's input. It is kept if either look reaches ``min_confidence``. Faces the
 first look found only faintly (blurred, turned, in the frame's outer columns, which lie in
 one square only) are recovered this way, while most false faces, found faintly in textures,
-score lower again. It costs one small MediaPipe call per faint box. ``emolens bench
+score lower again. It costs one small detector call per faint box. ``emolens bench
 detection`` measures what each setting finds.
 
 Example::
@@ -41,18 +41,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from emolens.blazeface import BlazeFace
 from emolens.card import packaged_model_dir, sha256_of
 from emolens.diagnose import NoFaceReason, why_no_face
 from emolens.errors import EmolensError
-from emolens.native import captured_native_stderr, close_at_exit, interrupts_held, mediapipe_tasks
+from emolens.native import captured_native_stderr, interrupts_held
 from emolens.types import Faces
-
-mp, BaseOptions, vision = mediapipe_tasks()
 
 # Frames at least this much wider than high (16:9, 16:10, not 4:3) get squares by default.
 SQUARES_FROM_ASPECT = 1.5
-# A tile narrower or lower than this holds no detectable face (and an empty one breaks MediaPipe's
-# graph); such tiles of a thin image or of a very fine grid are skipped.
+# A tile narrower or lower than this holds no detectable face; such tiles of a thin image or of a very fine
+# grid are skipped.
 MIN_TILE_PX = 32
 # The second look's square, in sides of the faint box (2: the scale the card's crop geometry was measured at).
 SECOND_LOOK_SIDE = 2.0
@@ -79,7 +78,7 @@ def detector_model_path(name: str, model_dir: Path | None = None) -> Path:
 
 
 class FaceDetector:
-    """MediaPipe ``FaceDetector`` returning ``Faces`` in source-frame pixels.
+    """BlazeFace (``emolens.blazeface``) returning ``Faces`` in source-frame pixels.
 
     Args:
         model: ``"short"`` or ``"full"`` (see the module docstring).
@@ -101,16 +100,9 @@ class FaceDetector:
                  squares: bool | None = None, second_look: bool = True):
         if tiles < 1:
             raise EmolensError(f"tiles must be 1 or more, got {tiles}")
-        options = vision.FaceDetectorOptions(
-            base_options=BaseOptions(model_asset_path=str(detector_model_path(model))),
-            running_mode=vision.RunningMode.IMAGE,
-            min_detection_confidence=min_confidence / 2 if second_look else min_confidence,
-        )
-        with interrupts_held(), captured_native_stderr():
-            self._detector = vision.FaceDetector.create_from_options(options)
-            self._closed = False
-            close_at_exit(self)
-            self._detect_region(np.zeros((64, 64, 3), np.uint8), 0, 0)  # its first call logs a warning
+        with interrupts_held(), captured_native_stderr():  # LiteRT says on stderr that it made XNNPACK's delegate
+            self._network: BlazeFace | None = BlazeFace(
+                detector_model_path(model), min_score=min_confidence / 2 if second_look else min_confidence)
         self.model = model
         self.max_faces = max_faces
         self.tiles = tiles
@@ -160,34 +152,20 @@ class FaceDetector:
         return float(scores[inside].max()) if inside.any() else 0.0
 
     def _detect_region(self, rgb: np.ndarray, left: int, top: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Boxes, scores and keypoints of one region of a frame, in frame pixels.
+        """Boxes, scores and keypoints of one region of a frame (a view, not a copy), in frame pixels.
 
-        The region goes to MediaPipe at full size: it shrinks it to the model's input itself and
-        reports boxes in whole pixels of what it was given, so a region shrunk here first would
-        get coarser boxes than the model card's crop geometry was measured with.
+        The region goes to the detector at full size: it shrinks it to the network's input itself and
+        reports boxes in whole pixels of what it was given (as MediaPipe's FaceDetector does, the detector
+        the model card's crop geometry was measured with).
         """
-        height, width = rgb.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))  # a region: one copy
-        detections = self._detector.detect(image).detections
-        xyxy = np.array([[d.bounding_box.origin_x, d.bounding_box.origin_y,
-                          d.bounding_box.origin_x + d.bounding_box.width,
-                          d.bounding_box.origin_y + d.bounding_box.height] for d in detections],
-                        np.float32).reshape(-1, 4) + np.float32([left, top, left, top])
-        scores = np.array([d.categories[0].score for d in detections], np.float32)
-        keypoints = np.array([[(k.x * width + left, k.y * height + top) for k in d.keypoints] for d in detections],
-                             np.float32).reshape(-1, 6, 2)
-        return xyxy, scores, keypoints
+        if self._network is None:
+            raise EmolensError("this face detector was closed")
+        xyxy, scores, keypoints = self._network.detect(rgb)
+        return xyxy + np.float32([left, top, left, top]), scores, keypoints + np.float32([left, top])
 
     def close(self) -> None:
-        """Release the detector; safe to call twice."""
-        if not self._closed:
-            self._closed = True
-            with captured_native_stderr():
-                self._detector.close()
-
-    def __del__(self) -> None:
-        if not getattr(self, "_closed", True):
-            self.close()
+        """Release the network; safe to call twice. A closed detector detects nothing more."""
+        self._network = None
 
     def __enter__(self) -> FaceDetector:
         return self

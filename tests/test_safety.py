@@ -284,9 +284,9 @@ def test_a_ctrl_c_during_a_held_start_up_arrives_once_the_start_up_is_done():
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see what the process is loading")
-@pytest.mark.parametrize("moment", ["onnxruntime_pybind11_state", "libmediapipe", "output appears", 1.5])
+@pytest.mark.parametrize("moment", ["onnxruntime_pybind11_state", "_pywrap_litert_interpreter", "output appears", 1.5])
 def test_ctrl_c_at_any_moment_of_start_up_is_one_line_and_no_header_only_file(tmp_path, moment):
-    """Ctrl+C while ONNX Runtime or MediaPipe loads, just after the output is created, or while frames run."""
+    """Ctrl+C while ONNX Runtime or LiteRT (the detector) loads, just after the output appears, or while frames run."""
     out = tmp_path / "t.csv"
     # Twenty copies of the demo: on a fast machine one is analysed in under 1.5 s
     run = subprocess.Popen([sys.executable, "-m", "emolens", "analyze", *[str(DEMO)] * 20, "-o", str(out)],

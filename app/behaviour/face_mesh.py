@@ -38,10 +38,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from ai_edge_litert.interpreter import Interpreter
 
 from emolens.behaviour.geometry import CanonicalFace
 from emolens.behaviour.signals import BLENDSHAPE_NAMES, N_LANDMARKS
+from emolens.blazeface import LiteNetwork, anchor_centres, decode, weighted_nms
 
 # The face mesh points the blendshape network reads, in its input order (face_blendshapes_graph.cc).
 BLENDSHAPE_POINTS = np.array([
@@ -60,29 +60,7 @@ _NMS_IOU = 0.5
 _LANDMARKS_OUT, _PRESENCE_OUT, _BLENDSHAPES_OUT = "Identity", "Identity_1", "StatefulPartitionedCall:0"
 
 
-def _detector_anchors() -> np.ndarray:
-    """``(896, 2)`` anchor centres of the short-range BlazeFace, as fractions of its input: two per cell of the
-    16x16 grid (stride 8), then six per cell of the 8x8 grid (its three stride-16 layers)."""
-    centres = []
-    for cells, per_cell in ((16, 2), (8, 6)):
-        ys, xs = np.mgrid[0:cells, 0:cells]
-        grid = np.stack([(xs + 0.5) / cells, (ys + 0.5) / cells], axis=-1).reshape(-1, 1, 2)
-        centres.append(np.repeat(grid, per_cell, axis=1).reshape(-1, 2))
-    return np.concatenate(centres).astype(np.float32)
-
-
-_ANCHORS = _detector_anchors()
-
-
-def _area(boxes: np.ndarray) -> np.ndarray:
-    return (boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1])
-
-
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    top_left = np.maximum(box[:2], boxes[:, :2])
-    bottom_right = np.minimum(box[2:], boxes[:, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=1)
-    return inter / (_area(box) + _area(boxes) - inter)
+_ANCHORS = anchor_centres(896)  # the bundle's detector is the short-range BlazeFace
 
 
 def crop_matrix(xyxy: np.ndarray, crop_scale: float, crop_px: int) -> np.ndarray:
@@ -110,23 +88,6 @@ class MeshReading:
     matrix: np.ndarray
 
 
-class _Network:
-    """One TensorFlow Lite network on LiteRT, one thread; ``run`` releases the GIL while it computes."""
-
-    def __init__(self, model: bytes):
-        self._interpreter = Interpreter(model_content=model, num_threads=1)
-        self._interpreter.allocate_tensors()
-        details = self._interpreter.get_input_details()[0]
-        self._input = details["index"]
-        self._outputs = {d["name"]: d["index"] for d in self._interpreter.get_output_details()}
-        self.run(np.zeros(details["shape"], np.float32))  # the first call prepares XNNPACK's kernels: not a reading's
-
-    def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        self._interpreter.set_tensor(self._input, x)
-        self._interpreter.invoke()
-        return {name: self._interpreter.get_tensor(index) for name, index in self._outputs.items()}
-
-
 class FaceMesh:
     """The bundle's three networks, for one thread at a time (each holds its own buffers).
 
@@ -140,9 +101,9 @@ class FaceMesh:
 
     def __init__(self, bundle: Path, crop_scale: float = 2.0, crop_px: int = 256, min_confidence: float = 0.5):
         with zipfile.ZipFile(bundle) as archive:
-            self._detector = _Network(archive.read("face_detector.tflite"))
-            self._mesh = _Network(archive.read("face_landmarks_detector.tflite"))
-            self._blendshapes = _Network(archive.read("face_blendshapes.tflite"))
+            self._detector = LiteNetwork(archive.read("face_detector.tflite"))
+            self._mesh = LiteNetwork(archive.read("face_landmarks_detector.tflite"))
+            self._blendshapes = LiteNetwork(archive.read("face_blendshapes.tflite"))
             self._canonical = CanonicalFace.from_metadata(archive.read("geometry_pipeline_metadata_landmarks.binarypb"))
         self.crop_scale = crop_scale
         self.crop_px = crop_px
@@ -189,17 +150,8 @@ class FaceMesh:
         image = cv2.warpAffine(rgb, to_input[:2], (_DETECTOR_PX, _DETECTOR_PX), flags=cv2.INTER_LINEAR,
                                borderMode=cv2.BORDER_REPLICATE)
         outputs = self._detector.run((image.astype(np.float32) / 127.5 - 1.0)[None])
-        regression = outputs["regressors"][0] / _DETECTOR_PX
-        scores = 1.0 / (1.0 + np.exp(-np.clip(outputs["classificators"][0, :, 0].astype(np.float64), -100, 100)))
-        keep = scores > self.min_confidence
-        if not keep.any():
+        boxes, _, keypoints = weighted_nms(*decode(outputs["regressors"][0], outputs["classificators"][0, :, 0],
+                                                   _ANCHORS, _DETECTOR_PX, self.min_confidence), min_iou=_NMS_IOU)
+        if not len(boxes):
             return None
-        regression, scores, anchors = regression[keep], scores[keep], _ANCHORS[keep]
-        centres, sizes = regression[:, :2] + anchors, regression[:, 2:4]
-        boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
-        keypoints = regression[:, 4:16].reshape(-1, 6, 2) + anchors[:, None]
-        overlapping = _iou(boxes[np.argmax(scores)], boxes) > _NMS_IOU
-        weights = scores[overlapping] / scores[overlapping].sum()
-        box = (boxes[overlapping] * weights[:, None]).sum(axis=0)
-        eyes = (keypoints[overlapping, :2] * weights[:, None, None]).sum(axis=0)
-        return box * self.crop_px, eyes * self.crop_px
+        return boxes[0] * self.crop_px, keypoints[0, :2] * self.crop_px

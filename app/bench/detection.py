@@ -16,7 +16,8 @@ hand, turned away or blurred, and one model already fails on them alone, which m
 the model, not the settings compared here. A second table gives the recall of two settings
 on the wider pool of faces either model finds alone. Detection time is the median and
 p95 of the CPU time ``FaceDetector.detect`` takes per frame (all threads of the process):
-unlike wall time, it does not grow when other work shares the cores. A last section compares
+unlike wall time, it does not grow when other work shares the cores. Then the detector is compared with
+MediaPipe's own FaceDetector on the same frames (``emolens.bench.detector_parity``). A last section compares
 ``--detect tracked`` with the full search on every frame (``emolens.bench.tracked``): the scores on
 real clips (the quality guard) and faces that walk, turn and leave the frame (recall, ID switches).
 """
@@ -35,7 +36,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emolens.bench import tracked
+from emolens.bench import detector_parity, tracked
 from emolens.bench.media import FacePhoto, assign, astronaut_photo, compose_scene
 from emolens.bench.pipeline import median_p95
 from emolens.bench.registry import BenchRun
@@ -287,6 +288,7 @@ def run(bench: BenchRun) -> int:
               "| setting | " + " | ".join(s.title for s in face_scenes) + " |", "|---" * (len(face_scenes) + 1) + "|"]
     lines += [f"| {_name(setting)} | " + " | ".join(f"{tallies[s].recall:.1%}" for s in face_scenes) + " |"
               for setting, tallies in wider_results.items()]
+    lines += detector_parity.report(frames, log)
     tracked_lines, quality_met = tracked.report(kept, quick, log)
     bench.write("\n".join(lines + tracked_lines))
     default = Setting()
@@ -306,7 +308,8 @@ def _report(results: dict[Setting, dict[Scene, Tally]], kept: list, pool: list, 
         "",
         f"Command: `emolens bench detection{' --quick' if quick else ''}`. "
         f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-        f"Python {platform.python_version()}, mediapipe {version('mediapipe')}; "
+        f"Python {platform.python_version()}, ai-edge-litert {version('ai-edge-litert')}, mediapipe "
+        f"{version('mediapipe')} (the reference); "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at the end "
         f"{os.getloadavg()[0]:.1f} (times are inflated when other work shares the cores; recall and "
         "precision are not).",

@@ -107,7 +107,7 @@ def run(bench: BenchRun) -> int:
         "",
         f"Command: `{bench.command}`; emotion model `{bench.model}` ({card.model_path.name}). "
         f"Machine: {platform.processor() or platform.machine()}, "
-        f"{os.cpu_count()} cores; Python {platform.python_version()}, mediapipe {version('mediapipe')}, "
+        f"{os.cpu_count()} cores; Python {platform.python_version()}, ai-edge-litert {version('ai-edge-litert')}, "
         f"onnxruntime {_onnxruntime_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"load average at the start {os.getloadavg()[0]:.1f}.",
         "",

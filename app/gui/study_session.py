@@ -181,6 +181,9 @@ class StudySession(QObject):
         self.screen.stimulus_done.disconnect(self._on_stimulus_done)
         self.screen.escape_pressed.disconnect(self.end_early)
         self.screen.close()
+        # Freed now by the event loop, which holds no GIL while the player's threads end (see stimulus_player),
+        # rather than at exit with the GIL held; nor does each session's player stay open till then.
+        self.screen.deleteLater()
         self.finished.emit(self._write(state))
 
     def _write(self, state: RecordingState) -> SessionOutcome:

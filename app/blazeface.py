@@ -14,7 +14,8 @@ mode:
 3. weighted non-maximum suppression: the best box and every box overlapping it by an IoU over 0.3 are
    averaged, weighted by score, under the best one's score (``NonMaxSuppressionCalculator``, ``WEIGHTED``);
 4. the boxes are mapped back to the image and given in whole pixels, as the Tasks API gives them (a box
-   reaching past the image's left or top edge is moved inside it, its size kept).
+   reaching past the image's left or top edge is moved inside it, its size kept; none is larger than the
+   image).
 
 ``tests/test_blazeface.py`` holds it to MediaPipe's own FaceDetector on real faces. The landmarker's detector
 (``emolens.behaviour.face_mesh``) is the same network and decodes with the same functions.
@@ -136,9 +137,10 @@ class BlazeFace:
         boxes, scores, keypoints = weighted_nms(*decode(outputs[self._regressors][0], outputs[self._logits][0, :, 0],
                                                         self._anchors, self.input_px, self.min_score))
         # As the Tasks API reports them: the box relative to the image, then x, y, width and height each
-        # truncated to whole pixels, and a corner left or above the image moved onto its edge, the size kept.
+        # truncated to whole pixels; a corner left of or above the image moves onto its edge, the size kept,
+        # and a box wider or higher than the image is cut to its width or height.
         relative = (boxes * side + np.tile(origin, 2)) / [width, height, width, height]
         corner = np.maximum(np.trunc(relative[:, :2] * [width, height]), 0)
-        size = np.trunc((relative[:, 2:] - relative[:, :2]) * [width, height])
+        size = np.minimum(np.trunc((relative[:, 2:] - relative[:, :2]) * [width, height]), [width, height])
         xyxy = np.concatenate([corner, corner + size], axis=1).astype(np.float32)
         return xyxy, scores.astype(np.float32), (keypoints * side + origin).astype(np.float32)

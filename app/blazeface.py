@@ -79,7 +79,9 @@ def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, inpu
     """The anchors scoring at least ``min_score``: boxes ``(n, 4)`` x0, y0, x1, y1 and keypoints ``(n, 6, 2)``
     as fractions of the input, and scores ``(n,)``, from one image's ``regressors (A, 16)`` and ``logits (A,)``."""
     logits = np.clip(logits.astype(np.float64), -100.0, 100.0)
-    keep = logits >= np.log(min_score / (1.0 - min_score)) if 0.0 < min_score < 1.0 else logits >= -np.inf
+    # The score's threshold as a logit's (a score of 1 is a logit clipped at 100, as the graph computes it).
+    threshold = -np.inf if min_score <= 0 else np.log(min_score / (1.0 - min_score)) if min_score < 1 else 100.0
+    keep = logits >= threshold
     regression, anchors = regressors[keep] / input_px, anchors[keep]
     centres, sizes = regression[:, :2] + anchors, regression[:, 2:4]
     boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
@@ -103,7 +105,8 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
         remaining = remaining[~together]
     if not merged:
         return np.zeros((0, 4)), np.zeros(0), np.zeros((0, _N_KEYPOINTS, 2))
-    return tuple(np.array(part) for part in zip(*merged))  # type: ignore[return-value]
+    merged_boxes, merged_scores, merged_keypoints = zip(*merged)
+    return np.array(merged_boxes), np.array(merged_scores), np.array(merged_keypoints)
 
 
 class BlazeFace:

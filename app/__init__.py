@@ -15,7 +15,7 @@ and a video into a CSV timeline::
             print(result.frame.index, len(result.faces))
 
 Nothing heavy is imported eagerly: NumPy loads on first use of ``Faces`` or ``Frame``, the
-model card on first use of ``ModelCard``, the pipeline (MediaPipe, ONNX Runtime) on first use
+model card on first use of ``ModelCard``, the pipeline (LiteRT, ONNX Runtime) on first use
 of ``Analyzer`` or ``open_source``, so the command line starts inside its own error handling
 (Ctrl+C while loading is no traceback). Importing ``emolens`` first switches every
 dependency's telemetry off and quietens native logs (``emolens.native``).

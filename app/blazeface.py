@@ -6,8 +6,9 @@ LiteRT (Google's TensorFlow Lite runtime, the one inside MediaPipe, with its XNN
 and OpenCV what the graph's source does (``mediapipe/tasks/cc/vision/face_detector``; Apache-2.0), in image
 mode:
 
-1. the image is letterboxed about its centre into the network's square input (128 or 192 px), bands black,
-   values in [-1, 1] (``ImageToTensorCalculator``: ``keep_aspect_ratio``, ``BORDER_ZERO``);
+1. the image is letterboxed about its centre into the network's square input (128 or 192 px), sampled
+   bilinearly at 1/32-pixel steps, bands black, values in [-1, 1] (``ImageToTensorCalculator``:
+   ``keep_aspect_ratio``, ``BORDER_ZERO``);
 2. each anchor's score is a sigmoid of its logit (clipped to ±100) and must reach the threshold; its box
    and six keypoints are offsets from the anchor's centre in input pixels (``TensorsToDetectionsCalculator``
    with the anchors of ``SsdAnchorsCalculator``);
@@ -28,6 +29,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -78,15 +80,14 @@ def decode(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray, inpu
            min_score: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The anchors scoring at least ``min_score``: boxes ``(n, 4)`` x0, y0, x1, y1 and keypoints ``(n, 6, 2)``
     as fractions of the input, and scores ``(n,)``, from one image's ``regressors (A, 16)`` and ``logits (A,)``."""
-    logits = np.clip(logits.astype(np.float64), -100.0, 100.0)
-    # The score's threshold as a logit's (a score of 1 is a logit clipped at 100, as the graph computes it).
-    threshold = -np.inf if min_score <= 0 else np.log(min_score / (1.0 - min_score)) if min_score < 1 else 100.0
-    keep = logits >= threshold
+    with np.errstate(over="ignore"):  # exp(100) is inf in float32: the score is then 0, as in the graph
+        scores = np.float32(1) / (np.float32(1) + np.exp(-np.clip(logits.astype(np.float32), -100, 100)))
+    keep = scores >= min_score  # float32, as the graph compares them
     regression, anchors = regressors[keep] / input_px, anchors[keep]
     centres, sizes = regression[:, :2] + anchors, regression[:, 2:4]
     boxes = np.concatenate([centres - sizes / 2, centres + sizes / 2], axis=1)
     keypoints = regression[:, 4:4 + 2 * _N_KEYPOINTS].reshape(-1, _N_KEYPOINTS, 2) + anchors[:, None]
-    return boxes, 1.0 / (1.0 + np.exp(-logits[keep])), keypoints
+    return boxes, scores[keep], keypoints
 
 
 def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
@@ -97,7 +98,9 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
     merged: list[tuple[np.ndarray, float, np.ndarray]] = []
     while len(remaining):
         together = box_iou(boxes[remaining[:1]], boxes[remaining])[0] > min_iou
-        together[0] = True  # the best box leads its group even if it has no area
+        if not together[0]:  # a best box of no area overlaps nothing, itself included: the graph keeps it, stops
+            merged.append((boxes[remaining[0]], float(scores[remaining[0]]), keypoints[remaining[0]]))
+            break
         group = remaining[together]
         weights = scores[group] / scores[group].sum()
         merged.append(((boxes[group] * weights[:, None]).sum(axis=0), float(scores[remaining[0]]),
@@ -107,6 +110,20 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
         return np.zeros((0, 4)), np.zeros(0), np.zeros((0, _N_KEYPOINTS, 2))
     merged_boxes, merged_scores, merged_keypoints = zip(*merged)
     return np.array(merged_boxes), np.array(merged_scores), np.array(merged_keypoints)
+
+
+@functools.lru_cache(maxsize=64)
+def _letterbox_maps(height: int, width: int, input_px: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where each pixel of the network's input samples an image of this size, letterboxed about its centre, in
+    OpenCV's fixed-point form (1/32 pixel), as MediaPipe's OpenCV samples its warp. (The OpenCV installed with
+    Emolens computes ``warpAffine`` more finely, which moved scores by up to 0.001 and boxes by a pixel wherever
+    the image's long side is not a multiple of the input's. A sample exactly half-way between two steps, as with
+    a long side of 777 or 853 px at 128, may still round the other way than in MediaPipe's graph.)"""
+    side = max(height, width)
+    steps = np.arange(input_px, dtype=np.float64) * side / input_px
+    xs = (steps + (width - side) / 2).astype(np.float32)
+    ys = (steps + (height - side) / 2).astype(np.float32)
+    return cv2.convertMaps(*np.meshgrid(xs, ys), cv2.CV_16SC2)
 
 
 class BlazeFace:
@@ -132,10 +149,8 @@ class BlazeFace:
         height, width = rgb.shape[:2]
         side = max(height, width)
         origin = np.array([width - side, height - side]) / 2  # the letterbox's top-left corner, in the image
-        scale = self.input_px / side
-        to_input = np.float64([[scale, 0, -origin[0] * scale], [0, scale, -origin[1] * scale]])
-        image = cv2.warpAffine(rgb, to_input, (self.input_px, self.input_px), flags=cv2.INTER_LINEAR,
-                               borderMode=cv2.BORDER_CONSTANT)
+        image = cv2.remap(rgb, *_letterbox_maps(height, width, self.input_px), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT)
         outputs = self._network.run((image.astype(np.float32) * np.float32(2 / 255) - 1)[None])
         boxes, scores, keypoints = weighted_nms(*decode(outputs[self._regressors][0], outputs[self._logits][0, :, 0],
                                                         self._anchors, self.input_px, self.min_score))

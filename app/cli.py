@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     is_process = argv is None  # not called by a test or a script with its own arguments
     argv = sys.argv[1:] if argv is None else argv
     deliver_swallowed_interrupts()
-    try:  # everything, imports included: Ctrl+C while MediaPipe loads is an interruption, not a traceback
+    try:  # everything, imports included: Ctrl+C while a runtime loads is an interruption, not a traceback
         for command in TRAINING_COMMANDS:  # the trainer owns its options ("train" extra)
             leading = argv[:argv.index(command)] if command in argv else None
             if leading is not None and set(leading) <= {"--verbose"}:

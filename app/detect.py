@@ -11,7 +11,7 @@ Both models take a small square input (128 and 192 pixels), and a whole frame is
 into it, which shrinks every face by the frame's long side. So by default the short-range
 model is given a wide frame (16:9, anything 1.5 times as wide as high) as overlapping
 full-height squares (three for 16:9): each face is then as large to the model as it is in
-the frame's height. A 4:3 frame gains less (1.33x) and each MediaPipe call has a fixed cost
+the frame's height. A 4:3 frame gains less (1.33x) and each detector call has a fixed cost
 of about a millisecond, so it keeps one pass; the full-range model, made for small faces,
 finds fewer of the large ones in squares and keeps one pass too (``squares=True`` or
 ``False`` forces either). For a room of viewers, ``tiles=2`` (or 3) adds a grid of overlapping tiles, so each small
@@ -158,9 +158,10 @@ class FaceDetector:
         reports boxes in whole pixels of what it was given (as MediaPipe's FaceDetector does, the detector
         the model card's crop geometry was measured with).
         """
-        if self._network is None:
+        network = self._network  # once: close() may run meanwhile
+        if network is None:
             raise EmolensError("this face detector was closed")
-        xyxy, scores, keypoints = self._network.detect(rgb)
+        xyxy, scores, keypoints = network.detect(rgb)
         return xyxy + np.float32([left, top, left, top]), scores, keypoints + np.float32([left, top])
 
     def close(self) -> None:

@@ -2,8 +2,8 @@
 
 The full search (``FaceDetector.detect``: squares, tiles, second look) is what finds faces. Re-finding each
 known face with one detector call on a small window around it was measured first and saves nothing: a
-MediaPipe call costs about the same on a 150-pixel window as on a whole 640x480 frame (1.8 against 2.1 ms
-of CPU; the call's fixed cost dominates, see ``docs/speed.md``), so four faces in windows cost more than
+call cost about the same on a 150-pixel window as on a whole 640x480 frame (1.8 against 2.1 ms of CPU with
+MediaPipe's graph; the call's fixed cost dominates, see ``docs/speed.md``), so four faces in windows cost more than
 the search that found them. What is cheap is not calling the detector: between full searches the faces the
 last one found are kept where it found them, and only the classifier reads the new frame. Moving them along
 their motion (constant velocity over the last two searches) was measured too and agreed less with the full

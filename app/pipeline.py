@@ -71,7 +71,7 @@ def numbered(faces: Faces) -> Faces:
 
 class Models:
     """What is loaded once and can serve many sources: the card, the detector, the classifier and, with
-    behaviour on, the landmarker. One caller at a time (MediaPipe's tasks are not reentrant): the service
+    behaviour on, the landmarker. One caller at a time (the networks' interpreters are not reentrant): the service
     keeps a pool of them, a window or a command line one.
 
     Loading them turns OpenCV's own thread pool off for the process (``cv2.setNumThreads(1)``): OpenCV's work
@@ -105,7 +105,7 @@ class Models:
 
     def faces(self, image: np.ndarray, rgb: np.ndarray | None = None) -> Faces:
         """The faces of a BGR image with boxes, keypoints and scores, not yet tracked (no IDs); ``rgb``: the
-        image in RGB order, when the caller has it (one conversion per frame serves every MediaPipe call)."""
+        image in RGB order, when the caller has it (one conversion per frame serves every detector call)."""
         return self.classify(image, self.detector.detect(image, rgb))
 
     def close(self) -> None:

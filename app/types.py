@@ -43,7 +43,7 @@ class Frame:
 
     @cached_property
     def rgb(self) -> np.ndarray:
-        """The image in RGB order (MediaPipe's), converted once per frame and shared by the detector's calls
+        """The image in RGB order (the detector's and landmarker's), converted once per frame and shared by the detector's calls
         and the landmarker's crops."""
         import cv2  # light module: OpenCV loads on first use
 

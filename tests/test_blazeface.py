@@ -17,10 +17,12 @@ from .conftest import FER_FIXTURES
 
 @pytest.fixture(scope="module")
 def images(astronaut) -> list[np.ndarray]:
-    """RGB images of real faces: the astronaut upright, turned and at three sizes (letterboxed both ways), the
-    demo clip's faces at its size, 640x480 and 1280x720, and a frame of each scene of the detection benchmark
-    (one to eight faces of 60-500 px on grey or on photos, and photos with no face)."""
-    out = [astronaut, np.ascontiguousarray(astronaut[:, 100:400]), cv2.resize(astronaut, (1280, 720))]
+    """RGB images of real faces: the astronaut upright, turned, cut and resized to sizes that are and are not
+    multiples of the networks' inputs (letterboxed both ways, as the detector's squares, tiles and second looks
+    are), the demo clip's faces at its size, 640x480 and 1280x720, and a frame of each scene of the detection
+    benchmark (one to eight faces of 60-500 px on grey or on photos, and photos with no face)."""
+    out = [astronaut, astronaut[:, 100:400], astronaut[10:250, 100:350], astronaut[0:333, 50:512],
+           cv2.resize(astronaut, (1280, 720)), cv2.resize(astronaut, (1000, 600))]
     height, width = astronaut.shape[:2]
     out += [cv2.warpAffine(astronaut, cv2.getRotationMatrix2D((225, 130), angle, 1.0), (width, height))
             for angle in (-25, 25)]
@@ -35,20 +37,21 @@ def images(astronaut) -> list[np.ndarray]:
     return [cv2.cvtColor(image, cv2.COLOR_BGR2RGB) for image in out]
 
 
-@pytest.mark.parametrize("model, box_px, keypoint_px, score", [("short", 0.0, 0.01, 1e-5), ("full", 1.0, 0.5, 0.01)])
-def test_the_same_faces_as_mediapipes_face_detector(images, model, box_px, keypoint_px, score):
-    """Short range (the default): the same boxes, to the pixel. Full range: within a pixel (its sparse network
-    is computed in another order by MediaPipe's build of the same XNNPACK: scores about 0.002 apart)."""
+@pytest.mark.parametrize("model", ["short", "full"])
+def test_the_same_faces_as_mediapipes_face_detector(images, model):
+    """The same faces, boxes and scores. (Not to the bit everywhere: where a sample of the letterbox falls exactly
+    half-way between two of OpenCV's 1/32-pixel steps, the two round it apart; a long side of 777 or 853 px then
+    moves scores by about 0.001, see ``emolens.blazeface``.)"""
     parity = Parity()
     ours = BlazeFace(detector_model_path(model), MIN_SCORE)
     with MediaPipeFaceDetector(model, MIN_SCORE) as theirs:
         for image in images:
-            parity.add(ours, theirs, image)
+            parity.add(ours, theirs, np.ascontiguousarray(image))  # MediaPipe takes no strided image
     assert parity.only_one == 0
     assert len(parity.box_px) >= len(images) // 2
-    assert max(parity.box_px) <= box_px
-    assert max(parity.keypoint_px) <= keypoint_px
-    assert max(parity.score) <= score
+    assert max(parity.box_px) == 0
+    assert max(parity.keypoint_px) < 0.01
+    assert max(parity.score) < 1e-4
 
 
 def test_weighted_suppression_averages_a_group_by_score_under_the_best_score():
@@ -60,3 +63,7 @@ def test_weighted_suppression_averages_a_group_by_score_under_the_best_score():
     np.testing.assert_allclose(merged[0], [0.25, 0, 10.25, 10])  # (0.9 * 0 + 0.3 * 1) / 1.2
     np.testing.assert_allclose(merged_keypoints[0, :, 0], 0.25)
     np.testing.assert_allclose(merged[1:], boxes[2:])
+    # A best box of no area overlaps nothing, itself included: MediaPipe's graph keeps it alone and stops there.
+    alone = weighted_nms(boxes, np.array([0.5, 0.3, 0.8, 0.9]), keypoints, min_iou=0.3)
+    np.testing.assert_allclose(alone[0], boxes[3:])
+    np.testing.assert_allclose(alone[1], [0.9])

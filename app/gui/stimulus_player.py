@@ -118,7 +118,8 @@ class StimulusScreen(QWidget):
 
     def _tell_player(self, slot: str, *args) -> None:
         """Call the player's ``slot`` now, without the GIL (see the module's docstring)."""
-        QMetaObject.invokeMethod(self.player, slot, Qt.ConnectionType.DirectConnection, *args)
+        if not QMetaObject.invokeMethod(self.player, slot, Qt.ConnectionType.DirectConnection, *args):
+            raise RuntimeError(f"QMediaPlayer has no slot {slot} taking these arguments")
 
     def _read_sink(self) -> None:
         frame = self.sink.videoFrame()

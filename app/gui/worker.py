@@ -343,7 +343,7 @@ class PipelineWorker(QThread):
             self._analyzer = None
         try:
             self._analyzer = Analyzer(self._options)
-        except Exception as error:  # noqa: BLE001 -- EmolensError, or MediaPipe/ONNX Runtime failing to start
+        except Exception as error:  # noqa: BLE001 -- EmolensError, or LiteRT/ONNX Runtime failing to start
             self._close_source()
             self._build_error = error_line(error)
             self.failed.emit(self._build_error)

@@ -116,9 +116,10 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, keypoints: np.ndarray,
 def _letterbox_maps(height: int, width: int, input_px: int) -> tuple[np.ndarray, np.ndarray]:
     """Where each pixel of the network's input samples an image of this size, letterboxed about its centre, in
     OpenCV's fixed-point form (1/32 pixel), as MediaPipe's OpenCV samples its warp. (The OpenCV installed with
-    Emolens computes ``warpAffine`` more finely, which moved scores by up to 0.001 and boxes by a pixel wherever
-    the image's long side is not a multiple of the input's. A sample exactly half-way between two steps, as with
-    a long side of 777 or 853 px at 128, may still round the other way than in MediaPipe's graph.)"""
+    Emolens computes ``warpAffine`` more finely, which moved scores by up to 0.01 and boxes by up to 12 px on
+    crowded benchmark frames wherever the image's long side is not a multiple of the input's. A sample exactly
+    half-way between two steps, as with a long side of 777 or 853 px at 128, may still round the other way than
+    in MediaPipe's graph.)"""
     side = max(height, width)
     steps = np.arange(input_px, dtype=np.float64) * side / input_px
     xs = (steps + (width - side) / 2).astype(np.float32)

@@ -503,10 +503,14 @@ class MainWindow(QMainWindow):
 
         try:
             # the window's own report folder: built again each time the report is asked for
-            report = build_report([csv_path], csv_path.with_name(f"{csv_path.stem}_report"), overwrite=True)
-            self.report_ready.emit(report.html)
+            outcome: Path | str = build_report([csv_path], csv_path.with_name(f"{csv_path.stem}_report"),
+                                               overwrite=True).html
         except Exception as error:  # noqa: BLE001 -- whatever fails, the window says it in one line
-            self.report_ready.emit(error_line(error))
+            outcome = error_line(error)
+        try:
+            self.report_ready.emit(outcome)
+        except RuntimeError:  # the window was closed and freed meanwhile: the report is written, no one to tell
+            pass
 
     def _on_report_ready(self, outcome: Path | str) -> None:
         self.report_action.setEnabled(True)

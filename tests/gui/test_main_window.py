@@ -393,3 +393,23 @@ def test_the_chart_span_is_remembered(qtbot, make_window, store):
     assert window.side_panel.chart.window_s is None and load_settings(store).chart_span_s == 0.0
     window.close()
     assert make_window().side_panel.span.currentText() == "whole session"
+
+
+def test_a_report_finished_after_its_window_was_freed_is_written_without_a_traceback(qtbot, store, tmp_path):
+    """The report is built on a thread of its own; if the window was closed and freed meanwhile, telling it the
+    report is ready used to raise in that thread (a traceback on the terminal)."""
+    import shiboken6
+    from PySide6.QtCore import QEvent
+    from PySide6.QtWidgets import QApplication
+
+    from emolens.cli import main
+
+    timeline = tmp_path / "session.csv"
+    assert main(["analyze", str(Path("assets") / "astronaut.jpg"), "-o", str(timeline)]) == 0
+    window = main_window_module.MainWindow(store)
+    window.close()
+    window.deleteLater()
+    QApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(window)  # the C++ window is gone, its Python wrapper is not
+    window._build_report(timeline)  # what the report thread runs
+    assert (tmp_path / "session_report" / "report.html").is_file()

@@ -32,7 +32,7 @@ from emolens.behaviour.signals import head_pose_deg
 from emolens.bench.media import write_video
 from emolens.bench.pipeline import Scenario
 from emolens.bench.registry import BenchRun
-from emolens.bench.timing import median_p95
+from emolens.bench.timing import median_p95, time_once
 from emolens.detect import FaceDetector
 from emolens.native import captured_native_stderr, close_at_exit, mediapipe_tasks
 from emolens.options import STAGES, AnalyzerOptions
@@ -73,13 +73,6 @@ def _frames(video: Path, count: int) -> list[np.ndarray]:
         frames.append(frame)
     capture.release()
     return frames
-
-
-def _timed(call) -> tuple[float, float]:
-    """Wall and CPU (all threads of the process) milliseconds of one call."""
-    wall, cpu = time.perf_counter(), time.process_time()
-    call()
-    return (time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000
 
 
 class MediaPipeLandmarker:
@@ -164,12 +157,13 @@ def landmarker_costs(scene: Scenario, video: Path, calls: int) -> dict[str, tupl
             faces = detector.detect(frame)
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             for row in range(len(faces)):
-                readings: list[BehaviourSample] = []
-                ours.append(_timed(lambda r=row: readings.append(estimator.estimate(frame, faces, np.array([r]), rgb))))
-                crop, results = estimator.crop(rgb, faces.xyxy[row]), []
-                theirs.append(_timed(lambda c=crop: results.append(reference.read(c))))
-                found.append(readings[0].found[0])
-                agreement.add(estimator, faces.xyxy[row], readings[0], 0, results[0])
+                reading, *cost = time_once(lambda: estimator.estimate(frame, faces, np.array([row]), rgb))
+                ours.append(cost)
+                crop = estimator.crop(rgb, faces.xyxy[row])
+                result, *cost = time_once(lambda: reference.read(crop))
+                theirs.append(cost)
+                found.append(reading.found[0])
+                agreement.add(estimator, faces.xyxy[row], reading, 0, result)
         for how, timed in ((f"on BlazeFace's crops, per face: MediaPipe's networks on LiteRT (the product); reads "
                               f"{sum(found) / len(frames):.1f} faces per frame", ours),
                              ("MediaPipe's FaceLandmarker graph (Tasks API, image mode) on the same crops, per face; "
@@ -179,9 +173,10 @@ def landmarker_costs(scene: Scenario, video: Path, calls: int) -> dict[str, tupl
     samples, found = [], []
     with MediaPipeLandmarker(video=True, faces=scene.faces) as whole:
         for index, frame in enumerate(frames):
-            rgb, results = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), []
-            samples.append(_timed(lambda i=rgb, t=index * 40, out=results: out.append(whole.read(i, t))))
-            found.append(len(results[0].face_landmarks))
+            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            result, *cost = time_once(lambda: whole.read(rgb, index * 40))
+            samples.append(cost)
+            found.append(len(result.face_landmarks))
     walls, cpus = zip(*samples[5:])
     out[f"MediaPipe's graph on the whole frame (video mode), per frame; finds {np.mean(found):.1f} faces"] = (
         *median_p95(walls), float(np.mean(cpus)))

@@ -9,12 +9,11 @@ MediaPipe's graph runs on threads of its own).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from emolens.bench.timing import median_p95
+from emolens.bench.timing import median_p95, time_once
 from emolens.blazeface import BlazeFace
 from emolens.detect import detector_model_path
 from emolens.native import captured_native_stderr, close_at_exit, mediapipe_tasks
@@ -77,8 +76,8 @@ class Parity:
     theirs_ms: list[float] = field(default_factory=list)
 
     def add(self, ours: BlazeFace, theirs: MediaPipeFaceDetector, rgb: np.ndarray) -> None:
-        mine, ours_ms = _timed(ours.detect, rgb)
-        reference, theirs_ms = _timed(theirs.detect, rgb)
+        mine, _, ours_ms = time_once(lambda: ours.detect(rgb))
+        reference, _, theirs_ms = time_once(lambda: theirs.detect(rgb))
         self.ours_ms.append(ours_ms)
         self.theirs_ms.append(theirs_ms)
         pairs = match_boxes(box_iou(mine[0], reference[0]), _SAME_FACE_IOU)
@@ -87,12 +86,6 @@ class Parity:
             self.box_px.append(float(np.abs(mine[0][i] - reference[0][j]).max()))
             self.keypoint_px.append(float(np.abs(mine[2][i] - reference[2][j]).max()))
             self.score.append(float(abs(mine[1][i] - reference[1][j])))
-
-
-def _timed(call, rgb: np.ndarray):
-    started = time.process_time()
-    result = call(rgb)
-    return result, (time.process_time() - started) * 1000
 
 
 def report(frames: dict, log) -> list[str]:

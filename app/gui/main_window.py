@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import suppress
 from dataclasses import fields, replace
 from importlib import resources
 from pathlib import Path
@@ -507,10 +508,8 @@ class MainWindow(QMainWindow):
                                                overwrite=True).html
         except Exception as error:  # noqa: BLE001 -- whatever fails, the window says it in one line
             outcome = error_line(error)
-        try:
+        with suppress(RuntimeError):  # the window was closed and freed meanwhile: the report is written, no one to tell
             self.report_ready.emit(outcome)
-        except RuntimeError:  # the window was closed and freed meanwhile: the report is written, no one to tell
-            pass
 
     def _on_report_ready(self, outcome: Path | str) -> None:
         self.report_action.setEnabled(True)

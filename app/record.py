@@ -62,6 +62,7 @@ from typing import Any, Protocol
 
 from emolens.behaviour.columns import behaviour_columns, behaviour_digits, behaviour_values
 from emolens.errors import EmolensError, SettingError
+from emolens.native import interrupts_held
 
 try:  # POSIX; elsewhere the output is not locked
     import fcntl
@@ -305,8 +306,9 @@ class CsvRecorder:
         the lock then); the file opened is then no longer the output, so it is opened again.
         """
         for _ in range(_OPEN_TRIES):
-            self._fd, self.created = _open_output(self.path, overwrite)
-            self._own = self.path if self.created else None
+            with interrupts_held():  # likewise for an output this run creates
+                self._fd, self.created = _open_output(self.path, overwrite)
+                self._own = self.path if self.created else None
             self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
             if not self.regular:
                 return
@@ -322,10 +324,12 @@ class CsvRecorder:
         target = Path(os.path.realpath(self.path))  # a symlinked output: the link stays, its target is replaced
         self._old_fd, self._fd = self._fd, None
         try:
-            self._fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+            # Held over a Ctrl+C: one landing after mkstemp made the file but before it is ours would leave it behind.
+            with interrupts_held():
+                self._fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
+                self._own = Path(name)
         except OSError as error:
             raise EmolensError(f"cannot write {self.path}: {error.strerror or error}") from None
-        self._own = Path(name)
         if hasattr(os, "fchmod"):  # the old file's permissions, not mkstemp's owner-only ones
             os.fchmod(self._fd, stat.S_IMODE(os.fstat(self._old_fd).st_mode))
         self._lock()

@@ -6,7 +6,8 @@ blendshapes (52 scores from 146 of the landmarks). MediaPipe's Tasks API runs th
 cost about 12 ms per face here, 4 of them outside the networks; LiteRT (Google's TensorFlow Lite
 runtime, with its XNNPACK kernels) runs the same three networks in about 7 ms (benchmarks/behaviour.md).
 ``FaceMesh`` does, in numpy and OpenCV, what the graph does around them, as the graph's source does
-it (``mediapipe/tasks/cc/vision/face_landmarker``, ``face_detector``; Apache-2.0), for one face:
+it (``mediapipe/tasks/cc/vision/face_landmarker``, ``face_detector``; Apache-2.0), for one face in
+image mode:
 
 1. the crop (``crop_scale`` box widths around the detector's box, ``crop_px`` square) is the image;
    the face's box and eyes on it are those of the detector that found the face in the frame (BlazeFace,

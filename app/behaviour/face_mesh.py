@@ -10,11 +10,8 @@ it (``mediapipe/tasks/cc/vision/face_landmarker``, ``face_detector``; Apache-2.0
 image mode:
 
 1. the crop (``crop_scale`` box widths around the detector's box, ``crop_px`` square) is the image;
-   the face's box and eyes on it are those of the detector that found the face in the frame (BlazeFace,
-   ``emolens.detect``), as the graph takes them from its own detection. Where they are not given, or the
-   mesh finds no face in their region, the bundle's detector finds the face on the crop, as the graph does
-   in image mode: the crop resized to 128x128 ([-1, 1] input), the best detection averaged with those
-   overlapping it (weighted non-maximum suppression);
+   the detector reads it resized to 128x128 ([-1, 1] input), and the best detection, averaged with
+   those overlapping it (weighted non-maximum suppression), gives the face's box and eyes;
 2. the region the mesh reads: that box scaled 1.5 times about its centre, turned so the eyes are
    level, resampled to 256x256 ([0, 1] input), edges replicated;
 3. the mesh's 478 points are mapped back from the region; its presence score (a sigmoid) must
@@ -22,15 +19,14 @@ image mode:
 4. the blendshapes read 146 of the points in the crop's pixels; the head pose is
    ``emolens.behaviour.geometry``'s fit of the canonical face to the points.
 
-Every resampling is made straight from the frame (one ``warpAffine`` each), not from a resized
+Both resamplings are made straight from the frame (one ``warpAffine`` each), not from a resized
 crop first. ``tests/behaviour/test_face_mesh.py`` checks the readings against MediaPipe's
-FaceLandmarker on the same crops of real faces (with the crop's own detection), and the readings from the
-frame detector's box against those.
+FaceLandmarker on the same crops of real faces.
 
 Example::
 
     mesh = FaceMesh(bundle_path)
-    reading = mesh.read(rgb_frame, face_box_xyxy, eyes)  # None where no face is present
+    reading = mesh.read(rgb_frame, face_box_xyxy)       # None where no face is present
     reading.landmarks, reading.blendshapes, reading.matrix
 """
 
@@ -113,28 +109,13 @@ class FaceMesh:
         self.crop_px = crop_px
         self.min_confidence = min_confidence
 
-    def read(self, rgb: np.ndarray, xyxy: np.ndarray, eyes: np.ndarray | None = None) -> MeshReading | None:
-        """The reading of the face in box ``xyxy`` of an RGB frame, or None where none is found.
-
-        ``eyes``: the face's right and left eye, ``(2, 2)`` frame pixels, from the detector that gave the box.
-        With them, the mesh reads the region that box and eyes give, as MediaPipe's graph makes it from a
-        detection, and the bundle's own detector runs only where the mesh finds no face there. Without them,
-        as in MediaPipe's image mode, that detector first finds the face again on the crop (about 1.5 ms more).
-        """
+    def read(self, rgb: np.ndarray, xyxy: np.ndarray) -> MeshReading | None:
+        """The reading of the face in box ``xyxy`` of an RGB frame, or None where none is found."""
         to_crop = crop_matrix(xyxy, self.crop_scale, self.crop_px)
-        if eyes is not None:
-            box, eyes_in_crop = (np.column_stack([points, np.ones(2)]) @ to_crop[:2].T
-                                 for points in (np.reshape(xyxy, (2, 2)), eyes))
-            reading = self._read_region(rgb, to_crop, box.reshape(4), eyes_in_crop)
-            if reading is not None:
-                return reading
         detection = self._detect(rgb, to_crop)
-        return None if detection is None else self._read_region(rgb, to_crop, *detection)
-
-    def _read_region(self, rgb: np.ndarray, to_crop: np.ndarray, box: np.ndarray,
-                     eyes: np.ndarray) -> MeshReading | None:
-        """The mesh's reading of the face whose box ``(4,)`` and eyes ``(2, 2)`` are given in crop pixels;
-        None where its presence score says there is no face."""
+        if detection is None:
+            return None
+        box, eyes = detection
         centre = (box[:2] + box[2:]) / 2
         size = (box[2:] - box[:2]) * _ROI_SCALE
         # Turned so that the line from the first eye keypoint to the second is level (target angle 0).

@@ -2,10 +2,10 @@
 
 For every face that BlazeFace found (``emolens.detect``), a square around its box
 (``crop_scale`` box widths, axis-aligned, ``crop_px`` wide) is read by the networks of MediaPipe's
-FaceLandmarker bundle, run by ``emolens.behaviour.face_mesh`` as MediaPipe's graph runs them on
-one face, the mesh's region made from BlazeFace's box and eyes. They give 478 landmarks, 52
-blendshape scores and the facial transformation matrix; ``emolens.behaviour.signals`` turns those
-into action units, head pose, eye openness, attention and expressiveness.
+FaceLandmarker bundle, run by ``emolens.behaviour.face_mesh`` as MediaPipe's graph runs them in
+image mode, one face. They give 478 landmarks, 52 blendshape scores and the facial transformation
+matrix; ``emolens.behaviour.signals`` turns those into action units, head pose, eye openness,
+attention and expressiveness.
 
 Why crops and not the landmarker on the whole frame (it has its own face detector): the
 face IDs, boxes and emotion crops stay exactly those of the detector the rest of the product
@@ -95,18 +95,12 @@ class BehaviourEstimator:
         crop_px: side of the crop the landmarker reads the face in.
         min_confidence: the landmarker's own face detection and presence thresholds.
         workers: landmarkers, so many calls at once (each holds about 24 MB).
-        redetect: find each face again on its crop with the bundle's own detector before the mesh reads it,
-            as MediaPipe's graph does in image mode, instead of taking the mesh's region from the detector's
-            box and eyes (``FaceMesh.read``). About 1.5 ms more per face; what the tests and the benchmark
-            compare with MediaPipe's graph.
     """
 
-    def __init__(self, crop_scale: float = 2.0, crop_px: int = 256, min_confidence: float = 0.5, workers: int = 2,
-                 redetect: bool = False):
+    def __init__(self, crop_scale: float = 2.0, crop_px: int = 256, min_confidence: float = 0.5, workers: int = 2):
         bundle = landmarker_model_path()
         self.crop_scale = crop_scale
         self.crop_px = crop_px
-        self.redetect = redetect
         self._idle: queue.SimpleQueue = queue.SimpleQueue()
         self._workers = workers
         # LiteRT announces its XNNPACK delegate on stderr once per network.
@@ -133,8 +127,7 @@ class BehaviourEstimator:
         mesh = self._idle.get()
         try:
             for out, row in enumerate(rows):
-                eyes = faces.keypoints[row, :2]
-                reading = mesh.read(rgb, faces.xyxy[row], None if self.redetect or not eyes.any() else eyes)
+                reading = mesh.read(rgb, faces.xyxy[row])
                 if reading is None:
                     continue
                 found[out] = True

@@ -78,10 +78,10 @@ AU_TABLE: dict[str, tuple[str, tuple[str, ...]]] = {
 AU_NAMES = tuple(AU_TABLE)
 # The face at rest: the median of each AU on the first 300 FER+ *train* faces labelled neutral (majority
 # rule), of which the pipeline read 281, by emolens.bench.behaviour_validation.au_rest_levels.
-AU_AT_REST = {"AU01": 0.053, "AU02": 0.131, "AU04": 0.026, "AU05": 0.012, "AU06": 0.000, "AU07": 0.248, "AU09": 0.000,
-              "AU10": 0.000, "AU12": 0.000, "AU14": 0.003, "AU15": 0.005, "AU17": 0.022, "AU18": 0.064, "AU20": 0.004,
-              "AU22": 0.002, "AU23": 0.018, "AU24": 0.019, "AU25": 0.008, "AU26": 0.010, "AU34": 0.000, "AU43": 0.063,
-              "AU45": 0.063}
+AU_AT_REST = {"AU01": 0.050, "AU02": 0.150, "AU04": 0.020, "AU05": 0.014, "AU06": 0.000, "AU07": 0.249, "AU09": 0.000,
+              "AU10": 0.000, "AU12": 0.000, "AU14": 0.003, "AU15": 0.005, "AU17": 0.021, "AU18": 0.070, "AU20": 0.004,
+              "AU22": 0.002, "AU23": 0.017, "AU24": 0.017, "AU25": 0.008, "AU26": 0.009, "AU34": 0.000, "AU43": 0.059,
+              "AU45": 0.059}
 # Left out of expressiveness: eye closure (not an expression), and AU7 and AU18, which MediaPipe reports
 # on those neutral faces about as strongly as on expressive ones (90th percentiles 0.50 and 0.78).
 _EXPRESSIVE = np.array([name not in ("AU07", "AU18", "AU43", "AU45") for name in AU_NAMES])

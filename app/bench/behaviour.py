@@ -1,11 +1,10 @@
 """``emolens bench behaviour``: what the behaviour stage costs, and the two ways to run it.
 
 1. The landmarker alone, median and p95 per call, one core: on one face's crop (how the
-   product runs it: MediaPipe's networks on LiteRT, ``emolens.behaviour.face_mesh``, the mesh's region
-   from BlazeFace's box and eyes), the same finding the face again on its crop first (as MediaPipe's
-   graph does in image mode), MediaPipe's own FaceLandmarker graph on the same crops (what the product
-   ran before, and how far apart they read), and the graph on the whole frame in video mode (the
-   alternative where its own detector replaces BlazeFace), for one face at 640x480 and four at 1280x720.
+   product runs it: MediaPipe's networks on LiteRT, ``emolens.behaviour.face_mesh``), MediaPipe's
+   own FaceLandmarker graph on the same crops (what the product ran before, and how far apart the
+   two read), and the graph on the whole frame in video mode (the alternative where its own
+   detector replaces BlazeFace), for one face at 640x480 and four at 1280x720.
 2. End to end, ``emolens analyze``'s own loop (decode thread, detect, crop, classify, track,
    landmarkers on their worker threads, record to CSV) with behaviour off, at the default reading
    rate and at every frame, on clips of the astronaut's real face (``emolens.bench.media``).
@@ -147,36 +146,28 @@ class Agreement:
 
 
 def landmarker_costs(scene: Scenario, video: Path, calls: int) -> dict[str, tuple[float, float, float]]:
-    """Median / p95 wall ms and mean CPU ms: per face on crops (the product's landmarker, with the mesh's region
-    from BlazeFace's box and eyes and finding the face again on the crop, then MediaPipe's graph on the same
-    crops), per frame on the whole frame (MediaPipe's graph in video mode)."""
+    """Median / p95 wall ms and mean CPU ms: per face on crops (the product's landmarker, then MediaPipe's graph
+    on the same crops), per frame on the whole frame (MediaPipe's graph in video mode)."""
     frames = _frames(video, calls)
     out: dict[str, tuple[float, float, float]] = {}
     with FaceDetector(scene.detector) as detector, BehaviourEstimator(workers=1) as estimator, \
-            BehaviourEstimator(workers=1, redetect=True) as redetecting, MediaPipeLandmarker() as reference:
-        ours, again, theirs, found = [], [], [], []
-        agreement, agreement_again = Agreement(), Agreement()
+            MediaPipeLandmarker() as reference:
+        ours, theirs, agreement, found = [], [], Agreement(), []
         for frame in frames:
             faces = detector.detect(frame)
             rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
             for row in range(len(faces)):
                 reading, *cost = time_once(lambda: estimator.estimate(frame, faces, np.array([row]), rgb))
                 ours.append(cost)
-                reading_again, *cost = time_once(lambda: redetecting.estimate(frame, faces, np.array([row]), rgb))
-                again.append(cost)
                 crop = estimator.crop(rgb, faces.xyxy[row])
                 result, *cost = time_once(lambda: reference.read(crop))
                 theirs.append(cost)
                 found.append(reading.found[0])
                 agreement.add(estimator, faces.xyxy[row], reading, 0, result)
-                agreement_again.add(estimator, faces.xyxy[row], reading_again, 0, result)
-        for how, timed in ((f"on BlazeFace's crops, per face: MediaPipe's networks on LiteRT, the mesh's region from "
-                            f"BlazeFace's box and eyes (the product); reads {sum(found) / len(frames):.1f} faces per "
-                            f"frame; against the graph below: {agreement.summary()}", ours),
-                           ("the same, finding the face again on its crop first (`redetect`, as the graph's image "
-                            f"mode); against the graph below: {agreement_again.summary()}", again),
-                           ("MediaPipe's FaceLandmarker graph (Tasks API, image mode) on the same crops, per face",
-                            theirs)):
+        for how, timed in ((f"on BlazeFace's crops, per face: MediaPipe's networks on LiteRT (the product); reads "
+                              f"{sum(found) / len(frames):.1f} faces per frame", ours),
+                             ("MediaPipe's FaceLandmarker graph (Tasks API, image mode) on the same crops, per face; "
+                              f"the product's readings: {agreement.summary()}", theirs)):
             walls, cpus = zip(*timed[5:])
             out[how] = (*median_p95(walls), float(np.mean(cpus)))
     samples, found = [], []

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import zipfile
-from importlib import resources
 
 import cv2
 import numpy as np
 import pytest
 
-from emolens.behaviour.face_mesh import FaceMesh, crop_matrix
+from emolens.behaviour.face_mesh import crop_matrix
 from emolens.behaviour.geometry import CanonicalFace
 from emolens.behaviour.landmarker import BehaviourEstimator, landmarker_model_path
 from emolens.behaviour.signals import BLENDSHAPE_NAMES, head_pose_deg
@@ -34,11 +33,10 @@ def real_faces(astronaut, fer_faces) -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def readings(real_faces):
-    """The faces BlazeFace finds, each read by the product (finding the face again on its crop, as the graph
-    does) and by MediaPipe's graph on its crop: how many, how the two agree, and the blendshape names MediaPipe
-    gave each face it read."""
+    """The faces BlazeFace finds, each read by the product and by MediaPipe's graph on its crop: how many, how
+    the two agree, and the blendshape names MediaPipe gave each face it read."""
     agreement, found, names = Agreement(), 0, set()
-    with FaceDetector("short") as detector, BehaviourEstimator(workers=1, redetect=True) as estimator, \
+    with FaceDetector("short") as detector, BehaviourEstimator(workers=1) as estimator, \
             MediaPipeLandmarker() as reference:
         for image in real_faces:
             faces = detector.detect(image)
@@ -89,68 +87,3 @@ def test_the_pose_fit_is_mediapipes_on_its_own_landmarks(astronaut, real_faces):
             np.testing.assert_allclose(head_pose_deg(ours), head_pose_deg(theirs), atol=0.01)
 
 
-
-
-def _differences(first, second) -> tuple[float, float, float]:
-    """Median distance of the landmarks (frame pixels), largest blendshape difference, largest pose difference
-    (degrees) between two readings of one face, each ``(landmarks (478, 2), blendshapes (52,), matrix (4, 4))``."""
-    return (float(np.median(np.linalg.norm(first[0] - second[0], axis=1))), float(np.abs(first[1] - second[1]).max()),
-            float(np.abs(head_pose_deg(first[2][None]) - head_pose_deg(second[2][None])).max()))
-
-
-def _graph_reading(result, width: int, height: int):
-    """MediaPipe's result for one face, as ``_differences`` takes it."""
-    landmarks = np.array([(p.x * width, p.y * height) for p in result.face_landmarks[0]])
-    return landmarks, np.array([c.score for c in result.face_blendshapes[0]]), \
-        np.array(result.facial_transformation_matrixes[0])
-
-
-@pytest.fixture(scope="module")
-def clip_differences() -> tuple[np.ndarray, np.ndarray]:
-    """On the first 6 s of the bundled clip of a real face changing expression (``assets/reactions.mp4``), per
-    frame: how far the product's reading (the mesh's region from BlazeFace's box and eyes) lands from its
-    reading after the crop's own detection, and how far MediaPipe's graph on the whole frame lands in video
-    mode (its region from the last frame's landmarks) from image mode (from its own detection)."""
-    capture = cv2.VideoCapture(str(resources.files("emolens.assets") / "reactions.mp4"))
-    ours, graphs = [], []
-    with FaceDetector("short") as detector, MediaPipeLandmarker() as image_mode, \
-            MediaPipeLandmarker(video=True) as video_mode:
-        mesh = FaceMesh(landmarker_model_path())
-        for index in range(144):
-            ok, frame = capture.read()
-            assert ok
-            faces = detector.detect(frame)
-            assert len(faces) == 1
-            rgb = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            from_box, redetected = mesh.read(rgb, faces.xyxy[0], faces.keypoints[0, :2]), mesh.read(rgb, faces.xyxy[0])
-            ours.append(_differences(*((r.landmarks, r.blendshapes, r.matrix) for r in (from_box, redetected))))
-            height, width = rgb.shape[:2]
-            graphs.append(_differences(*(_graph_reading(r, width, height)
-                                         for r in (image_mode.read(rgb), video_mode.read(rgb, index * 1000 // 24)))))
-    capture.release()
-    return np.array(ours), np.array(graphs)
-
-
-def test_the_region_from_the_detectors_box_moves_readings_less_than_mediapipes_own_two_modes(clip_differences):
-    """Taking the mesh's region from BlazeFace's box and eyes (the product; 1.5 ms less per face) instead of
-    finding the face again on the crop changes the readings by less than MediaPipe's graph changes its own
-    between its two ways of making the region (medians measured here: landmarks 0.97 against 1.80 frame pixels,
-    blendshapes 0.12 against 0.19, pose 0.65° against 0.86°), and its worst frames (p95) by no more than 1.5
-    times the graph's (measured: below them)."""
-    ours, graphs = clip_differences
-    assert np.all(np.median(ours, axis=0) < np.median(graphs, axis=0))
-    assert np.all(np.percentile(ours, 95, axis=0) < 1.5 * np.percentile(graphs, 95, axis=0))
-
-
-def test_a_region_without_a_face_falls_back_to_the_crops_own_detection(astronaut):
-    """Eyes given in the wrong order turn the mesh's region upside down: the mesh finds no face there, and the
-    face is found again on its crop, read as it is without eyes."""
-    with FaceDetector("short") as detector:
-        faces = detector.detect(astronaut)
-    rgb = cv2.cvtColor(astronaut, cv2.COLOR_BGR2RGB)
-    mesh = FaceMesh(landmarker_model_path())
-    fallback, redetected = mesh.read(rgb, faces.xyxy[0], faces.keypoints[0, 1::-1]), mesh.read(rgb, faces.xyxy[0])
-    np.testing.assert_array_equal(fallback.landmarks, redetected.landmarks)
-    np.testing.assert_array_equal(fallback.blendshapes, redetected.blendshapes)
-    upright = mesh.read(rgb, faces.xyxy[0], faces.keypoints[0, :2])
-    assert np.median(np.linalg.norm(upright.landmarks - redetected.landmarks, axis=1)) < 1.0

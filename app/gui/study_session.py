@@ -15,6 +15,7 @@ With the window's "Save the camera video with recordings" on, the camera's video
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -91,7 +92,12 @@ class StudySession(QObject):
         self.screen.stimulus_done.connect(self._on_stimulus_done)
         self.screen.escape_pressed.connect(self.end_early)
         self.screen.failed.connect(self._on_failed)
+        # One timer for every step, connected once: connecting a signal takes a lock of Qt's that the player's
+        # threads can hold, waiting for the GIL, just after a stimulus stops (see stimulus_player's docstring),
+        # and the GUI thread holds the GIL while it connects; starting a timer takes no such lock.
         self._timer = QTimer(self, singleShot=True)
+        self._timer.timeout.connect(self._take_step)
+        self._step: Callable[[], None] | None = None
 
     def start(self) -> None:
         """Start recording the window's source and show the countdown; ``finished`` tells how it ended."""
@@ -149,12 +155,15 @@ class StudySession(QObject):
                                  f"({self._next} of {len(self.order)}); Esc ends the session")
         self.screen.play(stimulus, self.folder / stimulus.file)
 
-    def _after(self, seconds: float, then) -> None:
-        """Call ``then`` in ``seconds`` (one step at a time: Esc stops the step waiting)."""
-        self._timer.stop()
-        self._timer = QTimer(self, singleShot=True)
-        self._timer.timeout.connect(then)
+    def _after(self, seconds: float, then: Callable[[], None]) -> None:
+        """Call ``then`` in ``seconds``, in place of any step still waiting (one step at a time)."""
+        self._step = then
         self._timer.start(round(seconds * 1000))
+
+    def _take_step(self) -> None:
+        step, self._step = self._step, None
+        if step is not None:
+            step()
 
     def _on_failed(self, message: str) -> None:
         self._window.show_status(f"study: the stimulus failed: {message}; the session ends", 15000)
@@ -165,7 +174,7 @@ class StudySession(QObject):
         self._ending, self.complete = True, complete
         self._timer.stop()
         self.screen.show_text("Thank you")
-        QTimer.singleShot(_AFTER_LAST_MS, lambda: self._window.worker.request(StopRecording()))
+        self._after(_AFTER_LAST_MS / 1000, lambda: self._window.worker.request(StopRecording()))
 
     # -- the recording -----------------------------------------------------------------
 

@@ -306,7 +306,7 @@ class CsvRecorder:
         the lock then); the file opened is then no longer the output, so it is opened again.
         """
         for _ in range(_OPEN_TRIES):
-            with interrupts_held():  # likewise for an output this run creates
+            with interrupts_held():  # a Ctrl+C between creating the output and owning it would leave it behind
                 self._fd, self.created = _open_output(self.path, overwrite)
                 self._own = self.path if self.created else None
             self.regular = stat.S_ISREG(os.fstat(self._fd).st_mode)
@@ -324,8 +324,7 @@ class CsvRecorder:
         target = Path(os.path.realpath(self.path))  # a symlinked output: the link stays, its target is replaced
         self._old_fd, self._fd = self._fd, None
         try:
-            # Held over a Ctrl+C: one landing after mkstemp made the file but before it is ours would leave it behind.
-            with interrupts_held():
+            with interrupts_held():  # likewise between mkstemp making the file and owning it
                 self._fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
                 self._own = Path(name)
         except OSError as error:

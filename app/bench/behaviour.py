@@ -268,8 +268,8 @@ def run(bench: BenchRun) -> int:
             # minutes, and a setting measured all at once took all of its drift (measured so, the default row,
             # first, read 10-15% under the 15 Hz row, the same work for one face, in three runs of four).
             rounds = [[end_to_end(scene, video, folder, *mode) for mode in modes] for _ in range(runs)]
-            for index, (behaviour, hz, budget) in enumerate(modes):
-                results = sorted((taken[index] for taken in rounds), key=lambda result: result["fps"])
+            for (behaviour, hz, budget), taken in zip(modes, zip(*rounds)):
+                results = sorted(taken, key=lambda result: result["fps"])
                 result = results[len(results) // 2]
                 stages = result["stages"]
 

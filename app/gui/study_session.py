@@ -96,8 +96,8 @@ class StudySession(QObject):
         # threads can hold, waiting for the GIL, just after a stimulus stops (see stimulus_player's docstring),
         # and the GUI thread holds the GIL while it connects; starting a timer takes no such lock.
         self._timer = QTimer(self, singleShot=True)
-        self._timer.timeout.connect(self._take_step)
-        self._step: Callable[[], None] | None = None
+        self._timer.timeout.connect(lambda: self._step())
+        self._step: Callable[[], None] = lambda: None
 
     def start(self) -> None:
         """Start recording the window's source and show the countdown; ``finished`` tells how it ended."""
@@ -160,11 +160,6 @@ class StudySession(QObject):
         self._step = then
         self._timer.start(round(seconds * 1000))
 
-    def _take_step(self) -> None:
-        step, self._step = self._step, None
-        if step is not None:
-            step()
-
     def _on_failed(self, message: str) -> None:
         self._window.show_status(f"study: the stimulus failed: {message}; the session ends", 15000)
         self.end_early()
@@ -172,7 +167,6 @@ class StudySession(QObject):
     def _finish(self, complete: bool) -> None:
         """Stop the stimuli; after a moment (the last frames recorded) stop the recording."""
         self._ending, self.complete = True, complete
-        self._timer.stop()
         self.screen.show_text("Thank you")
         self._after(_AFTER_LAST_MS / 1000, lambda: self._window.worker.request(StopRecording()))
 

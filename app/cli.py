@@ -223,6 +223,8 @@ def _add_bench_parser(commands, verbose: argparse.ArgumentParser) -> None:
     bench.add_argument("--out", help="results file (default benchmarks/<what>.md; with --quick, a temporary folder)")
     bench.add_argument("--quick", action="store_true",
                        help="a short smoke run, not figures to quote: it never replaces benchmarks/<what>.md")
+    bench.add_argument("--overwrite", action="store_true",
+                       help="replace the results file if it exists (benchmarks/<what>.md, or --out)")
     bench.add_argument("--minutes", type=float, default=10.0,
                        help="soak: how long to run (default 10); fails above 5%% RSS growth")
     bench.add_argument("--model", choices=tuple(MODEL_NAMES), default="fast",
@@ -515,16 +517,20 @@ def _bench(args: argparse.Namespace) -> int:
     if args.model != "fast" and args.what != "pipeline":
         raise EmolensError(f"--model {args.model} is for emolens bench pipeline; {args.what} runs the default model")
     out = bench_results_path(args.what, args.out, args.quick, args.model)
-    if args.quick and not args.out:
+    scratch = args.quick and not args.out  # the smoke run's own file in the temporary folder: replaced each time
+    if scratch:
         _log(f"emolens: a quick smoke run; its figures go to {out} (benchmarks/ is left as it is)")
-    # The command that reproduces this run, for the results file: this one, as typed.
+    from emolens.bench.registry import BenchRun, run_bench
+    from emolens.bench.results import check_results_path
+
+    check_results_path(out, args.overwrite or scratch)
+    # The command that reproduces this run, for the results file: this one, as typed (--overwrite aside: it changes
+    # no figure).
     command = " ".join(["emolens bench", *([args.what] if args.what != "pipeline" else []),
                         *(["--quick"] if args.quick else []), *(["--out", args.out] if args.out else []),
                         *(["--model", args.model] if args.model != "fast" else [])])
-    from emolens.bench.registry import BenchRun, run_bench
-
     return run_bench(args.what, BenchRun(out, quick=args.quick, minutes=args.minutes, log=_log, command=command,
-                                         model=args.model))
+                                         model=args.model, overwrite=args.overwrite or scratch))
 
 
 def _report(args: argparse.Namespace) -> int:

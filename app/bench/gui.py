@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from emolens.bench.registry import BenchRun
+from emolens.bench.results import check_results_path, run_module, write_results
 from emolens.bench.timing import median_p95
 
 _TICK_S = 0.010
@@ -39,7 +40,8 @@ _WARM_UP_S = 1.0
 
 def run(bench: BenchRun) -> int:
     """``emolens bench gui``: ``main`` with its defaults (``quick``: a short smoke run)."""
-    return main([str(bench.out), *(["--seconds", "4"] if bench.quick else [])], command=bench.command)
+    return main([str(bench.out), *(["--seconds", "4"] if bench.quick else []),
+                 *(["--overwrite"] if bench.overwrite else [])], command=bench.command)
 
 
 def main(argv: list[str] | None = None, command: str | None = None) -> int:
@@ -47,11 +49,14 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     module's command line with ``argv``, which runs as written)."""
     parser = argparse.ArgumentParser(prog="python -m emolens.bench.gui", description=__doc__.split("\n\n")[0])
     parser.add_argument("out", nargs="?", default="benchmarks/gui.md", help="Markdown results file")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results file if it exists")
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the generated video")
     parser.add_argument("--faces", type=int, default=2, help="faces in the video")
     parser.add_argument("--size", default="640x480", help="video size WxH")
     parser.add_argument("--fps", type=float, default=20.0, help="video frame rate")
     args = parser.parse_args(argv)
+    out = Path(args.out)
+    check_results_path(out, args.overwrite)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
     from PySide6 import __version__ as pyside_version
@@ -131,9 +136,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     }
     text = _markdown(rows, facts)
     print(text)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    write_results(out, text, args.overwrite)
     print(f"wrote {out}", file=sys.stderr)
     return 0
 
@@ -156,4 +159,4 @@ def _markdown(rows: dict[str, dict[str, float]], facts: dict[str, str]) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_module(main)

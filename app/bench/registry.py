@@ -46,6 +46,7 @@ class BenchRun:
         log: where progress lines go.
         command: how the results file says to reproduce the run.
         model: the shipped emotion model the pipeline benchmark runs (``fast`` or ``accurate``).
+        overwrite: an existing ``out`` may be replaced.
     """
 
     out: Path
@@ -54,11 +55,13 @@ class BenchRun:
     log: Callable[[str], None] = print
     command: str = "emolens bench"
     model: str = "fast"
+    overwrite: bool = False
 
     def write(self, text: str) -> None:
-        """Write the results file (its folder made if need be) and say where."""
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        self.out.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        """Write the results file (``emolens.bench.results.write_results``) and say where."""
+        from emolens.bench.results import write_results  # not at import: the command line parses without numpy
+
+        write_results(self.out, text, self.overwrite)
         self.log(f"wrote {self.out}")
 
 

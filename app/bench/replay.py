@@ -34,6 +34,7 @@ from emolens.bench.media import face_tiles, render_frame
 from emolens.bench.numbered import frame_number, stamp_number
 from emolens.bench.registry import BenchRun
 from emolens.bench.report import synthesize_timeline
+from emolens.bench.results import check_results_path, run_module, write_results
 
 FPS = 30.0
 SIZE_WH = (320, 240)
@@ -44,7 +45,8 @@ CHART_ROWS_SECONDS = 834.0  # 4 faces at 30 fps: about 100,000 rows
 
 def run(bench: BenchRun) -> int:
     """``emolens bench replay``: ``main`` with its defaults (``quick``: a five-minute recording)."""
-    return main([str(bench.out), *(["--minutes", "5"] if bench.quick else [])], command=bench.command)
+    return main([str(bench.out), *(["--minutes", "5"] if bench.quick else []),
+                 *(["--overwrite"] if bench.overwrite else [])], command=bench.command)
 
 
 def write_long_video(path: Path, minutes: float) -> int:
@@ -64,8 +66,10 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m emolens.bench.replay", description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", default="benchmarks/replay.md")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the recording (default 60)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results file if it exists")
     given = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(given)
+    check_results_path(Path(args.results), args.overwrite)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from emolens.gui.app import application, forget_opencv_qt_paths
 
@@ -88,9 +92,9 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     command = command or shlex.join(["python", "-m", "emolens.bench.replay", *given])
     text = _results(command, args.minutes, frames, rows, load_s, seeks, wrong, played_fps, chart_rows, cold, warm,
                     passed)
-    Path(args.results).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.results).write_text(text, encoding="utf-8")
+    write_results(Path(args.results), text, args.overwrite)
     print(text)
+    print(f"wrote {args.results}", file=sys.stderr)
     return 0 if passed else 1
 
 
@@ -192,4 +196,4 @@ def _results(command: str, minutes: float, frames: int, rows: int, load_s: float
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_module(main)

@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from emolens.bench.registry import BenchRun
+from emolens.bench.results import check_results_path, run_module, write_results
 from emolens.evaluation.labels import FER2013_LABELS
 from emolens.record import timeline_columns
 
@@ -77,7 +78,8 @@ def synthesize_timeline(path: Path, seconds: float = 3600.0, fps: float = 30.0, 
 
 def run(bench: BenchRun) -> int:
     """``emolens bench report``: ``main`` with its defaults (``quick``: a short smoke run)."""
-    return main([str(bench.out), *(["--minutes", "5", "--repeat", "1"] if bench.quick else [])], command=bench.command)
+    return main([str(bench.out), *(["--minutes", "5", "--repeat", "1"] if bench.quick else []),
+                 *(["--overwrite"] if bench.overwrite else [])], command=bench.command)
 
 
 def main(argv: list[str] | None = None, command: str | None = None) -> int:
@@ -87,10 +89,12 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
     parser.add_argument("results", nargs="?", default="benchmarks/report.md", help="markdown file for the figures")
     parser.add_argument("--repeat", type=int, default=3, help="reports to build, each in a fresh process")
     parser.add_argument("--minutes", type=float, default=60.0, help="length of the synthetic session")
+    parser.add_argument("--overwrite", action="store_true", help="replace the results file if it exists")
     parser.add_argument("--once", nargs=2, metavar=("CSV", "OUTDIR"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.once:
         return _report_once(Path(args.once[0]), Path(args.once[1]))
+    check_results_path(Path(args.results), args.overwrite)
 
     with tempfile.TemporaryDirectory(prefix="emolens-bench-") as folder:
         csv = Path(folder) / "focus-group.csv"
@@ -108,7 +112,7 @@ def main(argv: list[str] | None = None, command: str | None = None) -> int:
           f"{'met' if passed else 'MISSED'})")
     given = argv if argv is not None else sys.argv[1:]
     command = command or shlex.join(["python", "-m", "emolens.bench.report", *given])
-    _write_results(Path(args.results), rows, size_mib, seconds, peak_mib, passed, command)
+    _write_results(Path(args.results), rows, size_mib, seconds, peak_mib, passed, command, args.overwrite)
     print(f"results: {args.results}")
     return 0 if passed else 1
 
@@ -151,11 +155,10 @@ def _peak_mib() -> float:
 
 
 def _write_results(path: Path, rows: int, size_mib: float, seconds: list[float], peak_mib: float,
-                   passed: bool, command: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+                   passed: bool, command: str, overwrite: bool) -> None:
     machine = (f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, "
                f"Python {platform.python_version()}")
-    path.write_text(
+    text = (
         "# Report benchmark\n\n"
         f"`{command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine}; "
         f"pandas {pd.__version__}.\n\n"
@@ -166,8 +169,9 @@ def _write_results(path: Path, rows: int, size_mib: float, seconds: list[float],
         f"{statistics.median(seconds):.1f} s | {max(seconds):.1f} s | {peak_mib:.0f} MiB | "
         f"{'met' if passed else 'missed'} |\n\n"
         "Each report runs in a fresh process (imports included in the memory figure), reads the whole CSV and "
-        "writes every table, chart and the HTML page.\n", encoding="utf-8")
+        "writes every table, chart and the HTML page.\n")
+    write_results(path, text, overwrite)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_module(main)

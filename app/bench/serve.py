@@ -178,7 +178,7 @@ def _demo_frames(count: int) -> list[bytes]:
 
 def run(bench: BenchRun) -> int:
     """Run the load test and write ``bench.out`` (markdown); see the module docstring."""
-    out, quick, log = bench.out, bench.quick, bench.log
+    quick, log = bench.quick, bench.log
     requests, budget_s = (60, 5.0) if quick else (1000, 30.0)
     stream_frames = 40 if quick else 600
     image = render_frame(face_tiles(1), (640, 480), 0.0)
@@ -204,10 +204,7 @@ def run(bench: BenchRun) -> int:
             process.terminate()
             process.wait(timeout=30)
     batching = _batching(30 if quick else 300)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(_markdown(levels, stream, batching, rss, quick, requests,
-                             budget_s, len(body), load_before))
-    log(f"wrote {out}")
+    bench.write(_markdown(levels, stream, batching, rss, quick, requests, budget_s, len(body), load_before))
     return 0
 
 

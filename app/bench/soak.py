@@ -91,7 +91,7 @@ def soak(minutes: float, video: Path | None = None, log: Callable[[str], None] =
 def run(bench: BenchRun) -> int:
     """Soak for ``bench.minutes`` (12 s for ``quick``), write the Markdown report to ``bench.out``; 1 if RSS
     grew above ``LIMIT_PCT``."""
-    out, log, limit_pct = bench.out, bench.log, LIMIT_PCT
+    log, limit_pct = bench.log, LIMIT_PCT
     minutes = 0.2 if bench.quick else bench.minutes
     result = soak(minutes, log=log)
     median, p95 = median_p95(result.frame_ms)
@@ -117,9 +117,7 @@ def run(bench: BenchRun) -> int:
         f"{late:.1f} MiB | **{growth:+.2f}%** | {verdict} |",
         "",
     ]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines))
     log(f"soak: {result.passes} passes, {result.frames} frames in {result.minutes:.1f} min; median RSS {early:.1f} MiB "
         f"early -> {late:.1f} MiB late ({growth:+.2f}%, limit {limit_pct:g}%): {verdict}")
-    log(f"wrote {out}")
+    bench.write("\n".join(lines))
     return 0 if growth <= limit_pct else 1

@@ -64,7 +64,6 @@ def run(bench: BenchRun) -> int:
             f"{'met' if passed else 'MISSED'})")
     bench.log(line)
     _write_results(bench, viewers, stimulus_s, figures, passed)
-    bench.log(f"results: {bench.out}")
     return 0 if passed or bench.quick else 1
 
 
@@ -77,9 +76,8 @@ def _report_once(study: Path) -> None:
 
 
 def _write_results(bench: BenchRun, viewers: int, stimulus_s: float, figures: dict, passed: bool) -> None:
-    bench.out.parent.mkdir(parents=True, exist_ok=True)
     machine = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}"
-    bench.out.write_text(
+    bench.write(
         "# Study report benchmark\n\n"
         f"`{bench.command}` on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; {machine}.\n\n"
         f"| viewers | stimuli | seconds each | fps | report | peak memory | targets ({TARGET_S:.0f} s, 1 GiB) |\n"
@@ -88,7 +86,7 @@ def _write_results(bench: BenchRun, viewers: int, stimulus_s: float, figures: di
         f"{'met' if passed else 'missed'} |\n\n"
         "The report runs in a fresh process (imports included in the memory figure): it reads every session, "
         "bootstraps every curve (1000 resamples), and writes the page, the charts, the CSV tables and "
-        "frames.parquet.\n", encoding="utf-8")
+        "frames.parquet.\n")
 
 
 if __name__ == "__main__":

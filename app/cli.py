@@ -523,14 +523,15 @@ def _bench(args: argparse.Namespace) -> int:
     from emolens.bench.registry import BenchRun, run_bench
     from emolens.bench.results import check_results_path
 
-    check_results_path(out, args.overwrite or scratch)
+    replace = args.overwrite or scratch
+    check_results_path(out, replace)
     # The command that reproduces this run, for the results file: this one, as typed (--overwrite aside: it changes
     # no figure).
     command = " ".join(["emolens bench", *([args.what] if args.what != "pipeline" else []),
                         *(["--quick"] if args.quick else []), *(["--out", args.out] if args.out else []),
                         *(["--model", args.model] if args.model != "fast" else [])])
     return run_bench(args.what, BenchRun(out, quick=args.quick, minutes=args.minutes, log=_log, command=command,
-                                         model=args.model, overwrite=args.overwrite or scratch))
+                                         model=args.model, overwrite=replace))
 
 
 def _report(args: argparse.Namespace) -> int:
